@@ -1,0 +1,1 @@
+"""acphost: host coding agents that speak the Agent Client Protocol."""
