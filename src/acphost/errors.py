@@ -150,9 +150,7 @@ class AgentRequestError(AgentError):
 
     code = "agent_request_failed"
 
-    def __init__(
-        self, message: str, *, rpc_code: int, data: Any = None, method: str = ""
-    ) -> None:
+    def __init__(self, message: str, *, rpc_code: int, data: Any = None, method: str = "") -> None:
         super().__init__(message, hint=f"the agent rejected {method or 'the request'}")
         self.rpc_code = rpc_code
         self.data = data
@@ -182,7 +180,9 @@ def _auth_hint(methods: Sequence[dict[str, Any]]) -> str:
         if method.get("type") == "terminal":
             command = " ".join(method.get("args") or [])
             name = method.get("name") or method.get("id")
-            return f"log in first: run the agent's login ({name}){': ' + command if command else ''}"
+            return (
+                f"log in first: run the agent's login ({name}){': ' + command if command else ''}"
+            )
         if method.get("type") == "env_var":
             names = ", ".join(v.get("name", "?") for v in method.get("vars") or [])
             return f"set {names} in the agent's environment"

@@ -1,0 +1,361 @@
+"""One agent process and its ACP session methods, as a typed async API.
+
+Everything the agent says that is not the answer to a request (updates, extension
+notifications, protocol errors, its exit) reaches the single ``on_message`` consumer
+synchronously and in arrival order; requests it makes are answered by :class:`ClientHandlers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from acp import schema
+from acp.meta import AGENT_METHODS, PROTOCOL_VERSION
+from pydantic import BaseModel
+
+from acphost.acp.handlers import ClientHandlers
+from acphost.acp.jsonrpc import AUTH_REQUIRED, IncomingRequest, JsonRpcConnection
+from acphost.acp.messages import (
+    AgentExitMessage,
+    AgentMessage,
+    ExtensionNotification,
+    ProtocolErrorMessage,
+    SessionUpdate,
+    parse_update,
+)
+from acphost.acp.process import AgentProcess
+from acphost.errors import (
+    AgentExited,
+    AgentRequestError,
+    AuthRequired,
+    CapabilityMissing,
+    ProtocolError,
+    RequestTimeout,
+)
+
+__all__ = ["CLIENT_INFO", "AgentConnection", "ContentBlocks", "McpServer"]
+
+CLIENT_INFO = {"name": "acphost", "title": "acphost", "version": "0.1.0"}
+
+_M = TypeVar("_M", bound=BaseModel)
+McpServer = schema.McpServerStdio | schema.HttpMcpServer | schema.SseMcpServer | dict[str, Any]
+ContentBlocks = str | Sequence[BaseModel | dict[str, Any]]
+
+
+def _dump(value: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(value, BaseModel):
+        return value.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return dict(value)
+
+
+def _content(prompt: ContentBlocks) -> list[dict[str, Any]]:
+    if isinstance(prompt, str):
+        return [{"type": "text", "text": prompt}]
+    return [_dump(block) for block in prompt]
+
+
+class AgentConnection:
+    """A started agent. Use :meth:`start`, then :meth:`initialize`, then the session methods.
+
+    All methods must be awaited on the loop that started the connection.
+    """
+
+    def __init__(
+        self,
+        handlers: ClientHandlers,
+        on_message: Callable[[AgentMessage], None],
+    ) -> None:
+        self.handlers = handlers
+        self._on_message = on_message
+        self.process: AgentProcess | None = None
+        self.rpc = JsonRpcConnection(
+            self._write,
+            on_notification=self._notification,
+            on_request=self._request,
+            on_protocol_error=self._protocol_error,
+        )
+        self.init: schema.InitializeResponse | None = None
+        self._init_raw: dict[str, Any] = {}
+        self._replaying: set[str] = set()
+        self._closing = False
+
+    @classmethod
+    async def start(
+        cls,
+        command: Sequence[str],
+        *,
+        handlers: ClientHandlers,
+        on_message: Callable[[AgentMessage], None],
+        cwd: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str | None] | None = None,
+        on_stderr: Callable[[bytes], None] | None = None,
+    ) -> AgentConnection:
+        """Spawn the agent (it is not initialized yet)."""
+        self = cls(handlers, on_message)
+        self.process = await AgentProcess.spawn(
+            command,
+            on_stdout=self.rpc.feed,
+            on_stdout_eof=self.rpc.feed_eof,
+            on_exit=self._exited,
+            on_stderr=on_stderr,
+            cwd=cwd if cwd is not None else handlers.workspace.root,
+            env=env,
+        )
+        return self
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        assert self.process is not None
+        self.process.write(data)
+
+    def _notification(self, method: str, params: Any) -> None:
+        if method == "session/update" and isinstance(params, dict):
+            session_id = params.get("sessionId")
+            self._on_message(
+                SessionUpdate(
+                    session_id=session_id if isinstance(session_id, str) else "",
+                    update=parse_update(params.get("update")),
+                    meta=params.get("_meta"),
+                    replay=session_id in self._replaying,
+                )
+            )
+        else:
+            self._on_message(ExtensionNotification(method, params))
+
+    def _request(self, request: IncomingRequest) -> None:
+        self.handlers.handle(request)
+
+    def _protocol_error(self, error: ProtocolError) -> None:
+        self._on_message(ProtocolErrorMessage(error))
+
+    def _exited(self, error: AgentExited) -> None:
+        self.rpc.close(error)
+        self._on_message(AgentExitMessage(error, expected=self._closing))
+
+    async def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
+        """Send any request (typed or not) and return the raw result."""
+        try:
+            if timeout is None:
+                return await self.rpc.request(method, params)
+            async with asyncio.timeout(timeout):
+                return await self.rpc.request(method, params)
+        except TimeoutError:
+            raise RequestTimeout(f"the agent did not answer {method} within {timeout} s") from None
+        except AgentRequestError as exc:
+            if exc.rpc_code == AUTH_REQUIRED:
+                raise AuthRequired(
+                    f"the agent requires authentication: {exc.message}",
+                    methods=self._init_raw.get("authMethods") or [],
+                ) from exc
+            raise
+
+    async def _typed(
+        self, model: type[_M], method: str, params: Any, timeout: float | None = None
+    ) -> _M:
+        result = await self.call(method, params, timeout=timeout)
+        return model.model_validate(result if result is not None else {})
+
+    def notify(self, method: str, params: Any = None) -> None:
+        self.rpc.notify(method, params)
+
+    # --- capabilities --------------------------------------------------------------------
+
+    @property
+    def capabilities(self) -> schema.AgentCapabilities:
+        if self.init is None or self.init.agent_capabilities is None:
+            return schema.AgentCapabilities()
+        return self.init.agent_capabilities
+
+    def _session_cap(self, name: str) -> bool:
+        caps = self.capabilities.session_capabilities
+        return caps is not None and getattr(caps, name) is not None
+
+    def _require(self, present: bool, capability: str, method: str) -> None:
+        if not present:
+            raise CapabilityMissing(capability, method=method)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def initialize(self, *, timeout: float | None = 120.0) -> schema.InitializeResponse:
+        params = {
+            "protocolVersion": PROTOCOL_VERSION,
+            "clientCapabilities": self.handlers.capabilities(),
+            "clientInfo": CLIENT_INFO,
+        }
+        raw = await self.call(AGENT_METHODS["initialize"], params, timeout=timeout)
+        self._init_raw = raw if isinstance(raw, dict) else {}
+        self.init = schema.InitializeResponse.model_validate(self._init_raw)
+        return self.init
+
+    @property
+    def auth_methods(self) -> list[dict[str, Any]]:
+        methods = self._init_raw.get("authMethods") or []
+        return [m for m in methods if isinstance(m, dict)]
+
+    async def authenticate(self, method_id: str, *, timeout: float | None = 300.0) -> None:
+        """Authenticate with an agent-handled method; terminal methods raise ``AuthRequired``."""
+        method = next((m for m in self.auth_methods if m.get("id") == method_id), None)
+        if method is None:
+            known = ", ".join(str(m.get("id")) for m in self.auth_methods) or "none"
+            raise AuthRequired(
+                f"the agent offers no auth method {method_id!r} (it offers: {known})",
+                methods=self.auth_methods,
+            )
+        if method.get("type") in ("terminal", "env_var"):
+            raise AuthRequired(
+                f"auth method {method_id!r} must be completed by the user", methods=[method]
+            )
+        await self.call(AGENT_METHODS["authenticate"], {"methodId": method_id}, timeout=timeout)
+
+    def _session_params(
+        self,
+        cwd: str | os.PathLike[str],
+        mcp_servers: Sequence[McpServer],
+        additional_directories: Sequence[str | os.PathLike[str]],
+        method: str,
+    ) -> dict[str, Any]:
+        servers = [_dump(server) for server in mcp_servers]
+        mcp = self.capabilities.mcp_capabilities
+        for server in servers:
+            kind = server.get("type", "stdio")
+            if kind in ("http", "sse"):
+                self._require(bool(mcp and getattr(mcp, kind)), f"mcpCapabilities.{kind}", method)
+        params: dict[str, Any] = {"cwd": os.fspath(cwd), "mcpServers": servers}
+        if additional_directories:
+            self._require(
+                self._session_cap("additional_directories"),
+                "sessionCapabilities.additionalDirectories",
+                method,
+            )
+            params["additionalDirectories"] = [os.fspath(d) for d in additional_directories]
+        return params
+
+    async def new_session(
+        self,
+        cwd: str | os.PathLike[str],
+        *,
+        mcp_servers: Sequence[McpServer] = (),
+        additional_directories: Sequence[str | os.PathLike[str]] = (),
+        timeout: float | None = 120.0,
+    ) -> schema.NewSessionResponse:
+        method = AGENT_METHODS["session_new"]
+        params = self._session_params(cwd, mcp_servers, additional_directories, method)
+        return await self._typed(schema.NewSessionResponse, method, params, timeout)
+
+    async def load_session(
+        self,
+        session_id: str,
+        cwd: str | os.PathLike[str],
+        *,
+        mcp_servers: Sequence[McpServer] = (),
+        additional_directories: Sequence[str | os.PathLike[str]] = (),
+        timeout: float | None = 300.0,
+    ) -> schema.LoadSessionResponse:
+        """Load a session; the history the agent replays arrives as updates with ``replay``."""
+        method = AGENT_METHODS["session_load"]
+        self._require(bool(self.capabilities.load_session), "loadSession", method)
+        params = self._session_params(cwd, mcp_servers, additional_directories, method)
+        params["sessionId"] = session_id
+        self._replaying.add(session_id)
+        try:
+            return await self._typed(schema.LoadSessionResponse, method, params, timeout)
+        finally:
+            self._replaying.discard(session_id)
+
+    async def resume_session(
+        self,
+        session_id: str,
+        cwd: str | os.PathLike[str],
+        *,
+        mcp_servers: Sequence[McpServer] = (),
+        additional_directories: Sequence[str | os.PathLike[str]] = (),
+        timeout: float | None = 300.0,
+    ) -> schema.ResumeSessionResponse:
+        method = AGENT_METHODS["session_resume"]
+        self._require(self._session_cap("resume"), "sessionCapabilities.resume", method)
+        params = self._session_params(cwd, mcp_servers, additional_directories, method)
+        params["sessionId"] = session_id
+        return await self._typed(schema.ResumeSessionResponse, method, params, timeout)
+
+    async def close_session(self, session_id: str, *, timeout: float | None = 30.0) -> None:
+        method = AGENT_METHODS["session_close"]
+        self._require(self._session_cap("close"), "sessionCapabilities.close", method)
+        await self.call(method, {"sessionId": session_id}, timeout=timeout)
+
+    async def list_sessions(
+        self,
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        cursor: str | None = None,
+        timeout: float | None = 30.0,
+    ) -> schema.ListSessionsResponse:
+        method = AGENT_METHODS["session_list"]
+        self._require(self._session_cap("list"), "sessionCapabilities.list", method)
+        params: dict[str, Any] = {}
+        if cwd is not None:
+            params["cwd"] = os.fspath(cwd)
+        if cursor is not None:
+            params["cursor"] = cursor
+        return await self._typed(schema.ListSessionsResponse, method, params, timeout)
+
+    async def delete_session(self, session_id: str, *, timeout: float | None = 30.0) -> None:
+        method = AGENT_METHODS["session_delete"]
+        self._require(self._session_cap("delete"), "sessionCapabilities.delete", method)
+        await self.call(method, {"sessionId": session_id}, timeout=timeout)
+
+    async def set_mode(
+        self, session_id: str, mode_id: str, *, timeout: float | None = 30.0
+    ) -> None:
+        params = {"sessionId": session_id, "modeId": mode_id}
+        await self.call(AGENT_METHODS["session_set_mode"], params, timeout=timeout)
+
+    async def set_config_option(
+        self, session_id: str, config_id: str, value: str | bool, *, timeout: float | None = 30.0
+    ) -> schema.SetSessionConfigOptionResponse:
+        """Set a select (string value) or boolean option; the model is a ``model`` option."""
+        params: dict[str, Any] = {"sessionId": session_id, "configId": config_id, "value": value}
+        if isinstance(value, bool):
+            params["type"] = "boolean"
+        method = AGENT_METHODS["session_set_config_option"]
+        return await self._typed(schema.SetSessionConfigOptionResponse, method, params, timeout)
+
+    async def prompt(self, session_id: str, prompt: ContentBlocks) -> schema.PromptResponse:
+        """Run one turn. Its updates arrive through ``on_message`` while this waits."""
+        params = {"sessionId": session_id, "prompt": _content(prompt)}
+        try:
+            result = await self.rpc.request(
+                AGENT_METHODS["session_prompt"], params, cancellable=False
+            )
+        except AgentRequestError as exc:
+            if exc.rpc_code == AUTH_REQUIRED:
+                raise AuthRequired(exc.message, methods=self.auth_methods) from exc
+            raise
+        return schema.PromptResponse.model_validate(result or {})
+
+    def cancel(self, session_id: str) -> None:
+        """Ask the agent to stop the turn; pending permission requests are answered cancelled."""
+        self.handlers.cancel_permissions(session_id)
+        if not self.rpc.closed:
+            self.notify(AGENT_METHODS["session_cancel"], {"sessionId": session_id})
+
+    async def close(self, *, grace: float = 2.0, term_grace: float = 2.0) -> None:
+        """Shut the agent down: close stdin, wait, terminate its group, wait, kill."""
+        self._closing = True
+        await self.handlers.close()
+        if self.process is not None:
+            await self.process.shutdown(grace=grace, term_grace=term_grace)
+        self.rpc.close()
+
+    @property
+    def stderr_tail(self) -> str:
+        return self.process.stderr_tail() if self.process is not None else ""
+
+    async def __aenter__(self) -> AgentConnection:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

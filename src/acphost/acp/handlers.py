@@ -1,0 +1,263 @@
+"""Answers to the agent's requests: permission, files, terminals, elicitation.
+
+Every request the agent can send gets an answer; unknown methods get -32601 rather than the
+official SDK's silent ``null``. Handlers are *started* synchronously in arrival order (so a
+permission request reaches its decider before any later update), then finish in their own task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, TypeAlias
+
+from acp import schema
+from pydantic import ValidationError
+
+from acphost.acp.fs import Workspace
+from acphost.acp.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    REQUEST_CANCELLED,
+    RESOURCE_NOT_FOUND,
+    IncomingRequest,
+)
+from acphost.acp.permissions import (
+    CANCELLED,
+    Decision,
+    PermissionHandler,
+    PermissionPolicy,
+    PermissionRequest,
+    as_permission_handler,
+)
+from acphost.acp.terminals import TerminalManager
+from acphost.errors import (
+    AcphostError,
+    ResourceNotFound,
+    TerminalNotFound,
+    WorkspaceError,
+)
+
+__all__ = ["ClientHandlers", "ElicitationHandler", "ExtensionHandler"]
+
+ElicitationHandler: TypeAlias = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+"""Given the ``elicitation/create`` params, return the response (``{"action": ...}``)."""
+
+ExtensionHandler: TypeAlias = Callable[[str, Any], Awaitable[Any]]
+"""Given an ``_``-prefixed method and its params, return the result."""
+
+_Work: TypeAlias = Callable[[Any], Coroutine[Any, Any, Any]]
+
+
+class ClientHandlers:
+    """The client half of ACP, confined to one workspace."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        permission: PermissionPolicy = "deny",
+        terminals: bool = True,
+        terminal_env: Mapping[str, str] | None = None,
+        elicitation: ElicitationHandler | None = None,
+        extension: ExtensionHandler | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.permission: PermissionHandler = as_permission_handler(permission)
+        self.terminals = TerminalManager(workspace, base_env=terminal_env) if terminals else None
+        self.elicitation = elicitation
+        self.extension = extension
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._permissions: dict[str, set[asyncio.Future[Decision]]] = {}
+        self._routes: dict[str, _Work] = {
+            "fs/read_text_file": self._read_text_file,
+            "fs/write_text_file": self._write_text_file,
+        }
+        if self.terminals is not None:
+            self._routes.update(
+                {
+                    "terminal/create": self._terminal_create,
+                    "terminal/output": self._terminal_output,
+                    "terminal/wait_for_exit": self._terminal_wait,
+                    "terminal/kill": self._terminal_kill,
+                    "terminal/release": self._terminal_release,
+                }
+            )
+
+    def capabilities(self) -> dict[str, Any]:
+        """The ``clientCapabilities`` to advertise in ``initialize``."""
+        caps: dict[str, Any] = {
+            "fs": {"readTextFile": True, "writeTextFile": True},
+            "terminal": self.terminals is not None,
+        }
+        if self.elicitation is not None:
+            caps["elicitation"] = {"form": {}, "url": {}}
+        return caps
+
+    # --- dispatch ------------------------------------------------------------------------
+
+    def handle(self, request: IncomingRequest) -> None:
+        """Start answering ``request``; called synchronously in arrival order."""
+        method = request.method
+        if method == "session/request_permission":
+            self._start_permission(request)
+            return
+        work = self._routes.get(method)
+        if work is None:
+            if method == "elicitation/create":
+                work = self._elicit
+            elif method.startswith("_") and self.extension is not None:
+                extension = self.extension
+
+                async def work(params: Any) -> Any:
+                    return await extension(method, params)
+            else:
+                request.fail(METHOD_NOT_FOUND, f"Method not found: {method}")
+                return
+        self._spawn(self._answer(request, work))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _answer(self, request: IncomingRequest, work: _Work) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        request.on_cancel(task.cancel)
+        try:
+            result = await work(request.params or {})
+        except asyncio.CancelledError:
+            request.fail(REQUEST_CANCELLED, "Request cancelled")
+            if not request.cancelled:
+                raise
+        except ResourceNotFound as exc:
+            request.fail(RESOURCE_NOT_FOUND, "Resource not found", exc.to_dict())
+        except (WorkspaceError, TerminalNotFound) as exc:
+            request.fail(INVALID_PARAMS, exc.message, exc.to_dict())
+        except (ValidationError, KeyError, TypeError, ValueError) as exc:
+            request.fail(INVALID_PARAMS, f"Invalid params for {request.method}: {exc}")
+        except AcphostError as exc:
+            request.fail(INTERNAL_ERROR, exc.message, exc.to_dict())
+        except Exception as exc:
+            request.fail(INTERNAL_ERROR, f"{request.method} failed: {exc}")
+        else:
+            request.respond(result if result is not None else {})
+
+    # --- permission ----------------------------------------------------------------------
+
+    def _start_permission(self, request: IncomingRequest) -> None:
+        try:
+            params = schema.RequestPermissionRequest.model_validate(request.params)
+        except ValidationError as exc:
+            request.fail(INVALID_PARAMS, f"Invalid params for session/request_permission: {exc}")
+            return
+        permission = PermissionRequest(
+            session_id=params.session_id,
+            tool_call=params.tool_call,
+            options=params.options,
+            request_id=request.id,
+            raw=request.params,
+        )
+        try:
+            pending = asyncio.ensure_future(self.permission(permission))
+        except Exception as exc:
+            request.fail(INTERNAL_ERROR, f"the permission handler failed: {exc}")
+            return
+        waiting = self._permissions.setdefault(params.session_id, set())
+        waiting.add(pending)
+
+        def answer(future: asyncio.Future[Decision]) -> None:
+            waiting.discard(future)
+            if future.cancelled():
+                decision: Decision = CANCELLED
+            elif (error := future.exception()) is not None:
+                request.fail(INTERNAL_ERROR, f"the permission handler failed: {error}")
+                return
+            else:
+                decision = future.result()
+            option = permission.option_for(decision) if decision != CANCELLED else None
+            outcome: dict[str, Any] = (
+                {"outcome": "selected", "optionId": option.option_id}
+                if option is not None
+                else {"outcome": "cancelled"}
+            )
+            request.respond({"outcome": outcome})
+
+        pending.add_done_callback(answer)
+        request.on_cancel(pending.cancel)
+
+    def cancel_permissions(self, session_id: str) -> None:
+        """Answer every pending permission request of ``session_id`` with ``cancelled``."""
+        for pending in list(self._permissions.get(session_id, ())):
+            pending.cancel()
+
+    # --- files ---------------------------------------------------------------------------
+
+    async def _read_text_file(self, params: Any) -> Any:
+        content = await self.workspace.read_text(
+            params["path"], line=params.get("line"), limit=params.get("limit")
+        )
+        return {"content": content}
+
+    async def _write_text_file(self, params: Any) -> Any:
+        content = params["content"]
+        if not isinstance(content, str):
+            raise TypeError("content must be a string")
+        await self.workspace.write_text(params["path"], content)
+        return {}
+
+    # --- terminals -----------------------------------------------------------------------
+
+    async def _terminal_create(self, params: Any) -> Any:
+        assert self.terminals is not None
+        env = {item["name"]: item["value"] for item in params.get("env") or ()}
+        terminal_id = await self.terminals.create(
+            params["command"],
+            params.get("args"),
+            env=env,
+            cwd=params.get("cwd"),
+            output_byte_limit=params.get("outputByteLimit"),
+        )
+        return {"terminalId": terminal_id}
+
+    async def _terminal_output(self, params: Any) -> Any:
+        assert self.terminals is not None
+        return (await self.terminals.output(params["terminalId"])).to_acp()
+
+    async def _terminal_wait(self, params: Any) -> Any:
+        assert self.terminals is not None
+        return (await self.terminals.wait_for_exit(params["terminalId"])).to_acp()
+
+    async def _terminal_kill(self, params: Any) -> Any:
+        assert self.terminals is not None
+        await self.terminals.kill(params["terminalId"])
+        return {}
+
+    async def _terminal_release(self, params: Any) -> Any:
+        assert self.terminals is not None
+        await self.terminals.release(params["terminalId"])
+        return {}
+
+    # --- elicitation ---------------------------------------------------------------------
+
+    async def _elicit(self, params: Any) -> Any:
+        if self.elicitation is None:
+            return {"action": "decline"}
+        return await self.elicitation(params)
+
+    async def close(self) -> None:
+        """Stop every running handler and terminal."""
+        for waiting in self._permissions.values():
+            for pending in list(waiting):
+                pending.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        if self.terminals is not None:
+            await self.terminals.close()
