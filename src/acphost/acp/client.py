@@ -24,7 +24,6 @@ from acphost.acp.messages import (
     ExtensionNotification,
     ProtocolErrorMessage,
     SessionUpdate,
-    parse_update,
 )
 from acphost.acp.process import AgentProcess
 from acphost.errors import (
@@ -115,12 +114,13 @@ class AgentConnection:
     def _notification(self, method: str, params: Any) -> None:
         if method == "session/update" and isinstance(params, dict):
             session_id = params.get("sessionId")
+            update = params.get("update")
             self._on_message(
                 SessionUpdate(
-                    session_id=session_id if isinstance(session_id, str) else "",
-                    update=parse_update(params.get("update")),
-                    meta=params.get("_meta"),
-                    replay=session_id in self._replaying,
+                    session_id if isinstance(session_id, str) else "",
+                    update if isinstance(update, dict) else {"sessionUpdate": "<invalid>"},
+                    params.get("_meta"),
+                    session_id in self._replaying,
                 )
             )
         else:

@@ -66,26 +66,42 @@ class RawUpdate:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
 class SessionUpdate:
     """One ``session/update`` notification.
 
-    ``replay`` is true for updates the agent sends while answering ``session/load`` (history
-    being replayed, not new work).
+    ``data`` is the update object exactly as the agent sent it; ``update`` is its typed form,
+    parsed on first use (a host that only needs the JSON never pays for validation).
+    ``replay`` is true for updates sent while answering ``session/load`` (history, not new work).
     """
 
-    session_id: str
-    update: KnownUpdate | RawUpdate
-    meta: dict[str, Any] | None = None
-    replay: bool = False
+    __slots__ = ("_typed", "data", "meta", "replay", "session_id")
+
+    def __init__(
+        self,
+        session_id: str,
+        data: dict[str, Any],
+        meta: dict[str, Any] | None = None,
+        replay: bool = False,
+    ) -> None:
+        self.session_id = session_id
+        self.data = data
+        self.meta = meta
+        self.replay = replay
+        self._typed: KnownUpdate | RawUpdate | None = None
 
     @property
     def kind(self) -> str:
-        update = self.update
-        if isinstance(update, RawUpdate):
-            return update.kind
-        kind: str = update.session_update
-        return kind
+        kind = self.data.get("sessionUpdate")
+        return kind if isinstance(kind, str) else "<missing>"
+
+    @property
+    def update(self) -> KnownUpdate | RawUpdate:
+        if self._typed is None:
+            self._typed = parse_update(self.data)
+        return self._typed
+
+    def __repr__(self) -> str:
+        return f"SessionUpdate({self.session_id!r}, kind={self.kind!r}, replay={self.replay})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,110 @@
+"""acphost's one I/O loop: a daemon thread running asyncio behind an anyio ``BlockingPortal``.
+
+Every agent's subprocess I/O runs here, for every conversation of the process, so agent I/O
+never runs on (or blocks) the threads and loops that drive conversations. The thread is a
+daemon so it never keeps a finished program alive; at exit, agents get a short, bounded
+shutdown and the reaper kills whatever is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+from anyio.from_thread import BlockingPortal
+
+__all__ = ["IOLoop"]
+
+T = TypeVar("T")
+
+
+class IOLoop:
+    """The shared background loop. Get it with :meth:`get`."""
+
+    _instance: IOLoop | None = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        ready = threading.Event()
+        self._portal: BlockingPortal | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._closers: set[Callable[[], Awaitable[None]]] = set()
+
+        async def main() -> None:
+            async with BlockingPortal() as portal:
+                self._portal = portal
+                self.loop = asyncio.get_running_loop()
+                ready.set()
+                await portal.sleep_until_stopped()
+
+        self.thread = threading.Thread(
+            target=anyio.run, args=(main,), name="acphost-io", daemon=True
+        )
+        self.thread.start()
+        ready.wait()
+
+    @classmethod
+    def get(cls) -> IOLoop:
+        instance = cls._instance
+        if instance is None:
+            with cls._instance_lock:
+                if cls._instance is None:
+                    cls._instance = cls()
+                    atexit.register(cls._instance._shutdown)
+                instance = cls._instance
+        return instance
+
+    @property
+    def portal(self) -> BlockingPortal:
+        assert self._portal is not None
+        return self._portal
+
+    def in_loop(self) -> bool:
+        """Whether the caller is running on this loop's thread."""
+        return threading.current_thread() is self.thread
+
+    def submit(
+        self, func: Callable[..., Awaitable[T]], *args: Any
+    ) -> concurrent.futures.Future[T]:
+        """Run ``func(*args)`` on the I/O loop; the future completes from that thread."""
+        return self.portal.start_task_soon(func, *args)
+
+    def call(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``func(*args)`` on the I/O loop and wait for its result (not from the loop)."""
+        return self.portal.call(func, *args)
+
+    def call_soon(self, func: Callable[..., object], *args: Any) -> None:
+        """Schedule a plain callable on the I/O loop, from any thread."""
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(func, *args)
+
+    def add_closer(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Register something to shut down (bounded) when the program exits."""
+        self._closers.add(closer)
+
+    def discard_closer(self, closer: Callable[[], Awaitable[None]]) -> None:
+        self._closers.discard(closer)
+
+    def _shutdown(self) -> None:
+        closers = list(self._closers)
+        if not closers or not self.thread.is_alive():
+            return
+
+        async def close_one(closer: Callable[[], Awaitable[None]]) -> None:
+            await closer()
+
+        async def close_all() -> None:
+            with anyio.move_on_after(5):
+                async with anyio.create_task_group() as group:
+                    for closer in closers:
+                        group.start_soon(close_one, closer)
+
+        try:
+            self.portal.call(close_all)
+        except Exception:  # pragma: no cover - best effort at exit; the reaper does the rest
+            return

@@ -1,0 +1,262 @@
+"""Typed events: the durable record of a conversation.
+
+A conversation's state is a fold of its events, so everything a user may want later (a tool
+call's diff, a permission decision, the stop reason and usage of a turn) is in an event. Events
+are JSON-friendly pydantic models with a ``kind`` discriminator; payloads from the agent stay
+plain JSON (as the agent sent them, camelCase keys included), so a newer agent cannot break
+the log.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "AgentMessageEvent",
+    "CommandsEvent",
+    "ConfigOptionsEvent",
+    "ErrorEvent",
+    "Event",
+    "EventBase",
+    "ModeChangedEvent",
+    "PermissionDecidedEvent",
+    "PermissionRequestedEvent",
+    "PlanEvent",
+    "RawEvent",
+    "SessionEvent",
+    "SessionInfoEvent",
+    "StatusChangedEvent",
+    "ThoughtEvent",
+    "TokenUsage",
+    "ToolCallEvent",
+    "TurnEndedEvent",
+    "TurnStartedEvent",
+    "UsageEvent",
+    "UserMessageEvent",
+    "parse_event",
+]
+
+Source: TypeAlias = Literal["user", "agent", "host"]
+Status: TypeAlias = Literal["idle", "running", "paused", "finished", "error"]
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class EventBase(BaseModel):
+    """Fields every event has. ``seq`` increases by one per event within a conversation."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    seq: int = 0
+    id: str = Field(default_factory=_new_id)
+    ts: float = Field(default_factory=time.time)
+    source: Source = "agent"
+    turn: int | None = None
+
+
+class UserMessageEvent(EventBase):
+    kind: Literal["user_message"] = "user_message"
+    source: Source = "user"
+    text: str
+    content: list[dict[str, Any]] = []
+
+
+class AgentMessageEvent(EventBase):
+    """A whole agent message: its chunks joined (tokens were streamed through ``on_token``)."""
+
+    kind: Literal["agent_message"] = "agent_message"
+    text: str
+    content: list[dict[str, Any]] = []
+    replay: bool = False
+
+
+class ThoughtEvent(EventBase):
+    kind: Literal["thought"] = "thought"
+    text: str
+
+
+class ToolCallEvent(EventBase):
+    """A full merged snapshot of one tool call, emitted on start, on change and at the end."""
+
+    kind: Literal["tool_call"] = "tool_call"
+    tool_call_id: str
+    title: str = ""
+    tool_kind: str | None = None
+    status: str = "pending"
+    content: list[dict[str, Any]] = []
+    locations: list[dict[str, Any]] = []
+    raw_input: Any = None
+    raw_output: Any = None
+    meta: dict[str, Any] | None = None
+    synthetic: bool = False
+
+
+class PlanEvent(EventBase):
+    kind: Literal["plan"] = "plan"
+    entries: list[dict[str, Any]] = []
+    data: dict[str, Any] = {}
+
+
+class ModeChangedEvent(EventBase):
+    kind: Literal["mode_changed"] = "mode_changed"
+    mode_id: str
+    available_modes: list[dict[str, Any]] | None = None
+
+
+class ConfigOptionsEvent(EventBase):
+    kind: Literal["config_options"] = "config_options"
+    config_options: list[dict[str, Any]]
+
+
+class CommandsEvent(EventBase):
+    kind: Literal["commands"] = "commands"
+    commands: list[dict[str, Any]]
+
+
+class SessionInfoEvent(EventBase):
+    kind: Literal["session_info"] = "session_info"
+    title: str | None = None
+    updated_at: str | None = None
+    meta: dict[str, Any] | None = None
+
+
+class UsageEvent(EventBase):
+    """The agent's ``usage_update``: context ``used``/``size`` and the session's cost so far."""
+
+    kind: Literal["usage"] = "usage"
+    used: int | None = None
+    size: int | None = None
+    cost: float | None = None
+    currency: str | None = None
+
+
+class TokenUsage(BaseModel):
+    """Raw token counts of one turn (from ``PromptResponse.usage``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_read_tokens: int = 0
+    cached_write_tokens: int = 0
+    thought_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            **{name: getattr(self, name) + getattr(other, name) for name in TokenUsage.model_fields}
+        )
+
+
+class PermissionRequestedEvent(EventBase):
+    kind: Literal["permission_requested"] = "permission_requested"
+    request_id: str
+    tool_call_id: str
+    title: str = ""
+    options: list[dict[str, Any]] = []
+    tool_call: dict[str, Any] = {}
+
+
+class PermissionDecidedEvent(EventBase):
+    kind: Literal["permission_decided"] = "permission_decided"
+    source: Source = "user"
+    request_id: str
+    decision: str
+    option_id: str | None = None
+    decided_by: Literal["policy", "callback", "user", "cancel"] = "policy"
+
+
+class TurnStartedEvent(EventBase):
+    kind: Literal["turn_started"] = "turn_started"
+    source: Source = "host"
+    prompt: str = ""
+    attempt: int = 1
+
+
+class TurnEndedEvent(EventBase):
+    kind: Literal["turn_ended"] = "turn_ended"
+    source: Source = "host"
+    stop_reason: str
+    usage: TokenUsage | None = None
+    cost: float | None = None
+    duration_s: float = 0.0
+    error_code: str | None = None
+
+
+class StatusChangedEvent(EventBase):
+    kind: Literal["status_changed"] = "status_changed"
+    source: Source = "host"
+    status: Status
+    previous: Status | None = None
+
+
+class ErrorEvent(EventBase):
+    kind: Literal["error"] = "error"
+    source: Source = "host"
+    code: str
+    message: str
+    hint: str = ""
+    retryable: bool = False
+    stderr_tail: str | None = None
+    details: dict[str, Any] = {}
+
+
+class SessionEvent(EventBase):
+    """The agent session began: new, loaded (history replayed), resumed, or restarted."""
+
+    kind: Literal["session_started", "session_loaded", "session_resumed", "session_restarted"]
+    source: Source = "host"
+    session_id: str
+    context_restored: bool = True
+    reason: str = ""
+    agent_info: dict[str, Any] | None = None
+    modes: dict[str, Any] | None = None
+    config_options: list[dict[str, Any]] | None = None
+
+
+class RawEvent(EventBase):
+    """Anything acphost could not type (an unknown update kind, an extension notification)."""
+
+    kind: Literal["raw"] = "raw"
+    method: str
+    update_kind: str | None = None
+    data: Any = None
+    error: str | None = None
+
+
+Event: TypeAlias = Annotated[
+    UserMessageEvent
+    | AgentMessageEvent
+    | ThoughtEvent
+    | ToolCallEvent
+    | PlanEvent
+    | ModeChangedEvent
+    | ConfigOptionsEvent
+    | CommandsEvent
+    | SessionInfoEvent
+    | UsageEvent
+    | PermissionRequestedEvent
+    | PermissionDecidedEvent
+    | TurnStartedEvent
+    | TurnEndedEvent
+    | StatusChangedEvent
+    | ErrorEvent
+    | SessionEvent
+    | RawEvent,
+    Field(discriminator="kind"),
+]
+
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(data: bytes | str | dict[str, Any]) -> Event:
+    """An event from its JSON (as stored) or a dict."""
+    if isinstance(data, dict):
+        return _ADAPTER.validate_python(data)
+    return _ADAPTER.validate_json(data)

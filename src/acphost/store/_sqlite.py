@@ -1,0 +1,421 @@
+"""The SQLite event store: one file, WAL, append-only event logs.
+
+Durability: the database runs in WAL mode with ``synchronous=NORMAL`` by default. A committed
+transaction is then in the WAL file before ``append`` returns, so it survives the process being
+killed (SIGKILL, OOM) — only a power loss or OS crash can drop the last commits, and never
+corrupts the file. ``synchronous="FULL"`` fsyncs every commit to survive power loss too, at a
+large cost per commit (batch appends to amortize it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import astuple
+from typing import Any, Literal, Self
+
+import orjson
+
+from acphost.store._base import (
+    UNSET,
+    ConversationExists,
+    ConversationNotFound,
+    ConversationRecord,
+    EventRecord,
+    SeqConflict,
+    StoreBusy,
+    StoreError,
+    Unset,
+)
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+_SCHEMA_V1 = """
+CREATE TABLE conversations (
+    id          TEXT PRIMARY KEY,
+    agent       TEXT NOT NULL,
+    workspace   TEXT NOT NULL,
+    title       TEXT,
+    status      TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    session_id  TEXT,
+    metadata    TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX conversations_by_updated ON conversations (updated_at DESC);
+CREATE TABLE events (
+    conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL,
+    id              TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    ts              REAL NOT NULL,
+    data            BLOB NOT NULL,
+    PRIMARY KEY (conversation_id, seq)
+) WITHOUT ROWID;
+"""
+
+
+def _create_v1(conn: sqlite3.Connection) -> None:
+    # Statement by statement: executescript() would COMMIT the migration's transaction.
+    for statement in _SCHEMA_V1.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+# _MIGRATIONS[n] brings a database from user_version n to n + 1; append, never edit.
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1,)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_CONV_COLUMNS = "id, agent, workspace, title, status, created_at, updated_at, session_id, metadata"
+_EVENT_COLUMNS = "conversation_id, seq, id, kind, ts, data"
+_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+_PAGE_SIZE = 1000
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema to :data:`SCHEMA_VERSION` under the write lock.
+
+    ``BEGIN IMMEDIATE`` makes concurrent openers (other processes) migrate one at a time: the
+    second one re-reads ``user_version`` after the first committed and finds nothing to do.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"database schema version {version} is newer than this acphost's"
+                f" ({SCHEMA_VERSION})",
+                hint="upgrade acphost or point it at another database",
+            )
+        for step in _MIGRATIONS[version:]:
+            step(conn)
+        if version != SCHEMA_VERSION:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _conversation(row: Any) -> ConversationRecord:
+    record = ConversationRecord(*row)
+    record.metadata = orjson.loads(row[8])  # the column holds JSON text
+    return record
+
+
+def _filters(status: str | None, agent: str | None, search: str | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if status is not None:
+        clauses.append("status = ?")
+        params.append(status)
+    if agent is not None:
+        clauses.append("agent = ?")
+        params.append(agent)
+    if search:  # instr, not LIKE: no wildcard escaping, `%` and `_` are literal
+        clauses.append("(instr(lower(coalesce(title, '')), ?) > 0 OR instr(lower(id), ?) > 0)")
+        params += [search.lower(), search.lower()]
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+class SQLiteStore:
+    """An :class:`~acphost.store.EventStore` in one SQLite file (or ``":memory:"``).
+
+    One connection per instance, shared by threads under a lock (SQLite connections are not
+    safe to use concurrently). Several instances and processes may open the same file: WAL lets
+    readers run beside the single writer, and ``busy_timeout`` makes writers queue instead of
+    failing at once.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        busy_timeout: float = 10.0,
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
+        self.path = os.fspath(path)
+        self._lock = threading.Lock()
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=busy_timeout,  # SQLite's busy_timeout: wait for other writers
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,
+                cached_statements=256,
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the event store {self.path!r}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            _migrate(conn)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise _translate(exc, f"cannot open the event store {self.path!r}") from exc
+            raise
+        self._conn: sqlite3.Connection | None = conn
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the instance lock, with sqlite errors made StoreErrors."""
+        with self._lock:
+            if self._conn is None:
+                raise StoreError("the event store is closed")
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise _translate(exc, "event store operation failed") from exc
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; IMMEDIATE so read-then-write never fails to upgrade."""
+        with self._db() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # also after a failed (busy) COMMIT
+                    conn.execute("ROLLBACK")
+                raise
+
+    # -- conversations ------------------------------------------------------------------
+
+    def create_conversation(self, record: ConversationRecord) -> None:
+        """Store a new conversation; :class:`ConversationExists` if the id is taken."""
+        row = (*astuple(record)[:8], orjson.dumps(record.metadata).decode())
+        with self._write() as conn:
+            inserted = conn.execute(
+                f"INSERT INTO conversations ({_CONV_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (id) DO NOTHING",
+                row,
+            ).rowcount
+            if not inserted:
+                raise ConversationExists(f"conversation {record.id!r} already exists")
+
+    def update_conversation(
+        self,
+        id: str,
+        *,
+        title: str | Unset | None = UNSET,
+        status: str | Unset = UNSET,
+        session_id: str | Unset | None = UNSET,
+        metadata: dict[str, Any] | Unset = UNSET,
+        updated_at: float | Unset = UNSET,
+    ) -> None:
+        """Change only the given fields; :class:`ConversationNotFound` if unknown."""
+        changes: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("title", title),
+                ("status", status),
+                ("session_id", session_id),
+                ("updated_at", updated_at),
+            )
+            if value is not UNSET
+        }
+        if not isinstance(metadata, Unset):
+            changes["metadata"] = orjson.dumps(metadata).decode()
+        # With nothing to change, a no-op assignment still tells whether the id exists.
+        assignments = ", ".join(f"{name} = ?" for name in changes) or "status = status"
+        with self._write() as conn:
+            sql = f"UPDATE conversations SET {assignments} WHERE id = ?"
+            if not conn.execute(sql, (*changes.values(), id)).rowcount:
+                raise ConversationNotFound(f"no conversation {id!r}")
+
+    def get_conversation(self, id: str) -> ConversationRecord | None:
+        with self._db() as conn:
+            row = conn.execute(
+                f"SELECT {_CONV_COLUMNS} FROM conversations WHERE id = ?", (id,)
+            ).fetchone()
+        return None if row is None else _conversation(row)
+
+    def list_conversations(
+        self,
+        *,
+        status: str | None = None,
+        agent: str | None = None,
+        search: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[ConversationRecord]:
+        """Newest ``updated_at`` first (ties: most recently created first)."""
+        where, params = _filters(status, agent, search)
+        sql = (
+            f"SELECT {_CONV_COLUMNS} FROM conversations{where}"
+            " ORDER BY updated_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        )
+        with self._db() as conn:
+            rows = conn.execute(sql, (*params, limit, offset)).fetchall()
+        return [_conversation(row) for row in rows]
+
+    def count_conversations(
+        self, *, status: str | None = None, agent: str | None = None, search: str | None = None
+    ) -> int:
+        where, params = _filters(status, agent, search)
+        with self._db() as conn:
+            count: int = conn.execute(
+                f"SELECT count(*) FROM conversations{where}", params
+            ).fetchone()[0]
+        return count
+
+    def delete_conversation(self, id: str) -> bool:
+        """Delete a conversation and (by cascade) its events; whether it existed."""
+        with self._write() as conn:
+            return conn.execute("DELETE FROM conversations WHERE id = ?", (id,)).rowcount > 0
+
+    # -- events -------------------------------------------------------------------------
+
+    def append(self, events: Sequence[EventRecord]) -> None:
+        """Write a batch in one transaction; :class:`SeqConflict` writes none of it.
+
+        The seq check reads the last seq inside the IMMEDIATE transaction, so it also holds
+        against writers in other processes.
+        """
+        if not events:
+            return
+        first: dict[str, int] = {}
+        last: dict[str, int] = {}
+        for event in events:  # order within the batch first: no database needed
+            previous = last.get(event.conversation_id)
+            if previous is not None and event.seq <= previous:
+                raise SeqConflict(
+                    f"seq {event.seq} follows seq {previous} in the same batch",
+                    conversation_id=event.conversation_id,
+                    seq=event.seq,
+                    last_seq=previous,
+                )
+            last[event.conversation_id] = event.seq
+            first.setdefault(event.conversation_id, event.seq)
+        with self._write() as conn:
+            for conversation_id, seq in first.items():
+                exists, stored = conn.execute(
+                    "SELECT (SELECT 1 FROM conversations WHERE id = ?),"
+                    " (SELECT max(seq) FROM events WHERE conversation_id = ?)",
+                    (conversation_id, conversation_id),
+                ).fetchone()
+                if not exists:
+                    raise ConversationNotFound(f"no conversation {conversation_id!r}")
+                if seq <= (stored or 0):
+                    raise SeqConflict(
+                        f"seq {seq} is not above the last stored seq {stored or 0}"
+                        f" of conversation {conversation_id!r}",
+                        conversation_id=conversation_id,
+                        seq=seq,
+                        last_seq=stored or 0,
+                    )
+            conn.executemany(
+                _INSERT_EVENT,
+                [(e.conversation_id, e.seq, e.id, e.kind, e.ts, e.data) for e in events],
+            )
+
+    def events(
+        self,
+        conversation_id: str,
+        *,
+        after_seq: int = 0,
+        kinds: Collection[str] | None = None,
+        limit: int | None = None,
+    ) -> list[EventRecord]:
+        """Events with ``seq > after_seq``, ordered by seq, at most ``limit`` of them."""
+        if kinds is not None and not kinds:
+            return []
+        sql, params = _event_query(conversation_id, after_seq, kinds, limit)
+        with self._db() as conn:
+            return [EventRecord(*row) for row in conn.execute(sql, params)]
+
+    def iter_events(
+        self,
+        conversation_id: str,
+        *,
+        after_seq: int = 0,
+        kinds: Collection[str] | None = None,
+        limit: int | None = None,
+        page_size: int = _PAGE_SIZE,
+    ) -> Iterator[EventRecord]:
+        """Like :meth:`events`, a page at a time.
+
+        The lock is not held between pages, so a slow consumer never blocks writers and may
+        itself call the store; events appended meanwhile are picked up by later pages.
+        """
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = page_size if remaining is None else min(page_size, remaining)
+            page = self.events(conversation_id, after_seq=after_seq, kinds=kinds, limit=size)
+            yield from page
+            if len(page) < size:
+                return
+            after_seq = page[-1].seq
+            if remaining is not None:
+                remaining -= len(page)
+
+    def get_event(self, conversation_id: str, seq: int) -> EventRecord | None:
+        with self._db() as conn:
+            row = conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE conversation_id = ? AND seq = ?",
+                (conversation_id, seq),
+            ).fetchone()
+        return None if row is None else EventRecord(*row)
+
+    def last_seq(self, conversation_id: str) -> int:
+        """The highest stored seq, 0 when there is none (an index seek, not a scan)."""
+        with self._db() as conn:
+            row = conn.execute(
+                "SELECT max(seq) FROM events WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+        return int(row[0] or 0)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection; idempotent. Later calls raise :class:`StoreError`."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA optimize")
+            conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else "open"
+        return f"<{type(self).__name__} {self.path!r} {state}>"
+
+
+def _event_query(
+    conversation_id: str, after_seq: int, kinds: Collection[str] | None, limit: int | None
+) -> tuple[str, list[Any]]:
+    sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE conversation_id = ? AND seq > ?"
+    params: list[Any] = [conversation_id, after_seq]
+    if kinds is not None:
+        kinds = list(kinds)
+        sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+        params += kinds
+    sql += " ORDER BY seq"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params
+
+
+def _translate(exc: sqlite3.Error, context: str) -> StoreError:
+    """A StoreError for a sqlite error; lock timeouts are retryable :class:`StoreBusy`."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc):
+        return StoreBusy(f"{context}: {exc}")
+    return StoreError(f"{context}: {exc}")
