@@ -20,10 +20,12 @@ __all__ = [
     "AuthRequired",
     "CapabilityMissing",
     "ConnectionClosed",
+    "ConversationClosed",
     "ProtocolError",
     "RequestTimeout",
     "ResourceNotFound",
     "TerminalNotFound",
+    "UsageError",
     "WorkspaceError",
 ]
 
@@ -65,6 +67,19 @@ class ProtocolError(AcphostError):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "line_preview": self.line_preview}
+
+
+class UsageError(AcphostError):
+    """acphost was called in a way that cannot work (e.g. ``run()`` from its own callback)."""
+
+    code = "usage_error"
+
+
+class ConversationClosed(UsageError):
+    """The conversation was closed; open it again with ``Conversation.resume``."""
+
+    code = "conversation_closed"
+    default_hint = "resume the conversation to use it again"
 
 
 class WorkspaceError(AcphostError):

@@ -80,6 +80,7 @@ class AgentConnection:
         self._init_raw: dict[str, Any] = {}
         self._replaying: set[str] = set()
         self._closing = False
+        self._on_request: Callable[[IncomingRequest], None] | None = None
 
     @classmethod
     async def start(
@@ -91,9 +92,14 @@ class AgentConnection:
         cwd: str | os.PathLike[str] | None = None,
         env: Mapping[str, str | None] | None = None,
         on_stderr: Callable[[bytes], None] | None = None,
+        on_request: Callable[[IncomingRequest], None] | None = None,
     ) -> AgentConnection:
-        """Spawn the agent (it is not initialized yet)."""
+        """Spawn the agent (it is not initialized yet).
+
+        ``on_request`` sees each request from the agent before :class:`ClientHandlers` does.
+        """
         self = cls(handlers, on_message)
+        self._on_request = on_request
         self.process = await AgentProcess.spawn(
             command,
             on_stdout=self.rpc.feed,
@@ -127,6 +133,8 @@ class AgentConnection:
             self._on_message(ExtensionNotification(method, params))
 
     def _request(self, request: IncomingRequest) -> None:
+        if self._on_request is not None:
+            self._on_request(request)
         self.handlers.handle(request)
 
     def _protocol_error(self, error: ProtocolError) -> None:

@@ -1,0 +1,16 @@
+"""Conversations: the threading contract, typed events, durable state, clean cancel."""
+
+from acphost.conversation._conversation import Conversation
+from acphost.conversation._delivery import PermissionPolicy
+from acphost.conversation._lock import FIFOLock
+from acphost.conversation._runner import TurnSettings
+from acphost.conversation._state import ConversationState, Status
+
+__all__ = (
+    "Conversation",
+    "ConversationState",
+    "FIFOLock",
+    "PermissionPolicy",
+    "Status",
+    "TurnSettings",
+)

@@ -68,9 +68,7 @@ class IOLoop:
         """Whether the caller is running on this loop's thread."""
         return threading.current_thread() is self.thread
 
-    def submit(
-        self, func: Callable[..., Awaitable[T]], *args: Any
-    ) -> concurrent.futures.Future[T]:
+    def submit(self, func: Callable[..., Awaitable[T]], *args: Any) -> concurrent.futures.Future[T]:
         """Run ``func(*args)`` on the I/O loop; the future completes from that thread."""
         return self.portal.start_task_soon(func, *args)
 

@@ -1,0 +1,16 @@
+"""Agents a conversation can host: any ACP program, a registry name, or plain Python."""
+
+from acphost.agents._acp import ACPAgent
+from acphost.agents._base import AgentBase, AgentContext, SessionStart, TurnResult
+from acphost.agents._registry import KNOWN_AGENTS, AgentEntry, resolve_agent
+
+__all__ = (
+    "KNOWN_AGENTS",
+    "ACPAgent",
+    "AgentBase",
+    "AgentContext",
+    "AgentEntry",
+    "SessionStart",
+    "TurnResult",
+    "resolve_agent",
+)

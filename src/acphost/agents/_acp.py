@@ -1,0 +1,222 @@
+"""An agent that is any program speaking ACP over stdio."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from acphost.acp.client import AgentConnection, McpServer
+from acphost.acp.handlers import ClientHandlers, ElicitationHandler
+from acphost.acp.messages import AgentExitMessage, AgentMessage
+from acphost.agents._base import AgentBase, AgentContext, SessionStart, TurnResult
+from acphost.errors import AuthRequired
+
+__all__ = ["ACPAgent"]
+
+
+def _dump(model: BaseModel | None) -> Any:
+    return (
+        None if model is None else model.model_dump(by_alias=True, exclude_none=True, mode="json")
+    )
+
+
+class ACPAgent(AgentBase):
+    """Host an ACP agent program.
+
+    ``env`` adds to (never replaces) the inherited environment; its values are not stored
+    with the conversation, only its names.
+    """
+
+    def __init__(
+        self,
+        command: str | Sequence[str],
+        *,
+        name: str | None = None,
+        env: Mapping[str, str | None] | None = None,
+        mcp_servers: Sequence[McpServer] = (),
+        additional_directories: Sequence[str | os.PathLike[str]] = (),
+        auth_method: str | None = None,
+        elicitation: ElicitationHandler | None = None,
+        startup_timeout: float = 120.0,
+        registry_name: str | None = None,
+    ) -> None:
+        self.command = shlex.split(command) if isinstance(command, str) else list(command)
+        self.name = name or (os.path.basename(self.command[0]) if self.command else "acp")
+        self.env = dict(env or {})
+        self.mcp_servers = list(mcp_servers)
+        self.additional_directories = list(additional_directories)
+        self.auth_method = auth_method
+        self.elicitation = elicitation
+        self.startup_timeout = startup_timeout
+        self.registry_name = registry_name
+        self.connection: AgentConnection | None = None
+        self.session_id: str | None = None
+        self._ctx: AgentContext | None = None
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "type": "registry" if self.registry_name else "acp",
+            "name": self.registry_name or self.name,
+            "command": self.command,
+            "env_names": sorted(self.env),
+        }
+
+    @property
+    def supports_resume(self) -> bool:
+        connection = self.connection
+        if connection is None or connection.init is None:
+            return True  # unknown until started; astart falls back to a new session
+        caps = connection.capabilities
+        resume = caps.session_capabilities is not None and caps.session_capabilities.resume
+        return bool(caps.load_session or resume)
+
+    @property
+    def alive(self) -> bool:
+        return self.connection is not None and not self.connection.rpc.closed
+
+    def _message(self, message: AgentMessage) -> None:
+        ctx = self._ctx
+        if ctx is None:
+            return
+        if isinstance(message, AgentExitMessage):
+            ctx.post(message)  # an exit is not agent output: it must not block a retry
+        else:
+            ctx.emit(message)
+
+    async def astart(
+        self, ctx: AgentContext, *, resume_session_id: str | None = None
+    ) -> SessionStart:
+        self._ctx = ctx
+        if not self.alive:
+            if self.connection is not None:
+                await self.connection.close(grace=0.5, term_grace=1.0)
+            handlers = ClientHandlers(
+                ctx.workspace, permission=ctx.request_permission, elicitation=self.elicitation
+            )
+            self.connection = await AgentConnection.start(
+                self.command,
+                handlers=handlers,
+                on_message=self._message,
+                on_request=lambda request: ctx.note_activity(),
+                env=self.env,
+            )
+            await self.connection.initialize(timeout=self.startup_timeout)
+        connection = self.connection
+        assert connection is not None
+        cwd = ctx.workspace.root
+        extra = self.additional_directories
+        start: SessionStart
+        if resume_session_id is not None:
+            caps = connection.capabilities
+            if caps.session_capabilities is not None and caps.session_capabilities.resume:
+                resumed = await connection.resume_session(
+                    resume_session_id,
+                    cwd,
+                    mcp_servers=self.mcp_servers,
+                    additional_directories=extra,
+                )
+                start = SessionStart(
+                    resume_session_id,
+                    "resumed",
+                    modes=_dump(resumed.modes),
+                    config_options=_dump_list(resumed.config_options),
+                )
+            elif caps.load_session:
+                loaded = await connection.load_session(
+                    resume_session_id,
+                    cwd,
+                    mcp_servers=self.mcp_servers,
+                    additional_directories=extra,
+                )
+                start = SessionStart(
+                    resume_session_id,
+                    "loaded",
+                    modes=_dump(loaded.modes),
+                    config_options=_dump_list(loaded.config_options),
+                )
+            else:
+                start = await self._new_session(connection, ctx)
+                start.how = "restarted"
+                start.context_restored = False
+                start.reason = (
+                    "the agent supports neither session/resume nor session/load: "
+                    "a new session was started without the earlier context"
+                )
+        else:
+            start = await self._new_session(connection, ctx)
+        self.session_id = ctx.session_id = start.session_id
+        start.agent_info = _dump(connection.init.agent_info) if connection.init else None
+        return start
+
+    async def _new_session(self, connection: AgentConnection, ctx: AgentContext) -> SessionStart:
+        async def create() -> SessionStart:
+            created = await connection.new_session(
+                ctx.workspace.root,
+                mcp_servers=self.mcp_servers,
+                additional_directories=self.additional_directories,
+                timeout=self.startup_timeout,
+            )
+            return SessionStart(
+                created.session_id,
+                "started",
+                modes=_dump(created.modes),
+                config_options=_dump_list(created.config_options),
+            )
+
+        try:
+            return await create()
+        except AuthRequired:
+            if self.auth_method is None:
+                raise
+            await connection.authenticate(self.auth_method)
+            return await create()
+
+    async def astep(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> TurnResult:
+        assert self.connection is not None
+        assert self.session_id is not None
+        response = await self.connection.prompt(self.session_id, prompt)
+        return TurnResult(
+            stop_reason=str(response.stop_reason),
+            usage=_dump(response.usage),
+            meta=response.field_meta,
+        )
+
+    async def acancel(self, ctx: AgentContext) -> None:
+        ctx.cancelled = True
+        if self.connection is not None and self.session_id is not None:
+            self.connection.cancel(self.session_id)
+
+    async def akill(self) -> None:
+        if self.connection is not None:
+            await self.connection.close(grace=0.0, term_grace=2.0)
+
+    async def aset_mode(self, ctx: AgentContext, mode_id: str) -> None:
+        assert self.connection is not None
+        assert self.session_id is not None
+        await self.connection.set_mode(self.session_id, mode_id)
+
+    async def aset_config_option(
+        self, ctx: AgentContext, config_id: str, value: str | bool
+    ) -> list[dict[str, Any]] | None:
+        assert self.connection is not None
+        assert self.session_id is not None
+        response = await self.connection.set_config_option(self.session_id, config_id, value)
+        return _dump_list(response.config_options)
+
+    async def aclose(self) -> None:
+        if self.connection is not None:
+            await self.connection.close()
+
+    @property
+    def stderr_tail(self) -> str:
+        return self.connection.stderr_tail if self.connection is not None else ""
+
+
+def _dump_list(models: Sequence[BaseModel] | None) -> list[dict[str, Any]] | None:
+    if models is None:
+        return None
+    return [_dump(model) for model in models]

@@ -1,0 +1,161 @@
+"""What a conversation asks of an agent, and what it gives the agent in return.
+
+An agent runs on acphost's I/O loop. It never calls user code and never touches conversation
+state: everything it has to say goes through :meth:`AgentContext.post` into the conversation's
+mailbox, and permission questions go through :meth:`AgentContext.request_permission`, whose
+answer comes back from the caller's thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.from_thread
+
+from acphost.acp.fs import Workspace
+from acphost.acp.messages import AgentMessage, SessionUpdate
+from acphost.acp.permissions import Decision, PermissionRequest
+from acphost.errors import CapabilityMissing
+
+__all__ = ["AgentBase", "AgentContext", "SessionStart", "TurnResult"]
+
+
+@dataclass(slots=True)
+class SessionStart:
+    """How the agent's session began (``new``, ``loaded``, ``resumed``, or a fresh one)."""
+
+    session_id: str
+    how: str = "started"  # started | loaded | resumed | restarted
+    context_restored: bool = True
+    reason: str = ""
+    agent_info: dict[str, Any] | None = None
+    modes: dict[str, Any] | None = None
+    config_options: list[dict[str, Any]] | None = None
+
+
+@dataclass(slots=True)
+class TurnResult:
+    stop_reason: str = "end_turn"
+    usage: dict[str, Any] | None = None
+    meta: dict[str, Any] | None = None
+
+
+@dataclass
+class AgentContext:
+    """The conversation's side of the contract, handed to every agent call."""
+
+    workspace: Workspace
+    post: Callable[[Any], None]
+    request_permission: Callable[[PermissionRequest], Awaitable[Decision]]
+    session_id: str = ""
+    cancelled: bool = False
+    last_activity: float = field(default_factory=time.monotonic)
+    activity: int = 0
+
+    def note_activity(self) -> None:
+        """The agent did something (sent output, called the client): the turn had effects."""
+        self.last_activity = time.monotonic()
+        self.activity += 1
+
+    def emit(self, message: AgentMessage) -> None:
+        """Post an agent message (thread-safe); marks the turn as having had effects."""
+        self.note_activity()
+        self.post(message)
+
+    def update(self, data: dict[str, Any]) -> None:
+        """Post one ``session/update`` object, as an ACP agent would send it."""
+        self.emit(SessionUpdate(self.session_id, data))
+
+    def say(self, text: str) -> None:
+        self.update(
+            {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": text}}
+        )
+
+    def think(self, text: str) -> None:
+        self.update(
+            {"sessionUpdate": "agent_thought_chunk", "content": {"type": "text", "text": text}}
+        )
+
+    def ask_permission(
+        self, tool_call: dict[str, Any], options: Sequence[dict[str, Any]] | None = None
+    ) -> Decision:
+        """From a worker thread (a sync :meth:`AgentBase.step`): ask and wait for the answer."""
+        from acp import schema
+
+        request = PermissionRequest(
+            session_id=self.session_id,
+            tool_call=schema.ToolCallUpdate.model_validate(tool_call),
+            options=[
+                schema.PermissionOption.model_validate(option)
+                for option in options
+                or (
+                    {"optionId": "allow", "name": "Allow", "kind": "allow_once"},
+                    {"optionId": "reject", "name": "Reject", "kind": "reject_once"},
+                )
+            ],
+        )
+        self.note_activity()
+
+        async def ask() -> Decision:
+            return await self.request_permission(request)
+
+        return anyio.from_thread.run(ask)
+
+
+class AgentBase:
+    """An agent a conversation can host. Subclass and implement :meth:`step` or :meth:`astep`.
+
+    Every ``a*`` method runs on acphost's I/O loop. The default :meth:`astep` runs the sync
+    :meth:`step` in a worker thread, so a plain Python agent may block freely.
+    """
+
+    name: str = "agent"
+
+    def spec(self) -> dict[str, Any]:
+        """A JSON description to store with the conversation (no secrets), for resume."""
+        return {"type": "python", "class": f"{type(self).__module__}:{type(self).__qualname__}"}
+
+    @property
+    def supports_resume(self) -> bool:
+        return False
+
+    async def astart(
+        self, ctx: AgentContext, *, resume_session_id: str | None = None
+    ) -> SessionStart:
+        """Start (or reattach to) a session."""
+        return SessionStart(
+            session_id=resume_session_id or f"{self.name}-session",
+            how="resumed" if resume_session_id else "started",
+        )
+
+    def step(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> TurnResult:
+        raise NotImplementedError(f"{type(self).__name__} implements neither step() nor astep()")
+
+    async def astep(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> TurnResult:
+        return await anyio.to_thread.run_sync(self.step, ctx, prompt, abandon_on_cancel=True)
+
+    async def acancel(self, ctx: AgentContext) -> None:
+        """Ask the running turn to stop; ``step`` sees ``ctx.cancelled``."""
+        ctx.cancelled = True
+
+    async def akill(self) -> None:
+        """Stop hard (after a cancel was ignored); the next turn calls :meth:`astart` again."""
+
+    async def aset_mode(self, ctx: AgentContext, mode_id: str) -> None:
+        raise CapabilityMissing("modes", method="session/set_mode")
+
+    async def aset_config_option(
+        self, ctx: AgentContext, config_id: str, value: str | bool
+    ) -> list[dict[str, Any]] | None:
+        raise CapabilityMissing("configOptions", method="session/set_config_option")
+
+    async def aclose(self) -> None:
+        """Release everything; called once when the conversation closes."""
+
+    @property
+    def stderr_tail(self) -> str:
+        return ""

@@ -1,0 +1,451 @@
+"""The conversation: a user drives an agent, and gets a typed, durable record of it.
+
+The threading contract (see DESIGN.md) lives here. Agents run on the I/O loop and only post
+to the mailbox; whoever drives (the thread in :meth:`Conversation.run`, the task in
+:meth:`Conversation.arun`) drains it and, under the state's FIFO lock, turns each item into
+events, stores them, folds them into the state, then calls the callbacks in order. So every
+callback runs on the caller's thread or loop, in emission order, and may take the lock again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, TypeAlias
+
+from acphost.acp.client import ContentBlocks
+from acphost.acp.fs import Workspace
+from acphost.acp.permissions import Decision, PermissionRequest
+from acphost.agents import AgentBase, AgentContext, resolve_agent
+from acphost.conversation._delivery import Delivery, PermissionPolicy
+from acphost.conversation._items import PermissionAnswer, PermissionAsk, TurnDone
+from acphost.conversation._loop import IOLoop
+from acphost.conversation._mailbox import Mailbox
+from acphost.conversation._runner import TurnRunner, TurnSettings
+from acphost.conversation._state import ConversationState
+from acphost.errors import AcphostError, ConversationClosed, UsageError
+from acphost.events import Event, TurnEndedEvent, UserMessageEvent, parse_event
+from acphost.store import ConversationRecord, EventStore, SQLiteStore, default_store_path
+
+__all__ = ["Conversation"]
+
+log = logging.getLogger("acphost")
+
+AgentSpec: TypeAlias = AgentBase | str | Sequence[str]
+StoreSpec: TypeAlias = EventStore | str | os.PathLike[str] | None
+
+
+def _open_store(store: StoreSpec) -> EventStore:
+    if store is None:
+        return SQLiteStore(default_store_path())
+    if isinstance(store, str | os.PathLike):
+        return SQLiteStore(store)
+    return store
+
+
+def _blocks(message: ContentBlocks) -> tuple[str, list[dict[str, Any]]]:
+    if isinstance(message, str):
+        return message, [{"type": "text", "text": message}]
+    blocks = [
+        b if isinstance(b, dict) else b.model_dump(by_alias=True, exclude_none=True, mode="json")
+        for b in message
+    ]
+    text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+    return text, blocks
+
+
+class Conversation:
+    """A conversation with one agent in one workspace.
+
+    ``agent`` is an :class:`AgentBase`, a registry name (``"demo"``, ``"claude"``...) or a
+    command line. ``permission`` is ``"allow"``, ``"deny"``, ``"ask"`` (requests wait in
+    ``state.pending_permissions`` for :meth:`answer_permission`) or a callable run on the
+    caller's thread. ``idle_timeout`` (default 600 s without a word from the agent) and
+    ``turn_timeout`` (default none) cancel a turn and end it with a ``timeout`` error; an agent
+    that ignores the cancel is stopped after ``cancel_grace`` seconds (default 10).
+    """
+
+    def __init__(
+        self,
+        agent: AgentSpec,
+        workspace: str | os.PathLike[str] = ".",
+        *,
+        store: StoreSpec = None,
+        callbacks: Sequence[Callable[[Event], object]] = (),
+        on_token: Callable[[str], object] | None = None,
+        on_thought: Callable[[str], object] | None = None,
+        permission: PermissionPolicy = "deny",
+        additional_directories: Sequence[str | os.PathLike[str]] = (),
+        idle_timeout: float | None = 600.0,
+        turn_timeout: float | None = None,
+        cancel_grace: float = 10.0,
+        max_retries: int = 2,
+        title: str | None = None,
+        id: str | None = None,
+        _resume: tuple[ConversationRecord, list[Event]] | None = None,
+    ) -> None:
+        self.agent = resolve_agent(agent)
+        self.workspace = Workspace(workspace, *additional_directories)
+        self.store = _open_store(store)
+        self.id = _resume[0].id if _resume else (id or uuid.uuid4().hex)
+        self.state = ConversationState(self.id)
+        self._io = IOLoop.get()
+        self._mailbox = Mailbox()
+        self._pending: deque[tuple[UserMessageEvent, list[dict[str, Any]]]] = deque()
+        self._asks: dict[str, PermissionAsk] = {}
+        self._ask_numbers = itertools.count(1)
+        self._driver: int | None = None
+        self._drive_lock = threading.Lock()
+        self._paused = False
+        self._closed = False
+        ctx = AgentContext(
+            workspace=self.workspace, post=self._mailbox.put, request_permission=self._ask
+        )
+        self._runner = TurnRunner(
+            self.agent,
+            ctx,
+            self._mailbox,
+            TurnSettings(idle_timeout, turn_timeout, cancel_grace, max_retries),
+        )
+        self._delivery = Delivery(
+            self.state,
+            self.store,
+            callbacks=list(callbacks),
+            on_token=on_token,
+            on_thought=on_thought,
+            permission=permission,
+            asks=self._asks,
+        )
+        if _resume is None:
+            now = time.time()
+            self.store.create_conversation(
+                ConversationRecord(
+                    id=self.id,
+                    agent=self.agent.name,
+                    workspace=str(self.workspace.root),
+                    title=title,
+                    status="idle",
+                    created_at=now,
+                    updated_at=now,
+                    metadata={
+                        "agent": self.agent.spec(),
+                        "additional_directories": [str(r) for r in self.workspace.roots[1:]],
+                        "permission": permission if isinstance(permission, str) else "callback",
+                    },
+                )
+            )
+        else:
+            for event in _resume[1]:
+                self.state.apply(event)
+            self._runner.resume_session_id = self.state.session_id
+            self._recover_pending()
+        self._io.add_closer(self.aclose_agent)
+
+    # --- construction --------------------------------------------------------------------
+
+    @classmethod
+    def resume(
+        cls, id: str, *, store: StoreSpec = None, agent: AgentSpec | None = None, **options: Any
+    ) -> Conversation:
+        """Rebuild a stored conversation (state = fold of its events) and reattach its agent.
+
+        The agent session is reattached on the next turn: ``session/resume`` if the agent
+        supports it, else ``session/load``, else a new session and an event saying the
+        agent's context was not restored.
+        """
+        opened = _open_store(store)
+        record = opened.get_conversation(id)
+        if record is None:
+            raise UsageError(f"no conversation {id!r} in the store", hint="list conversations")
+        events = [parse_event(r.data) for r in opened.iter_events(id)]
+        spec = record.metadata.get("agent") or {}
+        if agent is None:
+            agent = spec.get("name") if spec.get("type") == "registry" else spec.get("command")
+            if not agent:
+                raise UsageError(
+                    f"conversation {id!r} was hosted with a Python agent",
+                    hint="pass agent= to Conversation.resume",
+                )
+        options.setdefault("permission", record.metadata.get("permission", "deny"))
+        if options["permission"] == "callback":
+            options["permission"] = "deny"
+        options.setdefault(
+            "additional_directories", record.metadata.get("additional_directories", ())
+        )
+        return cls(agent, record.workspace, store=opened, _resume=(record, events), **options)
+
+    def _recover_pending(self) -> None:
+        """Messages sent but never run (the host died first) are run by the next ``run()``."""
+        answered = {e.turn for e in self.state.events if isinstance(e, TurnEndedEvent)}
+        for event in self.state.events:
+            if isinstance(event, UserMessageEvent) and event.turn not in answered:
+                self._pending.append((event, event.content))
+
+    # --- sending -------------------------------------------------------------------------
+
+    def send_message(self, message: ContentBlocks) -> UserMessageEvent:
+        """Queue a message for the agent; ``run()`` sends it. Its event is stored at once."""
+        self._check_open()
+        text, blocks = _blocks(message)
+        with self.state:
+            turn = self.state.turns + len(self._pending) + 1
+            event = self._delivery.emit(UserMessageEvent, text=text, content=blocks, turn=turn)
+            self._pending.append((event, blocks))
+        return event
+
+    # --- driving -------------------------------------------------------------------------
+
+    def run(self, message: ContentBlocks | None = None) -> TurnEndedEvent | None:
+        """Run every queued message as a turn, blocking this thread; callbacks run here.
+
+        Returns the last turn's end, or ``None`` if nothing was queued. A turn that failed
+        raises its typed error after everything was recorded; the conversation stays usable.
+        """
+        if message is not None:
+            self.send_message(message)
+        if self._io.in_loop():
+            raise UsageError("run() was called on acphost's I/O loop", hint="use arun()")
+        self._enter_driver()
+        try:
+            return self._drive_sync()
+        finally:
+            self._leave_driver()
+
+    async def arun(self, message: ContentBlocks | None = None) -> TurnEndedEvent | None:
+        """Like :meth:`run`, on the running loop. Cancelling it interrupts the turn cleanly
+        (tool calls failed, stop reason ``cancelled``, status paused) and re-raises."""
+        if message is not None:
+            self.send_message(message)
+        if self._io.in_loop():
+            raise UsageError("arun() was called on acphost's I/O loop", hint="use your own loop")
+        while not self._try_enter_driver():  # another driver is running: wait our turn
+            await asyncio.sleep(0.005)  # noqa: ASYNC110
+        try:
+            return await self._drive_async()
+        finally:
+            self._leave_driver()
+
+    def _enter_driver(self) -> None:
+        if self._driver == threading.get_ident():
+            raise UsageError(
+                "run() was called while this thread is already driving the conversation",
+                hint="callbacks must not call run(); call send_message() and let the run go on",
+            )
+        self._drive_lock.acquire()
+        self._driver = threading.get_ident()
+
+    def _try_enter_driver(self) -> bool:
+        if self._driver == threading.get_ident():
+            raise UsageError("arun() was called from a callback of this conversation")
+        if not self._drive_lock.acquire(blocking=False):
+            return False
+        self._driver = threading.get_ident()
+        return True
+
+    def _leave_driver(self) -> None:
+        self._driver = None
+        self._drive_lock.release()
+
+    def _next_turn(self) -> tuple[int, list[dict[str, Any]]] | None:
+        """Start the next queued turn (under the lock), or ``None`` when there is none."""
+        with self.state:
+            self._deliver(self._mailbox.drain())
+            if self._closed or self._paused or not self._pending:
+                if self._paused:
+                    self._delivery.set_status("paused")
+                return None
+            event, blocks = self._pending.popleft()
+            turn = event.turn or self.state.turns + 1
+            self._delivery.start_turn(turn, event.text)
+            return turn, blocks
+
+    def _drive_sync(self) -> TurnEndedEvent | None:
+        self._paused = False
+        ended: TurnEndedEvent | None = None
+        while (nxt := self._next_turn()) is not None:
+            turn, blocks = nxt
+            self._io.submit(self._runner.run_turn, turn, blocks)
+            done: TurnDone | None = None
+            while done is None:
+                self._mailbox.wait_sync(None)
+                done = self._deliver(self._mailbox.drain())
+            ended = self._finish(done)
+        return ended
+
+    async def _drive_async(self) -> TurnEndedEvent | None:
+        self._paused = False
+        ended: TurnEndedEvent | None = None
+        while (nxt := self._next_turn()) is not None:
+            turn, blocks = nxt
+            self._io.submit(self._runner.run_turn, turn, blocks)
+            done: TurnDone | None = None
+            cancelled = False
+            while done is None:
+                try:
+                    await self._mailbox.wait_async(None)
+                except asyncio.CancelledError:
+                    # Take the interrupt path, wait for the turn to end, then re-raise.
+                    cancelled = True
+                    self.interrupt()
+                    current = asyncio.current_task()
+                    if current is not None:
+                        current.uncancel()
+                done = self._deliver(self._mailbox.drain())
+            ended = self._finish(done, raise_error=not cancelled)
+            if cancelled:
+                raise asyncio.CancelledError
+        return ended
+
+    def _deliver(self, items: list[Any]) -> TurnDone | None:
+        with self.state:
+            return self._delivery.deliver(items)
+
+    def _finish(self, done: TurnDone, *, raise_error: bool = True) -> TurnEndedEvent:
+        with self.state:
+            ended, error = self._delivery.end_turn(done, self._runner)
+            if done.cancelled or done.timeout:
+                self._paused = True
+        if error is not None and raise_error:
+            raise error
+        return ended
+
+    # --- control -------------------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        """Cancel the running turn, from any thread at any time; queued messages wait."""
+        self._paused = True
+        self._io.call_soon(self._runner.interrupt)
+
+    def pause(self) -> None:
+        """Let the running turn finish, but run no queued message until the next ``run()``."""
+        self._paused = True
+        if self._driver is None:
+            with self.state:
+                if self.state.status not in ("finished", "paused"):
+                    self._delivery.set_status("paused")
+
+    def answer_permission(self, request_id: str, decision: Decision | bool) -> None:
+        """Answer a pending permission request (``permission="ask"``), from any thread."""
+        ask = self._asks.get(str(request_id))
+        if ask is None or ask.future.done():
+            raise UsageError(f"no pending permission request {request_id!r}")
+        if decision is True:
+            decision = "allow_once"
+        elif decision is False:
+            decision = "reject_once"
+        try:
+            ask.future.set_result(decision)
+        except concurrent.futures.InvalidStateError:
+            raise UsageError(f"permission request {request_id!r} was already answered") from None
+        self._mailbox.put(PermissionAnswer(ask.key, decision, "user"))
+        self._deliver_if_idle()
+
+    def set_mode(self, mode_id: str) -> None:
+        self._agent_call(self._runner.set_mode, mode_id)
+
+    def set_config_option(self, config_id: str, value: str | bool) -> None:
+        """Set an agent config option; the model is the option of category ``model``."""
+        self._agent_call(self._runner.set_config_option, config_id, value)
+
+    def set_model(self, model: str) -> None:
+        with self.state:
+            option = self.state.model_option
+        if option is None:
+            raise UsageError("the agent offers no model option", hint="see state.config_options")
+        self.set_config_option(str(option["id"]), model)
+
+    def start(self) -> None:
+        """Start the agent and its session now (otherwise the first turn does)."""
+        self._agent_call(self._runner.ensure_session)
+
+    def _agent_call(self, func: Callable[..., Any], *args: Any) -> None:
+        self._check_open()
+        self._io.submit(func, *args).result()
+        self._deliver_if_idle()
+
+    def _deliver_if_idle(self) -> None:
+        if self._driver is None and self._drive_lock.acquire(blocking=False):
+            try:
+                self._deliver(self._mailbox.drain())
+            finally:
+                self._drive_lock.release()
+
+    def deliver_pending(self) -> None:
+        """Deliver what the agent sent since the last turn ended (late titles, commands)."""
+        self._deliver_if_idle()
+
+    # --- prompting on the I/O side -------------------------------------------------------
+
+    def _ask(self, request: PermissionRequest) -> asyncio.Future[Decision]:
+        """On the I/O loop, in arrival order: route a permission request to the driver."""
+        future: concurrent.futures.Future[Decision] = concurrent.futures.Future()
+        key = str(request.request_id) if request.request_id is not None else ""
+        if not key or key in self._asks:
+            key = f"{key or 'permission'}#{next(self._ask_numbers)}"
+        ask = PermissionAsk(key, request, future)
+        self._asks[key] = ask
+
+        def forget(f: concurrent.futures.Future[Decision]) -> None:
+            if f.cancelled():
+                self._mailbox.put(PermissionAnswer(key, "cancelled", "cancel"))
+
+        future.add_done_callback(forget)
+        self._mailbox.put(ask)
+        return asyncio.wrap_future(future)
+
+    # --- closing -------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConversationClosed(f"conversation {self.id} is closed")
+
+    async def aclose_agent(self) -> None:
+        await self.agent.aclose()
+
+    def close(self) -> None:
+        """Stop the agent and mark the conversation finished (its record stays in the store)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.interrupt()
+        try:
+            self._io.submit(self.agent.aclose).result(timeout=30)
+        except (AcphostError, concurrent.futures.TimeoutError, OSError) as exc:
+            log.warning("closing the agent of %s failed: %s", self.id, exc)
+        finally:
+            self._io.discard_closer(self.aclose_agent)
+        with self.state:
+            self._delivery.deliver(self._mailbox.drain(), final=True)
+            self._delivery.set_status("finished")
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> Conversation:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Conversation:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<Conversation {self.id} agent={self.agent.name!r} status={self.state.status}>"

@@ -1,0 +1,323 @@
+"""Delivery: mailbox items → events → store → state → callbacks, always in that order.
+
+Every method here runs on the driver with the state lock held. A batch of events is stored
+(one transaction) before any callback sees any of them; callbacks and token deltas then run
+in emission order. Permission questions are decided between batches, after the request event
+has been stored and delivered, on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Literal, TypeAlias, TypeVar
+
+from acphost.acp.messages import SessionUpdate
+from acphost.acp.permissions import Decision, PermissionRequest
+from acphost.conversation._items import (
+    PermissionAnswer,
+    PermissionAsk,
+    SessionBegan,
+    Token,
+    TurnDone,
+)
+from acphost.conversation._runner import TurnRunner
+from acphost.conversation._state import ConversationState, Status
+from acphost.conversation._translate import Translator
+from acphost.errors import AcphostError, AgentError
+from acphost.events import (
+    Event,
+    EventBase,
+    PermissionDecidedEvent,
+    PermissionRequestedEvent,
+    SessionEvent,
+    StatusChangedEvent,
+    TokenUsage,
+    TurnEndedEvent,
+    TurnStartedEvent,
+)
+from acphost.store import EventRecord, EventStore
+
+__all__ = ["Delivery", "PermissionPolicy"]
+
+log = logging.getLogger("acphost")
+
+E = TypeVar("E", bound=EventBase)
+
+PermissionPolicy: TypeAlias = (
+    Literal["allow", "allow_always", "deny", "ask"]
+    | Callable[[PermissionRequest], "Decision | bool"]
+)
+"""How a conversation answers permission requests, on the caller's thread."""
+
+_FIXED: dict[str, Decision] = {
+    "allow": "allow_once",
+    "allow_once": "allow_once",
+    "allow_always": "allow_always",
+    "deny": "reject_once",
+}
+
+_USAGE_KEYS = {
+    "inputTokens": "input_tokens",
+    "outputTokens": "output_tokens",
+    "cachedReadTokens": "cached_read_tokens",
+    "cachedWriteTokens": "cached_write_tokens",
+    "thoughtTokens": "thought_tokens",
+    "totalTokens": "total_tokens",
+}
+
+
+class Delivery:
+    def __init__(
+        self,
+        state: ConversationState,
+        store: EventStore,
+        *,
+        callbacks: list[Callable[[Event], object]],
+        on_token: Callable[[str], object] | None,
+        on_thought: Callable[[str], object] | None,
+        permission: PermissionPolicy,
+        asks: dict[str, PermissionAsk],
+    ) -> None:
+        if isinstance(permission, str) and permission not in (*_FIXED, "ask"):
+            raise ValueError(f"unknown permission policy {permission!r}")
+        self.state = state
+        self.store = store
+        self.callbacks = callbacks
+        self.on_token = on_token
+        self.on_thought = on_thought
+        self.permission = permission
+        self.asks = asks
+        self.tr = Translator(state)
+        self._persisted: tuple[str, str | None, str | None] = ("", None, None)
+        self._turn_started = 0.0
+        self._cost_at_start: float | None = None
+
+    # --- the pipeline --------------------------------------------------------------------
+
+    def emit(self, cls: type[E], **fields: Any) -> E:
+        """Make one event outside a batch and deliver it now."""
+        event = self.tr.new(cls, **fields)
+        self.publish()
+        return event
+
+    def publish(self) -> None:
+        out = self.tr.take()
+        if not out:
+            return
+        events = [item for item in out if not isinstance(item, Token)]
+        if events:
+            cid = self.state.id
+            self.store.append(
+                [
+                    EventRecord(
+                        cid, e.seq, e.id, e.kind, e.ts, e.__pydantic_serializer__.to_json(e)
+                    )
+                    for e in events
+                ]
+            )
+            self._persist_header()
+        for item in out:
+            if isinstance(item, Token):
+                on_text = self.on_thought if item.thought else self.on_token
+                if on_text is not None:
+                    self._call(on_text, item.text)
+            else:
+                for callback in self.callbacks:
+                    self._call(callback, item)
+
+    @staticmethod
+    def _call(callback: Callable[[Any], object], value: Any) -> None:
+        try:
+            callback(value)
+        except Exception:
+            log.exception("an acphost callback raised; delivery goes on")
+
+    def _persist_header(self) -> None:
+        state = self.state
+        header = (state.status, state.title, state.session_id)
+        if header != self._persisted:
+            self._persisted = header
+            self.store.update_conversation(
+                state.id,
+                status=state.status,
+                title=state.title,
+                session_id=state.session_id,
+                updated_at=time.time(),
+            )
+
+    def deliver(self, items: list[Any], *, final: bool = False) -> TurnDone | None:
+        """Deliver a drained batch; returns the turn's end if it is in the batch."""
+        done: TurnDone | None = None
+        tr = self.tr
+        for item in items:
+            if type(item) is SessionUpdate:
+                tr.message(item)
+            elif isinstance(item, PermissionAsk):
+                tr.flush()
+                self._ask(item)
+            elif isinstance(item, PermissionAnswer):
+                tr.flush()
+                self._decided(item.key, item.decision, item.by)
+            elif isinstance(item, SessionBegan):
+                tr.flush()
+                self._session(item)
+            elif isinstance(item, TurnDone):
+                done = item
+            else:
+                tr.message(item)
+        if final or done is not None:
+            tr.flush()
+        self.publish()
+        return done
+
+    # --- turns and status ----------------------------------------------------------------
+
+    def set_status(self, status: Status) -> None:
+        previous = self.state.status
+        if status != previous:
+            self.tr.new(StatusChangedEvent, status=status, previous=previous, turn=self.tr.turn)
+            self.publish()
+
+    def start_turn(self, turn: int, prompt: str) -> None:
+        if self.state.status == "running":
+            self._close_dangling_turn()
+        self.tr.turn = turn
+        self._turn_started = time.monotonic()
+        self._cost_at_start = self.state.cost
+        self.tr.new(TurnStartedEvent, prompt=prompt)
+        self.set_status("running")
+
+    def _close_dangling_turn(self) -> None:
+        # A stored conversation whose host died mid-turn: end that turn before the next one.
+        self._fail_leftovers()
+        self.tr.new(
+            TurnEndedEvent, stop_reason="cancelled", error_code="host_exited", turn=self.tr.turn
+        )
+        self.set_status("paused")
+
+    def _fail_leftovers(self) -> None:
+        for call in self.state.running_tool_calls:
+            self.tr.tool_call(
+                {"toolCallId": call.tool_call_id, "status": "failed"}, announced=False
+            )
+        for key in list(self.state.pending_permissions):
+            ask = self.asks.get(key)
+            if ask is not None and not ask.future.done():
+                ask.future.cancel()
+            self._decided(key, "cancelled", "cancel")
+
+    def end_turn(
+        self, done: TurnDone, runner: TurnRunner
+    ) -> tuple[TurnEndedEvent, AcphostError | None]:
+        tr = self.tr
+        tr.flush()
+        error: AcphostError | None = None
+        status: Status = "idle"
+        stop = done.result.stop_reason if done.result is not None else "cancelled"
+        if done.timeout is not None:
+            error = runner.timed_out_error()
+            stop, status = "cancelled", "error"
+        elif done.error is not None:
+            exc = done.error
+            error = (
+                exc if isinstance(exc, AcphostError) else AgentError(f"the agent failed: {exc!r}")
+            )
+            stop, status = "error", "error"
+        elif done.cancelled or stop == "cancelled":
+            stop, status = "cancelled", "paused"
+        if stop != "end_turn" and status != "idle":
+            self._fail_leftovers()
+        if error is not None:
+            tr.error(error)
+        cost = self.state.cost
+        ended = tr.new(
+            TurnEndedEvent,
+            stop_reason=stop,
+            usage=_usage(done.result.usage if done.result is not None else None),
+            cost=None if cost is None else cost - (self._cost_at_start or 0.0),
+            duration_s=round(time.monotonic() - self._turn_started, 6),
+            error_code=error.code if error is not None else None,
+        )
+        self.set_status(status)
+        self.publish()
+        return ended, error
+
+    # --- sessions ------------------------------------------------------------------------
+
+    def _session(self, began: SessionBegan) -> None:
+        start = began.start
+        kind = {
+            "loaded": "session_loaded",
+            "resumed": "session_resumed",
+            "restarted": "session_restarted",
+        }.get(start.how, "session_started")
+        self.tr.new(
+            SessionEvent,
+            kind=kind,
+            session_id=start.session_id,
+            context_restored=start.context_restored,
+            reason=start.reason,
+            agent_info=start.agent_info,
+            modes=start.modes,
+            config_options=start.config_options,
+        )
+
+    # --- permission ----------------------------------------------------------------------
+
+    def _ask(self, ask: PermissionAsk) -> None:
+        request = ask.request
+        tool_call = request.raw.get("toolCall") if isinstance(request.raw, dict) else None
+        self.tr.new(
+            PermissionRequestedEvent,
+            request_id=ask.key,
+            tool_call_id=request.tool_call.tool_call_id,
+            title=request.title,
+            options=[o.model_dump(by_alias=True, exclude_none=True) for o in request.options],
+            tool_call=tool_call if isinstance(tool_call, dict) else {},
+        )
+        self.publish()  # the request is stored and seen before anyone decides
+        if ask.future.done() or self.permission == "ask":
+            return
+        decision, by = self._decide(request)
+        try:
+            ask.future.set_result(decision)
+        except concurrent.futures.InvalidStateError:
+            return  # cancelled meanwhile: a PermissionAnswer follows
+        self._decided(ask.key, decision, by)
+
+    def _decide(self, request: PermissionRequest) -> tuple[Decision, str]:
+        policy = self.permission
+        if isinstance(policy, str):
+            return _FIXED[policy], "policy"
+        try:
+            answer = policy(request)
+        except Exception:
+            log.exception("the permission callback raised; the request is rejected")
+            return "reject_once", "callback"
+        if answer is True:
+            return "allow_once", "callback"
+        if answer is False or answer not in (*_FIXED.values(), "reject_always", "cancelled"):
+            return "reject_once", "callback"
+        return answer, "callback"
+
+    def _decided(self, key: str, decision: Decision, by: str) -> None:
+        if key not in self.state.pending_permissions:
+            return
+        ask = self.asks.pop(key, None)
+        option = ask.request.option_for(decision) if ask is not None else None
+        self.tr.new(
+            PermissionDecidedEvent,
+            request_id=key,
+            decision=decision if option is not None or decision == "cancelled" else "cancelled",
+            option_id=option.option_id if option is not None else None,
+            decided_by=by,
+        )
+
+
+def _usage(raw: dict[str, Any] | None) -> TokenUsage | None:
+    if not raw:
+        return None
+    return TokenUsage(**{name: int(raw.get(key) or 0) for key, name in _USAGE_KEYS.items()})

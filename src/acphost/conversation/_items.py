@@ -1,0 +1,53 @@
+"""What travels through the mailbox besides the agent's own messages."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from dataclasses import dataclass
+
+from acphost.acp.permissions import Decision, PermissionRequest
+from acphost.agents._base import SessionStart, TurnResult
+
+__all__ = ["PermissionAnswer", "PermissionAsk", "SessionBegan", "Token", "TurnDone"]
+
+
+@dataclass(slots=True)
+class PermissionAsk:
+    """The agent asks; the driver decides on the caller's thread and resolves ``future``."""
+
+    key: str
+    request: PermissionRequest
+    future: concurrent.futures.Future[Decision]
+
+
+@dataclass(slots=True)
+class PermissionAnswer:
+    """A decision made outside the driver (``answer_permission``, a cancel)."""
+
+    key: str
+    decision: Decision
+    by: str
+
+
+@dataclass(slots=True)
+class SessionBegan:
+    start: SessionStart
+    restarted_after: str | None = None
+
+
+@dataclass(slots=True)
+class TurnDone:
+    turn: int
+    result: TurnResult | None = None
+    error: BaseException | None = None
+    cancelled: bool = False
+    timeout: str | None = None
+    killed: bool = False
+
+
+@dataclass(slots=True)
+class Token:
+    """A streamed delta for ``on_token`` (not an event, not stored)."""
+
+    text: str
+    thought: bool = False

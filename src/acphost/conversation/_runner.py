@@ -1,0 +1,219 @@
+"""The I/O-loop half of a conversation: sessions, turns, timeouts, cancel escalation, retries.
+
+Everything here runs on acphost's I/O loop and talks to the driver only through the mailbox
+(``SessionBegan``, ``TurnDone``); it never touches conversation state or user code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from acphost.acp.messages import SessionUpdate
+from acphost.agents._base import AgentBase, AgentContext, TurnResult
+from acphost.conversation._items import SessionBegan, TurnDone
+from acphost.conversation._mailbox import Mailbox
+from acphost.errors import AcphostError, AgentExited, AgentRequestError, RequestTimeout
+
+__all__ = ["TurnRunner", "TurnSettings"]
+
+
+@dataclass(slots=True)
+class TurnSettings:
+    """Time limits and retry policy of turns (see :class:`acphost.Conversation`)."""
+
+    idle_timeout: float | None = 600.0
+    turn_timeout: float | None = None
+    cancel_grace: float = 10.0
+    max_retries: int = 2
+    retry_backoff: float = 0.5
+
+
+class TurnRunner:
+    """Runs one agent's turns on the I/O loop, one at a time."""
+
+    def __init__(
+        self,
+        agent: AgentBase,
+        ctx: AgentContext,
+        mailbox: Mailbox,
+        settings: TurnSettings,
+        resume_session_id: str | None = None,
+    ) -> None:
+        self.agent = agent
+        self.ctx = ctx
+        self.mailbox = mailbox
+        self.settings = settings
+        self.session_ready = False
+        self.resume_session_id = resume_session_id
+        self.restart_reason: str | None = None
+        self._step: asyncio.Future[TurnResult] | None = None
+        self._cancelling: asyncio.Task[None] | None = None
+        self._killed = False
+        self._timeout: str | None = None
+
+    # --- sessions ------------------------------------------------------------------------
+
+    async def ensure_session(self) -> None:
+        alive = getattr(self.agent, "alive", True)
+        if self.session_ready and alive:
+            return
+        if self.session_ready and not alive and self.restart_reason is None:
+            # the agent died under us: try to reattach to its session
+            self.resume_session_id = self.ctx.session_id or self.resume_session_id
+        resume = self.resume_session_id
+        reason = self.restart_reason
+        try:
+            start = await self.agent.astart(self.ctx, resume_session_id=resume)
+        except AgentRequestError as exc:
+            if resume is None:
+                raise
+            start = await self.agent.astart(self.ctx, resume_session_id=None)
+            start.how = "restarted"
+            start.context_restored = False
+            start.reason = f"the agent could not reattach session {resume}: {exc.message}"
+        if reason is not None and start.how == "started":
+            start.how = "restarted"
+            start.context_restored = False
+            start.reason = reason
+        self.session_ready = True
+        self.resume_session_id = None
+        self.restart_reason = None
+        self.mailbox.put(SessionBegan(start))
+
+    async def set_mode(self, mode_id: str) -> None:
+        await self.ensure_session()
+        await self.agent.aset_mode(self.ctx, mode_id)
+        self._host_update({"sessionUpdate": "current_mode_update", "currentModeId": mode_id})
+
+    async def set_config_option(self, config_id: str, value: str | bool) -> None:
+        await self.ensure_session()
+        options = await self.agent.aset_config_option(self.ctx, config_id, value)
+        if options is not None:
+            self._host_update({"sessionUpdate": "config_option_update", "configOptions": options})
+
+    def _host_update(self, data: dict[str, Any]) -> None:
+        # What the agent confirmed in a response, recorded as the update it amounts to.
+        self.mailbox.put(SessionUpdate(self.ctx.session_id, data))
+
+    # --- turns ---------------------------------------------------------------------------
+
+    async def run_turn(self, turn: int, prompt: list[dict[str, Any]]) -> None:
+        """Run one turn to its end; the outcome goes to the mailbox as ``TurnDone``."""
+        self._killed = False
+        self._timeout = None
+        self._cancelling = None
+        self.ctx.cancelled = False
+        attempt = 0
+        while True:
+            attempt += 1
+            self.ctx.activity = 0
+            self.ctx.last_activity = time.monotonic()
+            try:
+                await self.ensure_session()
+                result = await self._run_step(prompt)
+            except Exception as exc:
+                if self.ctx.cancelled:
+                    self.mailbox.put(self._cancelled(turn))
+                    return
+                if self._may_retry(exc, attempt):
+                    await asyncio.sleep(self.settings.retry_backoff * 2 ** (attempt - 1))
+                    continue
+                self.mailbox.put(TurnDone(turn, error=exc))
+                return
+            if self._timeout is not None:
+                self.mailbox.put(TurnDone(turn, result=result, timeout=self._timeout))
+            elif self.ctx.cancelled:
+                done = self._cancelled(turn)
+                done.result = result
+                self.mailbox.put(done)
+            else:
+                self.mailbox.put(TurnDone(turn, result=result))
+            return
+
+    def _cancelled(self, turn: int) -> TurnDone:
+        return TurnDone(turn, cancelled=True, killed=self._killed, timeout=self._timeout)
+
+    def _may_retry(self, exc: Exception, attempt: int) -> bool:
+        # Only a turn the agent did nothing for may run again: no update, no client request.
+        if attempt > self.settings.max_retries or self.ctx.activity:
+            return False
+        if isinstance(exc, AgentExited):
+            return True
+        return isinstance(exc, AcphostError) and exc.retryable and self.session_ready
+
+    async def _run_step(self, prompt: list[dict[str, Any]]) -> TurnResult:
+        step = asyncio.ensure_future(self.agent.astep(self.ctx, prompt))
+        self._step = step
+        started = time.monotonic()
+        settings = self.settings
+        try:
+            while True:
+                deadline = self._next_deadline(started)
+                await asyncio.wait({step}, timeout=deadline)
+                if step.done():
+                    break
+                now = time.monotonic()
+                if settings.turn_timeout is not None and now - started >= settings.turn_timeout:
+                    self._start_cancel("turn")
+                elif (
+                    settings.idle_timeout is not None
+                    and now - self.ctx.last_activity >= settings.idle_timeout
+                ):
+                    self._start_cancel("idle")
+        finally:
+            self._step = None
+        if step.cancelled():
+            raise AgentExited("the agent's turn was stopped")
+        return step.result()
+
+    def _next_deadline(self, started: float) -> float | None:
+        if self._timeout is not None:
+            return None  # already cancelling; the grace timer takes over
+        now = time.monotonic()
+        waits = []
+        if self.settings.turn_timeout is not None:
+            waits.append(started + self.settings.turn_timeout - now)
+        if self.settings.idle_timeout is not None:
+            waits.append(self.ctx.last_activity + self.settings.idle_timeout - now)
+        return max(0.0, min(waits)) if waits else None
+
+    # --- cancel --------------------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        """Called on the I/O loop: cancel the running turn, escalating if ignored."""
+        self._start_cancel(None)
+
+    def _start_cancel(self, timeout: str | None) -> None:
+        if self._step is None or self._step.done() or self._cancelling is not None:
+            return
+        self._timeout = timeout
+        self._cancelling = asyncio.get_running_loop().create_task(self._cancel())
+
+    async def _cancel(self) -> None:
+        step = self._step
+        self.ctx.cancelled = True
+        with contextlib.suppress(Exception):  # a dead agent cannot be asked; the grace handles it
+            await self.agent.acancel(self.ctx)
+        if step is None:
+            return
+        await asyncio.wait({step}, timeout=self.settings.cancel_grace)
+        if step.done():
+            return
+        # The agent ignored session/cancel: terminate, then kill; the next turn starts afresh.
+        self._killed = True
+        self.session_ready = False
+        self.restart_reason = "the agent ignored session/cancel and was stopped"
+        await self.agent.akill()
+        await asyncio.wait({step}, timeout=2.0)
+        if not step.done():
+            step.cancel()
+
+    def timed_out_error(self) -> RequestTimeout:
+        which = "turn" if self._timeout == "turn" else "idle"
+        limit = self.settings.turn_timeout if which == "turn" else self.settings.idle_timeout
+        what = "the turn took longer than" if which == "turn" else "the agent sent nothing for"
+        return RequestTimeout(f"{what} {limit} s; the agent was cancelled")

@@ -1,0 +1,201 @@
+"""Conversation state: a fold of the event log, guarded by the conversation's FIFO lock.
+
+Nothing sets these fields except :meth:`ConversationState.apply`, so the state rebuilt from a
+store is exactly the state the live conversation had.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Literal
+
+from acphost.conversation._lock import FIFOLock
+from acphost.events import (
+    AgentMessageEvent,
+    CommandsEvent,
+    ConfigOptionsEvent,
+    ErrorEvent,
+    Event,
+    ModeChangedEvent,
+    PermissionDecidedEvent,
+    PermissionRequestedEvent,
+    PlanEvent,
+    SessionEvent,
+    SessionInfoEvent,
+    StatusChangedEvent,
+    TokenUsage,
+    ToolCallEvent,
+    TurnEndedEvent,
+    TurnStartedEvent,
+    UsageEvent,
+    UserMessageEvent,
+)
+
+__all__ = ["ConversationState", "Status"]
+
+Status = Literal["idle", "running", "paused", "finished", "error"]
+
+
+class ConversationState:
+    """What a conversation is now. Read it under ``with conversation.state:`` for consistency.
+
+    The lock is re-entrant and fair; callbacks run with it held, so they may take it again.
+    """
+
+    def __init__(self, conversation_id: str, lock: FIFOLock | None = None) -> None:
+        self.id = conversation_id
+        self.lock = lock or FIFOLock()
+        self.events: list[Event] = []
+        self.status: Status = "idle"
+        self.last_seq = 0
+        self.session_id: str | None = None
+        self.title: str | None = None
+        self.turns = 0
+        self.last_stop_reason: str | None = None
+        self.last_error: ErrorEvent | None = None
+        self.usage = TokenUsage()
+        self.context_used: int | None = None
+        self.context_size: int | None = None
+        self.currency: str | None = None
+        self._cost_before_session = 0.0
+        self._session_cost: float | None = None
+        self.mode_id: str | None = None
+        self.modes: list[dict[str, Any]] = []
+        self.config_options: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []
+        self.plan: list[dict[str, Any]] = []
+        self.tool_calls: dict[str, ToolCallEvent] = {}
+        self.pending_permissions: dict[str, PermissionRequestedEvent] = {}
+        self.messages: list[UserMessageEvent | AgentMessageEvent] = []
+
+    # --- locking -------------------------------------------------------------------------
+
+    def __enter__(self) -> ConversationState:
+        self.lock.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.lock.release()
+
+    # --- derived -------------------------------------------------------------------------
+
+    @property
+    def cost(self) -> float | None:
+        """Total cost over every session of the conversation (from the agent's usage updates)."""
+        if self._session_cost is None and not self._cost_before_session:
+            return None
+        return self._cost_before_session + (self._session_cost or 0.0)
+
+    @property
+    def model(self) -> str | None:
+        """The current value of the ``model`` config option, if the agent has one."""
+        option = self.model_option
+        value = option.get("currentValue") if option else None
+        return value if isinstance(value, str) else None
+
+    @property
+    def model_option(self) -> dict[str, Any] | None:
+        return next((o for o in self.config_options if o.get("category") == "model"), None)
+
+    @property
+    def running_tool_calls(self) -> list[ToolCallEvent]:
+        return [t for t in self.tool_calls.values() if t.status in ("pending", "in_progress")]
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything folded, as plain data (for comparisons and the server)."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "last_seq": self.last_seq,
+            "session_id": self.session_id,
+            "title": self.title,
+            "turns": self.turns,
+            "last_stop_reason": self.last_stop_reason,
+            "usage": self.usage.model_dump(),
+            "cost": self.cost,
+            "currency": self.currency,
+            "context_used": self.context_used,
+            "context_size": self.context_size,
+            "mode_id": self.mode_id,
+            "modes": self.modes,
+            "model": self.model,
+            "config_options": self.config_options,
+            "commands": self.commands,
+            "plan": self.plan,
+            "tool_calls": {k: v.model_dump() for k, v in self.tool_calls.items()},
+            "pending_permissions": {k: v.model_dump() for k, v in self.pending_permissions.items()},
+            "events": len(self.events),
+        }
+
+    # --- the fold ------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Fold one event in. Events must come in ``seq`` order."""
+        self.events.append(event)
+        self.last_seq = event.seq
+        if isinstance(event, ToolCallEvent):
+            self.tool_calls[event.tool_call_id] = event
+        elif isinstance(event, StatusChangedEvent):
+            self.status = event.status
+        elif isinstance(event, UserMessageEvent | AgentMessageEvent):
+            if not (isinstance(event, AgentMessageEvent) and event.replay):
+                self.messages.append(event)
+        elif isinstance(event, TurnStartedEvent):
+            self.turns = max(self.turns, event.turn or 0)
+        elif isinstance(event, TurnEndedEvent):
+            self.last_stop_reason = event.stop_reason
+            if event.usage is not None:
+                self.usage = self.usage + event.usage
+        elif isinstance(event, UsageEvent):
+            self._apply_usage(event)
+        elif isinstance(event, PermissionRequestedEvent):
+            self.pending_permissions[event.request_id] = event
+        elif isinstance(event, PermissionDecidedEvent):
+            self.pending_permissions.pop(event.request_id, None)
+        elif isinstance(event, PlanEvent):
+            self.plan = event.entries
+        elif isinstance(event, ModeChangedEvent):
+            self.mode_id = event.mode_id
+            if event.available_modes is not None:
+                self.modes = event.available_modes
+        elif isinstance(event, ConfigOptionsEvent):
+            self.config_options = event.config_options
+        elif isinstance(event, CommandsEvent):
+            self.commands = event.commands
+        elif isinstance(event, SessionInfoEvent):
+            if event.title is not None:
+                self.title = event.title
+        elif isinstance(event, SessionEvent):
+            self._apply_session(event)
+        elif isinstance(event, ErrorEvent):
+            self.last_error = event
+
+    def _apply_usage(self, event: UsageEvent) -> None:
+        if event.used is not None:
+            self.context_used = event.used
+        if event.size is not None:
+            self.context_size = event.size
+        if event.cost is not None:
+            # The agent reports its session's running total; a smaller total means it restarted
+            # counting, so bank what it had reached (never count anything twice).
+            if self._session_cost is not None and event.cost < self._session_cost:
+                self._cost_before_session += self._session_cost
+            self._session_cost = event.cost
+            self.currency = event.currency or self.currency
+
+    def _apply_session(self, event: SessionEvent) -> None:
+        if event.kind in ("session_started", "session_restarted") and self._session_cost:
+            self._cost_before_session += self._session_cost
+            self._session_cost = None
+        self.session_id = event.session_id
+        self.pending_permissions.clear()
+        if event.modes is not None:
+            self.mode_id = event.modes.get("currentModeId", self.mode_id)
+            self.modes = list(event.modes.get("availableModes") or [])
+        if event.config_options is not None:
+            self.config_options = event.config_options

@@ -1,0 +1,204 @@
+"""Turn what agents say into events, folding each into the state as it is made.
+
+Runs on the driver (caller's thread or loop) under the state lock. Message chunks are joined
+into one message event (their deltas go to ``on_token`` as they come); tool calls are merged
+into full snapshots, tolerating real agents' quirks (a repeated ``tool_call`` id merges, an
+update for an unknown id creates the call); anything that cannot be typed becomes a raw event.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from acphost.acp.messages import (
+    AgentExitMessage,
+    ExtensionNotification,
+    ProtocolErrorMessage,
+    SessionUpdate,
+)
+from acphost.conversation._items import Token
+from acphost.conversation._state import ConversationState
+from acphost.errors import AcphostError, AgentExited
+from acphost.events import (
+    AgentMessageEvent,
+    CommandsEvent,
+    ConfigOptionsEvent,
+    ErrorEvent,
+    Event,
+    EventBase,
+    ModeChangedEvent,
+    PlanEvent,
+    RawEvent,
+    SessionInfoEvent,
+    ThoughtEvent,
+    ToolCallEvent,
+    UsageEvent,
+)
+
+__all__ = ["Translator"]
+
+E = TypeVar("E", bound=EventBase)
+
+_CHUNKS = ("agent_message_chunk", "agent_thought_chunk")
+_TOOL_FIELDS = {
+    "title": "title",
+    "kind": "tool_kind",
+    "status": "status",
+    "content": "content",
+    "locations": "locations",
+    "rawInput": "raw_input",
+    "rawOutput": "raw_output",
+    "_meta": "meta",
+}
+
+
+class Translator:
+    """Builds one delivery batch: a list of events and token deltas, in arrival order."""
+
+    def __init__(self, state: ConversationState) -> None:
+        self.state = state
+        self.turn: int | None = None
+        self.out: list[Event | Token] = []
+        self._chunk_kind: str | None = None
+        self._texts: list[str] = []
+        self._blocks: list[dict[str, Any]] = []
+
+    def take(self) -> list[Event | Token]:
+        out, self.out = self.out, []
+        return out
+
+    def new(self, cls: type[E], **fields: Any) -> E:
+        """Make the next event, fold it into the state, and queue it for delivery."""
+        if "turn" not in fields:
+            fields["turn"] = self.turn
+        event = cls(seq=self.state.last_seq + 1, **fields)
+        self.state.apply(event)  # type: ignore[arg-type]
+        self.out.append(event)  # type: ignore[arg-type]
+        return event
+
+    def error(self, error: AcphostError, **extra: Any) -> ErrorEvent:
+        details = error.to_dict()
+        for name in ("code", "message", "hint", "retryable", "stderr_tail"):
+            details.pop(name, None)
+        return self.new(
+            ErrorEvent,
+            code=error.code,
+            message=error.message,
+            hint=error.hint,
+            retryable=error.retryable,
+            stderr_tail=error.stderr_tail if isinstance(error, AgentExited) else None,
+            details=details,
+            **extra,
+        )
+
+    # --- agent messages ------------------------------------------------------------------
+
+    def message(self, message: Any) -> None:
+        if isinstance(message, SessionUpdate):
+            if message.replay:
+                return  # history the agent replays on session/load is already in our log
+            kind = message.kind
+            if kind in _CHUNKS:
+                self._chunk(kind, message.data)
+                return
+            self.flush()
+            try:
+                self._update(kind, message.data)
+            except (ValidationError, TypeError, KeyError, AttributeError, ValueError) as exc:
+                self.new(
+                    RawEvent,
+                    method="session/update",
+                    update_kind=kind,
+                    data=message.data,
+                    error=f"could not type this update: {exc}".splitlines()[0],
+                )
+            return
+        self.flush()
+        if isinstance(message, ExtensionNotification):
+            self.new(RawEvent, method=message.method, data=message.params)
+        elif isinstance(message, ProtocolErrorMessage):
+            self.error(message.error)
+        elif isinstance(message, AgentExitMessage) and not message.expected:
+            self.error(message.error)
+
+    def _chunk(self, kind: str, data: dict[str, Any]) -> None:
+        if kind != self._chunk_kind:
+            self.flush()
+            self._chunk_kind = kind
+        content = data.get("content")
+        if isinstance(content, dict) and content.get("type") == "text":
+            text = content.get("text")
+            if isinstance(text, str) and text:
+                self._texts.append(text)
+                self.out.append(Token(text, kind == "agent_thought_chunk"))
+        elif isinstance(content, dict):
+            self._blocks.append(content)
+
+    def flush(self) -> None:
+        """Close the message being streamed, if any, as one event."""
+        kind = self._chunk_kind
+        if kind is None:
+            return
+        self._chunk_kind = None
+        text = "".join(self._texts)
+        blocks = self._blocks
+        self._texts, self._blocks = [], []
+        if not text and not blocks:
+            return
+        if kind == "agent_message_chunk":
+            self.new(AgentMessageEvent, text=text, content=blocks)
+        else:
+            self.new(ThoughtEvent, text=text)
+
+    def _update(self, kind: str, data: dict[str, Any]) -> None:
+        if kind in ("tool_call", "tool_call_update"):
+            self.tool_call(data, announced=kind == "tool_call")
+        elif kind == "plan":
+            self.new(PlanEvent, entries=data.get("entries") or [])
+        elif kind == "plan_removed":
+            self.new(PlanEvent, entries=[], data=data)
+        elif kind == "plan_update":
+            self.new(PlanEvent, entries=self.state.plan, data=data)
+        elif kind == "available_commands_update":
+            self.new(CommandsEvent, commands=data.get("availableCommands") or [])
+        elif kind == "current_mode_update":
+            self.new(ModeChangedEvent, mode_id=data["currentModeId"])
+        elif kind == "config_option_update":
+            self.new(ConfigOptionsEvent, config_options=data.get("configOptions") or [])
+        elif kind == "session_info_update":
+            self.new(
+                SessionInfoEvent,
+                title=data.get("title"),
+                updated_at=data.get("updatedAt"),
+                meta=data.get("_meta"),
+            )
+        elif kind == "usage_update":
+            raw_cost = data.get("cost")
+            cost: dict[str, Any] = raw_cost if isinstance(raw_cost, dict) else {}
+            self.new(
+                UsageEvent,
+                used=data.get("used"),
+                size=data.get("size"),
+                cost=cost.get("amount"),
+                currency=cost.get("currency"),
+            )
+        else:
+            self.new(RawEvent, method="session/update", update_kind=kind, data=data)
+
+    def tool_call(self, data: dict[str, Any], *, announced: bool) -> ToolCallEvent:
+        tool_call_id = data["toolCallId"]
+        if not isinstance(tool_call_id, str):
+            raise TypeError("toolCallId is not a string")
+        fields = {
+            name: data[key] for key, name in _TOOL_FIELDS.items() if data.get(key) is not None
+        }
+        previous = self.state.tool_calls.get(tool_call_id)
+        if previous is not None:
+            merged = previous.model_dump(
+                exclude={"seq", "id", "ts", "turn", "kind", "source", "tool_call_id"}
+            )
+            merged.update(fields)
+            fields = merged
+        return self.new(ToolCallEvent, tool_call_id=tool_call_id, **fields)
