@@ -227,8 +227,9 @@ class Conversation:
             self.send_message(message)
         if self._io.in_loop():
             raise UsageError("arun() was called on acphost's I/O loop", hint="use your own loop")
-        while not self._try_enter_driver():  # another driver is running: wait our turn
-            await asyncio.sleep(0.005)  # noqa: ASYNC110
+        # another driver is running: wait our turn
+        while not self._try_enter_driver():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
         try:
             return await self._drive_async()
         finally:
