@@ -137,6 +137,15 @@ def test_cancelled_outgoing_request_sends_cancel_request() -> None:
             "method": "$/cancel_request",
             "params": {"requestId": peer.written[0]["id"]},
         }
+        # the agent's late answer to the abandoned request is not a protocol error
+        peer.send(
+            {
+                "jsonrpc": "2.0",
+                "id": peer.written[0]["id"],
+                "error": {"code": -32800, "message": "cancelled"},
+            }
+        )
+        assert peer.events == []
 
     asyncio.run(main())
 

@@ -126,6 +126,7 @@ class JsonRpcConnection:
         self._next_id = 0
         self._pending: dict[Any, tuple[asyncio.Future[Any], str]] = {}
         self._incoming: dict[Any, IncomingRequest] = {}
+        self._abandoned: set[int] = set()  # ids we cancelled: their late answers are dropped
         self._closed_error: AcphostError | None = None
 
     @property
@@ -207,6 +208,9 @@ class JsonRpcConnection:
 
     def _dispatch_response(self, message: dict[str, Any], line: bytes) -> None:
         entry = self._pending.pop(_key(message["id"]), None)
+        if entry is None and message["id"] in self._abandoned:
+            self._abandoned.discard(message["id"])
+            return
         if entry is None:
             self._on_protocol_error(
                 ProtocolError(f"a response for unknown request id {message['id']!r}", line=line)
@@ -270,9 +274,11 @@ class JsonRpcConnection:
         try:
             return await future
         except asyncio.CancelledError:
-            if self._pending.pop(request_id, None) is not None and cancellable:
-                with contextlib.suppress(AcphostError):
-                    self.notify(CANCEL_REQUEST_METHOD, {"requestId": request_id})
+            if self._pending.pop(request_id, None) is not None:
+                self._abandoned.add(request_id)
+                if cancellable:
+                    with contextlib.suppress(AcphostError):
+                        self.notify(CANCEL_REQUEST_METHOD, {"requestId": request_id})
             raise
 
     # --- closing -------------------------------------------------------------------------
