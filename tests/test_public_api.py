@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 
 import acphost
@@ -19,12 +21,23 @@ def test_all_is_a_sorted_tuple_of_exported_names() -> None:
 
 
 def test_every_public_attribute_is_in_all() -> None:
+    for name in dir(acphost):
+        getattr(acphost, name)  # resolve the lazy names
     public = {
         name
         for name, value in vars(acphost).items()
-        if not name.startswith("_") and not inspect.ismodule(value)
+        if not name.startswith("_")
+        and not inspect.ismodule(value)
+        and name not in ("annotations", "TYPE_CHECKING", "Any")
     }
     assert public == set(acphost.__all__) - {"__version__"}
+    assert set(acphost._EXPORTS) == public
+
+
+def test_import_is_lazy() -> None:
+    code = "import sys, acphost; print('pydantic' in sys.modules, 'acp' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
 
 
 def test_every_error_is_exported_and_has_a_stable_code() -> None:
