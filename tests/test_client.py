@@ -244,7 +244,8 @@ def test_modes_and_config_options(workspace: Path) -> None:
         async with Agent(scenario, workspace) as agent:
             created = await agent.conn.new_session(workspace)
             sid = created.session_id
-            assert created.modes is not None and created.modes.current_mode_id == "ask"
+            assert created.modes is not None
+            assert created.modes.current_mode_id == "ask"
             await agent.conn.set_mode(sid, "code")
             response = await agent.conn.set_config_option(sid, "model", "large")
             values = {o.id: o.current_value for o in response.config_options}
@@ -306,7 +307,7 @@ def test_updates_arrive_in_order_unknown_kinds_raw_meta_kept(workspace: Path) ->
             assert agent.text() == "".join(f"<{i}>" for i in range(300))
             raw = [u for u in agent.updates() if isinstance(u.update, RawUpdate)]
             assert [u.kind for u in raw[:2]] == ["future_kind", "_vendor/thing"]
-            assert raw[0].update.data["i"] == 0  # type: ignore[union-attr]
+            assert raw[0].update.data["i"] == 0
             tools = [u for u in agent.updates() if u.kind == "tool_call"]
             assert tools[0].update.title == "tool 0"  # type: ignore[union-attr]
             ext = [m for m in agent.messages if isinstance(m, ExtensionNotification)]
@@ -543,7 +544,8 @@ def test_crash_fails_pending_prompt_with_agent_exited(workspace: Path) -> None:
             assert info.value.exit_code == 7
             assert "out of cheese" in info.value.stderr_tail
             exits = [m for m in agent.messages if isinstance(m, AgentExitMessage)]
-            assert len(exits) == 1 and exits[0].error.exit_code == 7
+            assert len(exits) == 1
+            assert exits[0].error.exit_code == 7
             with pytest.raises(AgentExited):
                 await agent.new()
 
@@ -557,7 +559,8 @@ def test_malformed_line_is_reported_and_session_goes_on(workspace: Path) -> None
         async with Agent(scenario, workspace) as agent:
             assert await agent.prompt() == "end_turn"
             errors = [m for m in agent.messages if isinstance(m, ProtocolErrorMessage)]
-            assert len(errors) == 1 and errors[0].error.line_preview == "{oops"
+            assert len(errors) == 1
+            assert errors[0].error.line_preview == "{oops"
             assert agent.text() == "beforeafter"
 
     run(main())
@@ -602,7 +605,8 @@ def test_prompt_error_is_typed(workspace: Path) -> None:
 
 def test_agent_gets_full_environment(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ACPHOST_TEST_API_KEY", "sk-test")
-    scenario = Scenario().turn().terminal("echo key=$ACPHOST_TEST_API_KEY", [], echo_result=True).stop()
+    scenario = Scenario().turn()
+    scenario.terminal("echo key=$ACPHOST_TEST_API_KEY", [], echo_result=True).stop()
 
     async def main() -> None:
         async with Agent(scenario, workspace) as agent:

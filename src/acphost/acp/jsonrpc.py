@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 RequestId = int | str
+
+log = logging.getLogger("acphost.acp")
 
 PARSE_ERROR: Final = -32700
 INVALID_REQUEST: Final = -32600
@@ -190,7 +193,10 @@ class JsonRpcConnection:
             elif method == CANCEL_REQUEST_METHOD:
                 self._cancel_incoming(message.get("params"))
             else:
-                self._on_notification(method, message.get("params"))
+                try:
+                    self._on_notification(method, message.get("params"))
+                except Exception:  # a consumer bug must not lose the rest of the stream
+                    log.exception("the consumer of %s raised", method)
         elif "id" in message:
             self._dispatch_response(message, line)
         else:
