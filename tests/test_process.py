@@ -131,7 +131,8 @@ def test_shutdown_escalates_to_kill_and_takes_the_group(tmp_path: Path) -> None:
             f"""
             import signal, subprocess, sys, time
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            ignore = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+            ignore = ("import signal, time; "
+                      "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)")
             child = subprocess.Popen([sys.executable, "-c", ignore])
             open({str(pidfile)!r}, "w").write(str(child.pid))
             print("ready", flush=True)
