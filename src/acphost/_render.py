@@ -1,0 +1,391 @@
+"""Rendering conversations for people: one renderer for ``acphost run`` and for replays.
+
+A live run and a replay of its stored events go through the same :class:`Renderer`, so they
+print the same thing. The only live-only input is streamed text (``on_token``/``on_thought``);
+the aggregated message event that follows it prints only what was not streamed, which is how a
+replay (no tokens, only stored messages) ends up with the same lines.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.status import Status
+from rich.text import Text
+
+from acphost.conversation import ConversationState
+from acphost.events import (
+    AgentMessageEvent,
+    ConfigOptionsEvent,
+    ErrorEvent,
+    Event,
+    ModeChangedEvent,
+    PermissionDecidedEvent,
+    PermissionRequestedEvent,
+    PlanEvent,
+    RawEvent,
+    SessionEvent,
+    SessionInfoEvent,
+    StatusChangedEvent,
+    ThoughtEvent,
+    TokenUsage,
+    ToolCallEvent,
+    TurnEndedEvent,
+    TurnStartedEvent,
+    UserMessageEvent,
+)
+
+__all__ = ["Renderer", "format_cost", "format_usage"]
+
+TOOL_STATUS: dict[str, tuple[str, str]] = {
+    "pending": ("○", "yellow"),
+    "in_progress": ("◐", "cyan"),
+    "completed": ("✓", "green"),
+    "failed": ("✗", "red"),
+}
+PLAN_STATUS: dict[str, tuple[str, str]] = {
+    "pending": ("[ ]", "dim"),
+    "in_progress": ("[>]", "cyan"),
+    "completed": ("[x]", "green"),
+}
+DECISIONS = {
+    "allow_once": ("allowed once", "green"),
+    "allow_always": ("allowed always", "green"),
+    "reject_once": ("denied", "red"),
+    "reject_always": ("denied always", "red"),
+    "cancelled": ("cancelled", "yellow"),
+}
+THINKING = "thinking: "
+INDENT = "    "
+
+Stream = Literal["text", "thought"]
+
+
+def format_cost(cost: float, currency: str | None) -> str:
+    """``$0.00021`` / ``0.12 EUR``: enough digits for sub-cent turns, no trailing zeros."""
+    amount = f"{cost:.2f}" if abs(cost) >= 0.01 else f"{cost:.6f}".rstrip("0").rstrip(".")
+    if currency in (None, "USD"):
+        return f"${amount}"
+    return f"{amount} {currency}"
+
+
+def format_usage(usage: TokenUsage) -> str:
+    total = usage.total_tokens or usage.input_tokens + usage.output_tokens
+    parts = [f"{usage.input_tokens:,} in", f"{usage.output_tokens:,} out"]
+    if usage.cached_read_tokens:
+        parts.append(f"{usage.cached_read_tokens:,} cached read")
+    if usage.cached_write_tokens:
+        parts.append(f"{usage.cached_write_tokens:,} cached write")
+    if usage.thought_tokens:
+        parts.append(f"{usage.thought_tokens:,} thought")
+    return f"{total:,} tokens ({', '.join(parts)})"
+
+
+def _model_of(options: list[dict[str, Any]] | None) -> str | None:
+    for option in options or []:
+        if option.get("category") == "model":
+            value = option.get("currentValue")
+            return value if isinstance(value, str) else None
+    return None
+
+
+class Renderer:
+    """Prints a conversation's events as they come (or as they were stored).
+
+    ``verbose`` shows tool output in full, tool locations and raw (untyped) events; otherwise
+    long text is cut at ``max_lines`` so a chatty tool does not bury the answer. ``workspace``
+    makes diff paths relative, so the same run renders the same wherever it is replayed from.
+    """
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        verbose: bool = False,
+        workspace: str | None = None,
+        max_lines: int = 20,
+        max_diff_lines: int = 200,
+    ) -> None:
+        self.console = console
+        self.verbose = verbose
+        self.workspace = workspace
+        self.max_lines = max_lines
+        self.max_diff_lines = max_diff_lines
+        self._open: Stream | None = None  # a streamed line is open (no newline yet)
+        self._at_line_start = True
+        self._streamed: dict[Stream, bool] = {"text": False, "thought": False}
+        self._tools: dict[str, tuple[str, str]] = {}  # id -> (status, content shown)
+        self._plan: list[dict[str, Any]] | None = None
+        self._model: str | None = None
+        self._status: Status | None = None
+
+    # --- progress ------------------------------------------------------------------------
+
+    def start_spinner(self, text: str) -> None:
+        """A spinner for a slow step (agent start-up); the agent's first event stops it."""
+        self.stop_spinner()
+        self._status = self.console.status(Text(text))
+        self._status.start()
+
+    def stop_spinner(self) -> None:
+        status, self._status = self._status, None
+        if status is not None:
+            status.stop()
+
+    # --- streamed text -------------------------------------------------------------------
+
+    def on_token(self, text: str) -> None:
+        self._stream("text", text)
+
+    def on_thought(self, text: str) -> None:
+        self._stream("thought", text)
+
+    def _stream(self, kind: Stream, text: str) -> None:
+        self.stop_spinner()
+        if self._open != kind:
+            self._end_line()
+            self._open = kind
+            if kind == "thought":
+                self._write(Text(THINKING, style="dim"))
+        self._write(Text(text, style="dim italic" if kind == "thought" else ""))
+        self._streamed[kind] = True
+
+    def _write(self, text: Text) -> None:
+        if text.plain:
+            self.console.print(text, end="")
+            self._at_line_start = text.plain.endswith("\n")
+
+    def _end_line(self) -> None:
+        """Close a streamed line, so what follows starts on its own line."""
+        if self._open is not None and not self._at_line_start:
+            self.console.print()
+        self._open = None
+        self._at_line_start = True
+
+    def _line(self, *parts: str | tuple[str, str] | Text) -> None:
+        self._end_line()
+        self.console.print(Text.assemble(*parts))
+
+    # --- events --------------------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """Render one event; events a person does not need (status, usage...) print nothing."""
+        if not isinstance(event, UserMessageEvent | TurnStartedEvent | StatusChangedEvent):
+            self.stop_spinner()  # the agent (or an error) spoke: the slow start is over
+        if isinstance(event, AgentMessageEvent):
+            self._message("text", event.text, event.content, replay=event.replay)
+        elif isinstance(event, ThoughtEvent):
+            self._message("thought", event.text, [], replay=False)
+        elif isinstance(event, ToolCallEvent):
+            self._tool_call(event)
+        elif isinstance(event, PlanEvent):
+            self._plan_changed(event.entries)
+        elif isinstance(event, PermissionRequestedEvent):
+            self._line(("? ", "bold yellow"), ("permission requested: ", "yellow"), event.title)
+        elif isinstance(event, PermissionDecidedEvent):
+            label, style = DECISIONS.get(event.decision, (event.decision, "yellow"))
+            self._line("  → ", (label, style), (f" (by {event.decided_by})", "dim"))
+        elif isinstance(event, UserMessageEvent):
+            self._line(("> ", "bold blue"), (event.text, "bold"))
+        elif isinstance(event, SessionEvent):
+            self._session(event)
+        elif isinstance(event, ErrorEvent):
+            self._error(event)
+        else:
+            self._other(event)
+
+    def _other(self, event: Event) -> None:
+        if isinstance(event, TurnStartedEvent) and event.attempt > 1:
+            self._line((f"↻ retrying (attempt {event.attempt})", "yellow"))
+        elif isinstance(event, ModeChangedEvent):
+            self._line(("mode: ", "dim"), event.mode_id)
+        elif isinstance(event, ConfigOptionsEvent):
+            model = _model_of(event.config_options)
+            if model is not None and model != self._model:
+                self._model = model
+                self._line(("model: ", "dim"), model)
+        elif isinstance(event, SessionInfoEvent) and event.title:
+            self._line(("title: ", "dim"), event.title)
+        elif isinstance(event, RawEvent) and self.verbose:
+            what = " ".join(filter(None, [event.method, event.update_kind]))
+            self._line((f"raw {what}", "dim"))
+
+    def _message(
+        self, kind: Stream, text: str, content: list[dict[str, Any]], *, replay: bool
+    ) -> None:
+        if replay:
+            return  # history an agent replays on session/load: already shown in its own turn
+        if self._streamed[kind]:
+            self._streamed[kind] = False
+            self._end_line()
+        elif text:
+            self._end_line()
+            prefix = Text(THINKING, style="dim") if kind == "thought" else Text()
+            body = Text(text, style="dim italic" if kind == "thought" else "")
+            self.console.print(Text.assemble(prefix, body), end="" if text.endswith("\n") else "\n")
+        for block in content:  # non-text blocks never stream
+            self._line(INDENT, (f"[{block.get('type', 'content')}]", "dim"))
+
+    def _session(self, event: SessionEvent) -> None:
+        self._model = _model_of(event.config_options) or self._model
+        how = event.kind.removeprefix("session_")
+        parts: list[str] = [f"● session {how}"]
+        info = event.agent_info or {}
+        name = info.get("title") or info.get("name")
+        if name:
+            parts.append(" ".join(str(p) for p in (name, info.get("version")) if p))
+        if event.modes and event.modes.get("currentModeId"):
+            parts.append(f"mode {event.modes['currentModeId']}")
+        if self._model:
+            parts.append(f"model {self._model}")
+        self._line((" · ".join(parts), "dim"))
+        if not event.context_restored:
+            reason = f": {event.reason}" if event.reason else ""
+            self._line(("  the agent's context was not restored" + reason, "yellow"))
+
+    def _error(self, event: ErrorEvent) -> None:
+        self._line(("✗ error ", "bold red"), (event.code, "red"), f": {event.message}")
+        if event.hint:
+            self._line(INDENT, ("hint: ", "dim"), event.hint)
+        if event.stderr_tail:
+            self._text_block(event.stderr_tail, "dim")
+
+    # --- tool calls and plans ------------------------------------------------------------
+
+    def _tool_call(self, event: ToolCallEvent) -> None:
+        """Show a call when it starts and on each status change, and content when it changes."""
+        shown = json.dumps(event.content, sort_keys=True, default=str)
+        previous = self._tools.get(event.tool_call_id)
+        status_changed = previous is None or previous[0] != event.status
+        content_changed = bool(event.content) and (previous is None or previous[1] != shown)
+        if not status_changed and not content_changed:
+            return
+        self._tools[event.tool_call_id] = (event.status, shown)
+        symbol, style = TOOL_STATUS.get(event.status, ("•", "yellow"))
+        kind = f" ({event.tool_kind})" if event.tool_kind else ""
+        self._line(
+            (f"{symbol} ", style),
+            (event.title or event.tool_call_id, "bold"),
+            (kind, "dim"),
+            " ",
+            (event.status, style),
+        )
+        if self.verbose:
+            for location in event.locations:
+                self._line(INDENT, (f"at {location.get('path', '?')}", "dim"))
+        if content_changed:
+            for block in event.content:
+                self._content(block)
+        exit_status = event.raw_output if isinstance(event.raw_output, dict) else {}
+        code, killed_by = exit_status.get("exitCode"), exit_status.get("signal")
+        if code not in (0, None) or killed_by:  # a command's failure, beyond its output
+            what = f"exit code {code}" if code is not None else f"killed by {killed_by}"
+            self._line(INDENT, (what, "red"))
+
+    def _content(self, block: dict[str, Any]) -> None:
+        kind = block.get("type")
+        if kind == "diff":
+            self._diff(block)
+        elif kind == "terminal":
+            self._line(INDENT, (f"terminal {block.get('terminalId', '?')}", "dim"))
+        elif kind == "content" and isinstance(block.get("content"), dict):
+            inner: dict[str, Any] = block["content"]
+            if inner.get("type") == "text":
+                self._text_block(str(inner.get("text", "")), "")
+            else:
+                where = inner.get("uri") or (inner.get("resource") or {}).get("uri") or ""
+                self._line(INDENT, (f"[{inner.get('type')}] {where}".rstrip(), "dim"))
+        else:
+            self._line(INDENT, (f"[{kind}]", "dim"))
+
+    def _text_block(self, text: str, style: str) -> None:
+        lines = text.rstrip("\n").splitlines()
+        for line in self._cut(lines, self.max_lines):
+            if isinstance(line, Text):
+                self._line(INDENT, line)
+            else:
+                self._line(INDENT, (line, style))
+
+    def _cut(self, lines: list[str], limit: int) -> list[str | Text]:
+        if self.verbose or len(lines) <= limit:
+            return list(lines)
+        more = Text(f"… {len(lines) - limit} more lines (--verbose shows all)", style="dim")
+        return [*lines[:limit], more]
+
+    def _relative(self, path: str) -> str:
+        if self.workspace and os.path.isabs(path):
+            rel = os.path.relpath(path, self.workspace)
+            if not rel.startswith(".."):
+                return rel
+        return path
+
+    def _diff(self, block: dict[str, Any]) -> None:
+        path = self._relative(str(block.get("path", "?")))
+        old, new = block.get("oldText"), str(block.get("newText") or "")
+        before, after = (path, path) if os.path.isabs(path) else (f"a/{path}", f"b/{path}")
+        lines = list(
+            difflib.unified_diff(
+                str(old or "").splitlines(),
+                new.splitlines(),
+                "/dev/null" if old is None else before,
+                after,
+                lineterm="",
+            )
+        )
+        if not lines:
+            self._line(INDENT, (f"{path}: no changes", "dim"))
+            return
+        for line in self._cut(lines, self.max_diff_lines):
+            if isinstance(line, Text):
+                self._line(INDENT, line)
+            elif line.startswith(("---", "+++")):
+                self._line(INDENT, (line, "bold"))
+            elif line.startswith("@@"):
+                self._line(INDENT, (line, "cyan"))
+            elif line.startswith("+"):
+                self._line(INDENT, (line, "green"))
+            elif line.startswith("-"):
+                self._line(INDENT, (line, "red"))
+            else:
+                self._line(INDENT, line)
+
+    def _plan_changed(self, entries: list[dict[str, Any]]) -> None:
+        if entries == self._plan:
+            return
+        self._plan = entries
+        if not entries:
+            self._line(("plan cleared", "dim"))
+            return
+        self._line(("plan", "bold"))
+        for entry in entries:
+            mark, style = PLAN_STATUS.get(str(entry.get("status")), ("[?]", "yellow"))
+            self._line("  ", (mark, style), " ", str(entry.get("content", "")))
+
+    # --- the end of a turn ---------------------------------------------------------------
+
+    def summary(self, ended: TurnEndedEvent, state: ConversationState) -> None:
+        """Stop reason, usage, cost, duration and the id to replay it with."""
+        self.stop_spinner()
+        self._end_line()
+        reason = ended.stop_reason
+        style = "green" if reason == "end_turn" else "red" if reason == "error" else "yellow"
+        head: list[str | tuple[str, str]] = [("── stop reason: ", "dim"), (reason, f"bold {style}")]
+        if ended.error_code:
+            head.append((f" ({ended.error_code})", style))
+        head.append((f" · {ended.duration_s:.1f} s", "dim"))
+        self._line(*head)
+        facts = []
+        if ended.usage is not None:
+            facts.append(f"usage: {format_usage(ended.usage)}")
+        if ended.cost is not None:
+            facts.append(f"cost: {format_cost(ended.cost, state.currency)}")
+        if state.context_used is not None:
+            size = f"/{state.context_size:,}" if state.context_size else ""
+            facts.append(f"context: {state.context_used:,}{size}")
+        if facts:
+            self._line("   ", " · ".join(facts))
+        self._line("   ", ("conversation: ", "dim"), state.id)

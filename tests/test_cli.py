@@ -1,0 +1,498 @@
+"""The ``acphost`` command line, run for real: subprocesses, the demo and fake agents, a store.
+
+Every test drives ``python -m acphost.cli`` as a user would (stdout a pipe, stdin not a
+terminal unless a pty is given), so rendering, exit codes and signals are the real ones.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import select
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from acphost._render import Renderer
+from acphost.conversation import ConversationState
+from acphost.events import (
+    AgentMessageEvent,
+    Event,
+    ThoughtEvent,
+    ToolCallEvent,
+    TurnEndedEvent,
+)
+from acphost.testing import Scenario, fake_agent_command
+
+TIMEOUT = 60.0
+CLI = [sys.executable, "-m", "acphost.cli"]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A private default store, and no forced colours or width from the caller's shell."""
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("FORCE_COLOR", "CLICOLOR_FORCE", "COLUMNS", "TTY_COMPATIBLE")
+    }
+    environ["ACPHOST_HOME"] = str(tmp_path / "home")
+    return environ
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    return str(tmp_path / "store.db")
+
+
+def acphost(
+    *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = TIMEOUT
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def conversation_id(stdout: str) -> str:
+    line = next(x for x in stdout.splitlines() if x.strip().startswith("conversation:"))
+    return line.split(":", 1)[1].strip()
+
+
+class Output:
+    """Reads a child's pipe without blocking past a deadline (for Ctrl-C and prompts)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.data = b""
+
+    def wait_for(self, marker: str, timeout: float = TIMEOUT) -> str:
+        deadline = time.monotonic() + timeout
+        while marker.encode() not in self.data:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{marker!r} never came; got {self.data.decode(errors='replace')!r}"
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                chunk = os.read(self.fd, 65536)
+                assert chunk, f"EOF before {marker!r}: {self.data.decode(errors='replace')!r}"
+                self.data += chunk
+        return self.data.decode()
+
+
+# --- run ---------------------------------------------------------------------------------
+
+
+def test_run_demo_allow_renders_the_whole_turn(
+    workspace: Path, env: dict[str, str], store: str
+) -> None:
+    done = acphost(
+        "run",
+        "--agent",
+        "demo",
+        "--cwd",
+        str(workspace),
+        "--allow",
+        "--store",
+        store,
+        "Summarise",
+        "this",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "\x1b[" not in out  # a pipe gets no colour codes
+    assert "> Summarise this" in out
+    for title in ("ls -la", "Read README.md", "wc -l", "Write NOTES.md"):
+        assert f"✓ {title}" in out, title
+    assert "◐ ls -la (execute) in_progress" in out
+    assert "completed" in out
+    assert "thinking: The user asks" in out
+    assert "[x] List the workspace" in out
+    assert "    +++ b/NOTES.md" in out
+    assert "    +# Notes" in out
+    assert "--- /dev/null" in out
+    assert "allowed once (by policy)" in out
+    assert "I wrote a short summary to NOTES.md." in out
+    assert "stop reason: end_turn" in out
+    assert "usage: " in out
+    assert "tokens (" in out
+    assert "cost: $" in out
+    assert len(conversation_id(out)) == 32
+    assert (workspace / "NOTES.md").read_text().startswith("# Notes")
+
+
+def test_run_deny_fails_the_write(workspace: Path, env: dict[str, str]) -> None:
+    done = acphost(
+        "run",
+        "--agent",
+        "demo",
+        "--cwd",
+        str(workspace),
+        "--deny",
+        "--store",
+        ":memory:",
+        "hi",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "→ denied (by policy)" in done.stdout
+    assert "✗ Write NOTES.md (edit) failed" in done.stdout
+    assert "was not written" in done.stdout
+    assert not (workspace / "NOTES.md").exists()
+    assert "note:" not in done.stderr
+
+
+def test_run_without_a_terminal_denies_with_a_note(workspace: Path, env: dict[str, str]) -> None:
+    done = acphost("run", "--agent", "demo", "--cwd", str(workspace), "hi", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "✗ Write NOTES.md (edit) failed" in done.stdout
+    assert "note: stdin is not a terminal" in done.stderr
+    assert "--allow" in done.stderr
+    assert not (workspace / "NOTES.md").exists()
+    assert (Path(env["ACPHOST_HOME"]) / "acphost.db").exists()  # the default store
+
+
+def test_run_json_prints_only_events(workspace: Path, env: dict[str, str]) -> None:
+    done = acphost(
+        "run",
+        "--agent",
+        "demo",
+        "--cwd",
+        str(workspace),
+        "--allow",
+        "--json",
+        "--store",
+        ":memory:",
+        "hi",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(1, len(events) + 1))
+    kinds = {e["kind"] for e in events}
+    assert {"user_message", "tool_call", "agent_message", "turn_ended"} <= kinds
+    ended = next(e for e in events if e["kind"] == "turn_ended")
+    assert ended["stop_reason"] == "end_turn"
+    assert ended["usage"]["total_tokens"] > 0
+    assert events[-1] == {**events[-1], "kind": "status_changed", "status": "finished"}
+
+
+def test_unknown_command_is_agent_not_found(workspace: Path, env: dict[str, str]) -> None:
+    done = acphost(
+        "run",
+        "--command",
+        "definitely-not-there --acp",
+        "--cwd",
+        str(workspace),
+        "--store",
+        ":memory:",
+        "hi",
+        env=env,
+    )
+    assert done.returncode == 1
+    assert "error agent_not_found:" in done.stderr
+    assert "hint: install the agent" in done.stderr
+    assert "stop reason: error" in done.stdout
+
+
+def test_usage_errors_exit_2(workspace: Path, env: dict[str, str]) -> None:
+    unknown = acphost("run", "--agent", "nope", "hi", env=env)
+    assert unknown.returncode == 2
+    assert "unknown agent 'nope'" in unknown.stderr
+    assert "--command" in unknown.stderr
+    assert acphost("run", "--agent", "demo", env=env).returncode == 2  # no prompt
+    both = acphost("run", "--agent", "demo", "--allow", "--deny", "x", env=env)
+    assert both.returncode == 2
+    nowhere = acphost("run", "--agent", "demo", "--cwd", "/no/such/dir", "x", env=env)
+    assert nowhere.returncode == 2
+    assert "not a directory" in nowhere.stderr
+    assert acphost("--help", env=env).returncode == 0
+
+
+def test_stop_reason_other_than_end_turn_exits_3(tmp_path: Path, env: dict[str, str]) -> None:
+    scenario = Scenario("long").turn().text("so much to say").stop("max_tokens")
+    command = shlex.join(fake_agent_command(scenario, directory=tmp_path))
+    done = acphost(
+        "run", "--command", command, "--cwd", str(tmp_path), "--store", ":memory:", "go", env=env
+    )
+    assert done.returncode == 3, done.stderr
+    assert "so much to say" in done.stdout
+    assert "stop reason: max_tokens" in done.stdout
+
+
+# --- the store ---------------------------------------------------------------------------
+
+
+def test_list_show_and_replay_match_the_run(
+    workspace: Path, env: dict[str, str], store: str
+) -> None:
+    run = acphost(
+        "run",
+        "--agent",
+        "demo",
+        "--cwd",
+        str(workspace),
+        "--allow",
+        "--store",
+        store,
+        "--mode",
+        "ask",
+        "--model",
+        "fake-large",
+        "Summarise",
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    cid = conversation_id(run.stdout)
+    assert "mode: ask" in run.stdout
+    assert "model: fake-large" in run.stdout
+
+    listed = acphost("conversations", "list", "--store", store, "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    (record,) = json.loads(listed.stdout)
+    assert record["id"] == cid
+    assert record["agent"] == "demo"
+    assert record["status"] == "finished"
+    table = acphost("conversations", "list", "--store", store, "--agent", "demo", env=env)
+    assert cid in table.stdout
+    assert str(workspace) in table.stdout
+    none = acphost("conversations", "list", "--store", store, "--status", "running", env=env)
+    assert "no conversations" in none.stdout
+
+    show = acphost("conversations", "show", cid[:8], "--store", store, env=env)
+    assert show.returncode == 0, show.stderr
+    for fact in (cid, "finished", "end_turn", "fake-large", "tokens (", "$0.000"):
+        assert fact in show.stdout, fact
+    state = json.loads(
+        acphost("conversations", "show", cid, "--store", store, "--json", env=env).stdout
+    )["state"]
+    assert state["turns"] == 1
+    assert state["mode"] == "ask"
+    assert state["model"] == "fake-large"
+    assert state["last_stop_reason"] == "end_turn"
+    assert state["usage"]["total_tokens"] > 0
+    assert state["events"] > 20
+
+    replay = acphost("conversations", "replay", cid, "--store", store, env=env)
+    assert replay.returncode == 0, replay.stderr
+    assert replay.stdout == run.stdout  # same renderer, stored messages instead of tokens
+    alias = acphost("replay", cid[:10], "--store", store, env=env)
+    assert alias.stdout == run.stdout
+    as_json = acphost("replay", cid, "--store", store, "--json", env=env)
+    assert [json.loads(x)["seq"] for x in as_json.stdout.splitlines()][-1] == state["events"]
+
+
+def test_show_unknown_conversation_is_an_error(env: dict[str, str], store: str) -> None:
+    done = acphost("conversations", "show", "nope", "--store", store, env=env)
+    assert done.returncode == 1
+    assert "error conversation_not_found:" in done.stderr
+
+
+def test_agents_lists_the_registry(env: dict[str, str]) -> None:
+    table = acphost("agents", env=env)
+    assert table.returncode == 0, table.stderr
+    demo = next(line for line in table.stdout.splitlines() if "│ demo " in line)
+    assert "yes" in demo
+    assert "built in" in demo
+    assert "npm install -g @agentclientprotocol/claude-agent-acp" in table.stdout
+    rows = {row["name"]: row for row in json.loads(acphost("agents", "--json", env=env).stdout)}
+    assert rows["demo"]["installed"] is True
+    assert rows["claude"]["install"].startswith("npm")
+
+
+# --- Ctrl-C and prompts ------------------------------------------------------------------
+
+
+def _start(args: list[str], env: dict[str, str], stdin: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*CLI, *args], env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def _slow_command(tmp_path: Path, *, ignore_cancel: bool = False) -> str:
+    scenario = (
+        Scenario("slow", ignore_cancel=ignore_cancel)
+        .turn()
+        .text("working on it")
+        .tool_call("t1", title="Long task", kind="execute", status="in_progress")
+        .sleep(60)
+        .text("never said")
+        .stop()
+    )
+    return shlex.join(fake_agent_command(scenario, directory=tmp_path))
+
+
+def test_ctrl_c_cancels_the_turn_cleanly(tmp_path: Path, env: dict[str, str], store: str) -> None:
+    proc = _start(
+        [
+            "run",
+            "--command",
+            _slow_command(tmp_path),
+            "--cwd",
+            str(tmp_path),
+            "--store",
+            store,
+            "go",
+        ],
+        env,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        Output(proc.stdout.fileno()).wait_for("Long task")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130, err
+    assert time.monotonic() - started < 10
+    text = out.decode()
+    assert "stop reason: cancelled" in text
+    assert "✗ Long task (execute) failed" in text
+    assert "never said" not in text
+    assert "interrupting… press Ctrl-C again to exit" in err.decode()
+    show = acphost("conversations", "show", conversation_id(text), "--store", store, env=env)
+    assert "last stop reason  cancelled" in show.stdout
+
+
+def test_second_ctrl_c_exits_at_once(tmp_path: Path, env: dict[str, str]) -> None:
+    command = _slow_command(tmp_path, ignore_cancel=True)
+    proc = _start(
+        ["run", "--command", command, "--cwd", str(tmp_path), "--store", ":memory:", "go"],
+        env,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        Output(proc.stdout.fileno()).wait_for("Long task")
+        proc.send_signal(signal.SIGINT)
+        Output(proc.stderr.fileno()).wait_for("interrupting")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130
+    assert time.monotonic() - started < 8  # not the agent's 10 s cancel grace
+
+
+@pytest.fixture
+def terminal() -> Iterator[tuple[int, int]]:
+    """A pty: its slave end is a child's stdin that ``isatty()``, the master types into it."""
+    master, slave = pty.openpty()
+    yield master, slave
+    os.close(master)
+    os.close(slave)
+
+
+def _run_at_terminal(
+    workspace: Path, env: dict[str, str], terminal: tuple[int, int]
+) -> tuple[subprocess.Popen[bytes], Output]:
+    proc = _start(
+        ["run", "--agent", "demo", "--cwd", str(workspace), "--store", ":memory:", "hi"],
+        env,
+        stdin=terminal[1],
+    )
+    assert proc.stdout is not None
+    output = Output(proc.stdout.fileno())
+    output.wait_for("Allow Write NOTES.md? [y/N/a(lways)]")
+    return proc, output
+
+
+def test_permission_is_asked_at_a_terminal(
+    workspace: Path, env: dict[str, str], terminal: tuple[int, int]
+) -> None:
+    proc, output = _run_at_terminal(workspace, env, terminal)
+    try:
+        os.write(terminal[0], b"y\n")
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err
+    assert "→ allowed once (by callback)" in output.data.decode() + out.decode()
+    assert (workspace / "NOTES.md").exists()
+
+
+def test_ctrl_c_at_the_prompt_cancels_the_turn(
+    workspace: Path, env: dict[str, str], terminal: tuple[int, int]
+) -> None:
+    proc, output = _run_at_terminal(workspace, env, terminal)
+    try:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130, err
+    text = output.data.decode() + out.decode()
+    assert "→ cancelled" in text
+    assert "✗ Write NOTES.md (edit) failed" in text
+    assert "stop reason: cancelled" in text
+    assert not (workspace / "NOTES.md").exists()
+
+
+# --- the renderer in-process -------------------------------------------------------------
+
+
+def _render(events: Sequence[Event], tokens: dict[int, list[tuple[str, str]]]) -> str:
+    buffer = io.StringIO()
+    renderer = Renderer(Console(file=buffer, markup=False, soft_wrap=True, width=100))
+    state = ConversationState("c1")
+    for i, event in enumerate(events):
+        for kind, text in tokens.get(i, []):
+            (renderer.on_thought if kind == "thought" else renderer.on_token)(text)
+        state.apply(event)
+        renderer.on_event(event)
+        if isinstance(event, TurnEndedEvent):
+            renderer.summary(event, state)
+    return buffer.getvalue()
+
+
+def test_streamed_and_stored_messages_render_alike() -> None:
+    events: list[Event] = [
+        ThoughtEvent(seq=1, text="hmm [bold]"),
+        AgentMessageEvent(seq=2, text="line one\nline two\n"),
+        ToolCallEvent(
+            seq=3,
+            tool_call_id="t",
+            title="Edit",
+            tool_kind="edit",
+            status="completed",
+            content=[{"type": "diff", "path": "/w/a.txt", "oldText": "a\n", "newText": "b\n"}],
+        ),
+        AgentMessageEvent(seq=4, text="done"),
+        TurnEndedEvent(seq=5, stop_reason="refusal", duration_s=2.0),
+    ]
+    streamed = {
+        0: [("thought", "hm"), ("thought", "m [bold]")],
+        1: [("text", "line one\n"), ("text", "line two\n")],
+        3: [("text", "do"), ("text", "ne")],
+    }
+    live = _render(events, streamed)
+    assert live == _render(events, {})
+    assert "thinking: hmm [bold]\nline one\nline two\n✓ Edit (edit) completed\n" in live
+    assert "    --- /w/a.txt\n    +++ /w/a.txt\n" in live  # no workspace: paths stay absolute
+    assert "    -a\n    +b\n" in live
+    assert "\ndone\n" in live
+    assert "stop reason: refusal · 2.0 s" in live
