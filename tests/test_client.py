@@ -22,6 +22,7 @@ from acphost.acp.messages import (
     ProtocolErrorMessage,
     RawUpdate,
     SessionUpdate,
+    TerminalMessage,
 )
 from acphost.acp.permissions import PermissionPolicy, PermissionRequest
 from acphost.errors import AgentExited, AgentRequestError, AuthRequired, CapabilityMissing
@@ -487,6 +488,13 @@ def test_terminal_shell_line_and_program_args(workspace: Path) -> None:
             assert "X2" in text
             assert "a-$HOME" in text
             assert "éééé" in text
+            terminals = [m for m in agent.messages if isinstance(m, TerminalMessage)]
+            assert [m.status for m in terminals] == ["started", "released"] * 3
+            assert terminals[1].command == "echo $((6*7)) | tr 4 X"
+            assert terminals[1].output == "X2\n"
+            assert terminals[1].exit_code == 0
+            assert terminals[5].truncated
+            assert len(terminals[5].output.encode()) <= 11
 
     run(main())
 

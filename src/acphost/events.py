@@ -30,6 +30,7 @@ __all__ = [
     "SessionEvent",
     "SessionInfoEvent",
     "StatusChangedEvent",
+    "TerminalEvent",
     "ThoughtEvent",
     "TokenUsage",
     "ToolCallEvent",
@@ -95,6 +96,25 @@ class ToolCallEvent(EventBase):
     raw_output: Any = None
     meta: dict[str, Any] | None = None
     synthetic: bool = False
+
+
+class TerminalEvent(EventBase):
+    """A client terminal the agent ran: ``started``, then ``released`` with its final output.
+
+    Tool calls refer to it by ``terminal_id`` in a ``{"type": "terminal"}`` content block.
+    """
+
+    kind: Literal["terminal"] = "terminal"
+    source: Source = "host"
+    terminal_id: str
+    status: str
+    command: str
+    args: list[str] = []
+    cwd: str | None = None
+    output: str = ""
+    truncated: bool = False
+    exit_code: int | None = None
+    signal: str | None = None
 
 
 class PlanEvent(EventBase):
@@ -235,6 +255,7 @@ Event: TypeAlias = Annotated[
     | AgentMessageEvent
     | ThoughtEvent
     | ToolCallEvent
+    | TerminalEvent
     | PlanEvent
     | ModeChangedEvent
     | ConfigOptionsEvent

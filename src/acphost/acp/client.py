@@ -68,6 +68,7 @@ class AgentConnection:
         on_message: Callable[[AgentMessage], None],
     ) -> None:
         self.handlers = handlers
+        handlers.observer = on_message
         self._on_message = on_message
         self.process: AgentProcess | None = None
         self.rpc = JsonRpcConnection(

@@ -24,6 +24,7 @@ from acphost.acp.jsonrpc import (
     RESOURCE_NOT_FOUND,
     IncomingRequest,
 )
+from acphost.acp.messages import TerminalMessage
 from acphost.acp.permissions import (
     CANCELLED,
     Decision,
@@ -69,6 +70,8 @@ class ClientHandlers:
         self.terminals = TerminalManager(workspace, base_env=terminal_env) if terminals else None
         self.elicitation = elicitation
         self.extension = extension
+        self.observer: Callable[[Any], None] | None = None  # set by AgentConnection
+        self._terminal_info: dict[str, tuple[str, str, tuple[str, ...], str | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._permissions: dict[str, set[asyncio.Future[Decision]]] = {}
         self._routes: dict[str, _Work] = {
@@ -215,14 +218,18 @@ class ClientHandlers:
     async def _terminal_create(self, params: Any) -> Any:
         assert self.terminals is not None
         env = {item["name"]: item["value"] for item in params.get("env") or ()}
+        command, args, cwd = params["command"], tuple(params.get("args") or ()), params.get("cwd")
         terminal_id = await self.terminals.create(
-            params["command"],
-            params.get("args"),
-            env=env,
-            cwd=params.get("cwd"),
-            output_byte_limit=params.get("outputByteLimit"),
+            command, args, env=env, cwd=cwd, output_byte_limit=params.get("outputByteLimit")
         )
+        info = (str(params.get("sessionId", "")), command, args, cwd)
+        self._terminal_info[terminal_id] = info
+        self._observe(TerminalMessage(info[0], terminal_id, "started", command, args, cwd))
         return {"terminalId": terminal_id}
+
+    def _observe(self, message: TerminalMessage) -> None:
+        if self.observer is not None:
+            self.observer(message)
 
     async def _terminal_output(self, params: Any) -> Any:
         assert self.terminals is not None
@@ -239,7 +246,26 @@ class ClientHandlers:
 
     async def _terminal_release(self, params: Any) -> Any:
         assert self.terminals is not None
-        await self.terminals.release(params["terminalId"])
+        terminal_id = params["terminalId"]
+        final = await self.terminals.output(terminal_id)
+        await self.terminals.release(terminal_id)
+        info = self._terminal_info.pop(terminal_id, None)
+        if info is not None:
+            status = final.exit_status
+            self._observe(
+                TerminalMessage(
+                    info[0],
+                    terminal_id,
+                    "released",
+                    info[1],
+                    info[2],
+                    info[3],
+                    output=final.output,
+                    truncated=final.truncated,
+                    exit_code=status.exit_code if status is not None else None,
+                    signal=status.signal if status is not None else None,
+                )
+            )
         return {}
 
     # --- elicitation ---------------------------------------------------------------------

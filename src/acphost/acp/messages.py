@@ -113,6 +113,23 @@ class ExtensionNotification:
 
 
 @dataclass(frozen=True, slots=True)
+class TerminalMessage:
+    """A client terminal the agent started (``started``) or released (``released``, with its
+    final output), so hosts can show and store what the command printed."""
+
+    session_id: str
+    terminal_id: str
+    status: str
+    command: str
+    args: tuple[str, ...] = ()
+    cwd: str | None = None
+    output: str = ""
+    truncated: bool = False
+    exit_code: int | None = None
+    signal: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProtocolErrorMessage:
     """The agent broke the protocol (e.g. a malformed line); the session goes on."""
 
@@ -128,7 +145,11 @@ class AgentExitMessage:
 
 
 AgentMessage: TypeAlias = (
-    SessionUpdate | ExtensionNotification | ProtocolErrorMessage | AgentExitMessage
+    SessionUpdate
+    | ExtensionNotification
+    | TerminalMessage
+    | ProtocolErrorMessage
+    | AgentExitMessage
 )
 
 
