@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         TerminalNotFound,
         UsageError,
         WorkspaceError,
+        WorkspaceNotFound,
     )
     from acphost.events import (
         AgentMessageEvent,
@@ -138,6 +139,7 @@ _EXPORTS: dict[str, str] = {
     "UserMessageEvent": "acphost.events",
     "Workspace": "acphost.acp.fs",
     "WorkspaceError": "acphost.errors",
+    "WorkspaceNotFound": "acphost.errors",
     "parse_event": "acphost.events",
     "resolve_agent": "acphost.agents",
 }
@@ -214,6 +216,7 @@ __all__ = (
     "UserMessageEvent",
     "Workspace",
     "WorkspaceError",
+    "WorkspaceNotFound",
     "__version__",
     "parse_event",
     "resolve_agent",

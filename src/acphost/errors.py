@@ -27,6 +27,7 @@ __all__ = [
     "TerminalNotFound",
     "UsageError",
     "WorkspaceError",
+    "WorkspaceNotFound",
 ]
 
 
@@ -80,6 +81,13 @@ class ConversationClosed(UsageError):
 
     code = "conversation_closed"
     default_hint = "resume the conversation to use it again"
+
+
+class WorkspaceNotFound(AcphostError, ValueError):
+    """The workspace directory given to a conversation does not exist."""
+
+    code = "workspace_not_found"
+    default_hint = "create the directory first or pass an existing one"
 
 
 class WorkspaceError(AcphostError):

@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from acphost.errors import AcphostError, ResourceNotFound, WorkspaceError
+from acphost.errors import AcphostError, ResourceNotFound, WorkspaceError, WorkspaceNotFound
 
 __all__ = ["INLINE_IO_LIMIT", "Workspace"]
 
@@ -37,7 +37,7 @@ class Workspace:
         for given in (root, *additional_roots):
             resolved = Path(os.path.realpath(given))
             if not resolved.is_dir():
-                raise ValueError(f"workspace root {os.fspath(given)!r} is not a directory")
+                raise WorkspaceNotFound(f"workspace root {os.fspath(given)!r} is not a directory")
             roots.append(resolved)
         self.roots: tuple[Path, ...] = tuple(roots)
 
