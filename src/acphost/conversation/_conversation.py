@@ -33,7 +33,7 @@ from acphost.conversation._mailbox import Mailbox
 from acphost.conversation._runner import TurnRunner, TurnSettings
 from acphost.conversation._state import ConversationState
 from acphost.errors import AcphostError, ConversationClosed, UsageError
-from acphost.events import Event, TurnEndedEvent, UserMessageEvent, parse_event
+from acphost.events import Event, TurnEndedEvent, TurnStartedEvent, UserMessageEvent, parse_event
 from acphost.store import ConversationRecord, EventStore, SQLiteStore, default_store_path
 
 __all__ = ["Conversation"]
@@ -103,8 +103,9 @@ class Conversation:
         self._pending: deque[tuple[UserMessageEvent, list[dict[str, Any]]]] = deque()
         self._asks: dict[str, PermissionAsk] = {}
         self._ask_numbers = itertools.count(1)
-        self._driver: int | None = None
+        self._driver: int | None = None  # the thread driving (run, arun, an idle delivery)
         self._drive_lock = threading.Lock()
+        self._current_turn: int | None = None
         self._paused = False
         self._closed = False
         ctx = AgentContext(
@@ -148,6 +149,11 @@ class Conversation:
                 self.state.apply(event)
             self._runner.resume_session_id = self.state.session_id
             self._recover_pending()
+            with self.state:
+                self._delivery.tr.turn = self.state.turns or None
+                if self.state.status == "running":  # its host died mid-turn
+                    self._delivery.close_dangling_turn()
+                    self._delivery.publish()
         self._io.add_closer(self.aclose_agent)
 
     # --- construction --------------------------------------------------------------------
@@ -184,10 +190,13 @@ class Conversation:
         return cls(agent, record.workspace, store=opened, _resume=(record, events), **options)
 
     def _recover_pending(self) -> None:
-        """Messages sent but never run (the host died first) are run by the next ``run()``."""
-        answered = {e.turn for e in self.state.events if isinstance(e, TurnEndedEvent)}
+        """Messages sent but never run (the host died first) are run by the next ``run()``.
+
+        A turn that had started is not run again: it may have had effects.
+        """
+        started = {e.turn for e in self.state.events if isinstance(e, TurnStartedEvent)}
         for event in self.state.events:
-            if isinstance(event, UserMessageEvent) and event.turn not in answered:
+            if isinstance(event, UserMessageEvent) and event.turn not in started:
                 self._pending.append((event, event.content))
 
     # --- sending -------------------------------------------------------------------------
@@ -196,6 +205,7 @@ class Conversation:
         """Queue a message for the agent; ``run()`` sends it. Its event is stored at once."""
         self._check_open()
         text, blocks = _blocks(message)
+        self._deliver_if_idle()  # what the agent said since the last turn comes first
         with self.state:
             turn = self.state.turns + len(self._pending) + 1
             event = self._delivery.emit(UserMessageEvent, text=text, content=blocks, turn=turn)
@@ -241,20 +251,31 @@ class Conversation:
                 "run() was called while this thread is already driving the conversation",
                 hint="callbacks must not call run(); call send_message() and let the run go on",
             )
-        self._drive_lock.acquire()
-        self._driver = threading.get_ident()
+        if not self._try_enter_driver():
+            self._drive_lock.acquire()
+            self._driver = threading.get_ident()
 
     def _try_enter_driver(self) -> bool:
         if self._driver == threading.get_ident():
             raise UsageError("arun() was called from a callback of this conversation")
-        if not self._drive_lock.acquire(blocking=False):
-            return False
-        self._driver = threading.get_ident()
-        return True
+        if self._drive_lock.acquire(blocking=False):
+            self._driver = threading.get_ident()
+            return True
+        if self.state.lock.owned():
+            # The driver needs the state lock to deliver: waiting for it here would deadlock.
+            raise UsageError(
+                "run() was called while holding the state lock and another thread is driving",
+                hint="leave `with conversation.state:` before calling run() or arun()",
+            )
+        return False
 
     def _leave_driver(self) -> None:
-        self._driver = None
-        self._drive_lock.release()
+        try:
+            if self._closed:
+                self._finish_close()
+        finally:
+            self._driver = None
+            self._drive_lock.release()
 
     def _next_turn(self) -> tuple[int, list[dict[str, Any]]] | None:
         """Start the next queued turn (under the lock), or ``None`` when there is none."""
@@ -266,6 +287,7 @@ class Conversation:
                 return None
             event, blocks = self._pending.popleft()
             turn = event.turn or self.state.turns + 1
+            self._current_turn = turn
             self._delivery.start_turn(turn, event.text)
             return turn, blocks
 
@@ -312,6 +334,7 @@ class Conversation:
 
     def _finish(self, done: TurnDone, *, raise_error: bool = True) -> TurnEndedEvent:
         with self.state:
+            self._current_turn = None
             ended, error = self._delivery.end_turn(done, self._runner)
             if done.cancelled or done.timeout:
                 self._paused = True
@@ -324,7 +347,7 @@ class Conversation:
     def interrupt(self) -> None:
         """Cancel the running turn, from any thread at any time; queued messages wait."""
         self._paused = True
-        self._io.call_soon(self._runner.interrupt)
+        self._io.call_soon(self._runner.interrupt, self._current_turn)
 
     def pause(self) -> None:
         """Let the running turn finish, but run no queued message until the next ``run()``."""
@@ -344,10 +367,15 @@ class Conversation:
         elif decision is False:
             decision = "reject_once"
         try:
-            ask.future.set_result(decision)
-        except concurrent.futures.InvalidStateError:
-            raise UsageError(f"permission request {request_id!r} was already answered") from None
+            # Claim the request (no cancel can win now), record the answer, then let the
+            # agent have it: whatever it does next comes after the decision in the log.
+            claimed = ask.future.set_running_or_notify_cancel()
+        except RuntimeError:
+            claimed = False
+        if not claimed:
+            raise UsageError(f"permission request {request_id!r} was already answered")
         self._mailbox.put(PermissionAnswer(ask.key, decision, "user"))
+        ask.future.set_result(decision)
         self._deliver_if_idle()
 
     def set_mode(self, mode_id: str) -> None:
@@ -375,10 +403,12 @@ class Conversation:
 
     def _deliver_if_idle(self) -> None:
         if self._driver is None and self._drive_lock.acquire(blocking=False):
+            self._driver = threading.get_ident()
             try:
-                self._deliver(self._mailbox.drain())
+                with self.state:  # no turn runs: close any message streamed since the last
+                    self._delivery.deliver(self._mailbox.drain(), final=True)
             finally:
-                self._drive_lock.release()
+                self._leave_driver()
 
     def deliver_pending(self) -> None:
         """Deliver what the agent sent since the last turn ended (late titles, commands)."""
@@ -394,8 +424,10 @@ class Conversation:
             key = f"{key or 'permission'}#{next(self._ask_numbers)}"
         ask = PermissionAsk(key, request, future)
         self._asks[key] = ask
+        self._runner.asking.add(key)
 
         def forget(f: concurrent.futures.Future[Decision]) -> None:
+            self._runner.asking.discard(key)
             if f.cancelled():
                 self._mailbox.put(PermissionAnswer(key, "cancelled", "cancel"))
 
@@ -413,7 +445,11 @@ class Conversation:
         await self.agent.aclose()
 
     def close(self) -> None:
-        """Stop the agent and mark the conversation finished (its record stays in the store)."""
+        """Stop the agent and mark the conversation finished (its record stays in the store).
+
+        From any thread, also from a callback: a running turn ends cancelled, and whoever
+        drives finishes the close when it stops.
+        """
         if self._closed:
             return
         self._closed = True
@@ -424,6 +460,17 @@ class Conversation:
             log.warning("closing the agent of %s failed: %s", self.id, exc)
         finally:
             self._io.discard_closer(self.aclose_agent)
+        # Only a driver may drain the mailbox (it waits for its turn's end in there); if one
+        # is at work (maybe this very thread, in a callback), it finishes the close.
+        me = threading.get_ident()
+        if self._driver == me:
+            return
+        blocking = not self.state.lock.owned()  # else the driver needs our lock: don't wait
+        if self._drive_lock.acquire(blocking, 30 if blocking else -1):
+            self._driver = me
+            self._leave_driver()
+
+    def _finish_close(self) -> None:
         with self.state:
             self._delivery.deliver(self._mailbox.drain(), final=True)
             self._delivery.set_status("finished")

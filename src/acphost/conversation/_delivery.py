@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal, TypeAlias, TypeVar
 
@@ -39,6 +40,7 @@ from acphost.events import (
     TurnStartedEvent,
 )
 from acphost.store import EventRecord, EventStore
+from acphost.store._base import UNSET
 
 __all__ = ["Delivery", "PermissionPolicy"]
 
@@ -92,6 +94,9 @@ class Delivery:
         self.asks = asks
         self.tr = Translator(state)
         self._persisted: tuple[str, str | None, str | None] = ("", None, None)
+        # stored but not yet seen by the callbacks, in seq order (see publish)
+        self._undelivered: deque[Event | Token] = deque()
+        self._publishing = False
         self._turn_started = 0.0
         self._cost_at_start: float | None = None
 
@@ -104,29 +109,43 @@ class Delivery:
         return event
 
     def publish(self) -> None:
+        """Store what was made, then run the callbacks on it, in emission order.
+
+        A callback may make events itself (``send_message`` from a callback): those are
+        stored at once, but their callbacks run after the ones already under way, so every
+        callback still sees every event in seq order.
+        """
         out = self.tr.take()
-        if not out:
+        if out:
+            events = [item for item in out if not isinstance(item, Token)]
+            if events:
+                cid = self.state.id
+                self.store.append(
+                    [
+                        EventRecord(
+                            cid, e.seq, e.id, e.kind, e.ts, e.__pydantic_serializer__.to_json(e)
+                        )
+                        for e in events
+                    ]
+                )
+                self._persist_header()
+            self._undelivered.extend(out)
+        if self._publishing:
             return
-        events = [item for item in out if not isinstance(item, Token)]
-        if events:
-            cid = self.state.id
-            self.store.append(
-                [
-                    EventRecord(
-                        cid, e.seq, e.id, e.kind, e.ts, e.__pydantic_serializer__.to_json(e)
-                    )
-                    for e in events
-                ]
-            )
-            self._persist_header()
-        for item in out:
-            if isinstance(item, Token):
-                on_text = self.on_thought if item.thought else self.on_token
-                if on_text is not None:
-                    self._call(on_text, item.text)
-            else:
-                for callback in self.callbacks:
-                    self._call(callback, item)
+        self._publishing = True
+        try:
+            undelivered = self._undelivered
+            while undelivered:
+                item = undelivered.popleft()
+                if isinstance(item, Token):
+                    on_text = self.on_thought if item.thought else self.on_token
+                    if on_text is not None:
+                        self._call(on_text, item.text)
+                else:
+                    for callback in self.callbacks:
+                        self._call(callback, item)
+        finally:
+            self._publishing = False
 
     @staticmethod
     def _call(callback: Callable[[Any], object], value: Any) -> None:
@@ -143,7 +162,8 @@ class Delivery:
             self.store.update_conversation(
                 state.id,
                 status=state.status,
-                title=state.title,
+                # the title given at creation stays until the agent names the session
+                title=UNSET if state.title is None else state.title,
                 session_id=state.session_id,
                 updated_at=time.time(),
             )
@@ -182,16 +202,18 @@ class Delivery:
             self.publish()
 
     def start_turn(self, turn: int, prompt: str) -> None:
+        self.tr.flush()  # text streamed after the last turn ended belongs to that turn
         if self.state.status == "running":
-            self._close_dangling_turn()
+            self.close_dangling_turn()
         self.tr.turn = turn
         self._turn_started = time.monotonic()
         self._cost_at_start = self.state.cost
         self.tr.new(TurnStartedEvent, prompt=prompt)
         self.set_status("running")
 
-    def _close_dangling_turn(self) -> None:
-        # A stored conversation whose host died mid-turn: end that turn before the next one.
+    def close_dangling_turn(self) -> None:
+        """A stored conversation whose host died mid-turn: end that turn, as cancelled."""
+        self.tr.turn = self.state.turns or None
         self._fail_leftovers()
         self.tr.new(
             TurnEndedEvent, stop_reason="cancelled", error_code="host_exited", turn=self.tr.turn
@@ -218,7 +240,7 @@ class Delivery:
         status: Status = "idle"
         stop = done.result.stop_reason if done.result is not None else "cancelled"
         if done.timeout is not None:
-            error = runner.timed_out_error()
+            error = runner.timed_out_error(done.timeout)
             stop, status = "cancelled", "error"
         elif done.error is not None:
             exc = done.error
@@ -227,10 +249,11 @@ class Delivery:
             )
             stop, status = "error", "error"
         elif done.cancelled or stop == "cancelled":
-            stop, status = "cancelled", "paused"
-        if stop != "end_turn" and status != "idle":
+            # interrupted: paused, whatever the agent answered (it may have finished first)
+            status = "paused"
+        if status != "idle":
             self._fail_leftovers()
-        if error is not None:
+        if error is not None and not tr.reported(error):
             tr.error(error)
         cost = self.state.cost
         ended = tr.new(

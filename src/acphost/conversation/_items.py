@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.agents._base import SessionStart, TurnResult
 
-__all__ = ["PermissionAnswer", "PermissionAsk", "SessionBegan", "Token", "TurnDone"]
+__all__ = ["CONFIRMED", "PermissionAnswer", "PermissionAsk", "SessionBegan", "Token", "TurnDone"]
+
+CONFIRMED = "acphost/confirmed"
+"""``_meta`` key of an update the host made from an agent's answer (set_mode, set_config...)."""
 
 
 @dataclass(slots=True)

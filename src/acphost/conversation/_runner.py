@@ -14,9 +14,15 @@ from typing import Any
 
 from acphost.acp.messages import SessionUpdate
 from acphost.agents._base import AgentBase, AgentContext, TurnResult
-from acphost.conversation._items import SessionBegan, TurnDone
+from acphost.conversation._items import CONFIRMED, SessionBegan, TurnDone
 from acphost.conversation._mailbox import Mailbox
-from acphost.errors import AcphostError, AgentExited, AgentRequestError, RequestTimeout
+from acphost.errors import (
+    AcphostError,
+    AgentError,
+    AgentExited,
+    AgentRequestError,
+    RequestTimeout,
+)
 
 __all__ = ["TurnRunner", "TurnSettings"]
 
@@ -50,6 +56,9 @@ class TurnRunner:
         self.session_ready = False
         self.resume_session_id = resume_session_id
         self.restart_reason: str | None = None
+        self.asking: set[str] = set()  # permission requests waiting for the user
+        self._turn: int | None = None
+        self._cancel_before: int | None = None
         self._step: asyncio.Future[TurnResult] | None = None
         self._cancelling: asyncio.Task[None] | None = None
         self._killed = False
@@ -82,6 +91,7 @@ class TurnRunner:
         self.session_ready = True
         self.resume_session_id = None
         self.restart_reason = None
+        self.ctx.session_id = start.session_id
         self.mailbox.put(SessionBegan(start))
 
     async def set_mode(self, mode_id: str) -> None:
@@ -97,42 +107,57 @@ class TurnRunner:
 
     def _host_update(self, data: dict[str, Any]) -> None:
         # What the agent confirmed in a response, recorded as the update it amounts to.
-        self.mailbox.put(SessionUpdate(self.ctx.session_id, data))
+        self.mailbox.put(SessionUpdate(self.ctx.session_id, data, {CONFIRMED: True}))
 
     # --- turns ---------------------------------------------------------------------------
 
     async def run_turn(self, turn: int, prompt: list[dict[str, Any]]) -> None:
-        """Run one turn to its end; the outcome goes to the mailbox as ``TurnDone``."""
+        """Run one turn to its end; the outcome goes to the mailbox as ``TurnDone``.
+
+        Whatever happens, exactly one ``TurnDone`` is posted: the driver waits for it.
+        """
+        try:
+            done = await self._run_turn(turn, prompt)
+        except BaseException as exc:  # a bug here, or the I/O loop shutting down
+            error = exc if isinstance(exc, Exception) else AgentError(f"the turn stopped: {exc!r}")
+            self.mailbox.put(TurnDone(turn, error=error))
+            raise
+        finally:
+            self._turn = None
+        self.mailbox.put(done)
+
+    async def _run_turn(self, turn: int, prompt: list[dict[str, Any]]) -> TurnDone:
+        self._turn = turn
         self._killed = False
         self._timeout = None
         self._cancelling = None
-        self.ctx.cancelled = False
+        self.ctx.cancelled = self._cancel_before == turn  # interrupted before it began
         attempt = 0
         while True:
             attempt += 1
             self.ctx.activity = 0
             self.ctx.last_activity = time.monotonic()
             try:
+                if self.ctx.cancelled:
+                    return self._cancelled(turn)
                 await self.ensure_session()
+                if self.ctx.cancelled:
+                    return self._cancelled(turn)
                 result = await self._run_step(prompt)
             except Exception as exc:
                 if self.ctx.cancelled:
-                    self.mailbox.put(self._cancelled(turn))
-                    return
+                    return self._cancelled(turn)
                 if self._may_retry(exc, attempt):
                     await asyncio.sleep(self.settings.retry_backoff * 2 ** (attempt - 1))
                     continue
-                self.mailbox.put(TurnDone(turn, error=exc))
-                return
+                return TurnDone(turn, error=exc)
             if self._timeout is not None:
-                self.mailbox.put(TurnDone(turn, result=result, timeout=self._timeout))
-            elif self.ctx.cancelled:
+                return TurnDone(turn, result=result, timeout=self._timeout)
+            if self.ctx.cancelled:
                 done = self._cancelled(turn)
                 done.result = result
-                self.mailbox.put(done)
-            else:
-                self.mailbox.put(TurnDone(turn, result=result))
-            return
+                return done
+            return TurnDone(turn, result=result)
 
     def _cancelled(self, turn: int) -> TurnDone:
         return TurnDone(turn, cancelled=True, killed=self._killed, timeout=self._timeout)
@@ -149,6 +174,8 @@ class TurnRunner:
         step = asyncio.ensure_future(self.agent.astep(self.ctx, prompt))
         self._step = step
         started = time.monotonic()
+        # idle time counts from the prompt: starting the agent has its own time limit
+        self.ctx.last_activity = started
         settings = self.settings
         try:
             while True:
@@ -163,7 +190,10 @@ class TurnRunner:
                     settings.idle_timeout is not None
                     and now - self.ctx.last_activity >= settings.idle_timeout
                 ):
-                    self._start_cancel("idle")
+                    if self.asking:  # waiting for the user is not the agent being idle
+                        self.ctx.last_activity = now
+                    else:
+                        self._start_cancel("idle")
         finally:
             self._step = None
         if step.cancelled():
@@ -183,23 +213,30 @@ class TurnRunner:
 
     # --- cancel --------------------------------------------------------------------------
 
-    def interrupt(self) -> None:
-        """Called on the I/O loop: cancel the running turn, escalating if ignored."""
+    def interrupt(self, turn: int | None = None) -> None:
+        """Called on the I/O loop: cancel ``turn`` (default: the running one), escalating if
+        the agent ignores it. A turn that has not begun yet is cancelled when it begins."""
+        if turn is not None and turn != self._turn:
+            if self._turn is None or turn > self._turn:
+                self._cancel_before = turn
+            return
+        if self._turn is not None and self._step is None:
+            self.ctx.cancelled = True  # starting its session, or between attempts
         self._start_cancel(None)
 
     def _start_cancel(self, timeout: str | None) -> None:
-        if self._step is None or self._step.done() or self._cancelling is not None:
+        step = self._step
+        if step is None or step.done() or self._cancelling is not None:
             return
         self._timeout = timeout
-        self._cancelling = asyncio.get_running_loop().create_task(self._cancel())
+        self._cancelling = asyncio.get_running_loop().create_task(self._cancel(step))
 
-    async def _cancel(self) -> None:
-        step = self._step
+    async def _cancel(self, step: asyncio.Future[TurnResult]) -> None:
+        if step.done():
+            return  # the turn ended first
         self.ctx.cancelled = True
         with contextlib.suppress(Exception):  # a dead agent cannot be asked; the grace handles it
             await self.agent.acancel(self.ctx)
-        if step is None:
-            return
         await asyncio.wait({step}, timeout=self.settings.cancel_grace)
         if step.done():
             return
@@ -212,8 +249,7 @@ class TurnRunner:
         if not step.done():
             step.cancel()
 
-    def timed_out_error(self) -> RequestTimeout:
-        which = "turn" if self._timeout == "turn" else "idle"
+    def timed_out_error(self, which: str) -> RequestTimeout:
         limit = self.settings.turn_timeout if which == "turn" else self.settings.idle_timeout
         what = "the turn took longer than" if which == "turn" else "the agent sent nothing for"
         return RequestTimeout(f"{what} {limit} s; the agent was cancelled")

@@ -23,6 +23,7 @@ from acphost.events import (
     SessionEvent,
     SessionInfoEvent,
     StatusChangedEvent,
+    TerminalEvent,
     TokenUsage,
     ToolCallEvent,
     TurnEndedEvent,
@@ -65,6 +66,7 @@ class ConversationState:
         self.commands: list[dict[str, Any]] = []
         self.plan: list[dict[str, Any]] = []
         self.tool_calls: dict[str, ToolCallEvent] = {}
+        self.terminals: dict[str, TerminalEvent] = {}
         self.pending_permissions: dict[str, PermissionRequestedEvent] = {}
         self.messages: list[UserMessageEvent | AgentMessageEvent] = []
 
@@ -128,6 +130,7 @@ class ConversationState:
             "commands": self.commands,
             "plan": self.plan,
             "tool_calls": {k: v.model_dump() for k, v in self.tool_calls.items()},
+            "terminals": {k: v.model_dump() for k, v in self.terminals.items()},
             "pending_permissions": {k: v.model_dump() for k, v in self.pending_permissions.items()},
             "events": len(self.events),
         }
@@ -142,6 +145,8 @@ class ConversationState:
             self.tool_calls[event.tool_call_id] = event
         elif isinstance(event, StatusChangedEvent):
             self.status = event.status
+        elif isinstance(event, TerminalEvent):
+            self.terminals[event.terminal_id] = event
         elif isinstance(event, UserMessageEvent | AgentMessageEvent):
             if not (isinstance(event, AgentMessageEvent) and event.replay):
                 self.messages.append(event)

@@ -8,6 +8,7 @@ update for an unknown id creates the call); anything that cannot be typed become
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -17,8 +18,9 @@ from acphost.acp.messages import (
     ExtensionNotification,
     ProtocolErrorMessage,
     SessionUpdate,
+    TerminalMessage,
 )
-from acphost.conversation._items import Token
+from acphost.conversation._items import CONFIRMED, Token
 from acphost.conversation._state import ConversationState
 from acphost.errors import AcphostError, AgentExited
 from acphost.events import (
@@ -32,6 +34,7 @@ from acphost.events import (
     PlanEvent,
     RawEvent,
     SessionInfoEvent,
+    TerminalEvent,
     ThoughtEvent,
     ToolCallEvent,
     UsageEvent,
@@ -64,6 +67,7 @@ class Translator:
         self._chunk_kind: str | None = None
         self._texts: list[str] = []
         self._blocks: list[dict[str, Any]] = []
+        self._reported: deque[AcphostError] = deque(maxlen=8)
 
     def take(self) -> list[Event | Token]:
         out, self.out = self.out, []
@@ -78,7 +82,12 @@ class Translator:
         self.out.append(event)  # type: ignore[arg-type]
         return event
 
+    def reported(self, error: AcphostError) -> bool:
+        """Whether this very error was already recorded (an exit both ends and fails a turn)."""
+        return any(error is seen for seen in self._reported)
+
     def error(self, error: AcphostError, **extra: Any) -> ErrorEvent:
+        self._reported.append(error)
         details = error.to_dict()
         for name in ("code", "message", "hint", "retryable", "stderr_tail"):
             details.pop(name, None)
@@ -99,6 +108,8 @@ class Translator:
         if isinstance(message, SessionUpdate):
             if message.replay:
                 return  # history the agent replays on session/load is already in our log
+            if message.meta and message.meta.get(CONFIRMED) and self._known(message.data):
+                return  # the agent already announced what its answer confirms
             kind = message.kind
             if kind in _CHUNKS:
                 self._chunk(kind, message.data)
@@ -116,12 +127,33 @@ class Translator:
                 )
             return
         self.flush()
-        if isinstance(message, ExtensionNotification):
+        if isinstance(message, TerminalMessage):
+            self.new(
+                TerminalEvent,
+                terminal_id=message.terminal_id,
+                status=message.status,
+                command=message.command,
+                args=list(message.args),
+                cwd=message.cwd,
+                output=message.output,
+                truncated=message.truncated,
+                exit_code=message.exit_code,
+                signal=message.signal,
+            )
+        elif isinstance(message, ExtensionNotification):
             self.new(RawEvent, method=message.method, data=message.params)
         elif isinstance(message, ProtocolErrorMessage):
             self.error(message.error)
         elif isinstance(message, AgentExitMessage) and not message.expected:
             self.error(message.error)
+
+    def _known(self, data: dict[str, Any]) -> bool:
+        kind = data.get("sessionUpdate")
+        if kind == "current_mode_update":
+            return data.get("currentModeId") == self.state.mode_id
+        if kind == "config_option_update":
+            return data.get("configOptions") == self.state.config_options
+        return False
 
     def _chunk(self, kind: str, data: dict[str, Any]) -> None:
         if kind != self._chunk_kind:
