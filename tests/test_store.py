@@ -384,3 +384,25 @@ def test_default_store_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("HOME", str(tmp_path / "user"))
     assert default_store_path() == tmp_path / "user" / ".local" / "share" / "acphost" / "acphost.db"
     assert (tmp_path / "user" / ".local" / "share" / "acphost").is_dir()
+
+
+def test_append_updates_the_header_in_the_same_transaction(db: Path) -> None:
+    with SQLiteStore(db) as store:
+        store.create_conversation(conv("c1"))
+        store.append([ev("c1", 1), ev("c1", 2)], update={"status": "running", "title": "T"})
+        record = store.get_conversation("c1")
+        assert record is not None
+        assert (record.status, record.title) == ("running", "T")
+        with pytest.raises(ConversationNotFound):
+            store.append([ev("nope", 1)], update={"status": "idle"})
+
+
+def test_a_racing_writer_still_hits_the_seq_check(db: Path) -> None:
+    with SQLiteStore(db) as first, SQLiteStore(db) as second:
+        first.create_conversation(conv("c1"))
+        first.append([ev("c1", 1), ev("c1", 2)])  # `first` now knows its last seq
+        second.append([ev("c1", 3)])
+        with pytest.raises(SeqConflict):
+            first.append([ev("c1", 3)])
+        first.append([ev("c1", 4)])  # after the conflict it reads the database again
+        assert [e.seq for e in second.events("c1")] == [1, 2, 3, 4]

@@ -9,6 +9,7 @@ the log.
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from typing import Annotated, Any, Literal, TypeAlias
@@ -45,8 +46,13 @@ Source: TypeAlias = Literal["user", "agent", "host"]
 Status: TypeAlias = Literal["idle", "running", "paused", "finished", "error"]
 
 
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ID_COUNTER = itertools.count(1)
+
+
 def _new_id() -> str:
-    return uuid.uuid4().hex
+    # Unique without a syscall per event: a random per-process prefix and a counter.
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
 
 
 class EventBase(BaseModel):
@@ -65,7 +71,7 @@ class UserMessageEvent(EventBase):
     kind: Literal["user_message"] = "user_message"
     source: Source = "user"
     text: str
-    content: list[dict[str, Any]] = []
+    content: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class AgentMessageEvent(EventBase):
@@ -73,7 +79,7 @@ class AgentMessageEvent(EventBase):
 
     kind: Literal["agent_message"] = "agent_message"
     text: str
-    content: list[dict[str, Any]] = []
+    content: list[dict[str, Any]] = Field(default_factory=list)
     replay: bool = False
 
 
@@ -90,8 +96,8 @@ class ToolCallEvent(EventBase):
     title: str = ""
     tool_kind: str | None = None
     status: str = "pending"
-    content: list[dict[str, Any]] = []
-    locations: list[dict[str, Any]] = []
+    content: list[dict[str, Any]] = Field(default_factory=list)
+    locations: list[dict[str, Any]] = Field(default_factory=list)
     raw_input: Any = None
     raw_output: Any = None
     meta: dict[str, Any] | None = None
@@ -109,7 +115,7 @@ class TerminalEvent(EventBase):
     terminal_id: str
     status: str
     command: str
-    args: list[str] = []
+    args: list[str] = Field(default_factory=list)
     cwd: str | None = None
     output: str = ""
     truncated: bool = False
@@ -119,8 +125,8 @@ class TerminalEvent(EventBase):
 
 class PlanEvent(EventBase):
     kind: Literal["plan"] = "plan"
-    entries: list[dict[str, Any]] = []
-    data: dict[str, Any] = {}
+    entries: list[dict[str, Any]] = Field(default_factory=list)
+    data: dict[str, Any] = Field(default_factory=dict)
 
 
 class ModeChangedEvent(EventBase):
@@ -179,8 +185,8 @@ class PermissionRequestedEvent(EventBase):
     request_id: str
     tool_call_id: str
     title: str = ""
-    options: list[dict[str, Any]] = []
-    tool_call: dict[str, Any] = {}
+    options: list[dict[str, Any]] = Field(default_factory=list)
+    tool_call: dict[str, Any] = Field(default_factory=dict)
 
 
 class PermissionDecidedEvent(EventBase):
@@ -224,7 +230,7 @@ class ErrorEvent(EventBase):
     hint: str = ""
     retryable: bool = False
     stderr_tail: str | None = None
-    details: dict[str, Any] = {}
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class SessionEvent(EventBase):

@@ -171,7 +171,6 @@ class ClientHandlers:
             request.fail(INTERNAL_ERROR, f"the permission handler failed: {exc}")
             return
         waiting = self._permissions.setdefault(params.session_id, set())
-        waiting.add(pending)
 
         def answer(future: asyncio.Future[Decision]) -> None:
             waiting.discard(future)
@@ -190,6 +189,10 @@ class ClientHandlers:
             )
             request.respond({"outcome": outcome})
 
+        if pending.done():  # decided already (a fixed policy): answer in this same step
+            answer(pending)
+            return
+        waiting.add(pending)
         pending.add_done_callback(answer)
         request.on_cancel(pending.cancel)
 

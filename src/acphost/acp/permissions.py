@@ -7,6 +7,7 @@ every option carries one of four standard kinds. A policy answers with a kind (o
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -103,8 +104,8 @@ def as_permission_handler(policy: PermissionPolicy) -> PermissionHandler:
         if not fixed:
             raise ValueError(f"unknown permission policy {policy!r}; use 'allow' or 'deny'")
 
-        async def constant(request: PermissionRequest) -> Decision:
-            return fixed
+        def constant(request: PermissionRequest) -> Awaitable[Decision]:
+            return _done(fixed)
 
         return constant
 
@@ -112,9 +113,22 @@ def as_permission_handler(policy: PermissionPolicy) -> PermissionHandler:
 
     def call(request: PermissionRequest) -> Awaitable[Decision]:
         # The policy is called now, in arrival order; only its awaitable finishes later.
-        return _finish(decide(request))
+        answer = decide(request)
+        if isinstance(answer, asyncio.Future) and answer.done() and not answer.cancelled():
+            if answer.exception() is None:
+                return _done(_normalise(answer.result()))
+        elif not inspect.isawaitable(answer):
+            return _done(_normalise(answer))
+        return _finish(answer)
 
     return call
+
+
+def _done(decision: Decision) -> asyncio.Future[Decision]:
+    # An answer known now is answered now: no task, no extra loop iteration.
+    future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+    future.set_result(decision)
+    return future
 
 
 async def _finish(answer: Decision | bool | Awaitable[Decision | bool]) -> Decision:

@@ -26,7 +26,7 @@ from acphost.acp.client import ContentBlocks
 from acphost.acp.fs import Workspace
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.agents import AgentBase, AgentContext, resolve_agent
-from acphost.conversation._delivery import Delivery, PermissionPolicy
+from acphost.conversation._delivery import FIXED_POLICIES, Delivery, PermissionPolicy
 from acphost.conversation._items import PermissionAnswer, PermissionAsk, TurnDone
 from acphost.conversation._loop import IOLoop
 from acphost.conversation._mailbox import Mailbox
@@ -284,6 +284,7 @@ class Conversation:
             if self._closed or self._paused or not self._pending:
                 if self._paused:
                     self._delivery.set_status("paused")
+                    self._delivery.publish()
                 return None
             event, blocks = self._pending.popleft()
             turn = event.turn or self.state.turns + 1
@@ -356,6 +357,7 @@ class Conversation:
             with self.state:
                 if self.state.status not in ("finished", "paused"):
                     self._delivery.set_status("paused")
+                    self._delivery.publish()
 
     def answer_permission(self, request_id: str, decision: Decision | bool) -> None:
         """Answer a pending permission request (``permission="ask"``), from any thread."""
@@ -431,6 +433,18 @@ class Conversation:
             if f.cancelled():
                 self._mailbox.put(PermissionAnswer(key, "cancelled", "cancel"))
 
+        policy = self._delivery.permission
+        fixed = FIXED_POLICIES.get(policy) if isinstance(policy, str) else None
+        if fixed is not None:
+            # No user code to ask: answer the agent now, and let the driver record the
+            # request and the policy's decision in order (one round trip saved per request).
+            future.set_result(fixed)
+            self._runner.asking.discard(key)
+            self._mailbox.put(ask)
+            self._mailbox.put(PermissionAnswer(key, fixed, "policy"))
+            done: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+            done.set_result(fixed)
+            return done
         future.add_done_callback(forget)
         self._mailbox.put(ask)
         return asyncio.wrap_future(future)
@@ -474,6 +488,7 @@ class Conversation:
         with self.state:
             self._delivery.deliver(self._mailbox.drain(), final=True)
             self._delivery.set_status("finished")
+            self._delivery.publish()
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)

@@ -40,9 +40,8 @@ from acphost.events import (
     TurnStartedEvent,
 )
 from acphost.store import EventRecord, EventStore
-from acphost.store._base import UNSET
 
-__all__ = ["Delivery", "PermissionPolicy"]
+__all__ = ["FIXED_POLICIES", "Delivery", "PermissionPolicy"]
 
 log = logging.getLogger("acphost")
 
@@ -54,7 +53,7 @@ PermissionPolicy: TypeAlias = (
 )
 """How a conversation answers permission requests, on the caller's thread."""
 
-_FIXED: dict[str, Decision] = {
+FIXED_POLICIES: dict[str, Decision] = {
     "allow": "allow_once",
     "allow_once": "allow_once",
     "allow_always": "allow_always",
@@ -83,7 +82,7 @@ class Delivery:
         permission: PermissionPolicy,
         asks: dict[str, PermissionAsk],
     ) -> None:
-        if isinstance(permission, str) and permission not in (*_FIXED, "ask"):
+        if isinstance(permission, str) and permission not in (*FIXED_POLICIES, "ask"):
             raise ValueError(f"unknown permission policy {permission!r}")
         self.state = state
         self.store = store
@@ -92,7 +91,7 @@ class Delivery:
         self.on_thought = on_thought
         self.permission = permission
         self.asks = asks
-        self.tr = Translator(state)
+        self.tr = Translator(state, tokens=on_token is not None, thoughts=on_thought is not None)
         self._persisted: tuple[str, str | None, str | None] = ("", None, None)
         # stored but not yet seen by the callbacks, in seq order (see publish)
         self._undelivered: deque[Event | Token] = deque()
@@ -126,9 +125,9 @@ class Delivery:
                             cid, e.seq, e.id, e.kind, e.ts, e.__pydantic_serializer__.to_json(e)
                         )
                         for e in events
-                    ]
+                    ],
+                    update=self._header_changes(),
                 )
-                self._persist_header()
             self._undelivered.extend(out)
         if self._publishing:
             return
@@ -154,19 +153,21 @@ class Delivery:
         except Exception:
             log.exception("an acphost callback raised; delivery goes on")
 
-    def _persist_header(self) -> None:
+    def _header_changes(self) -> dict[str, Any] | None:
+        """The conversation row's new status/title/session, stored with the events."""
         state = self.state
         header = (state.status, state.title, state.session_id)
-        if header != self._persisted:
-            self._persisted = header
-            self.store.update_conversation(
-                state.id,
-                status=state.status,
-                # the title given at creation stays until the agent names the session
-                title=UNSET if state.title is None else state.title,
-                session_id=state.session_id,
-                updated_at=time.time(),
-            )
+        if header == self._persisted:
+            return None
+        self._persisted = header
+        changes: dict[str, Any] = {
+            "status": state.status,
+            "session_id": state.session_id,
+            "updated_at": time.time(),
+        }
+        if state.title is not None:  # the title given at creation stays until the agent's
+            changes["title"] = state.title
+        return changes
 
     def deliver(self, items: list[Any], *, final: bool = False) -> TurnDone | None:
         """Deliver a drained batch; returns the turn's end if it is in the batch."""
@@ -197,9 +198,14 @@ class Delivery:
 
     def set_status(self, status: Status) -> None:
         previous = self.state.status
-        if status != previous:
-            self.tr.new(StatusChangedEvent, status=status, previous=previous, turn=self.tr.turn)
-            self.publish()
+        if status != previous:  # published by the caller, with the rest of its batch
+            self.tr.new(
+                StatusChangedEvent,
+                trusted=True,
+                status=status,
+                previous=previous,
+                turn=self.tr.turn,
+            )
 
     def start_turn(self, turn: int, prompt: str) -> None:
         self.tr.flush()  # text streamed after the last turn ended belongs to that turn
@@ -208,8 +214,9 @@ class Delivery:
         self.tr.turn = turn
         self._turn_started = time.monotonic()
         self._cost_at_start = self.state.cost
-        self.tr.new(TurnStartedEvent, prompt=prompt)
+        self.tr.new(TurnStartedEvent, trusted=True, prompt=prompt)
         self.set_status("running")
+        self.publish()
 
     def close_dangling_turn(self) -> None:
         """A stored conversation whose host died mid-turn: end that turn, as cancelled."""
@@ -258,7 +265,8 @@ class Delivery:
         cost = self.state.cost
         ended = tr.new(
             TurnEndedEvent,
-            stop_reason=stop,
+            trusted=True,
+            stop_reason=str(stop),
             usage=_usage(done.result.usage if done.result is not None else None),
             cost=None if cost is None else cost - (self._cost_at_start or 0.0),
             duration_s=round(time.monotonic() - self._turn_started, 6),
@@ -314,7 +322,7 @@ class Delivery:
     def _decide(self, request: PermissionRequest) -> tuple[Decision, str]:
         policy = self.permission
         if isinstance(policy, str):
-            return _FIXED[policy], "policy"
+            return FIXED_POLICIES[policy], "policy"
         try:
             answer = policy(request)
         except Exception:
@@ -322,7 +330,11 @@ class Delivery:
             return "reject_once", "callback"
         if answer is True:
             return "allow_once", "callback"
-        if answer is False or answer not in (*_FIXED.values(), "reject_always", "cancelled"):
+        if answer is False or answer not in (
+            *FIXED_POLICIES.values(),
+            "reject_always",
+            "cancelled",
+        ):
             return "reject_once", "callback"
         return answer, "callback"
 

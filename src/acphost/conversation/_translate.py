@@ -45,6 +45,14 @@ __all__ = ["Translator"]
 E = TypeVar("E", bound=EventBase)
 
 _CHUNKS = ("agent_message_chunk", "agent_thought_chunk")
+_TOOL_TYPES: dict[str, type] = {
+    "title": str,
+    "tool_kind": str,
+    "status": str,
+    "content": list,
+    "locations": list,
+    "meta": dict,
+}
 _TOOL_FIELDS = {
     "title": "title",
     "kind": "tool_kind",
@@ -60,8 +68,11 @@ _TOOL_FIELDS = {
 class Translator:
     """Builds one delivery batch: a list of events and token deltas, in arrival order."""
 
-    def __init__(self, state: ConversationState) -> None:
+    def __init__(
+        self, state: ConversationState, *, tokens: bool = True, thoughts: bool = True
+    ) -> None:
         self.state = state
+        self._streams = {"agent_message_chunk": tokens, "agent_thought_chunk": thoughts}
         self.turn: int | None = None
         self.out: list[Event | Token] = []
         self._chunk_kind: str | None = None
@@ -73,11 +84,19 @@ class Translator:
         out, self.out = self.out, []
         return out
 
-    def new(self, cls: type[E], **fields: Any) -> E:
-        """Make the next event, fold it into the state, and queue it for delivery."""
+    def new(self, cls: type[E], *, trusted: bool = False, **fields: Any) -> E:
+        """Make the next event, fold it into the state, and queue it for delivery.
+
+        ``trusted`` skips validation, for fields acphost built and typed itself.
+        """
         if "turn" not in fields:
             fields["turn"] = self.turn
-        event = cls(seq=self.state.last_seq + 1, **fields)
+        seq = self.state.last_seq + 1
+        event: E = (
+            cls.model_construct(seq=seq, **fields)  # type: ignore[assignment]
+            if trusted
+            else cls(seq=seq, **fields)
+        )
         self.state.apply(event)  # type: ignore[arg-type]
         self.out.append(event)  # type: ignore[arg-type]
         return event
@@ -164,7 +183,8 @@ class Translator:
             text = content.get("text")
             if isinstance(text, str) and text:
                 self._texts.append(text)
-                self.out.append(Token(text, kind == "agent_thought_chunk"))
+                if self._streams[kind]:  # only when someone listens
+                    self.out.append(Token(text, kind == "agent_thought_chunk"))
         elif isinstance(content, dict):
             self._blocks.append(content)
 
@@ -223,14 +243,21 @@ class Translator:
         tool_call_id = data["toolCallId"]
         if not isinstance(tool_call_id, str):
             raise TypeError("toolCallId is not a string")
-        fields = {
-            name: data[key] for key, name in _TOOL_FIELDS.items() if data.get(key) is not None
-        }
+        fields: dict[str, Any] = {}
+        for key, name in _TOOL_FIELDS.items():
+            value = data.get(key)
+            if value is None:
+                continue
+            expected = _TOOL_TYPES.get(name)
+            if expected is not None and not isinstance(value, expected):
+                raise TypeError(f"{key} is not a {expected.__name__}")
+            if expected is list and not all(isinstance(item, dict) for item in value):
+                raise TypeError(f"{key} holds something other than objects")
+            fields[name] = value
         previous = self.state.tool_calls.get(tool_call_id)
-        if previous is not None:
-            merged = previous.model_dump(
-                exclude={"seq", "id", "ts", "turn", "kind", "source", "tool_call_id"}
-            )
+        if previous is not None:  # a shallow merge: snapshots are never mutated
+            merged = {name: getattr(previous, name) for name in _TOOL_FIELDS.values()}
             merged.update(fields)
             fields = merged
-        return self.new(ToolCallEvent, tool_call_id=tool_call_id, **fields)
+        # checked above, field by field: the snapshot needs no second validation
+        return self.new(ToolCallEvent, trusted=True, tool_call_id=tool_call_id, **fields)

@@ -8,7 +8,7 @@ replayed without importing the conversation layer.
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Final, Protocol, Self, runtime_checkable
@@ -111,8 +111,11 @@ class EventStore(Protocol):
         self, *, status: str | None = None, agent: str | None = None, search: str | None = None
     ) -> int: ...
 
-    def append(self, events: Sequence[EventRecord]) -> None:
-        """Write a batch atomically (one transaction).
+    def append(
+        self, events: Sequence[EventRecord], *, update: Mapping[str, Any] | None = None
+    ) -> None:
+        """Write a batch atomically (one transaction), with ``update`` (the keyword arguments
+        of :meth:`update_conversation`) applied to the first event's conversation in it.
 
         Within each conversation ``seq`` must be strictly increasing and above
         :meth:`last_seq`; otherwise :class:`SeqConflict` and nothing of the batch is written.

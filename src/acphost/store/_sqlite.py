@@ -13,7 +13,7 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import astuple
 from typing import Any, Literal, Self
 
@@ -162,6 +162,7 @@ class SQLiteStore:
                 raise _translate(exc, f"cannot open the event store {self.path!r}") from exc
             raise
         self._conn: sqlite3.Connection | None = conn
+        self._last_seq: dict[str, int] = {}  # what this store wrote last, per conversation
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -214,24 +215,9 @@ class SQLiteStore:
         updated_at: float | Unset = UNSET,
     ) -> None:
         """Change only the given fields; :class:`ConversationNotFound` if unknown."""
-        changes: dict[str, Any] = {
-            name: value
-            for name, value in (
-                ("title", title),
-                ("status", status),
-                ("session_id", session_id),
-                ("updated_at", updated_at),
-            )
-            if value is not UNSET
-        }
-        if not isinstance(metadata, Unset):
-            changes["metadata"] = orjson.dumps(metadata).decode()
-        # With nothing to change, a no-op assignment still tells whether the id exists.
-        assignments = ", ".join(f"{name} = ?" for name in changes) or "status = status"
+        changes = _changes(title, status, session_id, metadata, updated_at)
         with self._write() as conn:
-            sql = f"UPDATE conversations SET {assignments} WHERE id = ?"
-            if not conn.execute(sql, (*changes.values(), id)).rowcount:
-                raise ConversationNotFound(f"no conversation {id!r}")
+            _apply_update(conn, id, changes)
 
     def get_conversation(self, id: str) -> ConversationRecord | None:
         with self._db() as conn:
@@ -271,16 +257,22 @@ class SQLiteStore:
 
     def delete_conversation(self, id: str) -> bool:
         """Delete a conversation and (by cascade) its events; whether it existed."""
+        self._last_seq.pop(id, None)
         with self._write() as conn:
             return conn.execute("DELETE FROM conversations WHERE id = ?", (id,)).rowcount > 0
 
     # -- events -------------------------------------------------------------------------
 
-    def append(self, events: Sequence[EventRecord]) -> None:
+    def append(
+        self, events: Sequence[EventRecord], *, update: Mapping[str, Any] | None = None
+    ) -> None:
         """Write a batch in one transaction; :class:`SeqConflict` writes none of it.
 
-        The seq check reads the last seq inside the IMMEDIATE transaction, so it also holds
-        against writers in other processes.
+        ``update`` changes the conversation's header (the fields of
+        :meth:`update_conversation`) in the same transaction: one commit per delivery.
+        The seq check reads the last seq inside the IMMEDIATE transaction, unless this store
+        wrote that conversation's previous batch itself; a racing writer then still hits the
+        primary key.
         """
         if not events:
             return
@@ -297,8 +289,11 @@ class SQLiteStore:
                 )
             last[event.conversation_id] = event.seq
             first.setdefault(event.conversation_id, event.seq)
+        known = self._last_seq
         with self._write() as conn:
             for conversation_id, seq in first.items():
+                if seq > known.get(conversation_id, seq):
+                    continue
                 exists, stored = conn.execute(
                     "SELECT (SELECT 1 FROM conversations WHERE id = ?),"
                     " (SELECT max(seq) FROM events WHERE conversation_id = ?)",
@@ -314,10 +309,25 @@ class SQLiteStore:
                         seq=seq,
                         last_seq=stored or 0,
                     )
-            conn.executemany(
-                _INSERT_EVENT,
-                [(e.conversation_id, e.seq, e.id, e.kind, e.ts, e.data) for e in events],
-            )
+            try:
+                conn.executemany(
+                    _INSERT_EVENT,
+                    [(e.conversation_id, e.seq, e.id, e.kind, e.ts, e.data) for e in events],
+                )
+            except sqlite3.IntegrityError as exc:
+                conversation_id, seq = events[0].conversation_id, events[0].seq
+                known.pop(conversation_id, None)
+                if "FOREIGN KEY" in str(exc):
+                    raise ConversationNotFound(f"no conversation {conversation_id!r}") from exc
+                raise SeqConflict(
+                    f"seq {seq} of conversation {conversation_id!r} was already stored",
+                    conversation_id=conversation_id,
+                    seq=seq,
+                    last_seq=seq,
+                ) from exc
+            if update:
+                _apply_update(conn, events[0].conversation_id, _changes(**update))
+        known.update(last)
 
     def events(
         self,
@@ -411,6 +421,36 @@ def _event_query(
         sql += " LIMIT ?"
         params.append(limit)
     return sql, params
+
+
+def _changes(
+    title: str | Unset | None = UNSET,
+    status: str | Unset = UNSET,
+    session_id: str | Unset | None = UNSET,
+    metadata: dict[str, Any] | Unset = UNSET,
+    updated_at: float | Unset = UNSET,
+) -> dict[str, Any]:
+    changes: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("title", title),
+            ("status", status),
+            ("session_id", session_id),
+            ("updated_at", updated_at),
+        )
+        if value is not UNSET
+    }
+    if not isinstance(metadata, Unset):
+        changes["metadata"] = orjson.dumps(metadata).decode()
+    return changes
+
+
+def _apply_update(conn: sqlite3.Connection, id: str, changes: dict[str, Any]) -> None:
+    # With nothing to change, a no-op assignment still tells whether the id exists.
+    assignments = ", ".join(f"{name} = ?" for name in changes) or "status = status"
+    sql = f"UPDATE conversations SET {assignments} WHERE id = ?"
+    if not conn.execute(sql, (*changes.values(), id)).rowcount:
+        raise ConversationNotFound(f"no conversation {id!r}")
 
 
 def _translate(exc: sqlite3.Error, context: str) -> StoreError:
