@@ -203,13 +203,20 @@ class Conversation:
 
     def send_message(self, message: ContentBlocks) -> UserMessageEvent:
         """Queue a message for the agent; ``run()`` sends it. Its event is stored at once."""
+        return self._queue(message, publish=True)
+
+    def _queue(self, message: ContentBlocks, *, publish: bool) -> UserMessageEvent:
+        # run(message) stores the message with the turn's start, in one transaction
         self._check_open()
         text, blocks = _blocks(message)
         self._deliver_if_idle()  # what the agent said since the last turn comes first
         with self.state:
             turn = self.state.turns + len(self._pending) + 1
-            event = self._delivery.emit(UserMessageEvent, text=text, content=blocks, turn=turn)
+            tr = self._delivery.tr
+            event = tr.new(UserMessageEvent, text=text, content=blocks, turn=turn)
             self._pending.append((event, blocks))
+            if publish:
+                self._delivery.publish()
         return event
 
     # --- driving -------------------------------------------------------------------------
@@ -221,7 +228,7 @@ class Conversation:
         raises its typed error after everything was recorded; the conversation stays usable.
         """
         if message is not None:
-            self.send_message(message)
+            self._queue(message, publish=False)
         if self._io.in_loop():
             raise UsageError("run() was called on acphost's I/O loop", hint="use arun()")
         self._enter_driver()
@@ -234,7 +241,7 @@ class Conversation:
         """Like :meth:`run`, on the running loop. Cancelling it interrupts the turn cleanly
         (tool calls failed, stop reason ``cancelled``, status paused) and re-raises."""
         if message is not None:
-            self.send_message(message)
+            self._queue(message, publish=False)
         if self._io.in_loop():
             raise UsageError("arun() was called on acphost's I/O loop", hint="use your own loop")
         # another driver is running: wait our turn
@@ -280,11 +287,12 @@ class Conversation:
     def _next_turn(self) -> tuple[int, list[dict[str, Any]]] | None:
         """Start the next queued turn (under the lock), or ``None`` when there is none."""
         with self.state:
-            self._deliver(self._mailbox.drain())
+            # stored together with the turn's start below (or right here if none starts)
+            self._delivery.deliver(self._mailbox.drain(), publish=False)
             if self._closed or self._paused or not self._pending:
                 if self._paused:
                     self._delivery.set_status("paused")
-                    self._delivery.publish()
+                self._delivery.publish()
                 return None
             event, blocks = self._pending.popleft()
             turn = event.turn or self.state.turns + 1

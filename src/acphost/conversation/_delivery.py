@@ -169,7 +169,9 @@ class Delivery:
             changes["title"] = state.title
         return changes
 
-    def deliver(self, items: list[Any], *, final: bool = False) -> TurnDone | None:
+    def deliver(
+        self, items: list[Any], *, final: bool = False, publish: bool = True
+    ) -> TurnDone | None:
         """Deliver a drained batch; returns the turn's end if it is in the batch."""
         done: TurnDone | None = None
         tr = self.tr
@@ -189,9 +191,12 @@ class Delivery:
                 done = item
             else:
                 tr.message(item)
-        if final or done is not None:
+        if done is not None:
+            return done  # end_turn stores the rest with the turn's end: one transaction
+        if final:
             tr.flush()
-        self.publish()
+        if publish:
+            self.publish()
         return done
 
     # --- turns and status ----------------------------------------------------------------

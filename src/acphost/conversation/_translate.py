@@ -8,7 +8,9 @@ update for an unknown id creates the call); anything that cannot be typed become
 
 from __future__ import annotations
 
+import functools
 from collections import deque
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -65,6 +67,15 @@ _TOOL_FIELDS = {
 }
 
 
+@functools.cache
+def _factories(cls: type[EventBase]) -> tuple[tuple[str, Callable[[], Any]], ...]:
+    return tuple(
+        (name, field.default_factory)  # type: ignore[misc]
+        for name, field in cls.model_fields.items()
+        if field.default_factory is not None
+    )
+
+
 class Translator:
     """Builds one delivery batch: a list of events and token deltas, in arrival order."""
 
@@ -92,11 +103,15 @@ class Translator:
         if "turn" not in fields:
             fields["turn"] = self.turn
         seq = self.state.last_seq + 1
-        event: E = (
-            cls.model_construct(seq=seq, **fields)  # type: ignore[assignment]
-            if trusted
-            else cls(seq=seq, **fields)
-        )
+        if trusted:
+            # pydantic inspects each default factory's signature on every construct: call
+            # the factories ourselves (they take no arguments)
+            for name, factory in _factories(cls):
+                if name not in fields:
+                    fields[name] = factory()
+            event: E = cls.model_construct(seq=seq, **fields)  # type: ignore[assignment]
+        else:
+            event = cls(seq=seq, **fields)
         self.state.apply(event)  # type: ignore[arg-type]
         self.out.append(event)  # type: ignore[arg-type]
         return event
