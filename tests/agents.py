@@ -1,25 +1,46 @@
-"""Locate the real third-party ACP agents that ``scripts/install-agents.sh`` installs.
+"""Locate the real third-party ACP agents that ``scripts/install-agents.sh`` installs, and
+say how each one is driven offline.
 
 Each ``find_*`` function returns what is needed to run one agent, or raises
 :class:`AgentUnavailable` with a reason a person can act on. Tests turn that into
 ``pytest.skip`` (or ``pytest.fail`` when ``ACPHOST_REQUIRE_AGENTS=1``, so a machine that is
 meant to have the agents cannot pass by skipping them).
+
+A :class:`Profile` is one way of running one agent for the end-to-end tests
+(``test_real_agents.py``): its isolated ``HOME`` and config files, the environment that points
+it at a :class:`~acphost.testing.ModelServer` and keeps it off the network, and how to make it
+read, run and write (scripted model answers naming its own tools, or fast-agent's
+``passthrough`` prompts). Launch commands come from acphost's own registry, so the tests
+exercise the entries users get.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import shlex
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from acphost.agents import ACPAgent, AgentEntry
+from acphost.agents._registry import BUILTIN_AGENTS
+from acphost.testing import ScriptedReply, TextReply, ToolCallReply
+
 __all__ = [
     "AGENTS_DIR",
+    "FINAL_TEXT",
+    "PROFILES",
     "PROJECT_ROOT",
     "AgentUnavailable",
     "FastAgent",
+    "Profile",
+    "Step",
     "find_fast_agent",
     "installed_versions",
     "require",
@@ -106,3 +127,247 @@ def require(name: str, error: AgentUnavailable) -> None:
     if os.environ.get("ACPHOST_REQUIRE_AGENTS") == "1":
         pytest.fail(f"{reason} (ACPHOST_REQUIRE_AGENTS=1)", pytrace=False)
     pytest.skip(reason)
+
+
+# --- profiles for the end-to-end tests -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One turn: the prompt, and the model answers to queue for it (none for passthrough)."""
+
+    prompt: str
+    replies: tuple[ScriptedReply, ...] = ()
+
+
+def _tool(name: str | tuple[str, ...], **arguments: Any) -> Step:
+    # The prompt says what the scripted model will do, so a transcript reads naturally.
+    return Step(
+        f"Please use {name if isinstance(name, str) else name[0]}: {json.dumps(arguments)}",
+        (ToolCallReply(name=name, arguments=arguments), TextReply(text=FINAL_TEXT)),
+    )
+
+
+FINAL_TEXT = "All done."
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One real agent, run one way (see the module docstring)."""
+
+    label: str  # the test id
+    entry: str  # the registry name
+    uses_server: bool = True
+    asks_before_shell: bool = True  # does a plain shell command go through a permission?
+
+    # --- starting ------------------------------------------------------------------------
+
+    def locate(self) -> tuple[AgentEntry, list[str]]:
+        """The registry entry and its launch command, found in this project's agents
+        directory; :class:`AgentUnavailable` when it is not installed there."""
+        entry = BUILTIN_AGENTS[self.entry]
+        with _agents_dir():
+            if not entry.installed():
+                raise AgentUnavailable(f"{entry.not_found().message}; {INSTALL_HINT}")
+            return entry, entry.launch_command()
+
+    def version(self) -> str | None:
+        return installed_versions().get(_VERSION_KEYS.get(self.entry, self.entry))
+
+    def agent(
+        self,
+        tmp: Path,
+        base_url: str | None,
+        *,
+        slow: bool = False,
+        credentials: bool = True,
+        cls: type[ACPAgent] = ACPAgent,
+    ) -> ACPAgent:
+        """The agent with an isolated ``HOME`` (and config) under ``tmp``, using the model
+        server at ``base_url``; the same ``tmp`` gives the same home, so a restarted agent
+        finds its saved sessions."""
+        entry, command = self.locate()
+        home = tmp / f"{self.label}-home"
+        home.mkdir(parents=True, exist_ok=True)
+        env: dict[str, str | None] = {
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_DATA_HOME": str(home / ".local" / "share"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "NO_COLOR": "1",
+            "DO_NOT_TRACK": "1",
+        }
+        base = base_url or "http://127.0.0.1:9"  # nothing listens on the discard port
+        if self.entry == "fast-agent":
+            model = "slow" if slow else "passthrough"
+            if self.uses_server:
+                model = "generic.fake-model"
+                env |= {"GENERIC_BASE_URL": f"{base}/v1", "GENERIC_API_KEY": "x"}
+            command += ["--model", model, "--home", str(home / "fast-agent")]
+        elif self.entry == "claude":
+            env |= {
+                "ANTHROPIC_BASE_URL": base,
+                "ANTHROPIC_API_KEY": "sk-ant-x" if credentials else None,
+                "ANTHROPIC_AUTH_TOKEN": None,
+                "CLAUDE_CODE_OAUTH_TOKEN": None,
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                "DISABLE_TELEMETRY": "1",
+                "DISABLE_AUTOUPDATER": "1",
+                "DISABLE_ERROR_REPORTING": "1",
+            }
+            if os.geteuid() == 0 or "IS_SANDBOX" in os.environ:
+                env["IS_SANDBOX"] = "1"  # exactly "1": any other value breaks session/new
+        elif self.entry == "codex":
+            codex_home = home / ".codex"
+            codex_home.mkdir(exist_ok=True)
+            config = _CODEX_CONFIG.format(base=f"{base}/v1")
+            if not credentials:  # its own provider, that needs a login or OPENAI_API_KEY
+                config = config.replace('model_provider = "fake"\n', "")
+            (codex_home / "config.toml").write_text(config)
+            env |= {
+                "CODEX_HOME": str(codex_home),
+                "FAKE_API_KEY": "x" if credentials else None,
+                "OPENAI_API_KEY": None,
+                "CODEX_API_KEY": None,
+                "NO_BROWSER": "1",
+                "INITIAL_AGENT_MODE": "workspace-write",
+            }
+        elif self.entry == "kimi":
+            share = home / ".kimi"
+            (share / "credentials").mkdir(parents=True, exist_ok=True)
+            (share / "config.toml").write_text(_KIMI_CONFIG.format(base=f"{base}/v1"))
+            token = share / "credentials" / "kimi-code.json"
+            if credentials:
+                token.write_text(json.dumps(_KIMI_TOKEN))
+            else:
+                token.unlink(missing_ok=True)
+            env |= {"KIMI_SHARE_DIR": str(share), "KIMI_CLI_NO_AUTO_UPDATE": "1"}
+        return cls(
+            command,
+            name=self.entry,
+            env={**entry.env, **env},
+            registry_name=self.entry,
+            startup_timeout=START_TIMEOUT,
+        )
+
+    # --- what a turn asks of it ----------------------------------------------------------
+
+    def read(self, path: Path, workspace: Path) -> Step:
+        rel = str(path.relative_to(workspace))
+        if not self.uses_server:
+            return Step(_passthrough("read_text_file", path=rel))
+        if self.entry == "claude":
+            return _tool("Read", file_path=str(path))
+        if self.entry == "codex":
+            return _tool("exec_command", cmd=f"cat {rel}")
+        if self.entry == "kimi":
+            return _tool("ReadFile", path=rel)
+        return _tool("read_text_file", path=rel)
+
+    def shell(self, command: str) -> Step:
+        if not self.uses_server:
+            return Step(_passthrough("execute", command=command))
+        if self.entry == "claude":
+            return _tool("Bash", command=command, description="Run the test command")
+        if self.entry == "codex":
+            return _tool("exec_command", cmd=command)
+        if self.entry == "kimi":
+            return _tool("Shell", command=command)
+        return _tool("execute", command=command)
+
+    def write(self, path: Path, workspace: Path, content: str) -> Step:
+        rel = str(path.relative_to(workspace))
+        if not self.uses_server:
+            return Step(_passthrough("write_text_file", path=rel, content=content))
+        if self.entry == "claude":
+            return _tool("Write", file_path=str(path), content=content)
+        if self.entry == "codex":
+            # Inside the workspace codex writes without asking: escalate so it must ask us.
+            return _tool(
+                "exec_command",
+                cmd=f"printf %s {shlex.quote(content)} > {shlex.quote(rel)}",
+                sandbox_permissions="require_escalated",
+                justification="write the test file",
+            )
+        if self.entry == "kimi":
+            return _tool("WriteFile", path=rel, content=content)
+        return _tool("write_text_file", path=rel, content=content)
+
+    def say(self, text: str) -> Step:
+        """A turn the model answers with ``text`` and no tool."""
+        if not self.uses_server:
+            return Step(f"***FIXED_RESPONSE {text}")
+        return Step(f"Just reply: {text}", (TextReply(text=text),))
+
+
+@contextlib.contextmanager
+def _agents_dir() -> Iterator[None]:
+    """The registry looks in this project's ``.cache/agents`` (for the duration only)."""
+    before = os.environ.get("ACPHOST_AGENTS_DIR")
+    os.environ["ACPHOST_AGENTS_DIR"] = str(AGENTS_DIR)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["ACPHOST_AGENTS_DIR"]
+        else:
+            os.environ["ACPHOST_AGENTS_DIR"] = before
+
+
+def _passthrough(tool: str, **arguments: Any) -> str:
+    return f"***CALL_TOOL {tool} {json.dumps(arguments)}"
+
+
+START_TIMEOUT = 60.0
+
+_VERSION_KEYS = {"claude": "claude-agent-acp", "codex": "codex-acp"}
+
+PROFILES = (
+    Profile("fast-agent", "fast-agent", uses_server=False),
+    Profile("fast-agent-model", "fast-agent"),
+    Profile("claude", "claude", asks_before_shell=True),
+    Profile("codex", "codex", asks_before_shell=False),
+    Profile("kimi", "kimi"),
+)
+
+_CODEX_CONFIG = """\
+model = "fake-model"
+model_provider = "fake"
+approval_policy = "on-request"
+sandbox_mode = "workspace-write"
+check_for_update_on_startup = false
+
+[model_providers.fake]
+name = "fake"
+base_url = "{base}"
+env_key = "FAKE_API_KEY"
+wire_api = "responses"
+request_max_retries = 0
+stream_max_retries = 0
+
+[analytics]
+enabled = false
+"""
+
+_KIMI_CONFIG = """\
+default_model = "fake"
+telemetry = false
+
+[providers.fake]
+type = "openai_legacy"
+base_url = "{base}"
+api_key = "x"
+
+[models.fake]
+provider = "fake"
+model = "fake-model"
+max_context_size = 100000
+"""
+
+_KIMI_TOKEN = {
+    "access_token": "offline",
+    "refresh_token": "offline",
+    "expires_at": 4102444800,  # 2100: never refreshed
+    "scope": "offline",
+    "token_type": "Bearer",
+}

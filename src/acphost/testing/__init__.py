@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from ._context import FakeAgentContext
+from ._model_server import ModelRequest, ModelServer, ScriptedReply, TextReply, ToolCallReply
 from ._results import (
     DEFAULT_PERMISSION_OPTIONS,
     CapabilityMissing,
@@ -49,10 +50,15 @@ __all__ = (
     "CapabilityMissing",
     "ClientRequestError",
     "FakeAgentContext",
+    "ModelRequest",
+    "ModelServer",
     "PermissionOutcome",
     "Scenario",
     "ScenarioError",
+    "ScriptedReply",
     "TerminalResult",
+    "TextReply",
+    "ToolCallReply",
     "TurnCancelled",
     "boolean_option",
     "diff_content",

@@ -9,12 +9,12 @@ test chose. One server speaks the three streaming APIs agents use:
 - OpenAI Responses (``POST /v1/responses``, SSE),
 - OpenAI Chat Completions (``POST /v1/chat/completions``, SSE or JSON),
 
-and ``GET /v1/models``. Each request is answered from the script queue (:meth:`ModelServer.script`)
-when it offers tools and the queue is not empty, else decided on its own: no tools means a
-side request (a title, a summary) and gets a short text; a tool result after the last user
-prompt gets the final text; otherwise one tool call, the tool chosen from the request's list
-(one the prompt names, else the first) with arguments filled from its JSON schema. Every
-request is recorded in :attr:`ModelServer.requests` for assertions.
+and ``GET /v1/models``. A request that offers tools takes the next queued answer
+(:meth:`ModelServer.script`), if any; otherwise the server decides: no tools means a side
+request (a title, a summary) and gets a short text; a tool result after the last user prompt
+gets the final text; else one tool call, of the tool the prompt names (else the first whose
+name starts with "read", else the first), its arguments filled from the tool's JSON schema.
+Every request is recorded in :attr:`ModelServer.requests` for assertions.
 
 Only the standard library is used: the server runs inside the test process, on threads.
 """
@@ -32,10 +32,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
 
 __all__ = ["ModelRequest", "ModelServer", "ScriptedReply", "TextReply", "ToolCallReply"]
 
@@ -84,7 +86,7 @@ class ModelRequest:
     api: Api = "other"
     reply: dict[str, Any] = field(default_factory=dict)
     client_gone: bool = False  # the agent dropped the connection before the answer was sent
-    time: float = field(default_factory=time.time)
+    received_at: float = field(default_factory=time.time)
 
     @property
     def tools(self) -> dict[str, dict[str, Any]]:
@@ -221,6 +223,10 @@ def _fill(schema: Any, name: str = "") -> Any:
     return "x"
 
 
+# Without a named tool, prefer a reading one (not "Agent", which would spawn a sub-agent).
+_HARMLESS = re.compile(r"^read", re.IGNORECASE)
+
+
 # --- the server --------------------------------------------------------------------------
 
 
@@ -249,9 +255,7 @@ class ModelServer:
         self._changed = threading.Condition()
         self._stopping = threading.Event()
         self._ids = itertools.count(1)
-        self._httpd = ThreadingHTTPServer((host, port), _Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.model_server = self  # type: ignore[attr-defined]
+        self._httpd = _http_server((host, port), self)
         self._thread: threading.Thread | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -348,7 +352,8 @@ class ModelServer:
             for name in tools
             if (m := re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", prompt))
         ]
-        name = min(mentioned)[1] if mentioned else next(iter(tools))
+        harmless = [name for name in tools if _HARMLESS.search(name)]
+        name = min(mentioned)[1] if mentioned else (harmless or list(tools))[0]
         return ToolCallReply(name=name, arguments=_fill(tools[name]), delay=self.default_delay)
 
     def _resolve(self, reply: ToolCallReply, request: ModelRequest) -> tuple[str, Any]:
@@ -360,7 +365,7 @@ class ModelServer:
             arguments = arguments(request)
         return name, arguments if isinstance(arguments, str) else dict(arguments)
 
-    def sleep(self, seconds: float, connection: socket.socket) -> bool:
+    def _wait_or_hangup(self, seconds: float, connection: socket.socket) -> bool:
         """Wait, but stop early when the client hangs up or the server stops; True if gone."""
         deadline = time.monotonic() + seconds
         while not self._stopping.is_set():
@@ -377,7 +382,7 @@ class ModelServer:
                 time.sleep(min(left, 0.1))  # pipelined bytes: not a hang-up
         return True
 
-    def next_id(self, prefix: str) -> str:
+    def _next_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):06d}"
 
 
@@ -396,11 +401,11 @@ def _sse(event: str | None, data: Any) -> bytes:
 
 def _anthropic(server: ModelServer, request: ModelRequest, reply: dict[str, Any]) -> Any:
     """Anthropic Messages: the JSON message, or the SSE events that build it."""
-    message_id = server.next_id("msg")
+    message_id = server._next_id("msg")
     if reply["type"] == "tool_call":
         block: dict[str, Any] = {
             "type": "tool_use",
-            "id": server.next_id("toolu"),
+            "id": server._next_id("toolu"),
             "name": reply["name"],
             "input": reply["arguments"],
         }
@@ -460,14 +465,14 @@ def _anthropic(server: ModelServer, request: ModelRequest, reply: dict[str, Any]
 
 def _responses(server: ModelServer, request: ModelRequest, reply: dict[str, Any]) -> Any:
     """OpenAI Responses: the SSE events of one response with one output item."""
-    response_id = server.next_id("resp")
+    response_id = server._next_id("resp")
     if reply["type"] == "tool_call":
         arguments = reply["arguments"]
-        call_id = server.next_id("call")
+        call_id = server._next_id("call")
         if isinstance(arguments, str):  # a free-form ("custom") tool such as apply_patch
             item: dict[str, Any] = {
                 "type": "custom_tool_call",
-                "id": server.next_id("ctc"),
+                "id": server._next_id("ctc"),
                 "call_id": call_id,
                 "name": reply["name"],
                 "input": arguments,
@@ -478,7 +483,7 @@ def _responses(server: ModelServer, request: ModelRequest, reply: dict[str, Any]
             output = json.dumps(arguments)
             item = {
                 "type": "function_call",
-                "id": server.next_id("fc"),
+                "id": server._next_id("fc"),
                 "call_id": call_id,
                 "name": reply["name"],
                 "arguments": output,
@@ -488,7 +493,7 @@ def _responses(server: ModelServer, request: ModelRequest, reply: dict[str, Any]
         output = reply["text"]
         item = {
             "type": "message",
-            "id": server.next_id("msg"),
+            "id": server._next_id("msg"),
             "role": "assistant",
             "status": "completed",
             "content": [{"type": "output_text", "text": output, "annotations": []}],
@@ -557,12 +562,12 @@ def _responses(server: ModelServer, request: ModelRequest, reply: dict[str, Any]
 
 def _chat(server: ModelServer, request: ModelRequest, reply: dict[str, Any]) -> Any:
     """OpenAI Chat Completions: the JSON completion, or its SSE chunks."""
-    completion_id = server.next_id("chatcmpl")
+    completion_id = server._next_id("chatcmpl")
     created = int(time.time())
     if reply["type"] == "tool_call":
         output = json.dumps(reply["arguments"])
         call = {
-            "id": server.next_id("call"),
+            "id": server._next_id("call"),
             "type": "function",
             "function": {"name": reply["name"], "arguments": output},
         }
@@ -616,121 +621,141 @@ def _api_of(path: str) -> Api:
     return "other"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "acphost-model-server/1"
+def _http_server(address: tuple[str, int], owner: ModelServer) -> ThreadingHTTPServer:
+    """The HTTP server; ``http.server`` is imported only here, so importing
+    :mod:`acphost.testing` (as the fake agent does) stays cheap."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    @property
-    def model_server(self) -> ModelServer:
-        return self.server.model_server  # type: ignore[attr-defined,no-any-return]
+    class _Server(ThreadingHTTPServer):
+        daemon_threads = True
+        model_server = owner
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the request log is :attr:`ModelServer.requests`."""
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            """A client that hung up is routine here (a cancelled turn): stay quiet."""
+            import sys
 
-    def do_GET(self) -> None:
-        self._handle()
+            if not isinstance(sys.exc_info()[1], ConnectionError):
+                super().handle_error(request, client_address)
 
-    def do_POST(self) -> None:
-        self._handle()
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "acphost-model-server/1"
 
-    def do_HEAD(self) -> None:
-        self._handle()
+        @property
+        def model_server(self) -> ModelServer:
+            return owner
 
-    def _read_body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        if self.headers.get("Content-Encoding", "").lower() == "gzip":
-            raw = gzip.decompress(raw)
-        if not raw:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw.decode("utf-8", "replace")
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: the request log is :attr:`ModelServer.requests`."""
 
-    def _handle(self) -> None:
-        server = self.model_server
-        url = urlsplit(self.path)
-        path = url.path.rstrip("/")
-        if path.startswith("/v1/") or path == "/v1":
-            path = path[3:]
-        request = ModelRequest(
-            method=self.command,
-            path=url.path,
-            query=parse_qs(url.query),
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=self._read_body(),
-            api=_api_of(path) if self.command == "POST" else "other",
-        )
-        if request.api == "other":
-            server._record(request)
-            self._probe(request, path)
-            return
-        reply = server._decide(request)
-        reply.served.set()
-        if isinstance(reply, ToolCallReply):
-            name, arguments = server._resolve(reply, request)
-            request.reply = {"type": "tool_call", "name": name, "arguments": arguments}
-        else:
-            assert isinstance(reply, TextReply)
-            request.reply = {"type": "text", "text": reply.text}
-        server._record(request)
-        if reply.delay and server.sleep(reply.delay, self.connection):
-            request.client_gone = True
-            self.close_connection = True
-            return
-        body = _ANSWER[request.api](server, request, request.reply)
-        try:
-            if isinstance(body, list):
-                self._stream(body)
-            else:
-                self._json(200, body)
-        except OSError:  # the agent hung up (a cancel): nothing to answer
-            request.client_gone = True
-            self.close_connection = True
+        def do_GET(self) -> None:
+            self._handle()
 
-    def _probe(self, request: ModelRequest, path: str) -> None:
-        """The small endpoints agents call besides the model itself."""
-        if path == "/messages/count_tokens":
-            self._json(200, {"input_tokens": max(1, len(request.text()) // 4)})
-        elif path == "/models" or path.startswith("/models/"):
-            model = {
-                "id": "fake-model",
-                "object": "model",
-                "type": "model",
-                "created": 0,
-                "created_at": "2025-01-01T00:00:00Z",
-                "owned_by": "acphost",
-                "display_name": "Fake model",
-            }
-            if path != "/models":
-                self._json(200, {**model, "id": path.removeprefix("/models/")})
+        def do_POST(self) -> None:
+            self._handle()
+
+        def do_HEAD(self) -> None:
+            self._handle()
+
+        def _read_body(self) -> Any:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if self.headers.get("Content-Encoding", "").lower() == "gzip":
+                raw = gzip.decompress(raw)
+            if not raw:
+                return None
+            try:
+                return json.loads(raw)
+            except ValueError:
+                return raw.decode("utf-8", "replace")
+
+        def _handle(self) -> None:
+            server = self.model_server
+            url = urlsplit(self.path)
+            path = url.path.rstrip("/")
+            if path.startswith("/v1/") or path == "/v1":
+                path = path[3:]
+            request = ModelRequest(
+                method=self.command,
+                path=url.path,
+                query=parse_qs(url.query),
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=self._read_body(),
+                api=_api_of(path) if self.command == "POST" else "other",
+            )
+            if request.api == "other":
+                server._record(request)
+                self._probe(request, path)
                 return
-            listing = {"object": "list", "data": [model], "has_more": False}
-            self._json(200, {**listing, "first_id": "fake-model", "last_id": "fake-model"})
-        else:
-            message = f"acphost ModelServer has no {request.method} {request.path}"
-            error = {"type": "not_found_error", "message": message}
-            self._json(404, {"type": "error", "error": error})
+            reply = server._decide(request)
+            reply.served.set()
+            if isinstance(reply, ToolCallReply):
+                name, arguments = server._resolve(reply, request)
+                request.reply = {"type": "tool_call", "name": name, "arguments": arguments}
+            else:
+                assert isinstance(reply, TextReply)
+                request.reply = {"type": "text", "text": reply.text}
+            server._record(request)
+            if reply.delay and server._wait_or_hangup(reply.delay, self.connection):
+                request.client_gone = True
+                self.close_connection = True
+                return
+            body = _ANSWER[request.api](server, request, request.reply)
+            try:
+                if isinstance(body, list):
+                    self._stream(body)
+                else:
+                    self._json(200, body)
+            except OSError:  # the agent hung up (a cancel): nothing to answer
+                request.client_gone = True
+                self.close_connection = True
 
-    def _json(self, status: int, data: Any) -> None:
-        payload = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("request-id", self.model_server.next_id("req"))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        def _probe(self, request: ModelRequest, path: str) -> None:
+            """The small endpoints agents call besides the model itself."""
+            if path == "/messages/count_tokens":
+                self._json(200, {"input_tokens": max(1, len(request.text()) // 4)})
+            elif path == "/models" or path.startswith("/models/"):
+                model = {
+                    "id": "fake-model",
+                    "object": "model",
+                    "type": "model",
+                    "created": 0,
+                    "created_at": "2025-01-01T00:00:00Z",
+                    "owned_by": "acphost",
+                    "display_name": "Fake model",
+                }
+                if path != "/models":
+                    self._json(200, {**model, "id": path.removeprefix("/models/")})
+                    return
+                listing = {"object": "list", "data": [model], "has_more": False}
+                self._json(200, {**listing, "first_id": "fake-model", "last_id": "fake-model"})
+            elif path in ("", "/"):  # a reachability check (Claude Code sends HEAD /)
+                self._json(200, {"ok": True})
+            else:
+                message = f"acphost ModelServer has no {request.method} {request.path}"
+                error = {"type": "not_found_error", "message": message}
+                self._json(404, {"type": "error", "error": error})
 
-    def _stream(self, events: list[bytes]) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("request-id", self.model_server.next_id("req"))
-        self.end_headers()
-        for event in events:
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+        def _json(self, status: int, data: Any) -> None:
+            payload = json.dumps(data).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("request-id", self.model_server._next_id("req"))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        def _stream(self, events: list[bytes]) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("request-id", self.model_server._next_id("req"))
+            self.end_headers()
+            for event in events:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+    return _Server(address, _Handler)
