@@ -51,7 +51,13 @@ def test_every_error_is_exported_and_has_a_stable_code() -> None:
 
 
 def test_subpackages_declare_tuple_all() -> None:
-    for module in ("acphost.agents", "acphost.conversation", "acphost.store", "acphost.testing"):
+    for module in (
+        "acphost.agents",
+        "acphost.conversation",
+        "acphost.server",
+        "acphost.store",
+        "acphost.testing",
+    ):
         mod = importlib.import_module(module)
         assert isinstance(mod.__all__, tuple), module
         for name in mod.__all__:
@@ -59,6 +65,7 @@ def test_subpackages_declare_tuple_all() -> None:
 
 
 UPPER = {
+    "server": ("cli", "_render"),
     "acp": ("conversation", "agents", "cli", "server", "_render", "store"),
     "store": ("conversation", "agents", "cli", "server", "_render", "acp"),
     "agents": ("conversation", "cli", "server", "_render", "store"),

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from acphost._cli_common import (
     EXIT_CANCELLED,
@@ -149,7 +150,24 @@ def build_parser() -> argparse.ArgumentParser:
     agents.set_defaults(func=agents_command)
     _add_conversations(sub)
     _add_replay(sub.add_parser("replay", help="alias of: conversations replay"))
+    _add_serve(sub)
     return parser
+
+
+def _add_serve(sub: Any) -> None:
+    # The server's own module parses its options; it is imported only when serving, so the
+    # other commands never pay for FastAPI.
+    from acphost.server._cli import add_arguments
+
+    serve = sub.add_parser("serve", help="serve conversations over HTTP and WebSocket")
+    add_arguments(serve)
+    serve.set_defaults(func=_serve_command)
+
+
+def _serve_command(args: argparse.Namespace, out: Any, err: Any) -> int:
+    from acphost.server._cli import run
+
+    return run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,145 @@
+"""The FastAPI app and the uvicorn runner behind ``acphost serve``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+
+import acphost
+from acphost.server._auth import KeyCheck, check_auth_config
+from acphost.server._errors import ERROR_RESPONSES, install_error_handlers
+from acphost.server._manager import Manager, StoreSpec
+from acphost.server._routes import conversations_router, public_router
+from acphost.server._ws import event_stream
+
+__all__ = ["DESCRIPTION", "create_app", "serve"]
+
+log = logging.getLogger("acphost.server")
+
+DESCRIPTION = """\
+Host coding agents that speak the Agent Client Protocol and drive them as conversations.
+
+Every route except `GET /api/health` needs the server's API key, as `X-API-Key: <key>` or
+`Authorization: Bearer <key>`. Errors are `{code, message, hint, retryable}`.
+
+**Live events**: `WS /api/conversations/{id}/events?after_seq=N` (same key headers) sends the
+stored events after `N` and then follows live, in seq order with no gap or duplicate, each as
+`{"type": "event", "event": {...}}`; streamed text arrives as
+`{"type": "token", "text": "...", "thought": false}` (not stored; the whole message follows as an
+`agent_message` event). A client that falls too far behind is closed with code 4008: reconnect
+with `after_seq` set to the last seq it received. Code 4404 means the conversation was deleted.
+"""
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name  # stable, readable ids for generated clients (and the API checker)
+
+
+def create_app(
+    *,
+    api_key: str | None = None,
+    store: StoreSpec = None,
+    allow_no_auth: bool = False,
+    cors_origins: Sequence[str] = (),
+    ws_queue_size: int = 1024,
+    ws_max_lag: float = 5.0,
+    conversation_options: Mapping[str, Any] | None = None,
+    stop_timeout: float = 15.0,
+) -> FastAPI:
+    """The agent server as an ASGI app.
+
+    ``store`` is an :class:`~acphost.store.EventStore` or the path of a SQLite file (default:
+    acphost's usual store), opened when the app starts. ``api_key=None`` is refused unless
+    ``allow_no_auth=True``, and then only loopback clients are served. ``ws_queue_size`` is how
+    many messages a WebSocket client may fall behind, and ``ws_max_lag`` for how many seconds,
+    before it is disconnected (a burst may exceed the count while it is fresh; token deltas
+    merge, so streamed text costs one). ``conversation_options`` go to every
+    :class:`~acphost.Conversation` (``idle_timeout``, ``turn_timeout``, ``cancel_grace``...).
+    """
+    check_auth_config(api_key, allow_no_auth)
+    if ws_queue_size < 1 or ws_max_lag < 0:
+        raise ValueError("ws_queue_size must be at least 1 and ws_max_lag not negative")
+    manager = Manager(store, conversation_options or {}, stop_timeout=stop_timeout)
+    keys = KeyCheck(api_key)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await manager.start()
+        try:
+            yield
+        finally:
+            await manager.shutdown()
+
+    app = FastAPI(
+        title="acphost",
+        version=acphost.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.manager = manager
+    install_error_handlers(app)
+    app.include_router(public_router(manager), prefix="/api")
+    app.include_router(
+        conversations_router(manager),
+        prefix="/api",
+        dependencies=[Depends(keys)],
+        responses=ERROR_RESPONSES,
+    )
+    app.add_api_websocket_route(
+        "/api/conversations/{conversation_id}/events",
+        event_stream(manager, keys, ws_queue_size, ws_max_lag),
+        name="stream_events",
+    )
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        )
+    return app
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    api_key: str | None = None,
+    store: StoreSpec = None,
+    allow_no_auth: bool = False,
+    cors_origins: Sequence[str] = (),
+    *,
+    log_level: str = "info",
+    **app_options: Any,
+) -> None:
+    """Run the server with uvicorn until interrupted; see :func:`create_app` for the options.
+
+    Refuses to start without an API key unless ``allow_no_auth=True`` *and* ``host`` is a
+    loopback address.
+    """
+    import uvicorn
+
+    check_auth_config(api_key, allow_no_auth, host)
+    app = create_app(
+        api_key=api_key,
+        store=store,
+        allow_no_auth=allow_no_auth,
+        cors_origins=cors_origins,
+        **app_options,
+    )
+    where = os.fspath(store) if isinstance(store, str | os.PathLike) else "default store"
+    log.info(
+        "acphost server on %s:%d (%s, %s)",
+        host,
+        port,
+        "API key required" if api_key else "no API key, loopback only",
+        where,
+    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets-sansio")

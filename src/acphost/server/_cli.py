@@ -1,0 +1,91 @@
+"""``python -m acphost.server`` (and what ``acphost serve`` delegates to).
+
+The API key comes from ``$ACPHOST_API_KEY`` or ``--api-key-file``, never from the command line,
+where every local user could read it in the process list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from acphost.errors import UsageError
+
+__all__ = ["add_arguments", "main", "run"]
+
+KEY_VARIABLE = "ACPHOST_API_KEY"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--store", type=Path, help="SQLite store (default: acphost's usual one)")
+    parser.add_argument(
+        "--api-key",
+        help=f"the API key clients must send (visible to other users in `ps`: prefer "
+        f"${KEY_VARIABLE} or --api-key-file)",
+    )
+    parser.add_argument(
+        "--api-key-file", type=Path, help=f"a file holding the API key (else ${KEY_VARIABLE})"
+    )
+    parser.add_argument(
+        "--no-auth", action="store_true", help="serve without a key (loopback hosts only)"
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="allow a browser origin",
+    )
+    parser.add_argument("--log-level", default="info")
+
+
+def _api_key(args: argparse.Namespace) -> str | None:
+    if args.api_key:
+        key_given: str = args.api_key
+        return key_given
+    if args.api_key_file is not None:
+        try:
+            key: str = args.api_key_file.read_text(encoding="utf-8").strip()
+            return key
+        except OSError as exc:
+            raise UsageError(f"cannot read the API key file: {exc.strerror}") from None
+    return os.environ.get(KEY_VARIABLE) or None
+
+
+def run(args: argparse.Namespace) -> int:
+    from acphost.server._app import serve
+
+    try:
+        serve(
+            args.host,
+            args.port,
+            api_key=_api_key(args),
+            store=args.store,
+            allow_no_auth=args.no_auth,
+            cors_origins=args.cors_origin,
+            log_level=args.log_level,
+        )
+    except UsageError as exc:
+        hint = (
+            f"set ${KEY_VARIABLE} or --api-key-file; --no-auth only on 127.0.0.1"
+            if "key" in exc.message
+            else exc.hint
+        )
+        print(f"acphost serve: {exc.message} ({hint})", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="acphost serve", description="Serve conversations over HTTP and WebSocket."
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    return run(args)

@@ -1,0 +1,307 @@
+"""Conversation lifecycle on the server's event loop.
+
+Each conversation is driven by one ``arun()`` task on the server loop, so its callbacks (the
+WebSocket fan-out) run right there without a thread hop. Conversations are loaded lazily:
+after a restart everything is listed straight from the store, and a conversation is resumed
+(``Conversation.resume``) the first time something has to reach its agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from acphost.agents import KNOWN_AGENTS, ACPAgent, AgentBase
+from acphost.conversation import Conversation, ConversationState
+from acphost.errors import AcphostError
+from acphost.events import parse_event
+from acphost.server._errors import ApiError
+from acphost.server._hub import Hub
+from acphost.server._models import CreateConversation
+from acphost.store import ConversationRecord, EventStore, SQLiteStore, default_store_path
+
+__all__ = ["Live", "Manager", "StoreSpec"]
+
+log = logging.getLogger("acphost.server")
+
+StoreSpec = EventStore | str | os.PathLike[str] | None
+
+DELETED = 4404
+"""Close code sent to subscribers of a conversation that was deleted."""
+
+
+@dataclass(slots=True, eq=False)
+class Live:
+    """A conversation whose agent is attached in this process."""
+
+    conversation: Conversation
+    hub: Hub
+    driver: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.driver is not None and not self.driver.done()
+
+
+def not_found(conversation_id: str) -> ApiError:
+    return ApiError(
+        404,
+        "conversation_not_found",
+        f"no conversation {conversation_id!r}",
+        hint="GET /api/conversations lists them",
+    )
+
+
+class Manager:
+    """The live conversations and hubs of one server; every method runs on the server loop."""
+
+    def __init__(
+        self, store: StoreSpec, options: Mapping[str, Any], *, stop_timeout: float
+    ) -> None:
+        self._store_spec = store
+        self._store: EventStore | None = store if isinstance(store, EventStore) else None
+        self._owns_store = self._store is None
+        self.options = dict(options)
+        self.stop_timeout = stop_timeout
+        self.live: dict[str, Live] = {}
+        self.hubs: dict[str, Hub] = {}
+        self._deleting: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        if self._store is None:
+            spec = self._store_spec
+            path = default_store_path() if spec is None else spec
+            assert not isinstance(path, EventStore)
+            self._store = await asyncio.to_thread(SQLiteStore, path)
+
+    async def shutdown(self) -> None:
+        """Stop every turn (it ends ``cancelled``) and every agent; statuses stay as they are."""
+        lives = list(self.live.values())
+        self.live.clear()
+        await asyncio.gather(*(self._stop(live, close=False) for live in lives))
+        for hub in self.hubs.values():
+            hub.close_all(1001, "server shutting down")
+        self.hubs.clear()
+        if self._owns_store and self._store is not None:
+            self._store.close()
+            self._store = None
+
+    @property
+    def store(self) -> EventStore:
+        if self._store is None:
+            raise ApiError(503, "not_ready", "the server is not started", retryable=True)
+        return self._store
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None, "Manager.start() was not awaited"
+        return self._loop
+
+    # --- lookup ---------------------------------------------------------------------------
+
+    def record(self, conversation_id: str) -> ConversationRecord:
+        record = self.store.get_conversation(conversation_id)
+        if record is None or conversation_id in self._deleting:
+            raise not_found(conversation_id)
+        return record
+
+    def hub(self, conversation_id: str) -> Hub:
+        hub = self.hubs.get(conversation_id)
+        if hub is None:
+            hub = self.hubs[conversation_id] = Hub(self.loop)
+        return hub
+
+    def release_hub(self, conversation_id: str) -> None:
+        hub = self.hubs.get(conversation_id)
+        if hub is not None and not hub.subscribers and conversation_id not in self.live:
+            del self.hubs[conversation_id]
+
+    def get_live(self, conversation_id: str) -> Live:
+        """The live conversation, resuming it from the store on first use."""
+        live = self.live.get(conversation_id)
+        if live is not None:
+            return live
+        self.record(conversation_id)
+        hub = self.hub(conversation_id)
+        try:
+            conversation = Conversation.resume(
+                conversation_id, store=self.store, **self._callbacks(hub), **self.options
+            )
+        except ValueError as exc:  # e.g. its workspace is gone; nothing was started
+            self.release_hub(conversation_id)
+            raise ApiError(
+                409,
+                "cannot_resume",
+                f"conversation {conversation_id!r} cannot be resumed: {exc}",
+                hint="its events can still be read; recreate its workspace to continue",
+            ) from exc
+        live = self.live[conversation_id] = Live(conversation, hub)
+        log.info("resumed conversation %s", conversation_id)
+        return live
+
+    async def state(self, conversation_id: str) -> tuple[ConversationState, Live | None]:
+        """The folded state: the live one, or a fold of the stored log (no agent started)."""
+        live = self.live.get(conversation_id)
+        if live is not None:
+            return live.conversation.state, live
+        self.record(conversation_id)
+        return await asyncio.to_thread(self._fold, conversation_id), None
+
+    def _fold(self, conversation_id: str) -> ConversationState:
+        state = ConversationState(conversation_id)
+        for record in self.store.iter_events(conversation_id):
+            try:
+                state.apply(parse_event(record.data))
+            except ValueError:  # a kind from a newer acphost: skip it, keep the rest
+                log.warning("skipping unreadable event %s#%s", conversation_id, record.seq)
+        return state
+
+    # --- creating and driving ---------------------------------------------------------------
+
+    def create(self, body: CreateConversation) -> Live:
+        workspace = _existing_directory(body.workspace)
+        agent = self._agent(body)
+        conversation_id = os.urandom(16).hex()
+        hub = self.hub(conversation_id)
+        conversation = Conversation(
+            agent,
+            workspace,
+            store=self.store,
+            permission=body.permission,
+            title=body.title,
+            id=conversation_id,
+            **self._callbacks(hub),
+            **self.options,
+        )
+        live = self.live[conversation_id] = Live(conversation, hub)
+        if body.message is not None:
+            conversation.send_message(body.message)
+            self.drive(live)
+        return live
+
+    @staticmethod
+    def _agent(body: CreateConversation) -> AgentBase:
+        if body.agent is not None:
+            entry = KNOWN_AGENTS.get(body.agent)
+            if entry is None:
+                raise ApiError(
+                    400,
+                    "unknown_agent",
+                    f"no agent named {body.agent!r}",
+                    hint=f"known agents: {', '.join(KNOWN_AGENTS)}; or give `command`",
+                )
+            if not entry.installed():
+                raise ApiError(
+                    400,
+                    "agent_not_installed",
+                    f"agent {entry.name!r} is not installed on the server",
+                    hint=f"install it: {entry.install}",
+                )
+            if not body.args:
+                return entry.agent(env=body.env)
+            # with extra arguments the full command is what a resume must run again
+            command = [*entry.launch_command(), *body.args]
+            return ACPAgent(command, name=entry.name, env={**entry.env, **body.env})
+        assert body.command is not None
+        if shutil.which(body.command, path=body.env.get("PATH")) is None:
+            raise ApiError(
+                400,
+                "agent_not_found",
+                f"command {body.command!r} is not an executable on the server",
+                hint="give the full path of the agent's program",
+            )
+        return ACPAgent([body.command, *body.args], env=body.env)
+
+    def _callbacks(self, hub: Hub) -> dict[str, Any]:
+        return {"callbacks": [hub.on_event], "on_token": hub.on_token, "on_thought": hub.on_thought}
+
+    def drive(self, live: Live) -> None:
+        """Run queued messages in an ``arun()`` task, unless one is running (it takes them)."""
+        if not live.running:
+            name = f"acphost-drive-{live.conversation.id}"
+            live.driver = self.loop.create_task(self._drive(live), name=name)
+
+    @staticmethod
+    async def _drive(live: Live) -> None:
+        conversation = live.conversation
+        try:
+            await conversation.arun()
+        except AcphostError as exc:  # already recorded as an error event
+            log.info("a turn of %s failed: %s", conversation.id, exc.code)
+        except Exception:
+            log.exception("driving %s failed", conversation.id)
+
+    # --- stopping -------------------------------------------------------------------------
+
+    async def delete(self, conversation_id: str) -> None:
+        self.record(conversation_id)
+        self._deleting.add(conversation_id)
+        try:
+            live = self.live.pop(conversation_id, None)
+            if live is not None:
+                await self._stop(live, close=True)
+            hub = self.hubs.pop(conversation_id, None)
+            if hub is not None:
+                hub.close_all(DELETED, "conversation deleted")
+            await asyncio.to_thread(self.store.delete_conversation, conversation_id)
+        finally:
+            self._deleting.discard(conversation_id)
+
+    async def _stop(self, live: Live, *, close: bool) -> None:
+        """Interrupt the turn (bounded), then close the agent (or only detach it)."""
+        conversation = live.conversation
+        driver = live.driver
+        if driver is not None and not driver.done():
+            conversation.interrupt()
+            await asyncio.wait({driver}, timeout=self.stop_timeout)
+            if not driver.done():
+                driver.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({driver}, timeout=self.stop_timeout)
+        try:
+            if close:
+                await asyncio.wait_for(conversation.aclose(), timeout=self.stop_timeout + 30)
+            else:
+                await asyncio.wait_for(_detach(conversation), timeout=self.stop_timeout)
+        except (TimeoutError, AcphostError, OSError) as exc:
+            log.warning("stopping the agent of %s failed: %r", conversation.id, exc)
+
+
+def _existing_directory(given: str) -> Path:
+    """The workspace as an absolute path, or a 400 (never a 500, whatever the string)."""
+    try:
+        path = Path(os.path.expanduser(given))  # os.path: an unknown ``~user`` stays as is
+        if path.is_dir():
+            return path.resolve()
+    except (OSError, ValueError, RuntimeError):  # a name too long, a loop of symlinks...
+        pass
+    raise ApiError(
+        400,
+        "workspace_not_found",
+        f"workspace {given[:300]!r} is not an existing directory on the server",
+        hint="create it first, or give another path",
+    )
+
+
+async def _detach(conversation: Conversation) -> None:
+    """Stop the agent without marking the conversation finished (a restart resumes it).
+
+    ``Conversation.close()`` would record status ``finished``; there is no public "detach"
+    yet, so this uses the I/O loop the way ``close()`` does.
+    """
+    from acphost.conversation._loop import IOLoop  # TODO: a public Conversation.detach()
+
+    io = IOLoop.get()
+    await asyncio.wrap_future(io.submit(conversation.aclose_agent))
+    io.discard_closer(conversation.aclose_agent)

@@ -1,0 +1,228 @@
+"""Request and response bodies: the HTTP contract, documented in ``openapi.json``.
+
+Requests forbid unknown fields, so a typo (``"mesage"``) is a 422 instead of a silently
+ignored option. Strings that reach the operating system (paths, argv, environment) may not
+contain NUL bytes, which no OS call accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
+
+from acphost.events import Event, TokenUsage
+
+__all__ = [
+    "ActionResult",
+    "AgentInfo",
+    "AnswerPermission",
+    "ConversationDetail",
+    "ConversationPage",
+    "ConversationSummary",
+    "CreateConversation",
+    "ErrorBody",
+    "EventPage",
+    "Health",
+    "MessageAccepted",
+    "PendingPermission",
+    "SendMessage",
+    "SetConfigOption",
+    "SetMode",
+]
+
+MAX_SEQ = 2**63 - 1
+"""SQLite integers are 64-bit; a bigger seq or offset can only be a client's mistake."""
+
+Status = Literal["idle", "running", "paused", "finished", "error"]
+PermissionMode = Literal["allow", "deny", "ask"]
+Decision = Literal["allow_once", "allow_always", "reject_once", "reject_always"]
+
+
+# Constraints in the schema itself, so that clients (and generated ones) know them.
+OsStr = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+NonEmptyOsStr = Annotated[str, StringConstraints(min_length=1, pattern=r"^[^\x00]*$")]
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+_ENV_NAME = r"^[^=\x00]+$"
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateConversation(_Request):
+    """Start a conversation with a registry agent (``agent``) or any ACP program (``command``)."""
+
+    # exactly one of agent/command, said in the schema too (so generated clients know)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["agent"]}, {"required": ["command"]}]},
+    )
+
+    # constraints sit on the ``str`` side: on the union they would be applied to None too
+    agent: NonEmpty | SkipJsonSchema[None] = Field(
+        None, description="A registry name (see GET /api/agents), e.g. `demo`"
+    )
+    command: NonEmptyOsStr | SkipJsonSchema[None] = Field(
+        None, description="An ACP agent program, instead of `agent`"
+    )
+    args: list[OsStr] = Field(
+        default_factory=list, description="Arguments added to `command` or the agent's command"
+    )
+    env: dict[str, OsStr] = Field(
+        default_factory=dict,
+        json_schema_extra={"propertyNames": {"pattern": _ENV_NAME}},
+        description="Added to the agent's environment. Values are never stored: a conversation "
+        "resumed after a restart runs without them",
+    )
+    workspace: OsStr = Field(min_length=1, description="An existing directory on the server")
+    message: NonEmpty | SkipJsonSchema[None] = Field(
+        None, description="A first message, run at once"
+    )
+    permission: PermissionMode = Field(
+        "deny", description="How permission requests are answered; `ask` waits for a client"
+    )
+    title: Annotated[str, StringConstraints(max_length=500)] | SkipJsonSchema[None] = None
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for name in env:
+            if not re.match(_ENV_NAME, name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+        return env
+
+    @model_validator(mode="after")
+    def _one_agent(self) -> CreateConversation:
+        if (self.agent is None) == (self.command is None):
+            raise ValueError("give exactly one of `agent` (a registry name) or `command`")
+        return self
+
+
+class SendMessage(_Request):
+    text: str = Field(min_length=1)
+    run: bool = Field(True, description="Run it now; false only queues it for the next run")
+
+
+class SetConfigOption(_Request):
+    config_id: str = Field(min_length=1)
+    value: StrictStr | StrictBool
+
+
+class SetMode(_Request):
+    mode_id: str = Field(min_length=1)
+
+
+class AnswerPermission(_Request):
+    decision: Decision
+
+
+class ErrorBody(BaseModel):
+    """Every error: ``code`` is stable and machine-readable, ``hint`` says what to do."""
+
+    code: str
+    message: str
+    hint: str = ""
+    retryable: bool = False
+    details: Any = None
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+    live_conversations: int
+
+
+class AgentInfo(BaseModel):
+    """A registry agent (its environment values are never shown: they may be secrets)."""
+
+    name: str
+    title: str
+    command: list[str]
+    installed: bool
+    install: str
+    credentials: list[str] = Field(description="Environment variables it reads its keys from")
+    homepage: str
+    notes: str
+
+
+class ConversationSummary(BaseModel):
+    id: str
+    agent: str
+    workspace: str
+    title: str | None
+    status: Status
+    created_at: float
+    updated_at: float
+    live: bool = Field(description="Whether its agent is attached in this server process")
+
+
+class ConversationPage(BaseModel):
+    conversations: list[ConversationSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class PendingPermission(BaseModel):
+    request_id: str
+    seq: int
+    tool_call_id: str
+    title: str
+    options: list[dict[str, Any]]
+    tool_call: dict[str, Any]
+
+
+class ConversationDetail(ConversationSummary):
+    """A conversation's state: the fold of its events (see GET .../events)."""
+
+    running: bool = Field(description="Whether a turn is being driven right now")
+    last_seq: int
+    session_id: str | None
+    permission: str
+    turns: int
+    last_stop_reason: str | None
+    usage: TokenUsage
+    cost: float | None
+    currency: str | None
+    context_used: int | None
+    context_size: int | None
+    mode_id: str | None
+    modes: list[dict[str, Any]]
+    model: str | None
+    models: list[dict[str, Any]] = Field(description="The values the model option offers")
+    config_options: list[dict[str, Any]]
+    commands: list[dict[str, Any]]
+    plan: list[dict[str, Any]]
+    running_tool_calls: list[str]
+    pending_permissions: list[PendingPermission]
+
+
+class ActionResult(BaseModel):
+    conversation_id: str
+    status: Status
+    running: bool = Field(description="Whether a turn is being driven right now")
+
+
+class MessageAccepted(ActionResult):
+    seq: int = Field(description="The seq of the stored user_message event")
+    turn: int | None
+
+
+class EventPage(BaseModel):
+    """A page of events; pass ``next_after_seq`` as ``after_seq`` for the next page."""
+
+    events: list[Event]
+    next_after_seq: int
+    has_more: bool

@@ -1,0 +1,163 @@
+"""Helpers for the server tests (no tests here): a real uvicorn in a thread, real clients.
+
+Every wait is bounded, so a regression fails fast instead of hanging the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from acphost.server import create_app
+
+KEY = "test-key-0123456789"
+WAIT = 8.0  # an upper bound for a busy machine; the tests take well under it
+
+
+class LiveServer:
+    """A real uvicorn on a free loopback port, running the app in a background thread."""
+
+    def __init__(self, app: FastAPI, *, send_buffer: int | None = None) -> None:
+        self.app = app
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if send_buffer is not None:  # inherited by accepted sockets: a constrained network
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        config = uvicorn.Config(
+            app, log_level="warning", ws="websockets-sansio", lifespan="on", ws_ping_interval=None
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + WAIT
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+        self.sock.close()
+        assert not self.thread.is_alive(), "the server did not stop"
+
+
+@contextmanager
+def running(app: FastAPI, *, send_buffer: int | None = None) -> Iterator[LiveServer]:
+    server = LiveServer(app, send_buffer=send_buffer).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def server_and_client(
+    store: Any, *, key: str | None = KEY, send_buffer: int | None = None, **options: Any
+) -> Iterator[tuple[LiveServer, httpx.Client]]:
+    options.setdefault("conversation_options", {"cancel_grace": 2.0})
+    app = create_app(api_key=key, store=store, allow_no_auth=key is None, **options)
+    with running(app, send_buffer=send_buffer) as server:
+        headers = {"X-API-Key": key} if key else {}
+        with httpx.Client(base_url=server.url, headers=headers, timeout=WAIT) as client:
+            yield server, client
+
+
+def open_ws(
+    server: LiveServer,
+    conversation_id: str,
+    after_seq: int | str | None = None,
+    **kwargs: Any,
+) -> ClientConnection:
+    path = f"/api/conversations/{conversation_id}/events"
+    if after_seq is not None:
+        path += f"?after_seq={after_seq}"
+    kwargs.setdefault("additional_headers", {"X-API-Key": KEY})
+    ws: ClientConnection = connect(
+        server.ws_url(path), open_timeout=WAIT, close_timeout=1, **kwargs
+    )
+    return ws
+
+
+def receive_until(
+    ws: ClientConnection,
+    done: Callable[[dict[str, Any]], bool],
+    *,
+    timeout: float = WAIT,
+) -> list[dict[str, Any]]:
+    """Every message until an *event* satisfies ``done`` (that one included)."""
+    deadline = time.monotonic() + timeout
+    messages: list[dict[str, Any]] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            kinds = [m["event"]["kind"] for m in messages if m["type"] == "event"]
+            raise AssertionError(f"timed out; events so far: {kinds}")
+        message = json.loads(ws.recv(timeout=remaining))
+        messages.append(message)
+        if message["type"] == "event" and done(message["event"]):
+            return messages
+
+
+def read_until_closed(
+    ws: ClientConnection, *, timeout: float = WAIT
+) -> tuple[list[dict[str, Any]], ConnectionClosed]:
+    """Every message left, and the close that ended them (fails if the socket stays open)."""
+    deadline = time.monotonic() + timeout
+    messages: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        try:
+            messages.append(json.loads(ws.recv(timeout=max(0.0, deadline - time.monotonic()))))
+        except ConnectionClosed as closed:
+            return messages, closed
+        except TimeoutError:
+            break
+    raise AssertionError("the WebSocket was not closed")
+
+
+def events_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [m["event"] for m in messages if m["type"] == "event"]
+
+
+def turn_ended(event: dict[str, Any]) -> bool:
+    return bool(event["kind"] == "turn_ended")
+
+
+def status_is(status: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda event: event["kind"] == "status_changed" and event["status"] == status
+
+
+def wait_until(condition: Callable[[], Any], *, timeout: float = WAIT, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(0.02)
