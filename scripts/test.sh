@@ -83,5 +83,6 @@ export PATH="$VENV/bin:$PATH"
 run_step "ruff check" ruff check src tests
 run_step "ruff format --check" ruff format --check src tests
 run_step "mypy" mypy
+run_step "API breakage checks" python scripts/check_api.py
 run_step "pytest" pytest "$@"
 say "all checks passed"
