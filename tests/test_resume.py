@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -249,3 +250,25 @@ def test_host_killed_mid_turn_then_resumed_by_a_new_process(
         assert texts[2] in ("turn 1: third", "turn 2: third")
         assert len(texts) == 3
     assert of(events, ToolCallEvent)[-1].status == "failed"
+
+
+def test_detach_stops_the_agent_and_the_next_turn_reattaches(
+    conversations: Any, fake_agent: Any, bounded: Any, tmp_path: Path
+) -> None:
+    from acphost.testing import Scenario
+
+    state = tmp_path / "sessions"
+    state.mkdir()
+    conversation = conversations(fake_agent(Scenario("d").turn().echo_prompt(), state_dir=state))
+    bounded(conversation.run, "one")
+    agent = conversation.agent
+    pid = agent.connection.process.pid  # type: ignore[attr-defined]
+    asyncio.run(conversation.adetach())
+    assert not agent.alive  # type: ignore[attr-defined]
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert conversation.state.status == "idle"  # not finished: it goes on
+    bounded(conversation.run, "two")
+    kinds = [e.kind for e in conversation.state.events if e.kind.startswith("session_")]
+    assert kinds == ["session_started", "session_resumed"]
+    assert conversation.state.last_stop_reason == "end_turn"

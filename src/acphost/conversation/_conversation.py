@@ -466,6 +466,14 @@ class Conversation:
     async def aclose_agent(self) -> None:
         await self.agent.aclose()
 
+    async def adetach(self) -> None:
+        """Stop the agent process but leave the conversation as it is (not finished).
+
+        For a host going away: the next turn, here or in a ``Conversation.resume`` elsewhere,
+        starts the agent again and reattaches its session.
+        """
+        await asyncio.wrap_future(self._io.submit(self._runner.detach))
+
     def close(self) -> None:
         """Stop the agent and mark the conversation finished (its record stays in the store).
 

@@ -94,6 +94,13 @@ class TurnRunner:
         self.ctx.session_id = start.session_id
         self.mailbox.put(SessionBegan(start))
 
+    async def detach(self) -> None:
+        """Stop the agent; the next turn starts it again and reattaches the session."""
+        await self.agent.aclose()
+        if self.session_ready:
+            self.resume_session_id = self.ctx.session_id or self.resume_session_id
+        self.session_ready = False
+
     async def set_mode(self, mode_id: str) -> None:
         await self.ensure_session()
         await self.agent.aset_mode(self.ctx, mode_id)

@@ -295,13 +295,5 @@ def _existing_directory(given: str) -> Path:
 
 
 async def _detach(conversation: Conversation) -> None:
-    """Stop the agent without marking the conversation finished (a restart resumes it).
-
-    ``Conversation.close()`` would record status ``finished``; there is no public "detach"
-    yet, so this uses the I/O loop the way ``close()`` does.
-    """
-    from acphost.conversation._loop import IOLoop  # TODO: a public Conversation.detach()
-
-    io = IOLoop.get()
-    await asyncio.wrap_future(io.submit(conversation.aclose_agent))
-    io.discard_closer(conversation.aclose_agent)
+    """Stop the agent without marking the conversation finished (a restart resumes it)."""
+    await conversation.adetach()
