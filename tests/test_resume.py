@@ -262,9 +262,9 @@ def test_detach_stops_the_agent_and_the_next_turn_reattaches(
     conversation = conversations(fake_agent(Scenario("d").turn().echo_prompt(), state_dir=state))
     bounded(conversation.run, "one")
     agent = conversation.agent
-    pid = agent.connection.process.pid  # type: ignore[attr-defined]
+    pid = agent.connection.process.pid
     asyncio.run(conversation.adetach())
-    assert not agent.alive  # type: ignore[attr-defined]
+    assert not agent.alive
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert conversation.state.status == "idle"  # not finished: it goes on
