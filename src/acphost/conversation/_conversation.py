@@ -20,13 +20,14 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, TypeAlias
+from typing import Any
 
 from acphost.acp.client import ContentBlocks
 from acphost.acp.fs import Workspace
 from acphost.acp.permissions import Decision, PermissionRequest
-from acphost.agents import AgentBase, AgentContext, resolve_agent
+from acphost.agents import AgentContext, resolve_agent
 from acphost.conversation._delivery import FIXED_POLICIES, Delivery, PermissionPolicy
+from acphost.conversation._inputs import AgentSpec, StoreSpec, blocks_of, open_store
 from acphost.conversation._items import PermissionAnswer, PermissionAsk, TurnDone
 from acphost.conversation._loop import IOLoop
 from acphost.conversation._mailbox import Mailbox
@@ -34,33 +35,11 @@ from acphost.conversation._runner import TurnRunner, TurnSettings
 from acphost.conversation._state import ConversationState
 from acphost.errors import AcphostError, ConversationClosed, UsageError
 from acphost.events import Event, TurnEndedEvent, TurnStartedEvent, UserMessageEvent, parse_event
-from acphost.store import ConversationRecord, EventStore, SQLiteStore, default_store_path
+from acphost.store import ConversationRecord
 
 __all__ = ["Conversation"]
 
 log = logging.getLogger("acphost")
-
-AgentSpec: TypeAlias = AgentBase | str | Sequence[str]
-StoreSpec: TypeAlias = EventStore | str | os.PathLike[str] | None
-
-
-def _open_store(store: StoreSpec) -> EventStore:
-    if store is None:
-        return SQLiteStore(default_store_path())
-    if isinstance(store, str | os.PathLike):
-        return SQLiteStore(store)
-    return store
-
-
-def _blocks(message: ContentBlocks) -> tuple[str, list[dict[str, Any]]]:
-    if isinstance(message, str):
-        return message, [{"type": "text", "text": message}]
-    blocks = [
-        b if isinstance(b, dict) else b.model_dump(by_alias=True, exclude_none=True, mode="json")
-        for b in message
-    ]
-    text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
-    return text, blocks
 
 
 class Conversation:
@@ -95,7 +74,7 @@ class Conversation:
     ) -> None:
         self.agent = resolve_agent(agent)
         self.workspace = Workspace(workspace, *additional_directories)
-        self.store = _open_store(store)
+        self.store = open_store(store)
         self.id = _resume[0].id if _resume else (id or uuid.uuid4().hex)
         self.state = ConversationState(self.id)
         self._io = IOLoop.get()
@@ -168,7 +147,7 @@ class Conversation:
         supports it, else ``session/load``, else a new session and an event saying the
         agent's context was not restored.
         """
-        opened = _open_store(store)
+        opened = open_store(store)
         record = opened.get_conversation(id)
         if record is None:
             raise UsageError(f"no conversation {id!r} in the store", hint="list conversations")
@@ -208,7 +187,7 @@ class Conversation:
     def _queue(self, message: ContentBlocks, *, publish: bool) -> UserMessageEvent:
         # run(message) stores the message with the turn's start, in one transaction
         self._check_open()
-        text, blocks = _blocks(message)
+        text, blocks = blocks_of(message)
         self._deliver_if_idle()  # what the agent said since the last turn comes first
         with self.state:
             turn = self.state.turns + len(self._pending) + 1
