@@ -314,8 +314,10 @@ class Delivery:
             options=[o.model_dump(by_alias=True, exclude_none=True) for o in request.options],
             tool_call=tool_call if isinstance(tool_call, dict) else {},
         )
+        if ask.future.done():
+            return  # decided on the I/O loop (a fixed policy): stored with its decision
         self.publish()  # the request is stored and seen before anyone decides
-        if ask.future.done() or self.permission == "ask":
+        if self.permission == "ask":
             return
         decision, by = self._decide(request)
         try:
