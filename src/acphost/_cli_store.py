@@ -7,6 +7,7 @@ conversation folds its stored events and never starts its agent.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import json
 import os
@@ -18,7 +19,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-import acphost
 from acphost._cli_common import EXIT_OK, find_conversation, fold, format_time, open_store
 from acphost._render import Renderer, format_cost, format_usage
 from acphost.agents import KNOWN_AGENTS, AgentEntry
@@ -44,38 +44,43 @@ def _command_line(entry: AgentEntry) -> str:
     return shlex.join(argv)
 
 
-def _version(entry: AgentEntry) -> str | None:
-    """Only what is free to know: running third-party agents to ask them can take seconds."""
-    return acphost.__version__ if entry.install == "built in" else None
+def _versions(entries: list[AgentEntry]) -> dict[str, str | None]:
+    """The installed agents' versions, asked in parallel (asking one may take a second)."""
+    installed = [entry for entry in entries if entry.installed()]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        found = pool.map(lambda entry: entry.version(timeout=5.0), installed)
+        return {entry.name: version for entry, version in zip(installed, found, strict=True)}
 
 
 def agents_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """The registry: what can be run by name, whether it is installed, how to install it."""
+    entries = list(KNOWN_AGENTS.values())
+    versions = _versions(entries)
     if args.json:
         rows = [
             {
                 "name": entry.name,
                 "title": entry.title,
                 "installed": entry.installed(),
-                "version": _version(entry),
+                "version": versions.get(entry.name),
                 "command": list(entry.command),
                 "install": entry.install,
                 "credentials": list(entry.credentials),
             }
-            for entry in KNOWN_AGENTS.values()
+            for entry in entries
         ]
         _print_json(out, rows)
         return EXIT_OK
     table = Table("name", "title", "installed", "version")
     table.add_column("command", overflow="fold")
     table.add_column("install", overflow="fold")
-    for entry in KNOWN_AGENTS.values():
-        installed = entry.installed()
+    for entry in entries:
+        installed = entry.name in versions
         table.add_row(
             entry.name,
             entry.title,
             Text("yes", style="green") if installed else Text("no", style="dim"),
-            _version(entry) or "-",
+            versions.get(entry.name) or "-",
             _command_line(entry),
             entry.install,
         )
