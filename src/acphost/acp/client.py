@@ -16,6 +16,7 @@ from acp import schema
 from acp.meta import AGENT_METHODS, PROTOCOL_VERSION
 from pydantic import BaseModel
 
+from acphost import __version__
 from acphost.acp.handlers import ClientHandlers
 from acphost.acp.jsonrpc import AUTH_REQUIRED, IncomingRequest, JsonRpcConnection
 from acphost.acp.messages import (
@@ -37,7 +38,7 @@ from acphost.errors import (
 
 __all__ = ["CLIENT_INFO", "AgentConnection", "ContentBlocks", "McpServer"]
 
-CLIENT_INFO = {"name": "acphost", "title": "acphost", "version": "0.1.0"}
+CLIENT_INFO = {"name": "acphost", "title": "acphost", "version": __version__}
 
 _M = TypeVar("_M", bound=BaseModel)
 McpServer = schema.McpServerStdio | schema.HttpMcpServer | schema.SseMcpServer | dict[str, Any]

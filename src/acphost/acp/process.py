@@ -16,7 +16,6 @@ import signal
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from acphost.acp import _reaper
 from acphost.errors import AgentExited, AgentNotFound, AgentStartError
@@ -170,10 +169,6 @@ class AgentProcess:
     def returncode(self) -> int | None:
         return None if self._transport is None else self._transport.get_returncode()
 
-    @property
-    def running(self) -> bool:
-        return self._transport is not None and not self._process_done
-
     def _pipe_closed(self, fd: int) -> None:
         self._closed_fds.add(fd)
         if fd == 1:
@@ -255,6 +250,3 @@ class AgentProcess:
         except TimeoutError:
             return False
         return True
-
-    def info(self) -> dict[str, Any]:
-        return {"argv": self.argv, "pid": self.pid, "returncode": self.returncode}

@@ -101,12 +101,6 @@ class Delivery:
 
     # --- the pipeline --------------------------------------------------------------------
 
-    def emit(self, cls: type[E], **fields: Any) -> E:
-        """Make one event outside a batch and deliver it now."""
-        event = self.tr.new(cls, **fields)
-        self.publish()
-        return event
-
     def publish(self) -> None:
         """Store what was made, then run the callbacks on it, in emission order.
 

@@ -35,7 +35,6 @@ class PermissionAnswer:
 @dataclass(slots=True)
 class SessionBegan:
     start: SessionStart
-    restarted_after: str | None = None
 
 
 @dataclass(slots=True)

@@ -76,10 +76,6 @@ class IOLoop:
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(func(*args), self.loop)
 
-    def call(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Run ``func(*args)`` on the I/O loop and wait for its result (not from the loop)."""
-        return self.portal.call(func, *args)
-
     def call_soon(self, func: Callable[..., object], *args: Any) -> None:
         """Schedule a plain callable on the I/O loop, from any thread."""
         assert self.loop is not None
