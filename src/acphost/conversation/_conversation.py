@@ -133,7 +133,7 @@ class Conversation:
                 if self.state.status == "running":  # its host died mid-turn
                     self._delivery.close_dangling_turn()
                     self._delivery.publish()
-        self._io.add_closer(self.aclose_agent)
+        self._io.add_closer(self.agent.aclose)
 
     # --- construction --------------------------------------------------------------------
 
@@ -442,9 +442,6 @@ class Conversation:
         if self._closed:
             raise ConversationClosed(f"conversation {self.id} is closed")
 
-    async def aclose_agent(self) -> None:
-        await self.agent.aclose()
-
     async def adetach(self) -> None:
         """Stop the agent process but leave the conversation as it is (not finished).
 
@@ -468,7 +465,7 @@ class Conversation:
         except (AcphostError, concurrent.futures.TimeoutError, OSError) as exc:
             log.warning("closing the agent of %s failed: %s", self.id, exc)
         finally:
-            self._io.discard_closer(self.aclose_agent)
+            self._io.discard_closer(self.agent.aclose)
         # Only a driver may drain the mailbox (it waits for its turn's end in there); if one
         # is at work (maybe this very thread, in a callback), it finishes the close.
         me = threading.get_ident()

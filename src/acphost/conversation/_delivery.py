@@ -185,9 +185,7 @@ class Delivery:
                 done = item
             else:
                 tr.message(item)
-        if done is not None:
-            return done  # end_turn stores the rest with the turn's end: one transaction
-        if final:
+        if final or done is not None:
             tr.flush()
         if publish:
             self.publish()
