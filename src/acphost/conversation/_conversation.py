@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
 import logging
 import os
 import threading
@@ -24,11 +23,12 @@ from typing import Any
 
 from acphost.acp.client import ContentBlocks
 from acphost.acp.fs import Workspace
-from acphost.acp.permissions import Decision, PermissionRequest
+from acphost.acp.permissions import Decision
 from acphost.agents import AgentContext, resolve_agent
 from acphost.conversation._delivery import FIXED_POLICIES, Delivery, PermissionPolicy
+from acphost.conversation._desk import PermissionDesk
 from acphost.conversation._inputs import AgentSpec, StoreSpec, blocks_of, open_store
-from acphost.conversation._items import PermissionAnswer, PermissionAsk, TurnDone
+from acphost.conversation._items import TurnDone
 from acphost.conversation._loop import IOLoop
 from acphost.conversation._mailbox import Mailbox
 from acphost.conversation._runner import TurnRunner, TurnSettings
@@ -80,21 +80,24 @@ class Conversation:
         self._io = IOLoop.get()
         self._mailbox = Mailbox()
         self._pending: deque[tuple[UserMessageEvent, list[dict[str, Any]]]] = deque()
-        self._asks: dict[str, PermissionAsk] = {}
-        self._ask_numbers = itertools.count(1)
+        self._desk = PermissionDesk(
+            self._mailbox,
+            FIXED_POLICIES.get(permission) if isinstance(permission, str) else None,
+        )
         self._driver: int | None = None  # the thread driving (run, arun, an idle delivery)
         self._drive_lock = threading.Lock()
         self._current_turn: int | None = None
         self._paused = False
         self._closed = False
         ctx = AgentContext(
-            workspace=self.workspace, post=self._mailbox.put, request_permission=self._ask
+            workspace=self.workspace, post=self._mailbox.put, request_permission=self._desk.ask
         )
         self._runner = TurnRunner(
             self.agent,
             ctx,
             self._mailbox,
             TurnSettings(idle_timeout, turn_timeout, cancel_grace, max_retries),
+            asking=self._desk.asking,
         )
         self._delivery = Delivery(
             self.state,
@@ -103,7 +106,7 @@ class Conversation:
             on_token=on_token,
             on_thought=on_thought,
             permission=permission,
-            asks=self._asks,
+            asks=self._desk.asks,
         )
         if _resume is None:
             now = time.time()
@@ -348,23 +351,7 @@ class Conversation:
 
     def answer_permission(self, request_id: str, decision: Decision | bool) -> None:
         """Answer a pending permission request (``permission="ask"``), from any thread."""
-        ask = self._asks.get(str(request_id))
-        if ask is None or ask.future.done():
-            raise UsageError(f"no pending permission request {request_id!r}")
-        if decision is True:
-            decision = "allow_once"
-        elif decision is False:
-            decision = "reject_once"
-        try:
-            # Claim the request (no cancel can win now), record the answer, then let the
-            # agent have it: whatever it does next comes after the decision in the log.
-            claimed = ask.future.set_running_or_notify_cancel()
-        except RuntimeError:
-            claimed = False
-        if not claimed:
-            raise UsageError(f"permission request {request_id!r} was already answered")
-        self._mailbox.put(PermissionAnswer(ask.key, decision, "user"))
-        ask.future.set_result(decision)
+        self._desk.answer(request_id, decision)
         self._deliver_if_idle()
 
     def set_mode(self, mode_id: str) -> None:
@@ -402,39 +389,6 @@ class Conversation:
     def deliver_pending(self) -> None:
         """Deliver what the agent sent since the last turn ended (late titles, commands)."""
         self._deliver_if_idle()
-
-    # --- prompting on the I/O side -------------------------------------------------------
-
-    def _ask(self, request: PermissionRequest) -> asyncio.Future[Decision]:
-        """On the I/O loop, in arrival order: route a permission request to the driver."""
-        future: concurrent.futures.Future[Decision] = concurrent.futures.Future()
-        key = str(request.request_id) if request.request_id is not None else ""
-        if not key or key in self._asks:
-            key = f"{key or 'permission'}#{next(self._ask_numbers)}"
-        ask = PermissionAsk(key, request, future)
-        self._asks[key] = ask
-        self._runner.asking.add(key)
-
-        def forget(f: concurrent.futures.Future[Decision]) -> None:
-            self._runner.asking.discard(key)
-            if f.cancelled():
-                self._mailbox.put(PermissionAnswer(key, "cancelled", "cancel"))
-
-        policy = self._delivery.permission
-        fixed = FIXED_POLICIES.get(policy) if isinstance(policy, str) else None
-        if fixed is not None:
-            # No user code to ask: answer the agent now, and let the driver record the
-            # request and the policy's decision in order (one round trip saved per request).
-            future.set_result(fixed)
-            self._runner.asking.discard(key)
-            self._mailbox.put(ask)
-            self._mailbox.put(PermissionAnswer(key, fixed, "policy"))
-            done: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
-            done.set_result(fixed)
-            return done
-        future.add_done_callback(forget)
-        self._mailbox.put(ask)
-        return asyncio.wrap_future(future)
 
     # --- closing -------------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ class TurnRunner:
         mailbox: Mailbox,
         settings: TurnSettings,
         resume_session_id: str | None = None,
+        asking: set[str] | None = None,
     ) -> None:
         self.agent = agent
         self.ctx = ctx
@@ -56,7 +57,8 @@ class TurnRunner:
         self.session_ready = False
         self.resume_session_id = resume_session_id
         self.restart_reason: str | None = None
-        self.asking: set[str] = set()  # permission requests waiting for the user
+        # permission requests waiting for the user (shared with the permission desk)
+        self.asking: set[str] = asking if asking is not None else set()
         self._turn: int | None = None
         self._cancel_before: int | None = None
         self._step: asyncio.Future[TurnResult] | None = None

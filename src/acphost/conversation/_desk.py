@@ -1,0 +1,76 @@
+"""The permission desk: the agent's questions go to the driver, the answers back to the agent.
+
+Questions arrive on the I/O loop, in arrival order, and travel through the mailbox; the driver
+asks the policy on the caller's thread (or waits for :meth:`PermissionDesk.answer` from any
+thread with ``permission="ask"``) and the decision returns through a future.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+
+from acphost.acp.permissions import Decision, PermissionRequest
+from acphost.conversation._items import PermissionAnswer, PermissionAsk
+from acphost.conversation._mailbox import Mailbox
+from acphost.errors import UsageError
+
+__all__ = ["PermissionDesk"]
+
+
+class PermissionDesk:
+    def __init__(self, mailbox: Mailbox, fixed: Decision | None) -> None:
+        self.mailbox = mailbox
+        self.fixed = fixed  # the decision of a fixed policy ("allow", "deny"), if any
+        self.asks: dict[str, PermissionAsk] = {}
+        self.asking: set[str] = set()  # waiting for the user: the agent is not idle
+        self._numbers = itertools.count(1)
+
+    def ask(self, request: PermissionRequest) -> asyncio.Future[Decision]:
+        """On the I/O loop, in arrival order: route a permission request to the driver."""
+        future: concurrent.futures.Future[Decision] = concurrent.futures.Future()
+        key = str(request.request_id) if request.request_id is not None else ""
+        if not key or key in self.asks:
+            key = f"{key or 'permission'}#{next(self._numbers)}"
+        ask = PermissionAsk(key, request, future)
+        self.asks[key] = ask
+        if self.fixed is not None:
+            # No user code to ask: answer the agent now, and let the driver record the
+            # request and the policy's decision in order (one round trip saved per request).
+            future.set_result(self.fixed)
+            self.mailbox.put(ask)
+            self.mailbox.put(PermissionAnswer(key, self.fixed, "policy"))
+            done: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+            done.set_result(self.fixed)
+            return done
+        self.asking.add(key)
+
+        def forget(f: concurrent.futures.Future[Decision]) -> None:
+            self.asking.discard(key)
+            if f.cancelled():
+                self.mailbox.put(PermissionAnswer(key, "cancelled", "cancel"))
+
+        future.add_done_callback(forget)
+        self.mailbox.put(ask)
+        return asyncio.wrap_future(future)
+
+    def answer(self, request_id: str, decision: Decision | bool) -> None:
+        """Answer a pending request from any thread; the driver records it."""
+        ask = self.asks.get(str(request_id))
+        if ask is None or ask.future.done():
+            raise UsageError(f"no pending permission request {request_id!r}")
+        if decision is True:
+            decision = "allow_once"
+        elif decision is False:
+            decision = "reject_once"
+        try:
+            # Claim the request (no cancel can win now), record the answer, then let the
+            # agent have it: whatever it does next comes after the decision in the log.
+            claimed = ask.future.set_running_or_notify_cancel()
+        except RuntimeError:
+            claimed = False
+        if not claimed:
+            raise UsageError(f"permission request {request_id!r} was already answered")
+        self.mailbox.put(PermissionAnswer(ask.key, decision, "user"))
+        ask.future.set_result(decision)
