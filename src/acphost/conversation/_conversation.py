@@ -76,7 +76,7 @@ class Conversation:
         self.workspace = Workspace(workspace, *additional_directories)
         self.store = open_store(store)
         self.id = _resume[0].id if _resume else (id or uuid.uuid4().hex)
-        self.state = ConversationState(self.id)
+        self.state = ConversationState(self.id, store=self.store)
         self._io = IOLoop.get()
         self._mailbox = Mailbox()
         self._pending: deque[tuple[UserMessageEvent, list[dict[str, Any]]]] = deque()
@@ -128,7 +128,7 @@ class Conversation:
             )
         else:
             for event in _resume[1]:
-                self.state.apply(event)
+                self.state.apply(event, stored=True)
             self._runner.resume_session_id = self.state.session_id
             self._recover_pending()
             with self.state:

@@ -60,6 +60,9 @@ FIXED_POLICIES: dict[str, Decision] = {
     "deny": "reject_once",
 }
 
+PUBLISH_EVERY = 256
+"""Updates per store transaction when a drained batch is large (a storm)."""
+
 _USAGE_KEYS = {
     "inputTokens": "input_tokens",
     "outputTokens": "output_tokens",
@@ -122,6 +125,7 @@ class Delivery:
                     ],
                     update=self._header_changes(),
                 )
+                self.state.events.stored(events[-1].seq)
             self._undelivered.extend(out)
         if self._publishing:
             return
@@ -169,9 +173,11 @@ class Delivery:
         """Deliver a drained batch; returns the turn's end if it is in the batch."""
         done: TurnDone | None = None
         tr = self.tr
-        for item in items:
+        for i, item in enumerate(items, 1):
             if type(item) is SessionUpdate:
                 tr.message(item)
+                if publish and not i % PUBLISH_EVERY:
+                    self.publish()  # a storm's events, rows and JSON stay bounded in memory
             elif isinstance(item, PermissionAsk):
                 tr.flush()
                 self._ask(item)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Literal
 
+from acphost.conversation._eventlog import EventLog
 from acphost.conversation._lock import FIFOLock
 from acphost.events import (
     AgentMessageEvent,
@@ -31,6 +32,7 @@ from acphost.events import (
     UsageEvent,
     UserMessageEvent,
 )
+from acphost.store import EventStore
 
 __all__ = ["ConversationState", "Status"]
 
@@ -43,10 +45,17 @@ class ConversationState:
     The lock is re-entrant and fair; callbacks run with it held, so they may take it again.
     """
 
-    def __init__(self, conversation_id: str, lock: FIFOLock | None = None) -> None:
+    def __init__(
+        self,
+        conversation_id: str,
+        lock: FIFOLock | None = None,
+        *,
+        store: EventStore | None = None,
+    ) -> None:
         self.id = conversation_id
         self.lock = lock or FIFOLock()
-        self.events: list[Event] = []
+        # every event; with a store, only the newest stay in memory (see EventLog)
+        self.events = EventLog(conversation_id, store)
         self.status: Status = "idle"
         self.last_seq = 0
         self.session_id: str | None = None
@@ -137,9 +146,11 @@ class ConversationState:
 
     # --- the fold ------------------------------------------------------------------------
 
-    def apply(self, event: Event) -> None:
-        """Fold one event in. Events must come in ``seq`` order."""
+    def apply(self, event: Event, *, stored: bool = False) -> None:
+        """Fold one event in. Events must come in ``seq`` order; ``stored``: read from a store."""
         self.events.append(event)
+        if stored:
+            self.events.stored(event.seq)
         self.last_seq = event.seq
         if isinstance(event, ToolCallEvent):
             self.tool_calls[event.tool_call_id] = event

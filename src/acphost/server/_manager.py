@@ -159,10 +159,10 @@ class Manager:
         return await asyncio.to_thread(self._fold, conversation_id), None
 
     def _fold(self, conversation_id: str) -> ConversationState:
-        state = ConversationState(conversation_id)
+        state = ConversationState(conversation_id, store=self.store)
         for record in self.store.iter_events(conversation_id):
             try:
-                state.apply(parse_event(record.data))
+                state.apply(parse_event(record.data), stored=True)
             except ValueError:  # a kind from a newer acphost: skip it, keep the rest
                 log.warning("skipping unreadable event %s#%s", conversation_id, record.seq)
         return state
