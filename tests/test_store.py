@@ -406,3 +406,30 @@ def test_a_racing_writer_still_hits_the_seq_check(db: Path) -> None:
             first.append([ev("c1", 3)])
         first.append([ev("c1", 4)])  # after the conflict it reads the database again
         assert [e.seq for e in second.events("c1")] == [1, 2, 3, 4]
+
+
+def test_checkpoints_run_off_the_writer_and_keep_the_wal_bounded(db: Path) -> None:
+    with SQLiteStore(db) as store:
+        store.create_conversation(conv("c"))
+        assert store._conn is not None
+        assert store._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        before = db.stat().st_size
+        blob = b"x" * 4000
+        for seq in range(1, 1001):  # ~4 MB: a few checkpoints' worth
+            store.append([ev("c", seq, data=blob)])
+        checkpointer = store._checkpointer
+        assert checkpointer is not None
+        deadline = time.monotonic() + 20
+        while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert checkpointer.checkpoints >= 1
+        # only a checkpoint writes the database file itself: the events reached it
+        assert db.stat().st_size > before + (1 << 20)
+        assert len(store.events("c")) == 1000
+    assert checkpointer._thread is not None
+    assert not checkpointer._thread.is_alive()  # close() stopped it
+
+
+def test_a_memory_store_has_no_checkpointer() -> None:
+    with SQLiteStore(":memory:") as store:
+        assert store._checkpointer is None

@@ -1,7 +1,7 @@
 """acphost: a ``Conversation`` driven by ``run()`` or ``arun()``, SQLite store, one callback.
 
-``permission="allow"``; the callback counts events. What the host surfaced is checked from
-``conversation.state.events`` after each turn, outside the timing.
+``permission="allow"``; the callback counts the events it is given, and the units each turn
+surfaced (words, completed tool calls, decided permissions) are checked from them.
 """
 
 from __future__ import annotations
@@ -22,14 +22,33 @@ from acphost import Conversation  # noqa: E402
 IMPORT_S = time.perf_counter() - t_import
 
 
-def units_of(events: list[Any], scenario: str) -> int:
+def units_of(event: Any, scenario: str) -> int:
+    """What one delivered event counts for in this scenario (checked after each turn)."""
+    kind = event.kind
     if scenario in ("chunks", "trivial"):
-        return sum(e.text.count("word") for e in events if e.kind == "agent_message")
+        return event.text.count("word") if kind == "agent_message" else 0
     if scenario == "tools":
-        return sum(1 for e in events if e.kind == "tool_call" and e.status == "completed")
+        return int(kind == "tool_call" and event.status == "completed")
     if scenario == "perms":
-        return sum(1 for e in events if e.kind == "permission_decided")
+        return int(kind == "permission_decided")
     return 0
+
+
+class Counter:
+    """The one callback: counts events, and the scenario's units of the current turn."""
+
+    def __init__(self, scenario: str) -> None:
+        self.scenario = scenario
+        self.events = 0
+        self.units = 0
+
+    def __call__(self, event: Any) -> None:
+        self.events += 1
+        self.units += units_of(event, self.scenario)
+
+    def take_units(self) -> int:
+        units, self.units = self.units, 0
+        return units
 
 
 def open_conversation(job: dict[str, Any], callback: Any) -> Conversation:
@@ -44,27 +63,23 @@ def versions() -> dict[str, str]:
 
 
 def body_run(job: dict[str, Any]) -> dict[str, Any]:
-    seen = [0]
-
-    def callback(event: Any) -> None:
-        seen[0] += 1
-
-    conversation = open_conversation(job, callback)
+    counter = Counter(job["scenario"])
+    conversation = open_conversation(job, counter)
     conversation.start()
     ready_s = common.since_start()
     if job.get("warmup"):
         conversation.run(common.prompt_text("trivial", 1))
+        counter.take_units()
     prompt = common.prompt_text(job["scenario"], job["n"])
     times: list[float] = []
     units: list[int] = []
     budget = job.get("budget_s")
     began = time.perf_counter()
     for _ in range(job["turns"]):
-        first = len(conversation.state.events)
         t0 = time.perf_counter()
         conversation.run(prompt)
         times.append(time.perf_counter() - t0)
-        units.append(units_of(conversation.state.events[first:], job["scenario"]))
+        units.append(counter.take_units())
         if budget is not None and time.perf_counter() - began > budget:
             break  # a time budget (the growth test) keeps what fits
     rss = common.rss_mb()
@@ -74,34 +89,30 @@ def body_run(job: dict[str, Any]) -> dict[str, Any]:
         "ready_s": ready_s,
         "turn_s": times,
         "units": units,
-        "events": seen[0],
+        "events": counter.events,
         "rss_end_mb": rss,
         "versions": versions(),
     }
 
 
 async def amain(job: dict[str, Any]) -> dict[str, Any]:
-    seen = [0]
-
-    def callback(event: Any) -> None:
-        seen[0] += 1
-
-    conversation = open_conversation(job, callback)
+    counter = Counter(job["scenario"])
+    conversation = open_conversation(job, counter)
     await asyncio.to_thread(conversation.start)
     ready_s = common.since_start()
     if job.get("warmup"):
         await conversation.arun(common.prompt_text("trivial", 1))
+        counter.take_units()
     prompt = common.prompt_text(job["scenario"], job["n"])
     times: list[float] = []
     units: list[int] = []
     budget = job.get("budget_s")
     began = time.perf_counter()
     for _ in range(job["turns"]):
-        first = len(conversation.state.events)
         t0 = time.perf_counter()
         await conversation.arun(prompt)
         times.append(time.perf_counter() - t0)
-        units.append(units_of(conversation.state.events[first:], job["scenario"]))
+        units.append(counter.take_units())
         if budget is not None and time.perf_counter() - began > budget:
             break  # a time budget (the growth test) keeps what fits
     rss = common.rss_mb()
@@ -111,7 +122,7 @@ async def amain(job: dict[str, Any]) -> dict[str, Any]:
         "ready_s": ready_s,
         "turn_s": times,
         "units": units,
-        "events": seen[0],
+        "events": counter.events,
         "rss_end_mb": rss,
         "versions": versions(),
     }

@@ -4,7 +4,8 @@ Durability: the database runs in WAL mode with ``synchronous=NORMAL`` by default
 transaction is then in the WAL file before ``append`` returns, so it survives the process being
 killed (SIGKILL, OOM) — only a power loss or OS crash can drop the last commits, and never
 corrupts the file. ``synchronous="FULL"`` fsyncs every commit to survive power loss too, at a
-large cost per commit (batch appends to amortize it).
+large cost per commit (batch appends to amortize it). WAL checkpoints run on a background
+thread, never inside a commit a conversation waits for (``_checkpoint.py``).
 """
 
 from __future__ import annotations
@@ -30,8 +31,14 @@ from acphost.store._base import (
     StoreError,
     Unset,
 )
+from acphost.store._checkpoint import Checkpointer
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+
+_WAL_SIZE_LIMIT = 64 << 20  # after a checkpoint, a larger WAL file is truncated to this
+# Page cache per connection (SQLite's default is 2 MiB): writes are appends and reads stream
+# pages in key order, so a small cache costs nothing measurable; the OS caches the file.
+_CACHE_KIB = 512
 
 _SCHEMA_V1 = """
 CREATE TABLE conversations (
@@ -152,8 +159,12 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the event store {self.path!r}: {exc}") from exc
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
+            wal = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal"
+            if wal:  # checkpoints run on a background thread (see _checkpoint.py)
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
+                conn.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
             conn.execute(f"PRAGMA synchronous = {synchronous}")
+            conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
             conn.execute("PRAGMA foreign_keys = ON")
             _migrate(conn)
         except BaseException as exc:
@@ -162,6 +173,7 @@ class SQLiteStore:
                 raise _translate(exc, f"cannot open the event store {self.path!r}") from exc
             raise
         self._conn: sqlite3.Connection | None = conn
+        self._checkpointer = Checkpointer(self.path, self) if wal else None
         self._last_seq: dict[str, int] = {}  # what this store wrote last, per conversation
 
     # -- plumbing -----------------------------------------------------------------------
@@ -178,8 +190,11 @@ class SQLiteStore:
                 raise _translate(exc, "event store operation failed") from exc
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; IMMEDIATE so read-then-write never fails to upgrade."""
+    def _write(self, nbytes: int = 0) -> Iterator[sqlite3.Connection]:
+        """A write transaction; IMMEDIATE so read-then-write never fails to upgrade.
+
+        ``nbytes``: about how much it writes, so that checkpoints keep pace with the WAL.
+        """
         with self._db() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -189,6 +204,8 @@ class SQLiteStore:
                 if conn.in_transaction:  # also after a failed (busy) COMMIT
                     conn.execute("ROLLBACK")
                 raise
+            if self._checkpointer is not None:
+                self._checkpointer.wrote(nbytes)
 
     # -- conversations ------------------------------------------------------------------
 
@@ -290,7 +307,7 @@ class SQLiteStore:
             last[event.conversation_id] = event.seq
             first.setdefault(event.conversation_id, event.seq)
         known = self._last_seq
-        with self._write() as conn:
+        with self._write(sum(len(event.data) for event in events)) as conn:
             for conversation_id, seq in first.items():
                 if seq > known.get(conversation_id, seq):
                     continue
@@ -389,6 +406,8 @@ class SQLiteStore:
 
     def close(self) -> None:
         """Close the connection; idempotent. Later calls raise :class:`StoreError`."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         with self._lock:
             conn, self._conn = self._conn, None
         if conn is not None:
