@@ -21,7 +21,8 @@ STARTED = time.perf_counter()  # as early as the driver can take it: before the 
 
 
 def job() -> dict[str, Any]:
-    return json.loads(sys.argv[1])
+    spec: dict[str, Any] = json.loads(sys.argv[1])
+    return spec
 
 
 def maxrss_mb() -> float:

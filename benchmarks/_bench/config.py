@@ -1,0 +1,84 @@
+"""How big each experiment is (full and ``--quick``), and which drivers the storms compare."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+STORM_DRIVERS = ["raw", "sdk", "acphost-run", "acphost-arun", "openhands", "openhands-persist"]
+
+# The runs every storm driver appears in (filled with "not run" when skipped).
+STORM_RUNS = ("chunks", "tools", "perms", "trivial", "growth")
+
+# (scenario key, title, agent scenario, unit name, updates per n)
+STORMS = [
+    ("chunks", "chunk storm", "chunks", "updates/s", 1),
+    ("tools", "tool-call storm", "tools", "updates/s", 3),
+    ("perms", "permission storm", "perms", "permissions/s", 1),
+]
+
+# The WebSocket fan-out: the same storm in-process for context, then through the server.
+WS_DRIVERS = ["acphost-arun", "ws-1", "ws-n", "ws-n-plain"]
+
+
+@dataclass
+class Sizes:
+    rounds: int
+    chunks: int
+    tools: int
+    perms: int
+    trivial_turns: int
+    growth_turns: int
+    growth_tools: int
+    growth_openhands_budget_s: float
+    conversations: int
+    concurrent_turns: int
+    paced_think_s: float
+    import_runs: int
+    timeout_s: float
+    ws_subscribers: int
+    ws_tools: int  # tool calls of the fan-out storm: 3 events each
+
+
+FULL = Sizes(
+    rounds=4,
+    chunks=50_000,
+    tools=2_000,
+    perms=1_000,
+    trivial_turns=500,
+    growth_turns=100,
+    growth_tools=2_000,
+    growth_openhands_budget_s=45.0,
+    conversations=100,
+    concurrent_turns=20,
+    paced_think_s=0.5,
+    import_runs=5,
+    timeout_s=300.0,
+    ws_subscribers=50,
+    ws_tools=6_667,
+)
+QUICK = Sizes(
+    rounds=1,
+    chunks=10_000,
+    tools=200,
+    perms=200,
+    trivial_turns=100,
+    growth_turns=10,
+    growth_tools=200,
+    growth_openhands_budget_s=0.0,  # skipped in --quick
+    conversations=20,
+    concurrent_turns=10,
+    paced_think_s=0.2,
+    import_runs=2,
+    timeout_s=120.0,
+    ws_subscribers=10,
+    ws_tools=667,
+)
+
+
+def saved_sizes(saved: dict[str, Any], quick: bool) -> Sizes:
+    """The sizes of a saved run; fields it predates take today's defaults."""
+    known = {f.name for f in dataclasses.fields(Sizes)}
+    base = dataclasses.asdict(QUICK if quick else FULL)
+    return Sizes(**{**base, **{k: v for k, v in saved.items() if k in known}})
