@@ -25,7 +25,12 @@ from acphost.acp.client import ContentBlocks
 from acphost.acp.fs import Workspace
 from acphost.acp.permissions import Decision
 from acphost.agents import AgentContext, resolve_agent
-from acphost.conversation._delivery import FIXED_POLICIES, Delivery, PermissionPolicy
+from acphost.conversation._delivery import (
+    FIXED_POLICIES,
+    PUBLISH_EVERY,
+    Delivery,
+    PermissionPolicy,
+)
 from acphost.conversation._desk import PermissionDesk
 from acphost.conversation._inputs import AgentSpec, StoreSpec, blocks_of, open_store
 from acphost.conversation._items import TurnDone
@@ -40,6 +45,10 @@ from acphost.store import ConversationRecord
 __all__ = ["Conversation"]
 
 log = logging.getLogger("acphost")
+
+ASYNC_SLICE = PUBLISH_EVERY
+"""Mailbox items ``arun()`` delivers between two yields to the caller's loop (a storm must
+not starve the caller's other tasks: the server's sockets, its other conversations)."""
 
 
 class Conversation:
@@ -305,7 +314,10 @@ class Conversation:
             cancelled = False
             while done is None:
                 try:
-                    await self._mailbox.wait_async(None)
+                    if self._mailbox:  # a storm: let the caller's loop run between slices
+                        await asyncio.sleep(0)
+                    else:
+                        await self._mailbox.wait_async(None)
                 except asyncio.CancelledError:
                     # Take the interrupt path, wait for the turn to end, then re-raise.
                     cancelled = True
@@ -313,7 +325,7 @@ class Conversation:
                     current = asyncio.current_task()
                     if current is not None:
                         current.uncancel()
-                done = self._deliver(self._mailbox.drain())
+                done = self._deliver(self._mailbox.drain(ASYNC_SLICE))
             ended = self._finish(done, raise_error=not cancelled)
             if cancelled:
                 raise asyncio.CancelledError

@@ -35,10 +35,15 @@ class Mailbox:
             self._signalled = True
         waker()
 
-    def drain(self) -> list[Any]:
+    def drain(self, limit: int | None = None) -> list[Any]:
+        """Everything waiting (or the oldest ``limit`` items)."""
         with self._lock:
-            items = list(self._items)
-            self._items.clear()
+            queued = self._items
+            if limit is None or len(queued) <= limit:
+                items = list(queued)
+                queued.clear()
+            else:
+                items = [queued.popleft() for _ in range(limit)]
             self._signalled = False
         return items
 

@@ -75,6 +75,7 @@ class ConversationState:
         self.commands: list[dict[str, Any]] = []
         self.plan: list[dict[str, Any]] = []
         self.tool_calls: dict[str, ToolCallEvent] = {}
+        self._running: dict[str, None] = {}  # ids of pending/in-progress calls, in order
         self.terminals: dict[str, TerminalEvent] = {}
         self.pending_permissions: dict[str, PermissionRequestedEvent] = {}
         self.messages: list[UserMessageEvent | AgentMessageEvent] = []
@@ -115,7 +116,8 @@ class ConversationState:
 
     @property
     def running_tool_calls(self) -> list[ToolCallEvent]:
-        return [t for t in self.tool_calls.values() if t.status in ("pending", "in_progress")]
+        """Calls still pending or in progress (kept apart: the history of calls grows)."""
+        return [self.tool_calls[key] for key in self._running]
 
     def snapshot(self) -> dict[str, Any]:
         """Everything folded, as plain data (for comparisons and the server)."""
@@ -153,7 +155,12 @@ class ConversationState:
             self.events.stored(event.seq)
         self.last_seq = event.seq
         if isinstance(event, ToolCallEvent):
-            self.tool_calls[event.tool_call_id] = event
+            key = event.tool_call_id
+            self.tool_calls[key] = event
+            if event.status in ("pending", "in_progress"):
+                self._running[key] = None
+            else:
+                self._running.pop(key, None)
         elif isinstance(event, StatusChangedEvent):
             self.status = event.status
         elif isinstance(event, TerminalEvent):
