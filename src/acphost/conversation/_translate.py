@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
+from pydantic_core import PydanticUndefined
 
 from acphost.acp.messages import (
     AgentExitMessage,
@@ -68,12 +69,37 @@ _TOOL_FIELDS = {
 
 
 @functools.cache
-def _factories(cls: type[EventBase]) -> tuple[tuple[str, Callable[[], Any]], ...]:
+def _plan(cls: type[EventBase]) -> tuple[tuple[str, Any, Callable[[], Any] | None], ...]:
+    """Each field's name, default and default factory, in field order."""
     return tuple(
-        (name, field.default_factory)  # type: ignore[misc]
+        (name, field.default, field.default_factory)  # type: ignore[misc]
         for name, field in cls.model_fields.items()
-        if field.default_factory is not None
     )
+
+
+def construct(cls: type[E], fields: dict[str, Any]) -> E:
+    """``cls.model_construct(**fields)`` for fields acphost typed itself, without its cost.
+
+    pydantic's ``model_construct`` looks up and copies every default per call, which made it
+    the largest single cost of a tool-call storm; this fills the same ``__dict__`` directly.
+    """
+    values: dict[str, Any] = {}
+    for name, default, factory in _plan(cls):
+        if name in fields:
+            values[name] = fields[name]
+        elif factory is not None:
+            values[name] = factory()
+        elif default is PydanticUndefined:
+            raise TypeError(f"{cls.__name__} needs {name!r}")
+        else:
+            values[name] = default
+    event = cls.__new__(cls)
+    setattr_ = object.__setattr__
+    setattr_(event, "__dict__", values)
+    setattr_(event, "__pydantic_fields_set__", set(fields))
+    setattr_(event, "__pydantic_extra__", None)
+    setattr_(event, "__pydantic_private__", None)
+    return event
 
 
 class Translator:
@@ -104,12 +130,8 @@ class Translator:
             fields["turn"] = self.turn
         seq = self.state.last_seq + 1
         if trusted:
-            # pydantic inspects each default factory's signature on every construct: call
-            # the factories ourselves (they take no arguments)
-            for name, factory in _factories(cls):
-                if name not in fields:
-                    fields[name] = factory()
-            event: E = cls.model_construct(seq=seq, **fields)  # type: ignore[assignment]
+            fields["seq"] = seq
+            event = construct(cls, fields)
         else:
             event = cls(seq=seq, **fields)
         self.state.apply(event)  # type: ignore[arg-type]
