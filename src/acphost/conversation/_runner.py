@@ -61,7 +61,11 @@ class TurnRunner:
         self.asking: set[str] = asking if asking is not None else set()
         self._turn: int | None = None
         self._cancel_before: int | None = None
-        self._step: asyncio.Future[TurnResult] | None = None
+        # while the agent's step runs: a future done when it ends, and the task running it
+        self._step: asyncio.Future[None] | None = None
+        self._step_task: asyncio.Task[Any] | None = None
+        self._stopping = False  # we cancelled the step (its agent ignored session/cancel)
+        self._deadline: asyncio.TimerHandle | None = None
         self._cancelling: asyncio.Task[None] | None = None
         self._killed = False
         self._timeout: str | None = None
@@ -180,34 +184,53 @@ class TurnRunner:
         return isinstance(exc, AcphostError) and exc.retryable and self.session_ready
 
     async def _run_step(self, prompt: list[dict[str, Any]]) -> TurnResult:
-        step = asyncio.ensure_future(self.agent.astep(self.ctx, prompt))
-        self._step = step
+        """The agent's step, awaited in this task: no task of its own, so a turn costs no
+        extra loop iterations; time limits are a timer, stopping it is cancelling this task."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        ended: asyncio.Future[None] = loop.create_future()
+        self._step, self._step_task, self._stopping = ended, task, False
         started = time.monotonic()
         # idle time counts from the prompt: starting the agent has its own time limit
         self.ctx.last_activity = started
-        settings = self.settings
+        self._arm(loop, started)
         try:
-            while True:
-                deadline = self._next_deadline(started)
-                await asyncio.wait({step}, timeout=deadline)
-                if step.done():
-                    break
-                now = time.monotonic()
-                if settings.turn_timeout is not None and now - started >= settings.turn_timeout:
-                    self._start_cancel("turn")
-                elif (
-                    settings.idle_timeout is not None
-                    and now - self.ctx.last_activity >= settings.idle_timeout
-                ):
-                    if self.asking:  # waiting for the user is not the agent being idle
-                        self.ctx.last_activity = now
-                    else:
-                        self._start_cancel("idle")
+            return await self.agent.astep(self.ctx, prompt)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise  # cancelled from outside (the loop shutting down): not ours to absorb
+            task.uncancel()
+            raise AgentExited("the agent's turn was stopped") from None
         finally:
-            self._step = None
-        if step.cancelled():
-            raise AgentExited("the agent's turn was stopped")
-        return step.result()
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+            self._step = self._step_task = None
+            ended.set_result(None)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, started: float) -> None:
+        delay = self._next_deadline(started)
+        if delay is not None:
+            self._deadline = loop.call_later(delay, self._on_deadline, loop, started)
+
+    def _on_deadline(self, loop: asyncio.AbstractEventLoop, started: float) -> None:
+        self._deadline = None
+        if self._step is None:
+            return
+        now = time.monotonic()
+        settings = self.settings
+        if settings.turn_timeout is not None and now - started >= settings.turn_timeout:
+            self._start_cancel("turn")
+        elif (
+            settings.idle_timeout is not None
+            and now - self.ctx.last_activity >= settings.idle_timeout
+        ):
+            if self.asking:  # waiting for the user is not the agent being idle
+                self.ctx.last_activity = now
+            else:
+                self._start_cancel("idle")
+        self._arm(loop, started)  # no more once cancelling on a limit (see _next_deadline)
 
     def _next_deadline(self, started: float) -> float | None:
         if self._timeout is not None:
@@ -240,7 +263,7 @@ class TurnRunner:
         self._timeout = timeout
         self._cancelling = asyncio.get_running_loop().create_task(self._cancel(step))
 
-    async def _cancel(self, step: asyncio.Future[TurnResult]) -> None:
+    async def _cancel(self, step: asyncio.Future[None]) -> None:
         if step.done():
             return  # the turn ended first
         self.ctx.cancelled = True
@@ -255,8 +278,9 @@ class TurnRunner:
         self.restart_reason = "the agent ignored session/cancel and was stopped"
         await self.agent.akill()
         await asyncio.wait({step}, timeout=2.0)
-        if not step.done():
-            step.cancel()
+        if not step.done() and self._step_task is not None:
+            self._stopping = True
+            self._step_task.cancel()
 
     def timed_out_error(self, which: str) -> RequestTimeout:
         limit = self.settings.turn_timeout if which == "turn" else self.settings.idle_timeout
