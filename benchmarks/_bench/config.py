@@ -21,6 +21,14 @@ STORMS = [
 # The WebSocket fan-out: the same storm in-process for context, then through the server.
 WS_DRIVERS = ["acphost-arun", "ws-1", "ws-n", "ws-n-plain"]
 
+# N concurrent conversations: acphost and, as the floor of this machine, the bare SDK.
+# (driver key, label, script); the runs are "concurrent" (back to back) and "paced".
+CONC_DRIVERS = [
+    ("concurrent", "acphost arun()", "drive_concurrent.py"),
+    ("concurrent-sdk", "bare SDK (acp)", "drive_concurrent_sdk.py"),
+]
+CONC_LOADS = [("concurrent", "back to back"), ("paced", "paced")]
+
 
 @dataclass
 class Sizes:
@@ -34,6 +42,7 @@ class Sizes:
     growth_openhands_budget_s: float
     conversations: int
     concurrent_turns: int
+    concurrent_rounds: int  # few: a paced run takes ~25 s
     paced_think_s: float
     import_runs: int
     timeout_s: float
@@ -52,6 +61,7 @@ FULL = Sizes(
     growth_openhands_budget_s=45.0,
     conversations=100,
     concurrent_turns=20,
+    concurrent_rounds=3,
     paced_think_s=0.5,
     import_runs=5,
     timeout_s=300.0,
@@ -69,6 +79,7 @@ QUICK = Sizes(
     growth_openhands_budget_s=0.0,  # skipped in --quick
     conversations=20,
     concurrent_turns=10,
+    concurrent_rounds=1,
     paced_think_s=0.2,
     import_runs=2,
     timeout_s=120.0,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from _bench.bench import Bench
-from _bench.config import STORM_DRIVERS, STORMS, WS_DRIVERS
+from _bench.config import CONC_DRIVERS, STORM_DRIVERS, STORMS, WS_DRIVERS
 from _bench.drivers import Driver
 from _bench.env import log, openhands_python, subprocess_env
 
@@ -62,15 +62,20 @@ def growth(bench: Bench) -> None:
 
 
 def concurrency(bench: Bench) -> None:
+    """acphost and the bare SDK interleaved, per load: a target acphost misses back to back can
+    then be read against what the machine allows a host with no state at all."""
     s = bench.sizes
     drivers = bench.drivers
-    drivers["concurrent"] = Driver(
-        "concurrent",
-        "acphost arun() × N",
-        "drive_concurrent.py",
-        bench.host_python,
-        unavailable=drivers["acphost-run"].unavailable,
-    )
+    for key, label, script in CONC_DRIVERS:
+        drivers[key] = Driver(
+            key,
+            f"{label} × N",
+            script,
+            bench.host_python,
+            unavailable=drivers["acphost-run"].unavailable,  # same interpreter
+        )
+    keys = [key for key, *_ in CONC_DRIVERS]
+    rounds = min(s.rounds, s.concurrent_rounds)  # ``--rounds`` caps it too
     for name, think in (("concurrent", 0.0), ("paced", s.paced_think_s)):
         job = bench.job(
             "trivial",
@@ -79,7 +84,7 @@ def concurrency(bench: Bench) -> None:
             conversations=s.conversations,
             think_s=think,
         )
-        bench.interleave(name, ["concurrent"], job, 1, s.timeout_s * 2)
+        bench.interleave(name, keys, job, rounds, s.timeout_s * 2)
 
 
 def imports(bench: Bench) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from _bench.config import STORM_DRIVERS
+from typing import Any
+
+from _bench.config import CONC_DRIVERS, CONC_LOADS, STORM_DRIVERS
 from _bench.sheet import Sheet
-from _bench.stats import Stat, fmt_num, fmt_ratio, fmt_stat, percentile, ratio
+from _bench.stats import Stat, fmt_num, fmt_ratio, fmt_stat, median, percentile, ratio
 
 
 def startup_table(sheet: Sheet) -> dict[str, Stat | None]:
@@ -78,49 +80,79 @@ def import_table(sheet: Sheet) -> dict[str, Stat | None]:
     return out
 
 
+def _conc_row(r: dict[str, Any]) -> dict[str, float]:
+    """One run's figures."""
+    single, many = r["single_turn_s"], r["many_turn_s"]
+    row = {
+        "single_p50": percentile(single, 50),
+        "single_p99": percentile(single, 99),
+        "many_p50": percentile(many, 50),
+        "many_p99": percentile(many, 99),
+        "rss": r["rss_many_mb"],
+        # ru_maxrss lags the current RSS a little; the peak is at least what was seen
+        "maxrss": max(r["maxrss_many_mb"], r["rss_many_mb"]),
+        "tps": len(many) / r["wall_s"],
+    }
+    row["overhead"] = row["many_p99"] - row["single_p99"]
+    return row
+
+
 def concurrency_table(sheet: Sheet) -> dict[str, dict[str, float]]:
+    """Keyed by load (``concurrent``, ``paced``) for acphost, ``<load>-sdk`` for the bare SDK:
+    each figure the median over the runs (a saved run may lack the SDK: it is then n/a)."""
     s = sheet.bench.sizes
     out: dict[str, dict[str, float]] = {}
     sheet.lines += [
-        f"## {s.conversations} concurrent conversations in one process (acphost `arun()`)",
+        f"## {s.conversations} concurrent conversations in one process"
+        " (acphost `arun()`, bare SDK)",
         "",
         f"Each of {s.conversations} conversations has its own agent process and runs"
-        f" {s.concurrent_turns} trivial turns; all share one SQLite store, one callback each."
-        " *Back to back*: every conversation starts its next turn as soon as the last ends"
-        f" (the worst case). *Paced*: a random pause of 0–{2 * s.paced_think_s:g} s before"
-        " each turn, as users would. Baseline: one conversation alone, same pacing, in the"
-        " same process first. Overhead = p99 with N − p99 alone. RSS is the host process's"
-        " own (agents excluded).",
+        f" {s.concurrent_turns} trivial turns. acphost: all share one SQLite store, one"
+        " callback each. Bare SDK (`drive_concurrent_sdk.py`): one `acp` connection each, whose"
+        " client only appends the updates to a list: no store, no state, the floor for a host"
+        " on this machine. *Back to back*: every conversation starts its next turn as soon as"
+        " the last ends (the worst case). *Paced*: a random pause of"
+        f" 0–{2 * s.paced_think_s:g} s before each turn, as users would. Baseline: one"
+        " conversation alone, same pacing, in the same process first. Overhead = p99 with N"
+        " − p99 alone. RSS is the host process's own (agents excluded). The two hosts run"
+        " interleaved; each figure is the median over the runs, the overhead's (min–max).",
         "",
-        "| load | alone p50 / p99 | N at once p50 / p99 | p99 overhead | host RSS |"
+        "| load | host | alone p50 / p99 | N at once p50 / p99 | p99 overhead | host RSS |"
         " host peak RSS | turns/s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, title in (("concurrent", "back to back"), ("paced", "paced")):
-        results = sheet.runs.get(name, {}).get("concurrent", [])
-        if not results or "error" in results[0]:
-            sheet.lines.append(f"| {title} | {sheet.na(results)} | | | | | |")
-            continue
-        r = results[0]
-        single, many = r["single_turn_s"], r["many_turn_s"]
-        row = {
-            "single_p50": percentile(single, 50),
-            "single_p99": percentile(single, 99),
-            "many_p50": percentile(many, 50),
-            "many_p99": percentile(many, 99),
-            "rss": r["rss_many_mb"],
-            # ru_maxrss lags the current RSS a little; the peak is at least what was seen
-            "maxrss": max(r["maxrss_many_mb"], r["rss_many_mb"]),
-            "tps": len(many) / r["wall_s"],
-        }
-        row["overhead"] = row["many_p99"] - row["single_p99"]
-        out[name] = row
-        sheet.lines.append(
-            f"| {title} | {fmt_num(row['single_p50'], 'ms')} / "
-            f"{fmt_num(row['single_p99'], 'ms')} | {fmt_num(row['many_p50'], 'ms')} / "
-            f"{fmt_num(row['many_p99'], 'ms')} | {fmt_num(row['overhead'], 'ms')} | "
-            f"{fmt_num(row['rss'], 'MB')} | {fmt_num(row['maxrss'], 'MB')} | "
-            f"{row['tps']:.0f} |"
-        )
+    for name, title in CONC_LOADS:
+        for key, label, _script in CONC_DRIVERS:
+            run = sheet.runs.get(name)
+            results = (run or {}).get(key) or [
+                # a results.json from before the SDK peer has the acphost rows only
+                {"error": "not run" if run is None else "not in these results"}
+            ]
+            rows = [_conc_row(r) for r in results if "error" not in r]
+            if not rows:
+                sheet.lines.append(f"| {title} | {label} | {sheet.na(results)} | | | | | |")
+                continue
+            row = {k: median([r[k] for r in rows]) for k in rows[0]}
+            out[name if key == "concurrent" else f"{name}-sdk"] = row
+            spread = Stat.of([r["overhead"] for r in rows])
+            sheet.lines.append(
+                f"| {title} | {label}{sheet.failed(results)} |"
+                f" {fmt_num(row['single_p50'], 'ms')} / {fmt_num(row['single_p99'], 'ms')} |"
+                f" {fmt_num(row['many_p50'], 'ms')} / {fmt_num(row['many_p99'], 'ms')} |"
+                f" {fmt_stat(spread, 'ms')} | {fmt_num(row['rss'], 'MB')} |"
+                f" {fmt_num(row['maxrss'], 'MB')} | {row['tps']:.0f} |"
+            )
+    host, sdk = out.get("concurrent"), out.get("concurrent-sdk")
+    if host and sdk:
+        n = s.conversations
+        sheet.lines += [
+            "",
+            f"Back to back, {n} turns are always in flight, so the mean turn takes {n} ÷"
+            f" turns/s (Little's law): {fmt_num(n / host['tps'], 'ms')} for acphost,"
+            f" {fmt_num(n / sdk['tps'], 'ms')} for the bare SDK. Turns/s is capped by the CPU"
+            " a turn costs (the host's under one GIL, the agents' on the same cores), so no"
+            f" host gets that mean below {n} × its cost a turn; the bare SDK, which does next to"
+            " nothing with a turn, shows where that floor lies on this machine.",
+        ]
     sheet.lines.append("")
     return out
