@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from acphost.errors import AcphostError
@@ -433,3 +434,55 @@ def test_checkpoints_run_off_the_writer_and_keep_the_wal_bounded(db: Path) -> No
 def test_a_memory_store_has_no_checkpointer() -> None:
     with SQLiteStore(":memory:") as store:
         assert store._checkpointer is None
+
+
+def header_event(seq: int, kind: str, **data: object) -> EventRecord:
+    return EventRecord("c", seq, f"e{seq}", kind, 200.0 + seq, orjson.dumps(data))
+
+
+@pytest.mark.parametrize("batch", [1, 40], ids=["one statement", "a transaction"])
+def test_the_header_follows_the_events_that_change_it(db: Path, batch: int) -> None:
+    events = [
+        header_event(1, "session_started", session_id="s1"),
+        header_event(2, "status_changed", status="running", previous="idle"),
+        header_event(3, "session_info", title="Fixing the bug"),
+        header_event(4, "session_info", title=None),  # no title: the last one stays
+        header_event(5, "status_changed", status="idle", previous="running"),
+    ]
+    events += [ev("c", seq) for seq in range(6, 6 + batch - 1)]
+    with SQLiteStore(db) as store:
+        store.create_conversation(conv("c", title="given"))
+        store.append(events)
+        record = store.get_conversation("c")
+    assert record is not None
+    assert (record.status, record.title, record.session_id) == ("idle", "Fixing the bug", "s1")
+    assert record.updated_at == 205.0  # the last event that changed it
+
+
+def test_a_version_1_database_gets_the_header_triggers(db: Path) -> None:
+    with SQLiteStore(db) as store:
+        store.create_conversation(conv("c"))
+    raw = sqlite3.connect(db)
+    for name in ("events_set_status", "events_set_title", "events_set_session"):
+        raw.execute(f"DROP TRIGGER {name}")
+    raw.execute("PRAGMA user_version = 1")
+    raw.commit()
+    raw.close()
+    with SQLiteStore(db) as store:
+        store.append([header_event(1, "status_changed", status="running", previous="idle")])
+        record = store.get_conversation("c")
+        assert record is not None
+        assert record.status == "running"
+    raw = sqlite3.connect(db)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    raw.close()
+
+
+def test_a_small_batch_with_a_seq_conflict_writes_nothing(store: SQLiteStore) -> None:
+    store.create_conversation(conv("c"))
+    with SQLiteStore(store.path) as other:
+        other.append([ev("c", 1)])  # `other` now believes seq 1 is the last
+        store.append([ev("c", 2), ev("c", 3)])
+        with pytest.raises(SeqConflict):  # one INSERT: its seq 3 hits the key, seq 4 is undone
+            other.append([ev("c", 3), ev("c", 4)])
+    assert [e.seq for e in store.events("c")] == [1, 2, 3]

@@ -95,7 +95,6 @@ class Delivery:
         self.permission = permission
         self.asks = asks
         self.tr = Translator(state, tokens=on_token is not None, thoughts=on_thought is not None)
-        self._persisted: tuple[str, str | None, str | None] = ("", None, None)
         # stored but not yet seen by the callbacks, in seq order (see publish)
         self._undelivered: deque[Event | Token] = deque()
         self._publishing = False
@@ -123,7 +122,6 @@ class Delivery:
                         )
                         for e in events
                     ],
-                    update=self._header_changes(),
                 )
                 self.state.events.stored(events[-1].seq)
             self._undelivered.extend(out)
@@ -150,22 +148,6 @@ class Delivery:
             callback(value)
         except Exception:
             log.exception("an acphost callback raised; delivery goes on")
-
-    def _header_changes(self) -> dict[str, Any] | None:
-        """The conversation row's new status/title/session, stored with the events."""
-        state = self.state
-        header = (state.status, state.title, state.session_id)
-        if header == self._persisted:
-            return None
-        self._persisted = header
-        changes: dict[str, Any] = {
-            "status": state.status,
-            "session_id": state.session_id,
-            "updated_at": time.time(),
-        }
-        if state.title is not None:  # the title given at creation stays until the agent's
-            changes["title"] = state.title
-        return changes
 
     def deliver(
         self, items: list[Any], *, final: bool = False, publish: bool = True

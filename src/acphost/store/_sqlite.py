@@ -11,6 +11,7 @@ thread, never inside a commit a conversation waits for (``_checkpoint.py``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
@@ -32,6 +33,7 @@ from acphost.store._base import (
     Unset,
 )
 from acphost.store._checkpoint import Checkpointer
+from acphost.store._schema import SCHEMA_VERSION, migrate
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -40,71 +42,21 @@ _WAL_SIZE_LIMIT = 64 << 20  # after a checkpoint, a larger WAL file is truncated
 # pages in key order, so a small cache costs nothing measurable; the OS caches the file.
 _CACHE_KIB = 512
 
-_SCHEMA_V1 = """
-CREATE TABLE conversations (
-    id          TEXT PRIMARY KEY,
-    agent       TEXT NOT NULL,
-    workspace   TEXT NOT NULL,
-    title       TEXT,
-    status      TEXT NOT NULL,
-    created_at  REAL NOT NULL,
-    updated_at  REAL NOT NULL,
-    session_id  TEXT,
-    metadata    TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX conversations_by_updated ON conversations (updated_at DESC);
-CREATE TABLE events (
-    conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
-    seq             INTEGER NOT NULL,
-    id              TEXT NOT NULL,
-    kind            TEXT NOT NULL,
-    ts              REAL NOT NULL,
-    data            BLOB NOT NULL,
-    PRIMARY KEY (conversation_id, seq)
-) WITHOUT ROWID;
-"""
-
-
-def _create_v1(conn: sqlite3.Connection) -> None:
-    # Statement by statement: executescript() would COMMIT the migration's transaction.
-    for statement in _SCHEMA_V1.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-
-
-# _MIGRATIONS[n] brings a database from user_version n to n + 1; append, never edit.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1,)
-SCHEMA_VERSION = len(_MIGRATIONS)
 
 _CONV_COLUMNS = "id, agent, workspace, title, status, created_at, updated_at, session_id, metadata"
 _EVENT_COLUMNS = "conversation_id, seq, id, kind, ts, data"
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+_ONE_STATEMENT = 16  # batches up to this size go in one multi-row INSERT (see append)
+
+
+@functools.cache
+def _insert_rows(count: int) -> str:
+    return f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES " + ", ".join(
+        ["(?, ?, ?, ?, ?, ?)"] * count
+    )
+
+
 _PAGE_SIZE = 1000
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring the schema to :data:`SCHEMA_VERSION` under the write lock.
-
-    ``BEGIN IMMEDIATE`` makes concurrent openers (other processes) migrate one at a time: the
-    second one re-reads ``user_version`` after the first committed and finds nothing to do.
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"database schema version {version} is newer than this acphost's"
-                f" ({SCHEMA_VERSION})",
-                hint="upgrade acphost or point it at another database",
-            )
-        for step in _MIGRATIONS[version:]:
-            step(conn)
-        if version != SCHEMA_VERSION:
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _conversation(row: Any) -> ConversationRecord:
@@ -166,7 +118,7 @@ class SQLiteStore:
             conn.execute(f"PRAGMA synchronous = {synchronous}")
             conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
             conn.execute("PRAGMA foreign_keys = ON")
-            _migrate(conn)
+            migrate(conn)
         except BaseException as exc:
             conn.close()
             if isinstance(exc, sqlite3.Error):
@@ -283,11 +235,13 @@ class SQLiteStore:
     def append(
         self, events: Sequence[EventRecord], *, update: Mapping[str, Any] | None = None
     ) -> None:
-        """Write a batch in one transaction; :class:`SeqConflict` writes none of it.
+        """Write a batch atomically; :class:`SeqConflict` writes none of it.
 
-        ``update`` changes the conversation's header (the fields of
-        :meth:`update_conversation`) in the same transaction: one commit per delivery.
-        The seq check reads the last seq inside the IMMEDIATE transaction, unless this store
+        A small batch without ``update`` is one multi-row ``INSERT`` (its own transaction:
+        one call into SQLite, which matters because each call hands the GIL over); a larger
+        one, or one with ``update`` (the fields of :meth:`update_conversation`), is an
+        IMMEDIATE transaction. Either way the header's status, title and session follow the
+        inserted events (triggers). The seq check reads the last seq first, unless this store
         wrote that conversation's previous batch itself; a racing writer then still hits the
         primary key.
         """
@@ -306,45 +260,70 @@ class SQLiteStore:
                 )
             last[event.conversation_id] = event.seq
             first.setdefault(event.conversation_id, event.seq)
+        nbytes = sum(len(event.data) for event in events)
+        if update is None and len(events) <= _ONE_STATEMENT:
+            with self._db() as conn:
+                self._check_first(conn, first)
+                params = [
+                    v
+                    for e in events
+                    for v in (e.conversation_id, e.seq, e.id, e.kind, e.ts, e.data)
+                ]
+                self._insert(conn, events, conn.execute, _insert_rows(len(events)), params)
+            if self._checkpointer is not None:
+                self._checkpointer.wrote(nbytes)
+        else:
+            with self._write(nbytes) as conn:
+                self._check_first(conn, first)
+                rows = [(e.conversation_id, e.seq, e.id, e.kind, e.ts, e.data) for e in events]
+                self._insert(conn, events, conn.executemany, _INSERT_EVENT, rows)
+                if update:
+                    _apply_update(conn, events[0].conversation_id, _changes(**update))
+        self._last_seq.update(last)
+
+    def _check_first(self, conn: sqlite3.Connection, first: Mapping[str, int]) -> None:
+        """Each conversation's first seq of a batch must be above its last stored seq."""
         known = self._last_seq
-        with self._write(sum(len(event.data) for event in events)) as conn:
-            for conversation_id, seq in first.items():
-                if seq > known.get(conversation_id, seq):
-                    continue
-                exists, stored = conn.execute(
-                    "SELECT (SELECT 1 FROM conversations WHERE id = ?),"
-                    " (SELECT max(seq) FROM events WHERE conversation_id = ?)",
-                    (conversation_id, conversation_id),
-                ).fetchone()
-                if not exists:
-                    raise ConversationNotFound(f"no conversation {conversation_id!r}")
-                if seq <= (stored or 0):
-                    raise SeqConflict(
-                        f"seq {seq} is not above the last stored seq {stored or 0}"
-                        f" of conversation {conversation_id!r}",
-                        conversation_id=conversation_id,
-                        seq=seq,
-                        last_seq=stored or 0,
-                    )
-            try:
-                conn.executemany(
-                    _INSERT_EVENT,
-                    [(e.conversation_id, e.seq, e.id, e.kind, e.ts, e.data) for e in events],
-                )
-            except sqlite3.IntegrityError as exc:
-                conversation_id, seq = events[0].conversation_id, events[0].seq
-                known.pop(conversation_id, None)
-                if "FOREIGN KEY" in str(exc):
-                    raise ConversationNotFound(f"no conversation {conversation_id!r}") from exc
+        for conversation_id, seq in first.items():
+            if seq > known.get(conversation_id, seq):
+                continue
+            exists, stored = conn.execute(
+                "SELECT (SELECT 1 FROM conversations WHERE id = ?),"
+                " (SELECT max(seq) FROM events WHERE conversation_id = ?)",
+                (conversation_id, conversation_id),
+            ).fetchone()
+            if not exists:
+                raise ConversationNotFound(f"no conversation {conversation_id!r}")
+            if seq <= (stored or 0):
                 raise SeqConflict(
-                    f"seq {seq} of conversation {conversation_id!r} was already stored",
+                    f"seq {seq} is not above the last stored seq {stored or 0}"
+                    f" of conversation {conversation_id!r}",
                     conversation_id=conversation_id,
                     seq=seq,
-                    last_seq=seq,
-                ) from exc
-            if update:
-                _apply_update(conn, events[0].conversation_id, _changes(**update))
-        known.update(last)
+                    last_seq=stored or 0,
+                )
+
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        events: Sequence[EventRecord],
+        run: Callable[[str, Any], object],
+        sql: str,
+        params: Any,
+    ) -> None:
+        try:
+            run(sql, params)
+        except sqlite3.IntegrityError as exc:
+            conversation_id, seq = events[0].conversation_id, events[0].seq
+            self._last_seq.pop(conversation_id, None)
+            if "FOREIGN KEY" in str(exc):
+                raise ConversationNotFound(f"no conversation {conversation_id!r}") from exc
+            raise SeqConflict(
+                f"seq {seq} of conversation {conversation_id!r} was already stored",
+                conversation_id=conversation_id,
+                seq=seq,
+                last_seq=seq,
+            ) from exc
 
     def events(
         self,
