@@ -119,6 +119,9 @@ class EventStore(Protocol):
 
         Within each conversation ``seq`` must be strictly increasing and above
         :meth:`last_seq`; otherwise :class:`SeqConflict` and nothing of the batch is written.
+        The header follows the log in the same transaction: a ``status_changed`` event sets
+        ``status``, a ``session_info`` with a title sets ``title``, a ``session_*`` event sets
+        ``session_id`` (each also ``updated_at``, to the event's ``ts``).
         """
         ...
 
