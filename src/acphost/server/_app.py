@@ -33,8 +33,9 @@ Every route except `GET /api/health` needs the server's API key, as `X-API-Key: 
 stored events after `N` and then follows live, in seq order with no gap or duplicate, each as
 `{"type": "event", "event": {...}}`; streamed text arrives as
 `{"type": "token", "text": "...", "thought": false}` (not stored; the whole message follows as an
-`agent_message` event). A client that falls too far behind is closed with code 4008: reconnect
-with `after_seq` set to the last seq it received. Code 4404 means the conversation was deleted.
+`agent_message` event). A client that falls behind is served from the store (token deltas
+missed meanwhile are lost); one that stops reading is closed with code 4008: reconnect with
+`after_seq` set to the last seq it received. Code 4404 means the conversation was deleted.
 """
 
 
@@ -58,10 +59,12 @@ def create_app(
     ``store`` is an :class:`~acphost.store.EventStore` or the path of a SQLite file (default:
     acphost's usual store), opened when the app starts. ``api_key=None`` is refused unless
     ``allow_no_auth=True``, and then only loopback clients are served. ``ws_queue_size`` is how
-    many messages a WebSocket client may fall behind, and ``ws_max_lag`` for how many seconds,
-    before it is disconnected (a burst may exceed the count while it is fresh; token deltas
-    merge, so streamed text costs one). ``conversation_options`` go to every
-    :class:`~acphost.Conversation` (``idle_timeout``, ``turn_timeout``, ``cancel_grace``...).
+    many live messages a WebSocket client may fall behind (a burst may exceed it while younger
+    than ``ws_max_lag`` seconds; token deltas merge) before it is served from the store instead
+    (token deltas dropped meanwhile are lost); a client whose socket accepts nothing for
+    ``ws_max_lag`` seconds (it stopped reading) is closed with 4008. ``conversation_options``
+    go to every :class:`~acphost.Conversation` (``idle_timeout``, ``turn_timeout``,
+    ``cancel_grace``...).
     """
     check_auth_config(api_key, allow_no_auth)
     if ws_queue_size < 1 or ws_max_lag < 0:

@@ -2,14 +2,17 @@
 
 The conversation calls the hub from its driver (the ``arun()`` task on the server loop) with
 the state lock held, so publishing must never block or await: each subscriber gets its own
-queue, and a subscriber that falls too far behind is dropped (its socket closes with
-:data:`TOO_SLOW`) instead of slowing the agent or anyone else. It reconnects with the last seq
-it saw and loses nothing, because every event is in the store before it is published.
+queue of shared messages, and a subscriber whose queue overflows is not waited for. Its queue is
+emptied (the memory is freed at once) and it is marked ``behind``: its sender then re-reads the
+store from the last seq it sent, which loses no event because every event is in the store before
+it is published. Only token deltas dropped with the queue are lost (they are never stored; the
+whole text follows as an ``agent_message`` event). Closing a socket is the sender's business,
+and only for a client that stopped reading (see :mod:`acphost.server._ws`).
 
-"Too far behind" is measured in time as well as in messages: a burst of events (a batch the
-driver delivers in one go, before any socket could be written) fills every queue at once, and
-must not cost a reader that keeps up its connection. So a queue may pass ``limit`` while its
-oldest message is younger than ``max_lag`` seconds, up to a hard ``limit * 8``.
+Overflow is measured in time as well as in messages: a burst of events (a batch the driver
+delivers in one go, before any socket could be written) fills every queue at once, and is
+cheaper to send from memory than to re-read. So a queue may pass ``limit`` while its oldest
+message is younger than ``max_lag`` seconds, up to a hard ``limit * 8``.
 
 A few deliveries happen on worker threads (``close()``, ``set_mode()`` run there because they
 block). Those hop to the loop with ``call_soon_threadsafe``; while any hop is pending, deliveries
@@ -30,10 +33,10 @@ import orjson
 
 from acphost.events import Event
 
-__all__ = ["TOO_SLOW", "Hub", "Outgoing", "Subscriber"]
+__all__ = ["CATCH_UP", "TOO_SLOW", "Hub", "Outgoing", "Subscriber"]
 
 TOO_SLOW = 4008
-"""Close code for a subscriber that fell too far behind; reconnect with ``after_seq``."""
+"""Close code for a client that stopped reading; it reconnects with ``after_seq``."""
 
 
 @dataclass(slots=True)
@@ -58,20 +61,24 @@ def event_message(event_json: bytes | str) -> str:
     return '{"type":"event","event":' + body + "}"
 
 
+CATCH_UP = Outgoing(-1)
+"""What :meth:`Subscriber.get` returns after an overflow: re-read the store, then go on."""
+
+
 class Subscriber:
-    """A queue bounded in lag; consecutive token deltas merge, so text bursts cost one slot."""
+    """A queue bounded in lag, emptied past it (``behind``); token deltas merge into one slot."""
 
     def __init__(self, limit: int, max_lag: float) -> None:
         self.limit = limit
         self.max_lag = max_lag
         self.items: deque[Outgoing] = deque()
-        self.kicked = False
+        self.behind = False  # the queue overflowed: what was dropped is in the store
         self.closed: tuple[int, str] | None = None
         self._ready = asyncio.Event()
 
     def push(self, item: Outgoing) -> None:
-        if self.kicked or self.closed:
-            return
+        if self.behind or self.closed:
+            return  # the sender re-reads the store after ``CATCH_UP``: nothing to keep until then
         items = self.items
         last = items[-1] if items else None
         if not item.seq and last is not None and not last.seq and last.thought == item.thought:
@@ -80,8 +87,8 @@ class Subscriber:
         elif len(items) >= self.limit and (
             item.at - items[0].at >= self.max_lag or len(items) >= 8 * self.limit
         ):
-            self.kicked = True
-            items.clear()  # free the memory now; the client re-reads from the store
+            self.behind = True
+            items.clear()  # free the memory now; the sender re-reads the events from the store
         else:
             items.append(item)
         self._ready.set()
@@ -90,16 +97,39 @@ class Subscriber:
         self.closed = (code, reason)
         self._ready.set()
 
+    def drop_through(self, seq: int) -> None:
+        """Drop the queue's head up to its last event at or below ``seq`` (sent from the store).
+
+        Token deltas queued before such an event were streamed before it: sent after it, they
+        would repeat text the client already has, so they go too.
+        """
+        items = self.items
+        last = 0
+        for i, item in enumerate(items, 1):
+            if item.seq > seq:
+                break  # events are queued in seq order: none older follows
+            if item.seq:
+                last = i
+        for _ in range(last):
+            items.popleft()
+
     async def get(self) -> Outgoing | None:
-        """The next message, or ``None`` once kicked or closed."""
-        while not self.items:
-            if self.kicked or self.closed:
+        """The next message, :data:`CATCH_UP` after an overflow, or ``None`` once closed.
+
+        Everything published before ``CATCH_UP`` is returned is in the store (stored first),
+        and everything after it is queued again, so reading the store to its end then
+        following the queue leaves no gap.
+        """
+        while True:
+            if self.closed:
                 return None
+            if self.behind:
+                self.behind = False
+                return CATCH_UP
+            if self.items:
+                return self.items.popleft()
             self._ready.clear()
             await self._ready.wait()
-        if self.kicked or self.closed:
-            return None
-        return self.items.popleft()
 
 
 class Hub:
@@ -145,10 +175,8 @@ class Hub:
             self._publish(Outgoing(event.seq, payload))
 
     def _publish(self, item: Outgoing) -> None:
-        for subscriber in list(self.subscribers):
+        for subscriber in self.subscribers:  # push() never awaits nor changes the set
             subscriber.push(item)
-            if subscriber.kicked:
-                self.subscribers.discard(subscriber)
 
     def subscribe(self, limit: int, max_lag: float) -> Subscriber:
         subscriber = Subscriber(limit, max_lag)

@@ -2,24 +2,31 @@
 
 Resuming without gap or duplicate: the subscriber joins the hub *before* the stored backlog is
 read, so each event is in the backlog (stored before we read), in the live queue (published
-after we joined), or in both; events at or below the last seq sent are skipped. Token deltas
+after we joined), or in both; events at or below the last seq sent are skipped. A subscriber
+whose queue overflowed re-reads the store the same way (see :mod:`acphost.server._hub`), so a
+reader that falls behind is served from the store instead of being dropped. Token deltas
 (``{"type": "token", "text": ..., "thought": bool}``) are live only, never stored.
+
+The only client closed for slowness (:data:`TOO_SLOW`) is one that stopped reading: a single
+send blocked for ``max_lag`` seconds (the socket's buffers are full). It reconnects with the
+last seq it received, which the close reason also gives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import WebSocket
 from fastapi.responses import JSONResponse
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from acphost.server._auth import KeyCheck
 from acphost.server._errors import ApiError
-from acphost.server._hub import TOO_SLOW, Subscriber, event_message
+from acphost.server._hub import CATCH_UP, TOO_SLOW, Subscriber, event_message
 from acphost.server._manager import Manager
 from acphost.server._models import MAX_SEQ
 
@@ -28,6 +35,7 @@ __all__ = ["event_stream"]
 log = logging.getLogger("acphost.server")
 
 _PAGE = 500
+_TICK = 0.05  # the stall timer's shortest period (``max_lag`` may be 0)
 
 
 async def _deny(websocket: WebSocket, error: ApiError) -> None:
@@ -76,18 +84,34 @@ def event_stream(
         hub = manager.hub(conversation_id)
         subscriber = hub.subscribe(queue_size, max_lag)
         try:
-            await _serve(websocket, manager, conversation_id, subscriber, after_seq)
+            close = await _serve(
+                websocket, manager, conversation_id, subscriber, after_seq, max_lag
+            )
         finally:
             hub.unsubscribe(subscriber)
             manager.release_hub(conversation_id)
+        if close is not None and websocket.application_state is WebSocketState.CONNECTED:
+            # may wait for a stuck client to read again (or go away); it holds no subscription
+            with contextlib.suppress(WebSocketDisconnect, OSError):
+                await websocket.close(*close)
 
     return stream_events
 
 
 async def _serve(
-    websocket: WebSocket, manager: Manager, conversation_id: str, sub: Subscriber, after: int
-) -> None:
-    sender = asyncio.create_task(_send(websocket, manager, conversation_id, sub, after))
+    websocket: WebSocket,
+    manager: Manager,
+    conversation_id: str,
+    sub: Subscriber,
+    after: int,
+    max_lag: float,
+) -> tuple[int, str] | None:
+    """Send until the subscriber is closed, the client goes, or it stops reading.
+
+    Returns the close to send, if any.
+    """
+    stream = _Sender(websocket, manager, conversation_id, sub, after, max_lag)
+    sender = asyncio.create_task(stream.run())
     receiver = asyncio.create_task(_drain_client(websocket))
     try:
         await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
@@ -99,6 +123,12 @@ async def _serve(
         error = None if task.cancelled() else task.exception()
         if error is not None and not isinstance(error, WebSocketDisconnect | OSError):
             log.error("event stream of %s failed", conversation_id, exc_info=error)
+    if receiver.done() and not receiver.cancelled():
+        return None  # the client went away: nothing to close
+    if stream.stuck and sub.closed is None:  # a deleted conversation's 4404 comes first
+        log.info("closing a stuck subscriber of %s at seq %d", conversation_id, stream.sent)
+        return TOO_SLOW, f"too slow: reconnect with after_seq={stream.sent}"
+    return sub.closed
 
 
 async def _drain_client(websocket: WebSocket) -> None:
@@ -109,48 +139,93 @@ async def _drain_client(websocket: WebSocket) -> None:
             return
 
 
-async def _send(
-    websocket: WebSocket, manager: Manager, conversation_id: str, sub: Subscriber, sent: int
-) -> None:
-    sent = await _backlog(websocket, manager, conversation_id, sub, sent)
-    while not sub.kicked:
-        item = await sub.get()
-        if item is None:
-            break
-        if item.seq:
-            if item.seq <= sent:
-                continue  # already sent from the backlog
-            if item.seq > sent + 1:  # never expected; the store has what we missed
-                sent = await _backlog(websocket, manager, conversation_id, sub, sent, item.seq - 1)
-            sent = item.seq
-        await websocket.send_text(item.text())
-    if sub.kicked:
-        log.info("closing a slow subscriber of %s at seq %d", conversation_id, sent)
-        await websocket.close(TOO_SLOW, f"too slow: reconnect with after_seq={sent}")
-    elif sub.closed is not None:
-        await websocket.close(*sub.closed)
+class _Sender:
+    """Sends one subscriber's events in seq order, from its queue or, after a gap, the store.
 
+    A stall timer cancels the task that runs :meth:`run` once a single send has been blocked
+    for ``max_lag`` (``stuck``). It fires once per ``max_lag`` instead of a timeout around every
+    send, which would cost a timer per message per subscriber during a storm.
+    """
 
-async def _backlog(
-    websocket: WebSocket,
-    manager: Manager,
-    conversation_id: str,
-    sub: Subscriber,
-    sent: int,
-    until: int | None = None,
-) -> int:
-    """Send stored events after ``sent`` (up to ``until``); returns the last seq sent."""
-    store = manager.store
-    while not sub.kicked:
-        limit = _PAGE if until is None else min(_PAGE, until - sent)
-        if limit <= 0:
-            break
-        page = await asyncio.to_thread(store.events, conversation_id, after_seq=sent, limit=limit)
-        for record in page:
-            await websocket.send_text(event_message(record.data))
-            sent = record.seq
-            if sub.kicked:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        manager: Manager,
+        conversation_id: str,
+        sub: Subscriber,
+        sent: int,
+        max_lag: float,
+    ) -> None:
+        self.websocket = websocket
+        self.manager = manager
+        self.conversation_id = conversation_id
+        self.sub = sub
+        self.sent = sent  # the last seq written to the socket
+        self.max_lag = max_lag
+        self.stuck = False
+        self._since: float | None = None  # when the send in progress began
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[Any] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def run(self) -> None:
+        self._task = asyncio.current_task()
+        self._timer = self._loop.call_later(max(self.max_lag, _TICK), self._check)
+        try:
+            sub = self.sub
+            await self._backlog()
+            sub.drop_through(self.sent)
+            while (item := await sub.get()) is not None:
+                seq = item.seq
+                if item is CATCH_UP:
+                    log.debug("a subscriber of %s fell behind", self.conversation_id)
+                    await self._backlog()  # to the store's end, even if nothing more comes
+                    sub.drop_through(self.sent)
+                elif not seq:
+                    await self._emit(item.text(), 0)
+                elif seq > self.sent:
+                    if seq > self.sent + 1:  # never expected; the store has what we missed
+                        await self._backlog(seq - 1)
+                    await self._emit(item.payload, seq)
+                # else already sent from the store
+        finally:
+            self._timer.cancel()  # the last one armed
+
+    async def _emit(self, text: str, seq: int) -> None:
+        self._since = self._loop.time()
+        await self.websocket.send_text(text)
+        self._since = None
+        if seq:
+            self.sent = seq
+
+    def _check(self) -> None:
+        """The stall timer: cancel the sender if its send has been blocked for ``max_lag``."""
+        now = self._loop.time()
+        since = self._since
+        if since is not None and now - since >= self.max_lag:
+            # the send awaits the transport's "writable" before writing: cancelled, it wrote
+            # nothing, so ``sent`` is the last seq the client will receive
+            self.stuck = True
+            assert self._task is not None
+            self._task.cancel()
+            return
+        start = now if since is None else since
+        self._timer = self._loop.call_at(max(start + self.max_lag, now + _TICK), self._check)
+
+    async def _backlog(self, until: int | None = None) -> None:
+        """Send the stored events after ``sent``, up to ``until`` or else the store's end."""
+        sub = self.sub
+        events = self.manager.store.events
+        while not sub.closed:
+            limit = _PAGE if until is None else min(_PAGE, until - self.sent)
+            if limit <= 0:
                 break
-        if len(page) < limit:
-            break
-    return sent
+            page = await asyncio.to_thread(
+                events, self.conversation_id, after_seq=self.sent, limit=limit
+            )
+            for record in page:
+                await self._emit(event_message(record.data), record.seq)
+                if sub.closed:
+                    return
+            if len(page) < limit:
+                break
