@@ -3,6 +3,10 @@
 Everything the agent says that is not the answer to a request (updates, extension
 notifications, protocol errors, its exit) reaches the single ``on_message`` consumer
 synchronously and in arrival order; requests it makes are answered by :class:`ClientHandlers`.
+
+The typed methods return the official SDK's models, imported on first use; the ``*_raw``
+methods (and :meth:`open_session`) read what acphost needs from the JSON without the SDK
+(``import acp`` costs ~40 MB), so a hosted conversation never loads it.
 """
 
 from __future__ import annotations
@@ -10,20 +14,21 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
-from acp import schema
-from acp.meta import AGENT_METHODS, PROTOCOL_VERSION
 from pydantic import BaseModel
 
 from acphost import __version__
+from acphost.acp import shapes
 from acphost.acp.handlers import ClientHandlers
 from acphost.acp.jsonrpc import AUTH_REQUIRED, IncomingRequest, JsonRpcConnection
 from acphost.acp.messages import (
     AgentExitMessage,
     AgentMessage,
     ExtensionNotification,
+    PromptAnswer,
     ProtocolErrorMessage,
+    SessionAnswer,
     SessionUpdate,
 )
 from acphost.acp.process import AgentProcess
@@ -34,15 +39,32 @@ from acphost.errors import (
     CapabilityMissing,
     ProtocolError,
     RequestTimeout,
+    UsageError,
 )
 
-__all__ = ["CLIENT_INFO", "AgentConnection", "ContentBlocks", "McpServer"]
+if TYPE_CHECKING:
+    from acp import schema
+
+    McpServer: TypeAlias = (
+        schema.McpServerStdio | schema.HttpMcpServer | schema.SseMcpServer | dict[str, Any]
+    )
+
+__all__ = ["CLIENT_INFO", "PROTOCOL_VERSION", "AgentConnection", "ContentBlocks", "McpServer"]
 
 CLIENT_INFO = {"name": "acphost", "title": "acphost", "version": __version__}
+PROTOCOL_VERSION = 1
+"""The ACP version acphost speaks (the SDK's ``acp.meta.PROTOCOL_VERSION``)."""
 
 _M = TypeVar("_M", bound=BaseModel)
-McpServer = schema.McpServerStdio | schema.HttpMcpServer | schema.SseMcpServer | dict[str, Any]
 ContentBlocks = str | Sequence[BaseModel | dict[str, Any]]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "McpServer":  # the runtime alias needs the SDK: built on first use
+        from acp import schema
+
+        return schema.McpServerStdio | schema.HttpMcpServer | schema.SseMcpServer | dict[str, Any]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _dump(value: BaseModel | dict[str, Any]) -> dict[str, Any]:
@@ -78,8 +100,8 @@ class AgentConnection:
             on_request=self._request,
             on_protocol_error=self._protocol_error,
         )
-        self.init: schema.InitializeResponse | None = None
-        self._init_raw: dict[str, Any] = {}
+        self.init_json: dict[str, Any] | None = None  # the initialize answer, as sent
+        self._init: schema.InitializeResponse | None = None
         self._replaying: set[str] = set()
         self._closing = False
         self._on_request: Callable[[IncomingRequest], None] | None = None
@@ -159,7 +181,7 @@ class AgentConnection:
             if exc.rpc_code == AUTH_REQUIRED:
                 raise AuthRequired(
                     f"the agent requires authentication: {exc.message}",
-                    methods=self._init_raw.get("authMethods") or [],
+                    methods=self.auth_methods,
                 ) from exc
             raise
 
@@ -175,35 +197,72 @@ class AgentConnection:
     # --- capabilities --------------------------------------------------------------------
 
     @property
+    def init(self) -> schema.InitializeResponse | None:
+        """The ``initialize`` answer as the SDK's model (validated on first use)."""
+        if self.init_json is None:
+            return None
+        if self._init is None:
+            from acp import schema
+
+            self._init = schema.InitializeResponse.model_validate(self.init_json)
+        return self._init
+
+    @property
     def capabilities(self) -> schema.AgentCapabilities:
-        if self.init is None or self.init.agent_capabilities is None:
+        init = self.init
+        if init is None or init.agent_capabilities is None:
+            from acp import schema
+
             return schema.AgentCapabilities()
-        return self.init.agent_capabilities
+        return init.agent_capabilities
 
-    def _session_cap(self, name: str) -> bool:
-        caps = self.capabilities.session_capabilities
-        return caps is not None and getattr(caps, name) is not None
+    def supports(self, capability: str) -> bool:
+        """Whether the agent advertised ``capability``, a JSON path such as ``loadSession`` or
+        ``sessionCapabilities.resume``; read as the SDK would (a malformed one is absent)."""
+        *parents, leaf = capability.split(".")
+        caps = self.init_json.get("agentCapabilities") if self.init_json else None
+        for key in parents:
+            caps = caps.get(key) if isinstance(caps, dict) else None
+        value = caps.get(leaf) if isinstance(caps, dict) else None
+        if parents and parents[0] in ("sessionCapabilities", "auth"):
+            return isinstance(value, dict)  # these capabilities are objects
+        return value is True
 
-    def _require(self, present: bool, capability: str, method: str) -> None:
-        if not present:
+    @property
+    def agent_info(self) -> dict[str, Any] | None:
+        """``agentInfo`` as the SDK's model would dump it (None if absent or malformed)."""
+        info: dict[str, Any] | None = shapes.salvage_json(
+            shapes.IMPLEMENTATION, self.init_json.get("agentInfo") if self.init_json else None
+        )
+        return info
+
+    def _require(self, capability: str, method: str) -> None:
+        if not self.supports(capability):
             raise CapabilityMissing(capability, method=method)
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def initialize(self, *, timeout: float | None = 120.0) -> schema.InitializeResponse:
+    async def initialize_raw(self, *, timeout: float | None = 120.0) -> dict[str, Any]:
+        """Run ``initialize``; the answer, checked without the SDK, is kept as :attr:`init_json`."""
         params = {
             "protocolVersion": PROTOCOL_VERSION,
             "clientCapabilities": self.handlers.capabilities(),
             "clientInfo": CLIENT_INFO,
         }
-        raw = await self.call(AGENT_METHODS["initialize"], params, timeout=timeout)
-        self._init_raw = raw if isinstance(raw, dict) else {}
-        self.init = schema.InitializeResponse.model_validate(self._init_raw)
-        return self.init
+        raw: dict[str, Any] = await self.call("initialize", params, timeout=timeout)
+        shapes.read_json("initialize answer", shapes.INITIALIZE, raw)
+        self.init_json, self._init = raw, None
+        return raw
+
+    async def initialize(self, *, timeout: float | None = 120.0) -> schema.InitializeResponse:
+        await self.initialize_raw(timeout=timeout)
+        init = self.init
+        assert init is not None
+        return init
 
     @property
     def auth_methods(self) -> list[dict[str, Any]]:
-        methods = self._init_raw.get("authMethods") or []
+        methods = (self.init_json or {}).get("authMethods") or []
         return [m for m in methods if isinstance(m, dict)]
 
     async def authenticate(self, method_id: str, *, timeout: float | None = 300.0) -> None:
@@ -219,7 +278,7 @@ class AgentConnection:
             raise AuthRequired(
                 f"auth method {method_id!r} must be completed by the user", methods=[method]
             )
-        await self.call(AGENT_METHODS["authenticate"], {"methodId": method_id}, timeout=timeout)
+        await self.call("authenticate", {"methodId": method_id}, timeout=timeout)
 
     def _session_params(
         self,
@@ -229,20 +288,46 @@ class AgentConnection:
         method: str,
     ) -> dict[str, Any]:
         servers = [_dump(server) for server in mcp_servers]
-        mcp = self.capabilities.mcp_capabilities
         for server in servers:
             kind = server.get("type", "stdio")
             if kind in ("http", "sse"):
-                self._require(bool(mcp and getattr(mcp, kind)), f"mcpCapabilities.{kind}", method)
+                self._require(f"mcpCapabilities.{kind}", method)
         params: dict[str, Any] = {"cwd": os.fspath(cwd), "mcpServers": servers}
         if additional_directories:
-            self._require(
-                self._session_cap("additional_directories"),
-                "sessionCapabilities.additionalDirectories",
-                method,
-            )
+            self._require("sessionCapabilities.additionalDirectories", method)
             params["additionalDirectories"] = [os.fspath(d) for d in additional_directories]
         return params
+
+    async def open_session(
+        self,
+        how: Literal["new", "load", "resume"],
+        cwd: str | os.PathLike[str],
+        *,
+        session_id: str | None = None,
+        mcp_servers: Sequence[McpServer] = (),
+        additional_directories: Sequence[str | os.PathLike[str]] = (),
+        timeout: float | None = 300.0,
+    ) -> SessionAnswer:
+        """``session/new``, or ``session/load``/``session/resume`` of ``session_id``, read
+        without the SDK. The history a load replays arrives as updates with ``replay``."""
+        method = f"session/{how}"
+        if how == "load":
+            self._require("loadSession", method)
+        elif how == "resume":
+            self._require("sessionCapabilities.resume", method)
+        params = self._session_params(cwd, mcp_servers, additional_directories, method)
+        if how != "new":
+            if session_id is None:
+                raise UsageError(f"{method} needs a session_id")
+            params["sessionId"] = session_id
+        replaying = session_id if how == "load" else None
+        if replaying is not None:
+            self._replaying.add(replaying)
+        try:
+            return SessionAnswer.read(method, await self.call(method, params, timeout=timeout))
+        finally:
+            if replaying is not None:
+                self._replaying.discard(replaying)
 
     async def new_session(
         self,
@@ -252,9 +337,16 @@ class AgentConnection:
         additional_directories: Sequence[str | os.PathLike[str]] = (),
         timeout: float | None = 120.0,
     ) -> schema.NewSessionResponse:
-        method = AGENT_METHODS["session_new"]
-        params = self._session_params(cwd, mcp_servers, additional_directories, method)
-        return await self._typed(schema.NewSessionResponse, method, params, timeout)
+        from acp import schema
+
+        answer = await self.open_session(
+            "new",
+            cwd,
+            mcp_servers=mcp_servers,
+            additional_directories=additional_directories,
+            timeout=timeout,
+        )
+        return schema.NewSessionResponse.model_validate(answer.data)
 
     async def load_session(
         self,
@@ -266,15 +358,17 @@ class AgentConnection:
         timeout: float | None = 300.0,
     ) -> schema.LoadSessionResponse:
         """Load a session; the history the agent replays arrives as updates with ``replay``."""
-        method = AGENT_METHODS["session_load"]
-        self._require(bool(self.capabilities.load_session), "loadSession", method)
-        params = self._session_params(cwd, mcp_servers, additional_directories, method)
-        params["sessionId"] = session_id
-        self._replaying.add(session_id)
-        try:
-            return await self._typed(schema.LoadSessionResponse, method, params, timeout)
-        finally:
-            self._replaying.discard(session_id)
+        from acp import schema
+
+        answer = await self.open_session(
+            "load",
+            cwd,
+            session_id=session_id,
+            mcp_servers=mcp_servers,
+            additional_directories=additional_directories,
+            timeout=timeout,
+        )
+        return schema.LoadSessionResponse.model_validate(answer.data)
 
     async def resume_session(
         self,
@@ -285,15 +379,21 @@ class AgentConnection:
         additional_directories: Sequence[str | os.PathLike[str]] = (),
         timeout: float | None = 300.0,
     ) -> schema.ResumeSessionResponse:
-        method = AGENT_METHODS["session_resume"]
-        self._require(self._session_cap("resume"), "sessionCapabilities.resume", method)
-        params = self._session_params(cwd, mcp_servers, additional_directories, method)
-        params["sessionId"] = session_id
-        return await self._typed(schema.ResumeSessionResponse, method, params, timeout)
+        from acp import schema
+
+        answer = await self.open_session(
+            "resume",
+            cwd,
+            session_id=session_id,
+            mcp_servers=mcp_servers,
+            additional_directories=additional_directories,
+            timeout=timeout,
+        )
+        return schema.ResumeSessionResponse.model_validate(answer.data)
 
     async def close_session(self, session_id: str, *, timeout: float | None = 30.0) -> None:
-        method = AGENT_METHODS["session_close"]
-        self._require(self._session_cap("close"), "sessionCapabilities.close", method)
+        method = "session/close"
+        self._require("sessionCapabilities.close", method)
         await self.call(method, {"sessionId": session_id}, timeout=timeout)
 
     async def list_sessions(
@@ -303,8 +403,10 @@ class AgentConnection:
         cursor: str | None = None,
         timeout: float | None = 30.0,
     ) -> schema.ListSessionsResponse:
-        method = AGENT_METHODS["session_list"]
-        self._require(self._session_cap("list"), "sessionCapabilities.list", method)
+        from acp import schema
+
+        method = "session/list"
+        self._require("sessionCapabilities.list", method)
         params: dict[str, Any] = {}
         if cwd is not None:
             params["cwd"] = os.fspath(cwd)
@@ -313,44 +415,58 @@ class AgentConnection:
         return await self._typed(schema.ListSessionsResponse, method, params, timeout)
 
     async def delete_session(self, session_id: str, *, timeout: float | None = 30.0) -> None:
-        method = AGENT_METHODS["session_delete"]
-        self._require(self._session_cap("delete"), "sessionCapabilities.delete", method)
+        method = "session/delete"
+        self._require("sessionCapabilities.delete", method)
         await self.call(method, {"sessionId": session_id}, timeout=timeout)
 
     async def set_mode(
         self, session_id: str, mode_id: str, *, timeout: float | None = 30.0
     ) -> None:
         params = {"sessionId": session_id, "modeId": mode_id}
-        await self.call(AGENT_METHODS["session_set_mode"], params, timeout=timeout)
+        await self.call("session/set_mode", params, timeout=timeout)
+
+    async def set_config_option_raw(
+        self, session_id: str, config_id: str, value: str | bool, *, timeout: float | None = 30.0
+    ) -> SessionAnswer:
+        """Set a select (string value) or boolean option; the answer's ``config_options``."""
+        params: dict[str, Any] = {"sessionId": session_id, "configId": config_id, "value": value}
+        if isinstance(value, bool):
+            params["type"] = "boolean"
+        method = "session/set_config_option"
+        return SessionAnswer.read(method, await self.call(method, params, timeout=timeout))
 
     async def set_config_option(
         self, session_id: str, config_id: str, value: str | bool, *, timeout: float | None = 30.0
     ) -> schema.SetSessionConfigOptionResponse:
         """Set a select (string value) or boolean option; the model is a ``model`` option."""
-        params: dict[str, Any] = {"sessionId": session_id, "configId": config_id, "value": value}
-        if isinstance(value, bool):
-            params["type"] = "boolean"
-        method = AGENT_METHODS["session_set_config_option"]
-        return await self._typed(schema.SetSessionConfigOptionResponse, method, params, timeout)
+        from acp import schema
 
-    async def prompt(self, session_id: str, prompt: ContentBlocks) -> schema.PromptResponse:
+        answer = await self.set_config_option_raw(session_id, config_id, value, timeout=timeout)
+        return schema.SetSessionConfigOptionResponse.model_validate(answer.data)
+
+    async def prompt_raw(self, session_id: str, prompt: ContentBlocks) -> PromptAnswer:
         """Run one turn. Its updates arrive through ``on_message`` while this waits."""
         params = {"sessionId": session_id, "prompt": _content(prompt)}
         try:
-            result = await self.rpc.request(
-                AGENT_METHODS["session_prompt"], params, cancellable=False
-            )
+            result = await self.rpc.request("session/prompt", params, cancellable=False)
         except AgentRequestError as exc:
             if exc.rpc_code == AUTH_REQUIRED:
                 raise AuthRequired(exc.message, methods=self.auth_methods) from exc
             raise
-        return schema.PromptResponse.model_validate(result or {})
+        return PromptAnswer.read(result)
+
+    async def prompt(self, session_id: str, prompt: ContentBlocks) -> schema.PromptResponse:
+        """Run one turn. Its updates arrive through ``on_message`` while this waits."""
+        from acp import schema
+
+        answer = await self.prompt_raw(session_id, prompt)
+        return schema.PromptResponse.model_validate(answer.data)
 
     def cancel(self, session_id: str) -> None:
         """Ask the agent to stop the turn; pending permission requests are answered cancelled."""
         self.handlers.cancel_permissions(session_id)
         if not self.rpc.closed:
-            self.notify(AGENT_METHODS["session_cancel"], {"sessionId": session_id})
+            self.notify("session/cancel", {"sessionId": session_id})
 
     async def close(self, *, grace: float = 2.0, term_grace: float = 2.0) -> None:
         """Shut the agent down: close stdin, wait, terminate its group, wait, kill."""

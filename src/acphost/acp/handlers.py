@@ -12,7 +12,6 @@ import contextlib
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeAlias
 
-from acp import schema
 from pydantic import ValidationError
 
 from acphost.acp.fs import Workspace
@@ -36,6 +35,7 @@ from acphost.acp.permissions import (
 from acphost.acp.terminals import TerminalManager
 from acphost.errors import (
     AcphostError,
+    ProtocolError,
     ResourceNotFound,
     TerminalNotFound,
     WorkspaceError,
@@ -154,23 +154,16 @@ class ClientHandlers:
 
     def _start_permission(self, request: IncomingRequest) -> None:
         try:
-            params = schema.RequestPermissionRequest.model_validate(request.params)
-        except ValidationError as exc:
-            request.fail(INVALID_PARAMS, f"Invalid params for session/request_permission: {exc}")
+            permission = PermissionRequest.from_params(request.params, request.id)
+        except ProtocolError as exc:
+            request.fail(INVALID_PARAMS, f"Invalid params for {request.method}: {exc.message}")
             return
-        permission = PermissionRequest(
-            session_id=params.session_id,
-            tool_call=params.tool_call,
-            options=params.options,
-            request_id=request.id,
-            raw=request.params,
-        )
         try:
             pending = asyncio.ensure_future(self.permission(permission))
         except Exception as exc:
             request.fail(INTERNAL_ERROR, f"the permission handler failed: {exc}")
             return
-        waiting = self._permissions.setdefault(params.session_id, set())
+        waiting = self._permissions.setdefault(permission.session_id, set())
 
         def answer(future: asyncio.Future[Decision]) -> None:
             waiting.discard(future)
@@ -181,10 +174,10 @@ class ClientHandlers:
                 return
             else:
                 decision = future.result()
-            option = permission.option_for(decision) if decision != CANCELLED else None
+            option_id = permission.option_id_for(decision) if decision != CANCELLED else None
             outcome: dict[str, Any] = (
-                {"outcome": "selected", "optionId": option.option_id}
-                if option is not None
+                {"outcome": "selected", "optionId": option_id}
+                if option_id is not None
                 else {"outcome": "cancelled"}
             )
             request.respond({"outcome": outcome})

@@ -1,20 +1,29 @@
 """What the agent tells the client, as typed messages delivered to one consumer in order.
 
-``session/update`` payloads are parsed into the official SDK's pydantic models. Kinds the SDK
-does not know (a newer schema, ``_vendor`` extensions) or payloads it cannot validate become a
-:class:`RawUpdate` carrying the original JSON: nothing the agent says is dropped.
+``session/update`` payloads become the official SDK's pydantic models on first use of
+:attr:`SessionUpdate.update`. Kinds the SDK does not know (a newer schema, ``_vendor``
+extensions) or payloads it cannot validate become a :class:`RawUpdate` carrying the original
+JSON: nothing the agent says is dropped.
+
+The SDK (``import acp``: ~40 MB, ~0.5 s) is imported only when someone asks for a typed
+model; what acphost itself needs from the agent's answers (:class:`SessionAnswer`,
+:class:`PromptAnswer`) is read with the checks of :mod:`acphost.acp.shapes`.
 """
 
 from __future__ import annotations
 
+import functools
 import typing
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from acp import schema
 from pydantic import BaseModel, ValidationError
 
+from acphost.acp import shapes
 from acphost.errors import AgentExited, ProtocolError
+
+if TYPE_CHECKING:
+    from acp import schema
 
 __all__ = [
     "UPDATE_KINDS",
@@ -22,39 +31,63 @@ __all__ = [
     "AgentMessage",
     "ExtensionNotification",
     "KnownUpdate",
+    "PromptAnswer",
     "ProtocolErrorMessage",
     "RawUpdate",
+    "SessionAnswer",
     "SessionUpdate",
     "parse_update",
 ]
 
-KnownUpdate: TypeAlias = (
-    schema.UserMessageChunk
-    | schema.AgentMessageChunk
-    | schema.AgentThoughtChunk
-    | schema.ToolCallStart
-    | schema.ToolCallProgress
-    | schema.AgentPlanUpdate
-    | schema.AgentPlanContentUpdate
-    | schema.AgentPlanRemovedUpdate
-    | schema.AvailableCommandsUpdate
-    | schema.CurrentModeUpdate
-    | schema.ConfigOptionUpdate
-    | schema.SessionInfoUpdate
-    | schema.UsageUpdate
-)
+if TYPE_CHECKING:
+    KnownUpdate: TypeAlias = (
+        schema.UserMessageChunk
+        | schema.AgentMessageChunk
+        | schema.AgentThoughtChunk
+        | schema.ToolCallStart
+        | schema.ToolCallProgress
+        | schema.AgentPlanUpdate
+        | schema.AgentPlanContentUpdate
+        | schema.AgentPlanRemovedUpdate
+        | schema.AvailableCommandsUpdate
+        | schema.CurrentModeUpdate
+        | schema.ConfigOptionUpdate
+        | schema.SessionInfoUpdate
+        | schema.UsageUpdate
+    )
+
+_UPDATE_MODELS = {  # sessionUpdate kind -> the SDK's model
+    "user_message_chunk": "UserMessageChunk",
+    "agent_message_chunk": "AgentMessageChunk",
+    "agent_thought_chunk": "AgentThoughtChunk",
+    "tool_call": "ToolCallStart",
+    "tool_call_update": "ToolCallProgress",
+    "plan": "AgentPlanUpdate",
+    "plan_update": "AgentPlanContentUpdate",
+    "plan_removed": "AgentPlanRemovedUpdate",
+    "available_commands_update": "AvailableCommandsUpdate",
+    "current_mode_update": "CurrentModeUpdate",
+    "config_option_update": "ConfigOptionUpdate",
+    "session_info_update": "SessionInfoUpdate",
+    "usage_update": "UsageUpdate",
+}
+UPDATE_KINDS: frozenset[str] = frozenset(_UPDATE_MODELS)
 
 
+def __getattr__(name: str) -> Any:
+    if name == "KnownUpdate":  # the runtime union, for whoever inspects it
+        from acp import schema
+
+        models = tuple(getattr(schema, model) for model in _UPDATE_MODELS.values())
+        return typing.Union[models]  # noqa: UP007
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
 def _update_models() -> dict[str, type[BaseModel]]:
-    models: dict[str, type[BaseModel]] = {}
-    for model in typing.get_args(KnownUpdate):
-        kind = typing.get_args(model.model_fields["session_update"].annotation)[0]
-        models[kind] = model
-    return models
+    from acp import schema
 
-
-_MODELS = _update_models()
-UPDATE_KINDS: frozenset[str] = frozenset(_MODELS)
+    return {kind: getattr(schema, model) for kind, model in _UPDATE_MODELS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +103,7 @@ class SessionUpdate:
     """One ``session/update`` notification.
 
     ``data`` is the update object exactly as the agent sent it; ``update`` is its typed form,
-    parsed on first use (a host that only needs the JSON never pays for validation).
+    parsed on first use (a host that only needs the JSON never pays for the SDK).
     ``replay`` is true for updates sent while answering ``session/load`` (history, not new work).
     """
 
@@ -160,11 +193,10 @@ def parse_update(update: Any) -> KnownUpdate | RawUpdate:
     kind = update.get("sessionUpdate")
     if not isinstance(kind, str):
         return RawUpdate(kind="<missing>", data=update, error="update has no sessionUpdate kind")
-    model = _MODELS.get(kind)
-    if model is None:
+    if kind not in UPDATE_KINDS:
         return RawUpdate(kind=kind, data=update)
     try:
-        parsed: KnownUpdate = model.model_validate(update)  # type: ignore[assignment]
+        parsed: KnownUpdate = _update_models()[kind].model_validate(update)  # type: ignore[assignment]
     except ValidationError as exc:
         return RawUpdate(kind=kind, data=update, error=_short(exc))
     return parsed
@@ -176,3 +208,51 @@ def _short(exc: ValidationError) -> str:
     location = ".".join(str(part) for part in first.get("loc", ()))
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{location}: {first.get('msg')}{more}"
+
+
+# --- the agent's answers, read without the SDK ---------------------------------------------
+
+
+_SESSION_SHAPES = {
+    "session/new": shapes.NEW_SESSION,
+    "session/set_config_option": shapes.SET_CONFIG_OPTION,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionAnswer:
+    """What ``session/new``, ``/load``, ``/resume`` or ``/set_config_option`` answered.
+
+    ``data`` is the answer as sent (typed forms are validated from it); ``modes`` and
+    ``config_options`` are as the SDK's models would dump them.
+    """
+
+    data: dict[str, Any]
+    session_id: str | None = None
+    modes: dict[str, Any] | None = None
+    config_options: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def read(cls, method: str, result: Any) -> SessionAnswer:
+        """Check ``result``; a malformed answer raises :class:`ProtocolError`."""
+        data = {} if result is None else result
+        shape = _SESSION_SHAPES.get(method, shapes.SESSION)
+        dump = shapes.read_json(f"{method} answer", shape, data)
+        return cls(data, dump.get("sessionId"), dump.get("modes"), dump.get("configOptions"))
+
+
+@dataclass(frozen=True, slots=True)
+class PromptAnswer:
+    """How a ``session/prompt`` turn ended; ``usage`` as the SDK's model would dump it."""
+
+    data: dict[str, Any]
+    stop_reason: str
+    usage: dict[str, Any] | None = None
+    meta: dict[str, Any] | None = None
+
+    @classmethod
+    def read(cls, result: Any) -> PromptAnswer:
+        """Check ``result``; a malformed answer raises :class:`ProtocolError`."""
+        data = result or {}
+        dump = shapes.read_json("session/prompt answer", shapes.PROMPT, data)
+        return cls(data, dump["stopReason"], dump.get("usage"), dump.get("_meta"))

@@ -3,17 +3,24 @@
 Agents name their options freely (``allow``, ``once``, ``proceed_once``, ``approve``...), but
 every option carries one of four standard kinds. A policy answers with a kind (or ``True`` /
 ``False``), and acphost picks the agent's option of that kind.
+
+A request keeps the agent's JSON and reads what deciding needs from it; its ``tool_call`` and
+``options`` become the official SDK's models only when someone reads them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from acp import schema
+from pydantic import BaseModel
+
+from acphost.acp import shapes
+
+if TYPE_CHECKING:
+    from acp import schema
 
 __all__ = [
     "CANCELLED",
@@ -38,33 +45,126 @@ _FALLBACK: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass(slots=True)
 class PermissionRequest:
-    """A ``session/request_permission`` from the agent, with what a decider needs."""
+    """A ``session/request_permission`` from the agent, with what a decider needs.
 
+    ``tool_call`` and ``options`` are the SDK's models, validated on first use;
+    ``tool_call_id``, ``title`` and ``option_data`` (the options as JSON) are read without it.
+    ``raw`` is the request's params as sent (``{}`` when made in Python).
+    """
+
+    __slots__ = (
+        "_options",
+        "_tool_call",
+        "option_data",
+        "raw",
+        "request_id",
+        "session_id",
+        "title",
+        "tool_call_data",
+        "tool_call_id",
+    )
     session_id: str
-    tool_call: schema.ToolCallUpdate
-    options: list[schema.PermissionOption]
-    request_id: Any = None
-    raw: dict[str, Any] = field(default_factory=dict)
+    request_id: Any
+    raw: dict[str, Any]
+    tool_call_data: dict[str, Any]
+    tool_call_id: str
+    title: str
+    option_data: list[dict[str, Any]]
+    _tool_call: schema.ToolCallUpdate | None
+    _options: list[schema.PermissionOption] | None
+
+    def __init__(
+        self,
+        session_id: str,
+        tool_call: schema.ToolCallUpdate | Mapping[str, Any],
+        options: Sequence[schema.PermissionOption | Mapping[str, Any]],
+        request_id: Any = None,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        """Models or their JSON; malformed JSON raises :class:`~acphost.errors.ProtocolError`."""
+        params = {
+            "sessionId": session_id,
+            "toolCall": _json(tool_call),
+            "options": [_json(option) for option in options] if options is not None else None,
+        }
+        self._read(params, request_id, raw if raw is not None else {})
+        if isinstance(tool_call, BaseModel):
+            self._tool_call = tool_call
+        typed = [option for option in options if isinstance(option, BaseModel)]
+        if typed and len(typed) == len(options):
+            self._options = typed
+
+    @classmethod
+    def from_params(cls, params: Any, request_id: Any = None) -> PermissionRequest:
+        """The request an agent sent; malformed params raise ``ProtocolError``."""
+        self = cls.__new__(cls)
+        self._read(params, request_id, params)
+        return self
+
+    def _read(self, params: Any, request_id: Any, raw: dict[str, Any]) -> None:
+        checked = shapes.read_json("permission request", shapes.PERMISSION_REQUEST, params)
+        self.session_id = checked["sessionId"]
+        self.request_id = request_id
+        self.raw = raw
+        self.tool_call_data = params.get("toolCall", params.get("tool_call"))
+        self.tool_call_id = checked["toolCall"]["toolCallId"]
+        self.title = checked["toolCall"].get("title") or self.tool_call_id
+        self.option_data = checked["options"]
+        self._tool_call = None
+        self._options = None
 
     @property
-    def title(self) -> str:
-        return self.tool_call.title or self.tool_call.tool_call_id
+    def tool_call(self) -> schema.ToolCallUpdate:
+        if self._tool_call is None:
+            from acp import schema
+
+            self._tool_call = schema.ToolCallUpdate.model_validate(self.tool_call_data)
+        return self._tool_call
+
+    @property
+    def options(self) -> list[schema.PermissionOption]:
+        if self._options is None:
+            from acp import schema
+
+            self._options = [schema.PermissionOption.model_validate(o) for o in self.option_data]
+        return self._options
 
     def option_for(self, decision: Decision) -> schema.PermissionOption | None:
-        return choose_option(self.options, decision)
+        index = _choose([o["kind"] for o in self.option_data], decision)
+        return self.options[index] if index is not None else None
+
+    def option_id_for(self, decision: Decision) -> str | None:
+        """The ``optionId`` :meth:`option_for` would pick, without the SDK."""
+        index = _choose([o["kind"] for o in self.option_data], decision)
+        return self.option_data[index]["optionId"] if index is not None else None
+
+    def __repr__(self) -> str:
+        return (
+            f"PermissionRequest({self.session_id!r}, tool_call_id={self.tool_call_id!r}, "
+            f"options={[o['optionId'] for o in self.option_data]!r})"
+        )
+
+
+def _json(value: BaseModel | Mapping[str, Any]) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return dict(value) if isinstance(value, Mapping) else value  # the check says what is wrong
+
+
+def _choose(kinds: Sequence[str], decision: Decision) -> int | None:
+    for kind in _FALLBACK.get(decision, ()):
+        if kind in kinds:
+            return kinds.index(kind)
+    return None
 
 
 def choose_option(
     options: list[schema.PermissionOption], decision: Decision
 ) -> schema.PermissionOption | None:
     """The agent's option matching ``decision`` by kind (with the once/always fallback)."""
-    for kind in _FALLBACK.get(decision, ()):
-        for option in options:
-            if option.kind == kind:
-                return option
-    return None
+    index = _choose([option.kind for option in options], decision)
+    return options[index] if index is not None else None
 
 
 PermissionHandler: TypeAlias = Callable[[PermissionRequest], Awaitable[Decision]]

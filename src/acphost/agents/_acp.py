@@ -1,27 +1,25 @@
-"""An agent that is any program speaking ACP over stdio."""
+"""An agent that is any program speaking ACP over stdio.
+
+It uses the connection's untyped methods: hosting an agent never imports the ACP SDK.
+"""
 
 from __future__ import annotations
 
 import os
 import shlex
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
-
-from acphost.acp.client import AgentConnection, McpServer
+from acphost.acp.client import AgentConnection
 from acphost.acp.handlers import ClientHandlers, ElicitationHandler
 from acphost.acp.messages import AgentExitMessage, AgentMessage
 from acphost.agents._base import AgentBase, AgentContext, SessionStart, TurnResult
 from acphost.errors import AuthRequired
 
+if TYPE_CHECKING:
+    from acphost.acp.client import McpServer
+
 __all__ = ["ACPAgent"]
-
-
-def _dump(model: BaseModel | None) -> Any:
-    return (
-        None if model is None else model.model_dump(by_alias=True, exclude_none=True, mode="json")
-    )
 
 
 class ACPAgent(AgentBase):
@@ -68,11 +66,11 @@ class ACPAgent(AgentBase):
     @property
     def supports_resume(self) -> bool:
         connection = self.connection
-        if connection is None or connection.init is None:
+        if connection is None or connection.init_json is None:
             return True  # unknown until started; astart falls back to a new session
-        caps = connection.capabilities
-        resume = caps.session_capabilities is not None and caps.session_capabilities.resume
-        return bool(caps.load_session or resume)
+        return connection.supports("loadSession") or connection.supports(
+            "sessionCapabilities.resume"
+        )
 
     @property
     def alive(self) -> bool:
@@ -104,67 +102,57 @@ class ACPAgent(AgentBase):
                 on_request=lambda request: ctx.note_activity(),
                 env=self.env,
             )
-            await self.connection.initialize(timeout=self.startup_timeout)
+            await self.connection.initialize_raw(timeout=self.startup_timeout)
         connection = self.connection
         assert connection is not None
-        cwd = ctx.workspace.root
-        extra = self.additional_directories
+        how: Literal["resume", "load"] | None = None
+        if connection.supports("sessionCapabilities.resume"):
+            how = "resume"
+        elif connection.supports("loadSession"):
+            how = "load"
         start: SessionStart
-        if resume_session_id is not None:
-            caps = connection.capabilities
-            if caps.session_capabilities is not None and caps.session_capabilities.resume:
-                resumed = await connection.resume_session(
-                    resume_session_id,
-                    cwd,
-                    mcp_servers=self.mcp_servers,
-                    additional_directories=extra,
-                )
-                start = SessionStart(
-                    resume_session_id,
-                    "resumed",
-                    modes=_dump(resumed.modes),
-                    config_options=_dump_list(resumed.config_options),
-                )
-            elif caps.load_session:
-                loaded = await connection.load_session(
-                    resume_session_id,
-                    cwd,
-                    mcp_servers=self.mcp_servers,
-                    additional_directories=extra,
-                )
-                start = SessionStart(
-                    resume_session_id,
-                    "loaded",
-                    modes=_dump(loaded.modes),
-                    config_options=_dump_list(loaded.config_options),
-                )
-            else:
-                start = await self._new_session(connection, ctx)
+        if resume_session_id is not None and how is not None:
+            answer = await connection.open_session(
+                how,
+                ctx.workspace.root,
+                session_id=resume_session_id,
+                mcp_servers=self.mcp_servers,
+                additional_directories=self.additional_directories,
+            )
+            start = SessionStart(
+                resume_session_id,
+                "resumed" if how == "resume" else "loaded",
+                modes=answer.modes,
+                config_options=answer.config_options,
+            )
+        else:
+            start = await self._new_session(connection, ctx)
+            if resume_session_id is not None:
                 start.how = "restarted"
                 start.context_restored = False
                 start.reason = (
                     "the agent supports neither session/resume nor session/load: "
                     "a new session was started without the earlier context"
                 )
-        else:
-            start = await self._new_session(connection, ctx)
         self.session_id = ctx.session_id = start.session_id
-        start.agent_info = _dump(connection.init.agent_info) if connection.init else None
+        start.agent_info = connection.agent_info
         return start
 
     async def _new_session(self, connection: AgentConnection, ctx: AgentContext) -> SessionStart:
         async def create() -> SessionStart:
-            created = await connection.new_session(
+            created = await connection.open_session(
+                "new",
                 ctx.workspace.root,
                 mcp_servers=self.mcp_servers,
                 additional_directories=self.additional_directories,
                 timeout=self.startup_timeout,
             )
+            assert created.session_id is not None  # session/new's answer requires it
             return SessionStart(
                 created.session_id,
                 "started",
-                modes=_dump(created.modes),
-                config_options=_dump_list(created.config_options),
+                modes=created.modes,
+                config_options=created.config_options,
             )
 
         try:
@@ -178,12 +166,8 @@ class ACPAgent(AgentBase):
     async def astep(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> TurnResult:
         assert self.connection is not None
         assert self.session_id is not None
-        response = await self.connection.prompt(self.session_id, prompt)
-        return TurnResult(
-            stop_reason=str(response.stop_reason),
-            usage=_dump(response.usage),
-            meta=response.field_meta,
-        )
+        answer = await self.connection.prompt_raw(self.session_id, prompt)
+        return TurnResult(stop_reason=answer.stop_reason, usage=answer.usage, meta=answer.meta)
 
     async def acancel(self, ctx: AgentContext) -> None:
         ctx.cancelled = True
@@ -204,8 +188,8 @@ class ACPAgent(AgentBase):
     ) -> list[dict[str, Any]] | None:
         assert self.connection is not None
         assert self.session_id is not None
-        response = await self.connection.set_config_option(self.session_id, config_id, value)
-        return _dump_list(response.config_options)
+        answer = await self.connection.set_config_option_raw(self.session_id, config_id, value)
+        return answer.config_options
 
     async def aclose(self) -> None:
         if self.connection is not None:
@@ -214,9 +198,3 @@ class ACPAgent(AgentBase):
     @property
     def stderr_tail(self) -> str:
         return self.connection.stderr_tail if self.connection is not None else ""
-
-
-def _dump_list(models: Sequence[BaseModel] | None) -> list[dict[str, Any]] | None:
-    if models is None:
-        return None
-    return [_dump(model) for model in models]

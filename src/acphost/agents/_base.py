@@ -83,20 +83,18 @@ class AgentContext:
     def ask_permission(
         self, tool_call: dict[str, Any], options: Sequence[dict[str, Any]] | None = None
     ) -> Decision:
-        """From a worker thread (a sync :meth:`AgentBase.step`): ask and wait for the answer."""
-        from acp import schema
+        """From a worker thread (a sync :meth:`AgentBase.step`): ask and wait for the answer.
 
+        ``tool_call`` and ``options`` are ACP JSON; malformed ones raise ``ProtocolError``.
+        """
         request = PermissionRequest(
             session_id=self.session_id,
-            tool_call=schema.ToolCallUpdate.model_validate(tool_call),
-            options=[
-                schema.PermissionOption.model_validate(option)
-                for option in options
-                or (
-                    {"optionId": "allow", "name": "Allow", "kind": "allow_once"},
-                    {"optionId": "reject", "name": "Reject", "kind": "reject_once"},
-                )
-            ],
+            tool_call=tool_call,
+            options=options
+            or (
+                {"optionId": "allow", "name": "Allow", "kind": "allow_once"},
+                {"optionId": "reject", "name": "Reject", "kind": "reject_once"},
+            ),
         )
         self.note_activity()
 

@@ -289,9 +289,9 @@ class Delivery:
         self.tr.new(
             PermissionRequestedEvent,
             request_id=ask.key,
-            tool_call_id=request.tool_call.tool_call_id,
+            tool_call_id=request.tool_call_id,
             title=request.title,
-            options=[o.model_dump(by_alias=True, exclude_none=True) for o in request.options],
+            options=request.option_data,
             tool_call=tool_call if isinstance(tool_call, dict) else {},
         )
         if ask.future.done():
@@ -329,12 +329,12 @@ class Delivery:
         if key not in self.state.pending_permissions:
             return
         ask = self.asks.pop(key, None)
-        option = ask.request.option_for(decision) if ask is not None else None
+        option_id = ask.request.option_id_for(decision) if ask is not None else None
         self.tr.new(
             PermissionDecidedEvent,
             request_id=key,
-            decision=decision if option is not None or decision == "cancelled" else "cancelled",
-            option_id=option.option_id if option is not None else None,
+            decision=decision if option_id is not None or decision == "cancelled" else "cancelled",
+            option_id=option_id,
             decided_by=by,
         )
 
