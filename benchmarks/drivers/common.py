@@ -8,13 +8,15 @@ process (so its peak RSS is its own) and prints one line ``RESULT {...}`` on std
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import random
 import resource
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 STARTED = time.perf_counter()  # as early as the driver can take it: before the library import
@@ -67,6 +69,21 @@ def main(body: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
     sys.stderr.flush()
     # Some hosts leave non-daemon threads or atexit work behind; the measurement is done.
     os._exit(0)
+
+
+async def timed_turns(
+    turn: Callable[[], Awaitable[object]], turns: int, think_s: float, rng: random.Random
+) -> list[float]:
+    """``turns`` turns, each timed; with ``think_s`` > 0 a pause of 0..2*think_s before each
+    (a user). The concurrency drivers of every host share it, so they pace alike."""
+    times = []
+    for _ in range(turns):
+        if think_s > 0:
+            await asyncio.sleep(rng.uniform(0, 2 * think_s))
+        t0 = time.perf_counter()
+        await turn()
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def prompt_text(scenario: str, n: int) -> str:

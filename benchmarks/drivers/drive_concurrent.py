@@ -16,6 +16,7 @@ import random
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from importlib.metadata import version
 from typing import Any
 
@@ -27,20 +28,6 @@ from acphost import Conversation  # noqa: E402
 from acphost.store import SQLiteStore  # noqa: E402
 
 IMPORT_S = time.perf_counter() - t_import
-
-
-async def drive(
-    conversation: Conversation, prompt: str, turns: int, think_s: float, rng: random.Random
-) -> list[float]:
-    """``turns`` turns; with ``think_s`` > 0, a pause of 0..2*think_s before each (a user)."""
-    times = []
-    for _ in range(turns):
-        if think_s > 0:
-            await asyncio.sleep(rng.uniform(0, 2 * think_s))
-        t0 = time.perf_counter()
-        await conversation.arun(prompt)
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 async def amain(job: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +53,7 @@ async def amain(job: dict[str, Any]) -> dict[str, Any]:
     # Phase 1: one conversation alone.
     single = await asyncio.to_thread(open_one)
     await single.arun(warm)
-    single_times = await drive(single, prompt, turns, think, rng)
+    single_times = await common.timed_turns(partial(single.arun, prompt), turns, think, rng)
     await single.aclose()
     rss_single = common.rss_mb()
 
@@ -81,7 +68,9 @@ async def amain(job: dict[str, Any]) -> dict[str, Any]:
     start_s = time.perf_counter() - t0
     await asyncio.gather(*(c.arun(warm) for c in conversations))
     t0 = time.perf_counter()
-    results = await asyncio.gather(*(drive(c, prompt, turns, think, rng) for c in conversations))
+    results = await asyncio.gather(
+        *(common.timed_turns(partial(c.arun, prompt), turns, think, rng) for c in conversations)
+    )
     wall_s = time.perf_counter() - t0
     rss_many = common.rss_mb()
     maxrss_many = common.maxrss_mb()

@@ -20,6 +20,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from importlib.metadata import version
 from typing import Any
 
@@ -69,20 +70,6 @@ async def open_one(job: dict[str, Any]) -> Peer:
     return Peer(stack, conn, session.session_id, client)
 
 
-async def drive(
-    peer: Peer, prompt: str, turns: int, think_s: float, rng: random.Random
-) -> list[float]:
-    """``turns`` turns; with ``think_s`` > 0, a pause of 0..2*think_s before each (a user)."""
-    times = []
-    for _ in range(turns):
-        if think_s > 0:
-            await asyncio.sleep(rng.uniform(0, 2 * think_s))
-        t0 = time.perf_counter()
-        await peer.turn(prompt)
-        times.append(time.perf_counter() - t0)
-    return times
-
-
 async def amain(job: dict[str, Any]) -> dict[str, Any]:
     prompt = common.prompt_text(job["scenario"], job["n"])
     warm = common.prompt_text("trivial", 1)
@@ -93,7 +80,7 @@ async def amain(job: dict[str, Any]) -> dict[str, Any]:
     # Phase 1: one connection alone.
     single = await open_one(job)
     await single.turn(warm)
-    single_times = await drive(single, prompt, turns, think, rng)
+    single_times = await common.timed_turns(partial(single.turn, prompt), turns, think, rng)
     events = len(single.client.updates)
     await single.stack.aclose()
     rss_single = common.rss_mb()
@@ -117,7 +104,9 @@ async def amain(job: dict[str, Any]) -> dict[str, Any]:
             raise failed[0]
         await asyncio.gather(*(p.turn(warm) for p in peers))
         t0 = time.perf_counter()
-        results = await asyncio.gather(*(drive(p, prompt, turns, think, rng) for p in peers))
+        results = await asyncio.gather(
+            *(common.timed_turns(partial(p.turn, prompt), turns, think, rng) for p in peers)
+        )
         wall_s = time.perf_counter() - t0
         rss_many = common.rss_mb()
         maxrss_many = common.maxrss_mb()
