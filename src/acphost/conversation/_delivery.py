@@ -286,8 +286,9 @@ class Delivery:
     def _ask(self, ask: PermissionAsk) -> None:
         request = ask.request
         tool_call = request.raw.get("toolCall") if isinstance(request.raw, dict) else None
-        self.tr.new(
+        self.tr.new(  # trusted: the request's JSON was checked when it arrived (acp.shapes)
             PermissionRequestedEvent,
+            trusted=True,
             request_id=ask.key,
             tool_call_id=request.tool_call_id,
             title=request.title,
@@ -332,6 +333,7 @@ class Delivery:
         option_id = ask.request.option_id_for(decision) if ask is not None else None
         self.tr.new(
             PermissionDecidedEvent,
+            trusted=True,
             request_id=key,
             decision=decision if option_id is not None or decision == "cancelled" else "cancelled",
             option_id=option_id,
