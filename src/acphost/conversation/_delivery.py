@@ -219,8 +219,8 @@ class Delivery:
             )
         for key in list(self.state.pending_permissions):
             ask = self.asks.get(key)
-            if ask is not None and not ask.future.done():
-                ask.future.cancel()
+            if ask is not None and not ask.future.cancel() and not ask.future.cancelled():
+                continue  # an answer won the race: it follows in the mailbox, as the agent got it
             self._decided(key, "cancelled", "cancel")
 
     def end_turn(

@@ -53,7 +53,7 @@ class PermissionDesk:
 
         future.add_done_callback(forget)
         self.mailbox.put(ask)
-        return asyncio.wrap_future(future)
+        return _Decision(future, asyncio.get_running_loop())
 
     def answer(self, request_id: str, decision: Decision | bool) -> None:
         """Answer a pending request from any thread; the driver records it."""
@@ -74,3 +74,35 @@ class PermissionDesk:
             raise UsageError(f"permission request {request_id!r} was already answered")
         self.mailbox.put(PermissionAnswer(ask.key, decision, "user"))
         ask.future.set_result(decision)
+
+
+class _Decision(asyncio.Future[Decision]):
+    """The I/O loop's view of a decision made on another thread.
+
+    Unlike ``asyncio.wrap_future``, cancelling it (the turn was cancelled, the agent withdrew
+    the request) succeeds only if the decision can still be cancelled: once a user's answer
+    has claimed it, ``cancel()`` returns ``False`` and the agent gets that answer, the one the
+    log records.
+    """
+
+    def __init__(
+        self, source: concurrent.futures.Future[Decision], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        super().__init__(loop=loop)
+        self._source = source
+        source.add_done_callback(
+            lambda done: None if loop.is_closed() else loop.call_soon_threadsafe(self._copy, done)
+        )
+
+    def cancel(self, msg: object = None) -> bool:
+        if not self._source.cancel():
+            return False
+        return super().cancel(msg)
+
+    def _copy(self, source: concurrent.futures.Future[Decision]) -> None:
+        if self.done():
+            return
+        if source.cancelled():
+            super().cancel()
+        else:
+            self.set_result(source.result())
