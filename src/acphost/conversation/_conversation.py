@@ -139,7 +139,7 @@ class Conversation:
             for event in _resume[1]:
                 self.state.apply(event, stored=True)
             self._runner.resume_session_id = self.state.session_id
-            self._recover_pending()
+            self._recover_pending(_resume[1])
             with self.state:
                 self._delivery.tr.turn = self.state.turns or None
                 if self.state.status == "running":  # its host died mid-turn
@@ -180,13 +180,14 @@ class Conversation:
         )
         return cls(agent, record.workspace, store=opened, _resume=(record, events), **options)
 
-    def _recover_pending(self) -> None:
+    def _recover_pending(self, events: list[Event]) -> None:
         """Messages sent but never run (the host died first) are run by the next ``run()``.
 
-        A turn that had started is not run again: it may have had effects.
+        A turn that had started is not run again: it may have had effects. ``events``: the
+        stored log just folded (``state.events`` would read most of it back from the store).
         """
-        started = {e.turn for e in self.state.events if isinstance(e, TurnStartedEvent)}
-        for event in self.state.events:
+        started = {e.turn for e in events if isinstance(e, TurnStartedEvent)}
+        for event in events:
             if isinstance(event, UserMessageEvent) and event.turn not in started:
                 self._pending.append((event, event.content))
 
