@@ -33,18 +33,25 @@ def log(text: str) -> None:
     sys.stderr.flush()
 
 
+def run_python(
+    python: str, code: str, *, timeout: float = 120, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` in the benchmarks' environment, its output captured as text."""
+    return subprocess.run(
+        [python, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=subprocess_env(),
+        cwd=cwd,
+    )
+
+
 def _can_import(python: str, modules: Sequence[str]) -> str | None:
     """``None`` if ``python`` imports every module, else the reason it does not."""
-    code = "import " + ", ".join(modules)
     try:
-        done = subprocess.run(
-            [python, "-c", code],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env=subprocess_env(),
-        )
+        done = run_python(python, "import " + ", ".join(modules))
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{python} cannot run: {exc}"
     if done.returncode != 0:

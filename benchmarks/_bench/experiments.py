@@ -10,7 +10,7 @@ from typing import Any
 from _bench.bench import Bench
 from _bench.config import CONC_DRIVERS, STORM_DRIVERS, STORMS, WS_DRIVERS
 from _bench.drivers import Driver
-from _bench.env import log, openhands_python, subprocess_env
+from _bench.env import log, openhands_python, run_python
 
 
 def storms(bench: Bench) -> None:
@@ -109,15 +109,7 @@ def imports(bench: Bench) -> None:
                 continue  # ~7 s a run: once is enough for a smoke run
             code = f"import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
             try:
-                done = subprocess.run(
-                    [python, "-c", code],
-                    capture_output=True,
-                    text=True,
-                    timeout=120,
-                    check=False,
-                    env=subprocess_env(),
-                    cwd=tempfile.gettempdir(),
-                )
+                done = run_python(python, code, cwd=tempfile.gettempdir())
                 times[label].append(float(done.stdout.strip().splitlines()[-1]))
             except (subprocess.TimeoutExpired, ValueError, IndexError, OSError) as exc:
                 errors[label] = f"failed: {exc}"

@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from _bench.env import openhands_python, subprocess_env
+from _bench.env import openhands_python, run_python
 
 
 def machine(
@@ -65,14 +65,7 @@ def _versions(python: str, packages: list[str]) -> dict[str, str]:
         "    except Exception: out[p]='missing'\nprint(json.dumps(out))"
     )
     try:
-        done = subprocess.run(
-            [python, "-c", code],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env=subprocess_env(),
-        )
+        done = run_python(python, code, timeout=60)
         return dict(json.loads(done.stdout))
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return {"python": "unknown"}
