@@ -62,6 +62,40 @@ def versions() -> dict[str, str]:
     return {name: version(name) for name in ("acphost", "agent-client-protocol", "pydantic")}
 
 
+class Turns:
+    """The measured turns of one job: time and units of each, until ``turns`` or the budget."""
+
+    def __init__(self, job: dict[str, Any], counter: Counter, ready_s: float) -> None:
+        self.job = job
+        self.counter = counter
+        self.ready_s = ready_s
+        self.prompt = common.prompt_text(job["scenario"], job["n"])
+        self.times: list[float] = []
+        self.units: list[int] = []
+        self.began = time.perf_counter()
+
+    def more(self) -> bool:
+        budget = self.job.get("budget_s")  # a time budget (the growth test) keeps what fits
+        if budget is not None and self.times and time.perf_counter() - self.began > budget:
+            return False
+        return len(self.times) < self.job["turns"]
+
+    def took(self, t0: float) -> None:
+        self.times.append(time.perf_counter() - t0)
+        self.units.append(self.counter.take_units())
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "import_s": IMPORT_S,
+            "ready_s": self.ready_s,
+            "turn_s": self.times,
+            "units": self.units,
+            "events": self.counter.events,
+            "rss_end_mb": common.rss_mb(),
+            "versions": versions(),
+        }
+
+
 def body_run(job: dict[str, Any]) -> dict[str, Any]:
     counter = Counter(job["scenario"])
     conversation = open_conversation(job, counter)
@@ -70,29 +104,14 @@ def body_run(job: dict[str, Any]) -> dict[str, Any]:
     if job.get("warmup"):
         conversation.run(common.prompt_text("trivial", 1))
         counter.take_units()
-    prompt = common.prompt_text(job["scenario"], job["n"])
-    times: list[float] = []
-    units: list[int] = []
-    budget = job.get("budget_s")
-    began = time.perf_counter()
-    for _ in range(job["turns"]):
+    turns = Turns(job, counter, ready_s)
+    while turns.more():
         t0 = time.perf_counter()
-        conversation.run(prompt)
-        times.append(time.perf_counter() - t0)
-        units.append(counter.take_units())
-        if budget is not None and time.perf_counter() - began > budget:
-            break  # a time budget (the growth test) keeps what fits
-    rss = common.rss_mb()
+        conversation.run(turns.prompt)
+        turns.took(t0)
+    result = turns.result()
     conversation.close()
-    return {
-        "import_s": IMPORT_S,
-        "ready_s": ready_s,
-        "turn_s": times,
-        "units": units,
-        "events": counter.events,
-        "rss_end_mb": rss,
-        "versions": versions(),
-    }
+    return result
 
 
 async def amain(job: dict[str, Any]) -> dict[str, Any]:
@@ -103,29 +122,14 @@ async def amain(job: dict[str, Any]) -> dict[str, Any]:
     if job.get("warmup"):
         await conversation.arun(common.prompt_text("trivial", 1))
         counter.take_units()
-    prompt = common.prompt_text(job["scenario"], job["n"])
-    times: list[float] = []
-    units: list[int] = []
-    budget = job.get("budget_s")
-    began = time.perf_counter()
-    for _ in range(job["turns"]):
+    turns = Turns(job, counter, ready_s)
+    while turns.more():
         t0 = time.perf_counter()
-        await conversation.arun(prompt)
-        times.append(time.perf_counter() - t0)
-        units.append(counter.take_units())
-        if budget is not None and time.perf_counter() - began > budget:
-            break  # a time budget (the growth test) keeps what fits
-    rss = common.rss_mb()
+        await conversation.arun(turns.prompt)
+        turns.took(t0)
+    result = turns.result()
     await conversation.aclose()
-    return {
-        "import_s": IMPORT_S,
-        "ready_s": ready_s,
-        "turn_s": times,
-        "units": units,
-        "events": counter.events,
-        "rss_end_mb": rss,
-        "versions": versions(),
-    }
+    return result
 
 
 def body(job: dict[str, Any]) -> dict[str, Any]:
