@@ -87,7 +87,7 @@ class Conversation:
         self.id = _resume[0].id if _resume else (id or uuid.uuid4().hex)
         self.state = ConversationState(self.id, store=self.store)
         self._io = IOLoop.get()
-        self._mailbox = Mailbox()
+        self._mailbox = Mailbox(defer=self._io.defer)
         self._pending: deque[tuple[UserMessageEvent, list[dict[str, Any]]]] = deque()
         self._desk = PermissionDesk(
             self._mailbox,
@@ -99,7 +99,7 @@ class Conversation:
         self._paused = False
         self._closed = False
         ctx = AgentContext(
-            workspace=self.workspace, post=self._mailbox.put, request_permission=self._desk.ask
+            workspace=self.workspace, post=self._mailbox.put_soon, request_permission=self._desk.ask
         )
         self._runner = TurnRunner(
             self.agent,

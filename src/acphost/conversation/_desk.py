@@ -37,10 +37,11 @@ class PermissionDesk:
         self.asks[key] = ask
         if self.fixed is not None:
             # No user code to ask: answer the agent now, and let the driver record the
-            # request and the policy's decision in order (one round trip saved per request).
+            # request and the policy's decision in order (one round trip saved per request;
+            # a storm of them is recorded a few at a time: see Mailbox.put_soon).
             future.set_result(self.fixed)
-            self.mailbox.put(ask)
-            self.mailbox.put(PermissionAnswer(key, self.fixed, "policy"))
+            self.mailbox.put_soon(ask)
+            self.mailbox.put_soon(PermissionAnswer(key, self.fixed, "policy"))
             done: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
             done.set_result(self.fixed)
             return done

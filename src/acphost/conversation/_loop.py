@@ -81,6 +81,14 @@ class IOLoop:
         assert self.loop is not None
         self.loop.call_soon_threadsafe(func, *args)
 
+    def defer(self, delay: float, func: Callable[[], object]) -> bool:
+        """On the loop's thread, run ``func`` after ``delay`` seconds; ``False`` elsewhere."""
+        if threading.current_thread() is not self.thread:
+            return False
+        assert self.loop is not None
+        self.loop.call_later(delay, func)
+        return True
+
     def add_closer(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Register something to shut down (bounded) when the program exits."""
         self._closers.add(closer)

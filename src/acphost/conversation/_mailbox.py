@@ -3,6 +3,12 @@
 Agents put what they hear here and nothing else: they never call user code. The driver (a
 thread in ``run()`` or a task in ``arun()``) is woken only when the mailbox goes from empty to
 non-empty, then drains everything at once, so a storm of updates costs one wake-up per batch.
+
+What the driver must act on (a question for the user, the turn's end) wakes it at once. What
+it only records (the agent's output, a permission a fixed policy already answered) wakes it
+within :data:`COALESCE_S`: the I/O thread then reads on without handing the GIL to the driver
+after every line, and the driver stores a burst in one transaction (a trivial turn's updates
+with its end; a storm of permission requests a few at a time).
 """
 
 from __future__ import annotations
@@ -13,26 +19,55 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Mailbox"]
+__all__ = ["COALESCE_S", "Mailbox"]
+
+COALESCE_S = 0.001
+"""How long the driver may sleep on output it only has to record (see :meth:`Mailbox.put_soon`)."""
+
+# how far the driver has been told about what waits: nothing, a wake-up timer, woken
+_QUIET, _TIMED, _WOKEN = 0, 1, 2
+
+Defer = Callable[[float, Callable[[], object]], bool]
+"""Run a callable after a delay on the calling thread's loop; ``False`` if it has none."""
 
 
 class Mailbox:
-    __slots__ = ("_items", "_lock", "_signalled", "_waker")
+    __slots__ = ("_defer", "_items", "_lock", "_signal", "_waker")
 
-    def __init__(self) -> None:
+    def __init__(self, defer: Defer | None = None) -> None:
         self._items: deque[Any] = deque()
         self._lock = threading.Lock()
         self._waker: Callable[[], object] | None = None
-        self._signalled = False
+        self._signal = _QUIET
+        self._defer = defer
 
     def put(self, item: Any) -> None:
-        """Add an item from any thread; wakes the driver if it may be asleep."""
+        """Add an item from any thread; wakes the driver now if it may be asleep."""
         with self._lock:
             self._items.append(item)
             waker = self._waker
-            if self._signalled or waker is None:
+            if self._signal == _WOKEN or waker is None:
                 return
-            self._signalled = True
+            self._signal = _WOKEN
+        waker()
+
+    def put_soon(self, item: Any) -> None:
+        """Add an item the driver only has to record: it is woken within ``COALESCE_S`` (at
+        once if no ``defer`` runs on this thread), or earlier by a :meth:`put`."""
+        with self._lock:
+            self._items.append(item)
+            if self._signal != _QUIET or self._waker is None:
+                return
+            self._signal = _TIMED
+        if self._defer is None or not self._defer(COALESCE_S, self._timer):
+            self._timer()
+
+    def _timer(self) -> None:
+        with self._lock:
+            waker = self._waker
+            if self._signal != _TIMED or waker is None:
+                return  # woken meanwhile, or drained
+            self._signal = _WOKEN
         waker()
 
     def drain(self, limit: int | None = None) -> list[Any]:
@@ -44,7 +79,7 @@ class Mailbox:
                 queued.clear()
             else:
                 items = [queued.popleft() for _ in range(limit)]
-            self._signalled = False
+            self._signal = _QUIET
         return items
 
     def __len__(self) -> int:
@@ -57,7 +92,7 @@ class Mailbox:
             if self._items:
                 return True
             self._waker = event.set
-            self._signalled = False
+            self._signal = _QUIET
         try:
             return event.wait(timeout)
         finally:
@@ -72,7 +107,7 @@ class Mailbox:
             if self._items:
                 return True
             self._waker = lambda: loop.call_soon_threadsafe(event.set)
-            self._signalled = False
+            self._signal = _QUIET
         try:
             if timeout is None:
                 await event.wait()
