@@ -7,8 +7,8 @@ non-empty, then drains everything at once, so a storm of updates costs one wake-
 What the driver must act on (a question for the user, the turn's end) wakes it at once. What
 it only records (the agent's output, a permission a fixed policy already answered) wakes it
 within :data:`COALESCE_S`: the I/O thread then reads on without handing the GIL to the driver
-after every line, and the driver stores a burst in one transaction (a trivial turn's updates
-with its end; a storm of permission requests a few at a time).
+after every line, and the driver takes a burst in one wake-up (a trivial turn's updates with
+its end; a storm of permission requests a few at a time, stored in one transaction).
 """
 
 from __future__ import annotations
