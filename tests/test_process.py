@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from acphost.acp.process import AgentProcess
+from acphost.acp.process import PIPE_READ_SIZE, AgentProcess
 from acphost.errors import AgentExited, AgentNotFound
 
 
@@ -156,7 +156,7 @@ def test_shutdown_escalates_to_kill_and_takes_the_group(tmp_path: Path) -> None:
 
 HOST = """
 import asyncio, sys, time
-from acphost.acp.process import AgentProcess
+from acphost.acp.process import PIPE_READ_SIZE, AgentProcess
 
 async def main():
     code = ("import subprocess, sys, time; "
@@ -198,3 +198,21 @@ def test_no_orphans_when_the_host_dies(how: str) -> None:
             host.wait()
         assert host.stdout is not None
         host.stdout.close()
+
+
+def test_output_is_read_in_pieces_under_the_mmap_threshold_and_arrives_whole() -> None:
+    size = 3 * PIPE_READ_SIZE + 123  # one write far larger than a read
+
+    async def main() -> None:
+        proc, out, _ = await _spawn(
+            f"import sys; sys.stdout.buffer.write(b'x' * {size} + b'\\n'); sys.stdout.flush()"
+        )
+        assert proc._transport is not None
+        for fd in (1, 2):
+            assert proc._transport.get_pipe_transport(fd).max_size == PIPE_READ_SIZE  # type: ignore[union-attr]
+        await proc.wait()
+        data = b"".join(out)
+        assert data == b"x" * size + b"\n"
+        assert max(len(piece) for piece in out) <= PIPE_READ_SIZE
+
+    asyncio.run(asyncio.wait_for(main(), 20))

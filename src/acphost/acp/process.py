@@ -20,7 +20,23 @@ from pathlib import Path
 from acphost.acp import _reaper
 from acphost.errors import AgentExited, AgentNotFound, AgentStartError
 
-__all__ = ["AgentProcess", "build_env"]
+__all__ = ["PIPE_READ_SIZE", "AgentProcess", "build_env", "read_in_small_pieces"]
+
+PIPE_READ_SIZE = 64 * 1024
+"""The most one read of a child's pipe asks for: a Linux pipe's capacity, so nothing is lost.
+
+asyncio asks for 256 KiB, above glibc's mmap threshold: every read, even of one short line,
+then maps, remaps and unmaps a buffer (three system calls, ~12 µs); under it, ~0.6 µs.
+"""
+
+
+def read_in_small_pieces(transport: asyncio.SubprocessTransport) -> None:
+    """Make the reads of a child's stdout and stderr ask for at most ``PIPE_READ_SIZE``."""
+    for fd in (1, 2):
+        pipe = transport.get_pipe_transport(fd)
+        if pipe is not None and hasattr(pipe, "max_size"):
+            pipe.max_size = PIPE_READ_SIZE
+
 
 STDERR_TAIL_BYTES = 64 * 1024
 
@@ -141,6 +157,7 @@ class AgentProcess:
         except OSError as exc:
             raise AgentStartError(f"the agent program {program!r} could not start: {exc}") from exc
         self._transport = transport
+        read_in_small_pieces(transport)
         stdin = transport.get_pipe_transport(0)
         assert isinstance(stdin, asyncio.WriteTransport)
         self._stdin = stdin

@@ -205,7 +205,13 @@ class Conversation:
         with self.state:
             turn = self.state.turns + len(self._pending) + 1
             tr = self._delivery.tr
-            event = tr.new(UserMessageEvent, text=text, content=blocks, turn=turn)
+            event = tr.new(  # a plain string makes blocks acphost built itself
+                UserMessageEvent,
+                trusted=isinstance(message, str),
+                text=text,
+                content=blocks,
+                turn=turn,
+            )
             self._pending.append((event, blocks))
             if publish:
                 self._delivery.publish()

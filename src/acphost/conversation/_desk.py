@@ -26,25 +26,26 @@ class PermissionDesk:
         self.asks: dict[str, PermissionAsk] = {}
         self.asking: set[str] = set()  # waiting for the user: the agent is not idle
         self._numbers = itertools.count(1)
+        # a fixed policy's decision, made once: done futures are never changed again
+        self._decided: concurrent.futures.Future[Decision] | None = None
+        self._decided_here: asyncio.Future[Decision] | None = None
 
     def ask(self, request: PermissionRequest) -> asyncio.Future[Decision]:
         """On the I/O loop, in arrival order: route a permission request to the driver."""
-        future: concurrent.futures.Future[Decision] = concurrent.futures.Future()
         key = str(request.request_id) if request.request_id is not None else ""
         if not key or key in self.asks:
             key = f"{key or 'permission'}#{next(self._numbers)}"
-        ask = PermissionAsk(key, request, future)
-        self.asks[key] = ask
         if self.fixed is not None:
             # No user code to ask: answer the agent now, and let the driver record the
             # request and the policy's decision in order (one round trip saved per request;
             # a storm of them is recorded a few at a time: see Mailbox.put_soon).
-            future.set_result(self.fixed)
+            decided, decided_here = self._fixed_decision()
+            ask = self.asks[key] = PermissionAsk(key, request, decided)
             self.mailbox.put_soon(ask)
             self.mailbox.put_soon(PermissionAnswer(key, self.fixed, "policy"))
-            done: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
-            done.set_result(self.fixed)
-            return done
+            return decided_here
+        future: concurrent.futures.Future[Decision] = concurrent.futures.Future()
+        ask = self.asks[key] = PermissionAsk(key, request, future)
         self.asking.add(key)
 
         def forget(f: concurrent.futures.Future[Decision]) -> None:
@@ -55,6 +56,19 @@ class PermissionDesk:
         future.add_done_callback(forget)
         self.mailbox.put(ask)
         return _Decision(future, asyncio.get_running_loop())
+
+    def _fixed_decision(
+        self,
+    ) -> tuple[concurrent.futures.Future[Decision], asyncio.Future[Decision]]:
+        assert self.fixed is not None
+        loop = asyncio.get_running_loop()
+        if self._decided is None:
+            self._decided = concurrent.futures.Future()
+            self._decided.set_result(self.fixed)
+        if self._decided_here is None or self._decided_here.get_loop() is not loop:
+            self._decided_here = loop.create_future()
+            self._decided_here.set_result(self.fixed)
+        return self._decided, self._decided_here
 
     def answer(self, request_id: str, decision: Decision | bool) -> None:
         """Answer a pending request from any thread; the driver records it."""

@@ -236,10 +236,11 @@ class Translator:
         self._texts, self._blocks = [], []
         if not text and not blocks:
             return
+        # trusted: the text is joined from strings, the blocks are dicts (see _chunk)
         if kind == "agent_message_chunk":
-            self.new(AgentMessageEvent, text=text, content=blocks)
+            self.new(AgentMessageEvent, trusted=True, text=text, content=blocks)
         else:
-            self.new(ThoughtEvent, text=text)
+            self.new(ThoughtEvent, trusted=True, text=text)
 
     def _update(self, kind: str, data: dict[str, Any]) -> None:
         if kind in ("tool_call", "tool_call_update"):
@@ -266,13 +267,13 @@ class Translator:
         elif kind == "usage_update":
             raw_cost = data.get("cost")
             cost: dict[str, Any] = raw_cost if isinstance(raw_cost, dict) else {}
-            self.new(
-                UsageEvent,
-                used=data.get("used"),
-                size=data.get("size"),
-                cost=cost.get("amount"),
-                currency=cost.get("currency"),
-            )
+            fields = {
+                "used": data.get("used"),
+                "size": data.get("size"),
+                "cost": cost.get("amount"),
+                "currency": cost.get("currency"),
+            }
+            self.new(UsageEvent, trusted=_usage_typed(fields), **fields)
         else:
             self.new(RawEvent, method="session/update", update_kind=kind, data=data)
 
@@ -298,3 +299,13 @@ class Translator:
             fields = merged
         # checked above, field by field: the snapshot needs no second validation
         return self.new(ToolCallEvent, trusted=True, tool_call_id=tool_call_id, **fields)
+
+
+def _usage_typed(fields: dict[str, Any]) -> bool:
+    """Whether a usage update's fields already have their types (else pydantic checks them)."""
+    used, size, cost, currency = fields.values()
+    return (
+        all(v is None or type(v) is int for v in (used, size))
+        and (cost is None or type(cost) is float)
+        and (currency is None or type(currency) is str)
+    )

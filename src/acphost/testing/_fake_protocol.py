@@ -282,7 +282,8 @@ class Peer:
         splitter = _LineSplitter(self._on_line, eof.set)
         mode = os.fstat(0).st_mode
         if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-            await loop.connect_read_pipe(lambda: splitter, sys.stdin.buffer)
+            transport, _ = await loop.connect_read_pipe(lambda: splitter, sys.stdin.buffer)
+            transport.max_size = READ_CHUNK  # type: ignore[attr-defined]  # not 256 KiB: mmap
         else:
             # Files and devices (/dev/null) cannot be polled: a daemon reader thread instead.
             def pump() -> None:
