@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 import acphost
 from acphost.server._auth import KeyCheck, check_auth_config
 from acphost.server._errors import ERROR_RESPONSES, install_error_handlers
+from acphost.server._limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LIVE, BodyLimit
 from acphost.server._manager import Manager, StoreSpec
 from acphost.server._routes import conversations_router, public_router
 from acphost.server._ws import event_stream
@@ -36,6 +37,11 @@ stored events after `N` and then follows live, in seq order with no gap or dupli
 `agent_message` event). A client that falls behind is served from the store (token deltas
 missed meanwhile are lost); one that stops reading is closed with code 4008: reconnect with
 `after_seq` set to the last seq it received. Code 4404 means the conversation was deleted.
+
+**Limits**: a request body over the server's limit (1 MiB unless configured) gets 413
+`body_too_large`. The server keeps a bounded number of agents attached: an idle conversation's
+agent may be stopped to make room (the conversation resumes on its next use); when every live
+conversation is running a turn, starting another gets 429 `too_many_live_conversations`.
 """
 
 
@@ -53,6 +59,8 @@ def create_app(
     ws_max_lag: float = 5.0,
     conversation_options: Mapping[str, Any] | None = None,
     stop_timeout: float = 15.0,
+    max_live: int | None = DEFAULT_MAX_LIVE,
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> FastAPI:
     """The agent server as an ASGI app.
 
@@ -64,12 +72,18 @@ def create_app(
     (token deltas dropped meanwhile are lost); a client whose socket accepts nothing for
     ``ws_max_lag`` seconds (it stopped reading) is closed with 4008. ``conversation_options``
     go to every :class:`~acphost.Conversation` (``idle_timeout``, ``turn_timeout``,
-    ``cancel_grace``...).
+    ``cancel_grace``...). ``max_live`` bounds the agents attached at once (``None``: no
+    bound): the least recently used idle one is detached to make room. ``max_body`` bounds
+    request bodies, in bytes.
     """
     check_auth_config(api_key, allow_no_auth)
     if ws_queue_size < 1 or ws_max_lag < 0:
         raise ValueError("ws_queue_size must be at least 1 and ws_max_lag not negative")
-    manager = Manager(store, conversation_options or {}, stop_timeout=stop_timeout)
+    if (max_live is not None and max_live < 1) or max_body < 1:
+        raise ValueError("max_live and max_body must be at least 1")
+    manager = Manager(
+        store, conversation_options or {}, stop_timeout=stop_timeout, max_live=max_live
+    )
     keys = KeyCheck(api_key)
 
     @asynccontextmanager
@@ -101,6 +115,7 @@ def create_app(
         event_stream(manager, keys, ws_queue_size, ws_max_lag),
         name="stream_events",
     )
+    app.add_middleware(BodyLimit, max_bytes=max_body)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from acphost.errors import UsageError
+from acphost.server._limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LIVE
 
 __all__ = ["add_arguments", "main", "run"]
 
@@ -41,7 +42,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ORIGIN",
         help="allow a browser origin",
     )
+    parser.add_argument(
+        "--max-live",
+        type=_positive,
+        default=DEFAULT_MAX_LIVE,
+        metavar="N",
+        help=f"agents attached at once; idle ones are detached to make room (default:"
+        f" {DEFAULT_MAX_LIVE})",
+    )
+    parser.add_argument(
+        "--max-body",
+        type=_positive,
+        default=DEFAULT_MAX_BODY,
+        metavar="BYTES",
+        help=f"largest request body (default: {DEFAULT_MAX_BODY})",
+    )
     parser.add_argument("--log-level", default="info")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _api_key(args: argparse.Namespace) -> str | None:
@@ -69,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
             allow_no_auth=args.no_auth,
             cors_origins=args.cors_origin,
             log_level=args.log_level,
+            max_live=args.max_live,
+            max_body=args.max_body,
         )
     except UsageError as exc:
         hint = (

@@ -32,6 +32,7 @@ from acphost.errors import (
     UsageError,
     WorkspaceError,
 )
+from acphost.server._limits import TOO_LARGE_HINT
 from acphost.server._models import ErrorBody
 from acphost.store import ConversationExists, ConversationNotFound, StoreBusy
 
@@ -108,7 +109,12 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts) + more
 
 
-_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+}
 
 
 def _allowed_methods(request: Request) -> list[str]:
@@ -150,7 +156,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        body = {"code": code, "message": str(exc.detail), "hint": "", "retryable": False}
+        hint = TOO_LARGE_HINT if exc.status_code == 413 else ""
+        body = {"code": code, "message": str(exc.detail), "hint": hint, "retryable": False}
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # Starlette names only the first route's methods
             headers["Allow"] = ", ".join(_allowed_methods(request))
@@ -181,6 +188,9 @@ _DESCRIPTIONS: dict[int, str] = {
     403: "A server without an API key serves local clients only",
     404: "No such conversation, event or permission request",
     409: "Not possible in the conversation's current state",
+    413: "The request body is over the server's limit (code `body_too_large`)",
+    429: "Every live conversation is running a turn (code `too_many_live_conversations`);"
+    " retry later",
     422: "The request does not match its schema",
     502: "The agent failed or rejected the request",
     503: "The agent could not be started or went away; retry",
@@ -193,5 +203,5 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
 
 
-ERROR_RESPONSES = errors(400, 401, 403, 422)
+ERROR_RESPONSES = errors(400, 401, 403, 413, 422)
 """Documented on every authenticated operation (replacing FastAPI's default 422 body)."""

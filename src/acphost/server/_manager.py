@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,10 +44,24 @@ class Live:
     conversation: Conversation
     hub: Hub
     driver: asyncio.Task[None] | None = None
+    holds: int = 0  # requests awaiting its agent outside a turn (set_mode...)
 
     @property
     def running(self) -> bool:
         return self.driver is not None and not self.driver.done()
+
+    @property
+    def idle(self) -> bool:
+        """Its agent may be detached: no turn running, no request waiting on it."""
+        return not self.holds and not self.running
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.holds += 1
+        try:
+            yield
+        finally:
+            self.holds -= 1
 
 
 def not_found(conversation_id: str) -> ApiError:
@@ -63,14 +77,21 @@ class Manager:
     """The live conversations and hubs of one server; every method runs on the server loop."""
 
     def __init__(
-        self, store: StoreSpec, options: Mapping[str, Any], *, stop_timeout: float
+        self,
+        store: StoreSpec,
+        options: Mapping[str, Any],
+        *,
+        stop_timeout: float,
+        max_live: int | None = None,
     ) -> None:
         self._store_spec = store
         self._store: EventStore | None = store if isinstance(store, EventStore) else None
         self._owns_store = self._store is None
         self.options = dict(options)
         self.stop_timeout = stop_timeout
-        self.live: dict[str, Live] = {}
+        self.max_live = max_live
+        self.live: dict[str, Live] = {}  # least recently used first
+        self._evicting: dict[str, asyncio.Task[None]] = {}
         self.hubs: dict[str, Hub] = {}
         self._deleting: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -89,7 +110,9 @@ class Manager:
         """Stop every turn (it ends ``cancelled``) and every agent; statuses stay as they are."""
         lives = list(self.live.values())
         self.live.clear()
-        await asyncio.gather(*(self._stop(live, close=False) for live in lives))
+        await asyncio.gather(
+            *(self._stop(live, close=False) for live in lives), *self._evicting.values()
+        )
         for hub in self.hubs.values():
             hub.close_all(1001, "server shutting down")
         self.hubs.clear()
@@ -127,12 +150,17 @@ class Manager:
         if hub is not None and not hub.subscribers and conversation_id not in self.live:
             del self.hubs[conversation_id]
 
-    def get_live(self, conversation_id: str) -> Live:
+    async def get_live(self, conversation_id: str) -> Live:
         """The live conversation, resuming it from the store on first use."""
-        live = self.live.get(conversation_id)
+        evicting = self._evicting.get(conversation_id)
+        if evicting is not None:  # its agent is being stopped: resume it after that
+            await asyncio.wait({evicting})
+        live = self.live.pop(conversation_id, None)
         if live is not None:
+            self.live[conversation_id] = live  # now the most recently used
             return live
         self.record(conversation_id)
+        self._make_room()
         hub = self.hub(conversation_id)
         try:
             conversation = Conversation.resume(
@@ -172,6 +200,7 @@ class Manager:
     def create(self, body: CreateConversation) -> Live:
         workspace = _existing_directory(body.workspace)
         agent = self._agent(body)
+        self._make_room()
         conversation_id = os.urandom(16).hex()
         hub = self.hub(conversation_id)
         conversation = Conversation(
@@ -244,10 +273,44 @@ class Manager:
 
     # --- stopping -------------------------------------------------------------------------
 
+    def _make_room(self) -> None:
+        """Keep at most ``max_live`` agents attached: detach the least recently used idle one
+        (it resumes from the store on its next use), or refuse when every one is running."""
+        if self.max_live is None:
+            return
+        while len(self.live) >= self.max_live:
+            idle = next((cid for cid, live in self.live.items() if live.idle), None)
+            if idle is None:
+                raise ApiError(
+                    429,
+                    "too_many_live_conversations",
+                    f"all {len(self.live)} live conversations of this server are busy",
+                    hint="retry when a turn has ended, or start the server with a higher"
+                    " --max-live",
+                    retryable=True,
+                )
+            self._evict(idle)
+
+    def _evict(self, conversation_id: str) -> None:
+        live = self.live.pop(conversation_id)
+        task = self.loop.create_task(self._stop(live, close=False))
+        self._evicting[conversation_id] = task
+
+        def forget(_: asyncio.Task[None]) -> None:
+            if self._evicting.get(conversation_id) is task:
+                del self._evicting[conversation_id]
+            self.release_hub(conversation_id)
+
+        task.add_done_callback(forget)
+        log.info("detached idle conversation %s (max_live=%s)", conversation_id, self.max_live)
+
     async def delete(self, conversation_id: str) -> None:
         self.record(conversation_id)
         self._deleting.add(conversation_id)
         try:
+            evicting = self._evicting.get(conversation_id)
+            if evicting is not None:
+                await asyncio.wait({evicting})
             live = self.live.pop(conversation_id, None)
             if live is not None:
                 await self._stop(live, close=True)

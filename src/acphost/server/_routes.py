@@ -32,7 +32,7 @@ from acphost.server._views import detail, summary
 
 __all__ = ["conversations_router", "public_router"]
 
-AGENT_ERRORS = errors(400, 404, 409, 502, 503, 504)
+AGENT_ERRORS = errors(400, 404, 409, 429, 502, 503, 504)
 
 ConversationId = Annotated[str, Path(min_length=1, max_length=200)]
 
@@ -84,7 +84,7 @@ def conversations_router(manager: Manager) -> APIRouter:
     @router.post(
         "/conversations",
         status_code=201,
-        responses=errors(400),
+        responses=errors(400, 429),
         response_model=ConversationDetail,
         tags=["conversations"],
     )
@@ -136,14 +136,14 @@ def conversations_router(manager: Manager) -> APIRouter:
 
     @router.post(
         "/conversations/{conversation_id}/messages",
-        responses=errors(404, 409),
+        responses=errors(404, 409, 429),
         status_code=202,
         response_model=MessageAccepted,
         tags=["control"],
     )
     async def send_message(conversation_id: ConversationId, body: SendMessage) -> MessageAccepted:
         """Store the message at once; run it now (or, with ``run: false``, on the next run)."""
-        live = manager.get_live(conversation_id)
+        live = await manager.get_live(conversation_id)
         event = live.conversation.send_message(body.text)
         if body.run:
             manager.drive(live)
@@ -151,20 +151,20 @@ def conversations_router(manager: Manager) -> APIRouter:
 
     @router.post(
         "/conversations/{conversation_id}/run",
-        responses=errors(404, 409),
+        responses=errors(404, 409, 429),
         status_code=202,
         response_model=ActionResult,
         tags=["control"],
     )
     async def run(conversation_id: ConversationId) -> ActionResult:
         """Run queued messages (a no-op when a turn is already being driven)."""
-        live = manager.get_live(conversation_id)
+        live = await manager.get_live(conversation_id)
         manager.drive(live)
         return action(live)
 
     @router.post(
         "/conversations/{conversation_id}/interrupt",
-        responses=errors(404, 409),
+        responses=errors(404, 409, 429),
         status_code=202,
         response_model=ActionResult,
         tags=["control"],
@@ -172,20 +172,20 @@ def conversations_router(manager: Manager) -> APIRouter:
     async def interrupt(conversation_id: ConversationId) -> ActionResult:
         """Cancel the running turn: it ends ``cancelled``, open tool calls ``failed``,
         unanswered permission requests ``cancelled``; queued messages wait."""
-        live = manager.get_live(conversation_id)
+        live = await manager.get_live(conversation_id)
         live.conversation.interrupt()
         return action(live)
 
     @router.post(
         "/conversations/{conversation_id}/pause",
-        responses=errors(404, 409),
+        responses=errors(404, 409, 429),
         status_code=202,
         response_model=ActionResult,
         tags=["control"],
     )
     async def pause(conversation_id: ConversationId) -> ActionResult:
         """Let the running turn finish, then run no queued message until the next run."""
-        live = manager.get_live(conversation_id)
+        live = await manager.get_live(conversation_id)
         live.conversation.pause()
         return action(live)
 
@@ -199,7 +199,7 @@ def conversations_router(manager: Manager) -> APIRouter:
         conversation_id: ConversationId, body: SetConfigOption
     ) -> ConversationDetail:
         """Set an agent config option (the model is the option of category ``model``)."""
-        live = manager.get_live(conversation_id)
+        live = await manager.get_live(conversation_id)
         state = live.conversation.state
         with state:
             known = [str(o.get("id")) for o in state.config_options]
@@ -210,7 +210,8 @@ def conversations_router(manager: Manager) -> APIRouter:
                 f"the agent has no config option {body.config_id!r}",
                 hint=f"its options: {', '.join(known)}",
             )
-        await asyncio.to_thread(live.conversation.set_config_option, body.config_id, body.value)
+        with live.held():  # its agent stays attached meanwhile
+            await asyncio.to_thread(live.conversation.set_config_option, body.config_id, body.value)
         return await describe(conversation_id)
 
     @router.post(
@@ -220,7 +221,7 @@ def conversations_router(manager: Manager) -> APIRouter:
         tags=["control"],
     )
     async def set_mode(conversation_id: ConversationId, body: SetMode) -> ConversationDetail:
-        live = manager.get_live(conversation_id)
+        live = await manager.get_live(conversation_id)
         state = live.conversation.state
         with state:
             known = [str(m.get("id")) for m in state.modes]
@@ -231,12 +232,13 @@ def conversations_router(manager: Manager) -> APIRouter:
                 f"the agent has no mode {body.mode_id!r}",
                 hint=f"its modes: {', '.join(known)}",
             )
-        await asyncio.to_thread(live.conversation.set_mode, body.mode_id)
+        with live.held():  # its agent stays attached meanwhile
+            await asyncio.to_thread(live.conversation.set_mode, body.mode_id)
         return await describe(conversation_id)
 
     @router.post(
         "/conversations/{conversation_id}/permissions/{request_id}",
-        responses=errors(404, 409),
+        responses=errors(404, 409, 429),
         response_model=ActionResult,
         tags=["control"],
     )
@@ -246,7 +248,7 @@ def conversations_router(manager: Manager) -> APIRouter:
         body: AnswerPermission,
     ) -> ActionResult:
         """Answer a permission request of a conversation created with ``permission: ask``."""
-        live = manager.get_live(conversation_id)
+        live = await manager.get_live(conversation_id)
         with live.conversation.state as state:
             pending = request_id in state.pending_permissions
         if not pending:
