@@ -19,7 +19,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeAlias
 
 from acphost.acp.client import ContentBlocks
 from acphost.acp.fs import Workspace
@@ -33,7 +33,6 @@ from acphost.conversation._delivery import (
 )
 from acphost.conversation._desk import PermissionDesk
 from acphost.conversation._inputs import AgentSpec, StoreSpec, blocks_of, open_store
-from acphost.conversation._items import TurnDone
 from acphost.conversation._loop import IOLoop
 from acphost.conversation._mailbox import Mailbox
 from acphost.conversation._runner import TurnRunner, TurnSettings
@@ -304,11 +303,11 @@ class Conversation:
         while (nxt := self._next_turn()) is not None:
             turn, blocks = nxt
             self._io.submit(self._runner.run_turn, turn, blocks)
-            done: TurnDone | None = None
-            while done is None:
+            end: _TurnEnd | None = None
+            while end is None:
                 self._mailbox.wait_sync(None)
-                done = self._deliver(self._mailbox.drain())
-            ended = self._finish(done)
+                end = self._deliver(self._mailbox.drain())
+            ended = _outcome(end)
         return ended
 
     async def _drive_async(self) -> TurnEndedEvent | None:
@@ -317,9 +316,9 @@ class Conversation:
         while (nxt := self._next_turn()) is not None:
             turn, blocks = nxt
             self._io.submit(self._runner.run_turn, turn, blocks)
-            done: TurnDone | None = None
+            end: _TurnEnd | None = None
             cancelled = False
-            while done is None:
+            while end is None:
                 try:
                     if self._mailbox:  # a storm: let the caller's loop run between slices
                         await asyncio.sleep(0)
@@ -332,25 +331,23 @@ class Conversation:
                     current = asyncio.current_task()
                     if current is not None:
                         current.uncancel()
-                done = self._deliver(self._mailbox.drain(ASYNC_SLICE))
-            ended = self._finish(done, raise_error=not cancelled)
+                end = self._deliver(self._mailbox.drain(ASYNC_SLICE))
+            ended = _outcome(end, raise_error=not cancelled)
             if cancelled:
                 raise asyncio.CancelledError
         return ended
 
-    def _deliver(self, items: list[Any]) -> TurnDone | None:
+    def _deliver(self, items: list[Any]) -> _TurnEnd | None:
+        """Deliver a batch; with the turn's end in it, end the turn (one transaction)."""
         with self.state:
-            return self._delivery.deliver(items)
-
-    def _finish(self, done: TurnDone, *, raise_error: bool = True) -> TurnEndedEvent:
-        with self.state:
+            done = self._delivery.deliver(items)
+            if done is None:
+                return None
             self._current_turn = None
-            ended, error = self._delivery.end_turn(done, self._runner)
+            end = self._delivery.end_turn(done, self._runner)
             if done.cancelled or done.timeout:
                 self._paused = True
-        if error is not None and raise_error:
-            raise error
-        return ended
+            return end
 
     # --- control -------------------------------------------------------------------------
 
@@ -477,3 +474,13 @@ class Conversation:
 
     def __repr__(self) -> str:
         return f"<Conversation {self.id} agent={self.agent.name!r} status={self.state.status}>"
+
+
+_TurnEnd: TypeAlias = tuple[TurnEndedEvent, AcphostError | None]
+
+
+def _outcome(end: _TurnEnd, *, raise_error: bool = True) -> TurnEndedEvent:
+    ended, error = end
+    if error is not None and raise_error:
+        raise error
+    return ended

@@ -130,6 +130,7 @@ class Delivery:
         self._publishing = True
         try:
             undelivered = self._undelivered
+            held = self.tr.held
             while undelivered:
                 item = undelivered.popleft()
                 if isinstance(item, Token):
@@ -137,6 +138,9 @@ class Delivery:
                     if on_text is not None:
                         self._call(on_text, item.text)
                 else:
+                    if held and held[0] is item:  # a turn's end: the state follows it now
+                        self.tr.release(item)
+                        self.state.events.stored(item.seq)  # all undelivered are stored
                     for callback in self.callbacks:
                         self._call(callback, item)
         finally:
@@ -175,18 +179,19 @@ class Delivery:
                 tr.message(item)
         if final or done is not None:
             tr.flush()
-        if publish:
-            self.publish()
+        if publish and (done is None or final):
+            self.publish()  # else end_turn stores these with the turn's end, in one transaction
         return done
 
     # --- turns and status ----------------------------------------------------------------
 
-    def set_status(self, status: Status) -> None:
+    def set_status(self, status: Status, *, hold: bool = False) -> None:
         previous = self.state.status
         if status != previous:  # published by the caller, with the rest of its batch
             self.tr.new(
                 StatusChangedEvent,
                 trusted=True,
+                hold=hold,
                 status=status,
                 previous=previous,
                 turn=self.tr.turn,
@@ -251,13 +256,14 @@ class Delivery:
         ended = tr.new(
             TurnEndedEvent,
             trusted=True,
+            hold=True,
             stop_reason=str(stop),
             usage=_usage(done.result.usage if done.result is not None else None),
             cost=None if cost is None else cost - (self._cost_at_start or 0.0),
             duration_s=round(time.monotonic() - self._turn_started, 6),
             error_code=error.code if error is not None else None,
         )
-        self.set_status(status)
+        self.set_status(status, hold=True)
         self.publish()
         return ended, error
 

@@ -112,6 +112,8 @@ class Translator:
         self._streams = {"agent_message_chunk": tokens, "agent_thought_chunk": thoughts}
         self.turn: int | None = None
         self.out: list[Event | Token] = []
+        # made and queued, folded into the state only when delivered (see new(hold=True))
+        self.held: deque[Event] = deque()
         self._chunk_kind: str | None = None
         self._texts: list[str] = []
         self._blocks: list[dict[str, Any]] = []
@@ -121,22 +123,38 @@ class Translator:
         out, self.out = self.out, []
         return out
 
-    def new(self, cls: type[E], *, trusted: bool = False, **fields: Any) -> E:
+    def new(self, cls: type[E], *, trusted: bool = False, hold: bool = False, **fields: Any) -> E:
         """Make the next event, fold it into the state, and queue it for delivery.
 
-        ``trusted`` skips validation, for fields acphost built and typed itself.
+        ``trusted`` skips validation, for fields acphost built and typed itself. ``hold``
+        folds it only when it is delivered (:meth:`release`): a turn's end is stored with
+        the turn's last updates, and their callbacks still see the conversation running.
         """
+        if self.held and not hold:
+            self.release()  # what is made next comes after them, in the state too
         if "turn" not in fields:
             fields["turn"] = self.turn
-        seq = self.state.last_seq + 1
+        seq = self.state.last_seq + len(self.held) + 1
         if trusted:
             fields["seq"] = seq
             event = construct(cls, fields)
         else:
             event = cls(seq=seq, **fields)
-        self.state.apply(event)  # type: ignore[arg-type]
+        if hold:
+            self.held.append(event)  # type: ignore[arg-type]
+        else:
+            self.state.apply(event)  # type: ignore[arg-type]
         self.out.append(event)  # type: ignore[arg-type]
         return event
+
+    def release(self, upto: Event | None = None) -> None:
+        """Fold held events into the state: all of them, or up to ``upto``."""
+        held = self.held
+        while held:
+            event = held.popleft()
+            self.state.apply(event)
+            if event is upto:
+                return
 
     def reported(self, error: AcphostError) -> bool:
         """Whether this very error was already recorded (an exit both ends and fails a turn)."""
@@ -267,7 +285,7 @@ class Translator:
         elif kind == "usage_update":
             raw_cost = data.get("cost")
             cost: dict[str, Any] = raw_cost if isinstance(raw_cost, dict) else {}
-            fields = {
+            fields: dict[str, Any] = {
                 "used": data.get("used"),
                 "size": data.get("size"),
                 "cost": cost.get("amount"),
