@@ -62,6 +62,19 @@ class EventLog(Sequence[Event]):
             tail.popleft()
 
     @property
+    def durable(self) -> int:
+        """Events up to this seq can be read back from the store (0: none can)."""
+        return self._durable if self._store is not None else 0
+
+    def stored_event(self, seq: int) -> Event:
+        """The stored event ``seq``, read back from the store."""
+        store = self._store
+        records = [] if store is None else store.events(self._id, after_seq=seq - 1, limit=1)
+        if not records or records[0].seq != seq:
+            raise LookupError(f"event #{seq} of {self._id} is not in the store")
+        return parse_event(records[0].data)
+
+    @property
     def in_memory(self) -> int:
         """How many event objects are held (the rest are read back when asked for)."""
         return len(self._tail)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from acphost.conversation._eventlog import EventLog
 from acphost.conversation._lock import FIFOLock
+from acphost.conversation._toolcalls import ToolCalls
 from acphost.events import (
     AgentMessageEvent,
     CommandsEvent,
@@ -74,8 +75,8 @@ class ConversationState:
         self.config_options: list[dict[str, Any]] = []
         self.commands: list[dict[str, Any]] = []
         self.plan: list[dict[str, Any]] = []
-        self.tool_calls: dict[str, ToolCallEvent] = {}
-        self._running: dict[str, None] = {}  # ids of pending/in-progress calls, in order
+        # every call's latest snapshot; with a store, old finished ones are read back from it
+        self.tool_calls = ToolCalls(self.events)
         self.terminals: dict[str, TerminalEvent] = {}
         self.pending_permissions: dict[str, PermissionRequestedEvent] = {}
         self.messages: list[UserMessageEvent | AgentMessageEvent] = []
@@ -116,8 +117,8 @@ class ConversationState:
 
     @property
     def running_tool_calls(self) -> list[ToolCallEvent]:
-        """Calls still pending or in progress (kept apart: the history of calls grows)."""
-        return [self.tool_calls[key] for key in self._running]
+        """Calls still pending or in progress, in the order they started."""
+        return self.tool_calls.running
 
     def snapshot(self) -> dict[str, Any]:
         """Everything folded, as plain data (for comparisons and the server)."""
@@ -155,12 +156,7 @@ class ConversationState:
             self.events.stored(event.seq)
         self.last_seq = event.seq
         if isinstance(event, ToolCallEvent):
-            key = event.tool_call_id
-            self.tool_calls[key] = event
-            if event.status in ("pending", "in_progress"):
-                self._running[key] = None
-            else:
-                self._running.pop(key, None)
+            self.tool_calls.put(event)
         elif isinstance(event, StatusChangedEvent):
             self.status = event.status
         elif isinstance(event, TerminalEvent):
