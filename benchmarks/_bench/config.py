@@ -39,6 +39,7 @@ class Sizes:
     trivial_turns: int
     growth_turns: int
     growth_tools: int
+    growth_rounds: int  # one run's last ÷ first is noise on a shared machine: take the median
     growth_openhands_budget_s: float
     conversations: int
     concurrent_turns: int
@@ -58,6 +59,7 @@ FULL = Sizes(
     trivial_turns=500,
     growth_turns=100,
     growth_tools=2_000,
+    growth_rounds=3,
     growth_openhands_budget_s=45.0,
     conversations=100,
     concurrent_turns=20,
@@ -76,6 +78,7 @@ QUICK = Sizes(
     trivial_turns=100,
     growth_turns=10,
     growth_tools=200,
+    growth_rounds=1,
     growth_openhands_budget_s=0.0,  # skipped in --quick
     conversations=20,
     concurrent_turns=10,

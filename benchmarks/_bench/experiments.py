@@ -55,7 +55,7 @@ def growth(bench: Bench) -> None:
         "growth",
         STORM_DRIVERS,
         bench.job("tools", s.growth_tools, s.growth_turns),
-        1,
+        min(s.rounds, s.growth_rounds),  # ``--rounds`` caps it too
         s.timeout_s * 3,
         per_driver,
     )

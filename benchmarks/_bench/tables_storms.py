@@ -160,38 +160,51 @@ def growth_table(sheet: Sheet) -> dict[str, dict[str, float]]:
     sheet.lines += [
         "## Growth: one conversation, many tool-call turns",
         "",
-        f"{s.growth_turns} turns of {s.growth_tools:,} tool calls each in one conversation"
-        " (one run). First/last = median of the first/last 5 turns (the single turns are in"
-        " brackets). RSS: the host process after the last turn.",
+        f"{s.growth_turns} turns of {s.growth_tools:,} tool calls each in one conversation, one"
+        " conversation per run, runs interleaved. First/last = median of the first/last 5 turns"
+        " of a run (the single first and last turns in brackets); each figure is the median"
+        " over the runs, and the ratios of every run follow. RSS: the host process after the"
+        " last turn.",
         "",
-        "| driver | turns run | first turns | last turns | last ÷ first | RSS at the end |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| driver | runs × turns | first turns | last turns | last ÷ first | every run's ratio"
+        " | RSS at the end |",
+        "|---|---:|---:|---:|---:|---|---:|",
     ]
     for driver in STORM_DRIVERS:
         results = sheet.runs.get("growth", {}).get(driver, [])
-        if not results or "error" in results[0]:
-            sheet.lines.append(f"| {sheet.labels[driver]} | {sheet.na(results)} | | | | |")
+        runs = [r for r in results if "error" not in r and r.get("turn_s")]
+        if not runs:
+            sheet.lines.append(f"| {sheet.labels[driver]} | {sheet.na(results)} | | | | | |")
             continue
-        times = results[0]["turn_s"]
-        rss = results[0].get("rss_end_mb")
-        k = min(5, max(1, len(times) // 2))
-        first, last = median(times[:k]), median(times[-k:])
+        per_run = []
+        for run in runs:
+            times = run["turn_s"]
+            k = min(5, max(1, len(times) // 2))
+            first, last = median(times[:k]), median(times[-k:])
+            per_run.append((first, last, times[0], times[-1], len(times)))
+        first = median([r[0] for r in per_run])
+        last = median([r[1] for r in per_run])
+        ratios = [r[1] / r[0] for r in per_run]
+        singles = [r[3] / r[2] for r in per_run]
+        turns = min(r[4] for r in per_run)
         out[driver] = {
             "first": first,
             "last": last,
-            "ratio": last / first,
-            "turn1": times[0],
-            "turnN": times[-1],
-            "single_ratio": times[-1] / times[0],
-            "turns": len(times),
+            "ratio": median(ratios),
+            "single_ratio": median(singles),
+            "turns": turns,
         }
-        note = "" if len(times) == s.growth_turns else " (time budget)"
+        rss = [r["rss_end_mb"] for r in runs if r.get("rss_end_mb") is not None]
+        note = "" if turns == s.growth_turns else " (time budget)"
+        failed = len(results) - len(runs)
+        failures = f" ({failed} of {len(results)} runs failed)" if failed else ""
         sheet.lines.append(
-            f"| {sheet.labels[driver]} | {len(times)}{note} | "
-            f"{fmt_num(first, 'ms')} [{fmt_num(times[0], 'ms')}] | "
-            f"{fmt_num(last, 'ms')} [{fmt_num(times[-1], 'ms')}] | "
-            f"{fmt_ratio(last / first)} [{fmt_ratio(times[-1] / times[0])}] | "
-            f"{fmt_num(rss, 'MB') if rss is not None else 'n/a'} |"
+            f"| {sheet.labels[driver]} | {len(runs)} × {turns}{note}{failures} | "
+            f"{fmt_num(first, 'ms')} [{fmt_num(median([r[2] for r in per_run]), 'ms')}] | "
+            f"{fmt_num(last, 'ms')} [{fmt_num(median([r[3] for r in per_run]), 'ms')}] | "
+            f"{fmt_ratio(median(ratios))} [{fmt_ratio(median(singles))}] | "
+            f"{', '.join(fmt_ratio(x) for x in ratios)} | "
+            f"{fmt_num(median(rss), 'MB') if rss else 'n/a'} |"
         )
     sheet.lines.append("")
     return out

@@ -47,7 +47,7 @@ def compute_targets(
         f"turn {sheet.bench.sizes.growth_turns} ≤ 1.1× turn 1"
         f" ({sheet.bench.sizes.growth_tools:,} tool calls a turn)",
         sheet.both(values, fmt_ratio)
-        + " (median of last 5 ÷ first 5); single turns: "
+        + " (median over the runs of last 5 ÷ first 5); single turns: "
         + sheet.both(singles, fmt_ratio),
         sheet.all_met(list(values.values()), lambda v: v <= 1.1),
     )
