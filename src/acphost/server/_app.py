@@ -41,7 +41,8 @@ missed meanwhile are lost); one that stops reading is closed with code 4008: rec
 **Limits**: a request body over the server's limit (1 MiB unless configured) gets 413
 `body_too_large`. The server keeps a bounded number of agents attached: an idle conversation's
 agent may be stopped to make room (the conversation resumes on its next use); when every live
-conversation is running a turn, starting another gets 429 `too_many_live_conversations`.
+conversation is busy (running a turn, or waiting on its agent), another gets 429
+`too_many_live_conversations`.
 """
 
 

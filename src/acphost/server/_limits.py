@@ -1,8 +1,9 @@
-"""Request bodies are bounded: a client cannot make the server buffer an unbounded upload.
+"""The server's bounds: request bodies (enforced here) and attached agents (by the manager).
 
-A declared ``Content-Length`` over the limit is refused before anything is read; a chunked body
-is counted as it arrives and refused the moment it passes the limit. Either way the client gets
-the usual error body, status 413, code ``body_too_large``.
+A client cannot make the server buffer an unbounded upload: a declared ``Content-Length`` over
+the limit is refused before anything is read; a chunked body is counted as it arrives and
+refused the moment it passes the limit. Either way the client gets the usual error body,
+status 413, code ``body_too_large``.
 """
 
 from __future__ import annotations
