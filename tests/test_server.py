@@ -24,11 +24,6 @@ from test_server_support import (
 )
 
 
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "acphost.db"
-
-
 def create(client: httpx.Client, workspace: Path, **body: Any) -> dict[str, Any]:
     body.setdefault("agent", "demo")
     response = client.post("/api/conversations", json={"workspace": str(workspace), **body})

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from acphost.testing import Scenario, fake_agent_command
 from test_server_support import (
@@ -16,11 +15,6 @@ from test_server_support import (
     server_and_client,
     status_is,
 )
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "acphost.db"
 
 
 def create_with(client: httpx.Client, scenario: Scenario, workspace: Path, **body: Any) -> str:

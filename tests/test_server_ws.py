@@ -28,11 +28,6 @@ from test_server_support import (
 )
 
 
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "acphost.db"
-
-
 def create_with(client: httpx.Client, scenario: Scenario, workspace: Path) -> str:
     command, *args = fake_agent_command(scenario, directory=workspace.parent)
     body = {"command": command, "args": args, "workspace": str(workspace)}
