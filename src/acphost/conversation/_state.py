@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from acphost.conversation._eventlog import EventLog
 from acphost.conversation._lock import FIFOLock
+from acphost.conversation._messages import Messages
 from acphost.conversation._toolcalls import ToolCalls
 from acphost.events import (
     AgentMessageEvent,
@@ -79,7 +80,7 @@ class ConversationState:
         self.tool_calls = ToolCalls(self.events)
         self.terminals: dict[str, TerminalEvent] = {}
         self.pending_permissions: dict[str, PermissionRequestedEvent] = {}
-        self.messages: list[UserMessageEvent | AgentMessageEvent] = []
+        self.messages = Messages(self.events)  # the newest in memory, like the events
 
     # --- locking -------------------------------------------------------------------------
 
