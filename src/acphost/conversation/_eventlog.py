@@ -15,10 +15,18 @@ from typing import overload
 from acphost.events import Event, parse_event
 from acphost.store import EventStore
 
-__all__ = ["EventLog"]
+__all__ = ["EventLog", "position"]
 
 KEEP_IN_MEMORY = 512
 """Default number of event objects kept alive; older events are read from the store."""
+
+
+def position(index: int, count: int, what: str) -> int:
+    """A list index (negative from the end) as a position in ``range(count)``, or IndexError."""
+    i = index + count if index < 0 else index
+    if not 0 <= i < count:
+        raise IndexError(f"{what} index out of range")
+    return i
 
 
 class EventLog(Sequence[Event]):
@@ -99,9 +107,7 @@ class EventLog(Sequence[Event]):
             window = list(self._range(low, high))
             return [window[i - low] for i in indices]
         count = self._count
-        i = index + count if index < 0 else index
-        if not 0 <= i < count:
-            raise IndexError("event index out of range")
+        i = position(index, count, "event")
         first_in_memory = count - len(self._tail)
         if i >= first_in_memory:
             return self._tail[i - first_in_memory]

@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TypeAlias, overload
 
-from acphost.conversation._eventlog import KEEP_IN_MEMORY, EventLog
+from acphost.conversation._eventlog import KEEP_IN_MEMORY, EventLog, position
 from acphost.events import AgentMessageEvent, UserMessageEvent
 
 __all__ = ["Message", "Messages"]
@@ -54,9 +54,7 @@ class Messages(Sequence[Message]):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self._seqs)))]
         count = len(self._seqs)
-        i = index + count if index < 0 else index
-        if not 0 <= i < count:
-            raise IndexError("message index out of range")
+        i = position(index, count, "message")
         first_in_memory = count - len(self._recent)
         if i >= first_in_memory:
             return self._recent[i - first_in_memory]

@@ -321,9 +321,9 @@ class Translator:
 
 def _usage_typed(fields: dict[str, Any]) -> bool:
     """Whether a usage update's fields already have their types (else pydantic checks them)."""
-    used, size, cost, currency = fields.values()
+    cost, currency = fields["cost"], fields["currency"]
     return (
-        all(v is None or type(v) is int for v in (used, size))
+        all(fields[name] is None or type(fields[name]) is int for name in ("used", "size"))
         and (cost is None or type(cost) is float)
         and (currency is None or type(currency) is str)
     )
