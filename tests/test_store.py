@@ -11,6 +11,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import astuple
 from pathlib import Path
 
 import orjson
@@ -28,7 +29,8 @@ from acphost.store import (
     StoreError,
     default_store_path,
 )
-from acphost.store._sqlite import SCHEMA_VERSION
+from acphost.store._schema import _MIGRATIONS
+from acphost.store._sqlite import _CONV_COLUMNS, _INSERT_EVENT, SCHEMA_VERSION
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -459,23 +461,63 @@ def test_the_header_follows_the_events_that_change_it(db: Path, batch: int) -> N
     assert record.updated_at == 205.0  # the last event that changed it
 
 
-def test_a_version_1_database_gets_the_header_triggers(db: Path) -> None:
-    with SQLiteStore(db) as store:
-        store.create_conversation(conv("c"))
-    raw = sqlite3.connect(db)
-    for name in ("events_set_status", "events_set_title", "events_set_session"):
-        raw.execute(f"DROP TRIGGER {name}")
-    raw.execute("PRAGMA user_version = 1")
-    raw.commit()
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_database_is_migrated_with_its_header_intact(db: Path, version: int) -> None:
+    raw = sqlite3.connect(db, isolation_level=None)
+    for step in _MIGRATIONS[:version]:  # the schema as that acphost left it
+        step(raw)
+    raw.execute(f"PRAGMA user_version = {version}")
+    raw.execute(
+        f"INSERT INTO conversations ({_CONV_COLUMNS}) VALUES"
+        " ('c', 'a', '/w', 'Old', 'idle', 1.0, 150.0, 's0', '{}')"
+    )
+    status_events = [
+        header_event(1, "status_changed", status="running", previous="idle"),
+        header_event(2, "status_changed", status="idle", previous="running"),
+    ]
+    raw.executemany(_INSERT_EVENT, [astuple(e) for e in status_events])
     raw.close()
     with SQLiteStore(db) as store:
-        store.append([header_event(1, "status_changed", status="running", previous="idle")])
         record = store.get_conversation("c")
         assert record is not None
-        assert record.status == "running"
+        # v1 wrote the header itself (150.0); v2's triggers took it from the last status event
+        assert (record.status, record.updated_at) == ("idle", 150.0 if version == 1 else 202.0)
+        store.append([header_event(3, "status_changed", status="running", previous="idle")])
+        record = store.get_conversation("c")
+        assert record is not None
+        assert (record.status, record.updated_at, record.title) == ("running", 203.0, "Old")
     raw = sqlite3.connect(db)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     raw.close()
+
+
+def test_the_status_comes_from_the_log_and_explicit_updates_stand_until_the_next_event(
+    store: SQLiteStore,
+) -> None:
+    store.create_conversation(conv("c"))
+    store.append([header_event(1, "status_changed", status="running", previous="idle")])
+    store.update_conversation("c", title="Renamed")  # keeps the status the log gave
+    record = store.get_conversation("c")
+    assert record is not None
+    assert (record.status, record.title, record.updated_at) == ("running", "Renamed", 201.0)
+    store.update_conversation("c", status="failed", updated_at=5.0)  # stands over older events
+    assert [(r.status, r.updated_at) for r in store.list_conversations()] == [("failed", 5.0)]
+    assert store.count_conversations(status="failed") == 1
+    store.append([header_event(2, "status_changed", status="idle", previous="failed")])
+    assert [(r.status, r.updated_at) for r in store.list_conversations()] == [("idle", 202.0)]
+    assert store.count_conversations(status="failed") == 0
+
+
+def test_reading_a_status_walks_the_log_back_from_its_end(store: SQLiteStore) -> None:
+    with store._db() as conn:
+        plan = " ".join(
+            str(row[-1])
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT status FROM conversation_heads WHERE id = 'c'"
+            )
+        )
+    assert "SEARCH s USING PRIMARY KEY (conversation_id=? AND seq>?)" in plan
+    assert "SCAN" not in plan
 
 
 def test_a_small_batch_with_a_seq_conflict_writes_nothing(store: SQLiteStore) -> None:

@@ -57,6 +57,7 @@ def _insert_rows(count: int) -> str:
 
 
 _PAGE_SIZE = 1000
+_HEADS = "conversation_heads"  # the rows with the status the log gives them (see _schema.py)
 
 
 def _conversation(row: Any) -> ConversationRecord:
@@ -191,7 +192,7 @@ class SQLiteStore:
     def get_conversation(self, id: str) -> ConversationRecord | None:
         with self._db() as conn:
             row = conn.execute(
-                f"SELECT {_CONV_COLUMNS} FROM conversations WHERE id = ?", (id,)
+                f"SELECT {_CONV_COLUMNS} FROM {_HEADS} WHERE id = ?", (id,)
             ).fetchone()
         return None if row is None else _conversation(row)
 
@@ -204,11 +205,15 @@ class SQLiteStore:
         limit: int = 50,
         offset: int = 0,
     ) -> list[ConversationRecord]:
-        """Newest ``updated_at`` first (ties: most recently created first)."""
+        """Newest ``updated_at`` first (ties: most recently created first).
+
+        The status and updated_at come from each conversation's log, so listing reads every
+        conversation (one walk back from its log's end each): ~16 ms for 10,000 of them.
+        """
         where, params = _filters(status, agent, search)
         sql = (
-            f"SELECT {_CONV_COLUMNS} FROM conversations{where}"
-            " ORDER BY updated_at DESC, rowid DESC LIMIT ? OFFSET ?"
+            f"SELECT {_CONV_COLUMNS} FROM {_HEADS}{where}"
+            " ORDER BY updated_at DESC, row DESC LIMIT ? OFFSET ?"
         )
         with self._db() as conn:
             rows = conn.execute(sql, (*params, limit, offset)).fetchall()
@@ -220,7 +225,7 @@ class SQLiteStore:
         where, params = _filters(status, agent, search)
         with self._db() as conn:
             count: int = conn.execute(
-                f"SELECT count(*) FROM conversations{where}", params
+                f"SELECT count(*) FROM {_HEADS if status else 'conversations'}{where}", params
             ).fetchone()[0]
         return count
 
@@ -237,13 +242,13 @@ class SQLiteStore:
     ) -> None:
         """Write a batch atomically; :class:`SeqConflict` writes none of it.
 
-        A small batch without ``update`` is one multi-row ``INSERT`` (its own transaction:
-        one call into SQLite, which matters because each call hands the GIL over); a larger
-        one, or one with ``update`` (the fields of :meth:`update_conversation`), is an
-        IMMEDIATE transaction. Either way the header's status, title and session follow the
-        inserted events (triggers). The seq check reads the last seq first, unless this store
-        wrote that conversation's previous batch itself; a racing writer then still hits the
-        primary key.
+        A small batch of plain events is one multi-row ``INSERT`` (its own transaction: one
+        call into SQLite, which matters because each call hands the GIL over); a larger one,
+        one with ``update`` (the fields of :meth:`update_conversation`) or one with a title or
+        session event, which this method writes into the header, is an IMMEDIATE transaction.
+        The status needs no write: readers take it from the log (``_schema.py``, v3). The
+        seq check reads the last seq first, unless this store wrote that conversation's
+        previous batch itself; a racing writer then still hits the primary key.
         """
         if not events:
             return
@@ -261,7 +266,8 @@ class SQLiteStore:
             last[event.conversation_id] = event.seq
             first.setdefault(event.conversation_id, event.seq)
         nbytes = sum(len(event.data) for event in events)
-        if update is None and len(events) <= _ONE_STATEMENT:
+        header = [event for event in events if event.kind in _HEADER_KINDS]
+        if update is None and not header and len(events) <= _ONE_STATEMENT:
             with self._db() as conn:
                 self._check_first(conn, first)
                 params = [
@@ -277,6 +283,8 @@ class SQLiteStore:
                 self._check_first(conn, first)
                 rows = [(e.conversation_id, e.seq, e.id, e.kind, e.ts, e.data) for e in events]
                 self._insert(conn, events, conn.executemany, _INSERT_EVENT, rows)
+                for conversation_id, changes in _header_changes(header).items():
+                    _apply_update(conn, conversation_id, changes, newer=True)
                 if update:
                     _apply_update(conn, events[0].conversation_id, _changes(**update))
         self._last_seq.update(last)
@@ -443,12 +451,50 @@ def _changes(
     return changes
 
 
-def _apply_update(conn: sqlite3.Connection, id: str, changes: dict[str, Any]) -> None:
-    # With nothing to change, a no-op assignment still tells whether the id exists.
-    assignments = ", ".join(f"{name} = ?" for name in changes) or "status = status"
-    sql = f"UPDATE conversations SET {assignments} WHERE id = ?"
-    if not conn.execute(sql, (*changes.values(), id)).rowcount:
+# The row takes in what the log says (status, updated_at) up to its end, so that the given
+# changes land on the current header and later events still win over them.
+_CATCH_UP = """
+UPDATE conversations SET (status, updated_at, head_seq) = (
+    SELECT h.status, h.updated_at,
+           coalesce((SELECT max(seq) FROM events WHERE conversation_id = ?1), 0)
+    FROM conversation_heads h WHERE h.id = ?1)
+WHERE id = ?1"""
+
+
+def _apply_update(
+    conn: sqlite3.Connection, id: str, changes: dict[str, Any], *, newer: bool = False
+) -> None:
+    """``newer``: ``updated_at`` only moves forward (the log's events set it)."""
+    if not conn.execute(_CATCH_UP, (id,)).rowcount:
         raise ConversationNotFound(f"no conversation {id!r}")
+    if changes:
+        assignments = ", ".join(
+            "updated_at = max(updated_at, ?)" if newer and name == "updated_at" else f"{name} = ?"
+            for name in changes
+        )
+        conn.execute(
+            f"UPDATE conversations SET {assignments} WHERE id = ?", (*changes.values(), id)
+        )
+
+
+_SESSION_KINDS = frozenset(
+    ("session_started", "session_loaded", "session_resumed", "session_restarted")
+)
+_HEADER_KINDS = _SESSION_KINDS | {"session_info"}
+
+
+def _header_changes(events: Sequence[EventRecord]) -> dict[str, dict[str, Any]]:
+    """What title and session events change in their conversations' rows, in log order."""
+    changes: dict[str, dict[str, Any]] = {}
+    for event in events:
+        data = orjson.loads(event.data)
+        row = changes.setdefault(event.conversation_id, {})
+        if event.kind in _SESSION_KINDS:
+            row["session_id"] = data.get("session_id")
+        elif data.get("title") is not None:  # a session_info without a title keeps the old one
+            row["title"] = data["title"]
+        row["updated_at"] = event.ts
+    return changes
 
 
 def _translate(exc: sqlite3.Error, context: str) -> StoreError:
