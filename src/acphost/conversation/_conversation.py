@@ -302,7 +302,7 @@ class Conversation:
         ended: TurnEndedEvent | None = None
         while (nxt := self._next_turn()) is not None:
             turn, blocks = nxt
-            self._io.submit(self._runner.run_turn, turn, blocks)
+            self._io.start(self._runner.run_turn, turn, blocks)
             end: _TurnEnd | None = None
             while end is None:
                 self._mailbox.wait_sync(None)
@@ -315,7 +315,7 @@ class Conversation:
         ended: TurnEndedEvent | None = None
         while (nxt := self._next_turn()) is not None:
             turn, blocks = nxt
-            self._io.submit(self._runner.run_turn, turn, blocks)
+            self._io.start(self._runner.run_turn, turn, blocks)
             end: _TurnEnd | None = None
             cancelled = False
             while end is None:

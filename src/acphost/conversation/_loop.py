@@ -34,6 +34,7 @@ class IOLoop:
         self._portal: BlockingPortal | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._closers: set[Callable[[], Awaitable[None]]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
 
         async def main() -> None:
             async with BlockingPortal() as portal:
@@ -75,6 +76,26 @@ class IOLoop:
         unlike the portal's ``start_task_soon``); cancelling the future cancels the task."""
         assert self.loop is not None
         return asyncio.run_coroutine_threadsafe(func(*args), self.loop)
+
+    def start(self, func: Callable[..., Coroutine[Any, Any, object]], *args: Any) -> None:
+        """Start ``func(*args)`` as a task on the I/O loop, from any thread, and forget it.
+
+        For a coroutine that reports its own outcome (a turn posts ``TurnDone``): no
+        ``concurrent.futures.Future`` to build and chain, which :meth:`submit` needs.
+        """
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self._spawn, func, args)
+
+    def _spawn(self, func: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any]) -> None:
+        assert self.loop is not None
+        task = self.loop.create_task(func(*args))
+        self._tasks.add(task)  # the loop holds tasks weakly
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[object]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # reported by the coroutine itself: not "never retrieved"
 
     def call_soon(self, func: Callable[..., object], *args: Any) -> None:
         """Schedule a plain callable on the I/O loop, from any thread."""

@@ -102,22 +102,27 @@ class Mailbox:
     async def wait_async(self, timeout: float | None) -> bool:
         """Wait on the running loop until an item is there (or ``timeout``)."""
         loop = asyncio.get_running_loop()
-        event = asyncio.Event()
+        arrived: asyncio.Future[None] = loop.create_future()
         with self._lock:
             if self._items:
                 return True
-            self._waker = lambda: loop.call_soon_threadsafe(event.set)
+            self._waker = lambda: loop.call_soon_threadsafe(_settle, arrived)
             self._signal = _QUIET
         try:
             if timeout is None:
-                await event.wait()
+                await arrived
                 return True
             try:
                 async with asyncio.timeout(timeout):
-                    await event.wait()
+                    await arrived
             except TimeoutError:
                 return bool(self._items)
             return True
         finally:
             with self._lock:
                 self._waker = None
+
+
+def _settle(arrived: asyncio.Future[None]) -> None:
+    if not arrived.done():  # a waiter that timed out or was cancelled has gone
+        arrived.set_result(None)
