@@ -7,6 +7,9 @@ import asyncio
 import threading
 from collections.abc import Callable
 
+import pytest
+
+from acphost.conversation import _mailbox
 from acphost.conversation._loop import IOLoop
 from acphost.conversation._mailbox import COALESCE_S, Mailbox
 
@@ -114,3 +117,49 @@ def test_a_driver_thread_gets_a_burst_put_on_the_io_loop() -> None:
     assert woke.wait(10)
     thread.join(10)
     assert mailbox.drain() == [0, 1, 2]
+
+
+def test_a_busy_driver_leaves_records_until_the_window_after_its_last_drain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_mailbox, "COALESCE_S", 30.0)
+    mailbox = Mailbox()
+    mailbox.put_soon("a")
+    assert mailbox.ready()  # nothing drained before: no wait
+    assert mailbox.drain() == ["a"]
+    mailbox.put_soon("b")
+    assert not mailbox.ready()  # drained just now: records wait for the window
+
+    woke = threading.Event()
+    thread = threading.Thread(target=lambda: mailbox.wait_sync(None) and woke.set())
+    thread.start()
+    while mailbox._waker is None:
+        threading.Event().wait(0.001)
+    mailbox.put_soon("c")
+    assert not woke.wait(0.05)
+    mailbox.put("turn done")  # what the driver must act on wakes it at once
+    assert woke.wait(5)
+    thread.join(5)
+    assert mailbox.drain() == ["b", "c", "turn done"]
+
+    for item in ("x", "y", "z"):
+        mailbox.put_soon(item)
+    assert not mailbox.ready()
+    assert mailbox.drain(1) == ["x"]
+    assert mailbox.ready()  # a slice left a backlog: the next drain needs no wait
+
+
+def test_an_async_driver_holds_records_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_mailbox, "COALESCE_S", 30.0)
+
+    async def main() -> None:
+        mailbox = Mailbox()
+        mailbox.put_soon("a")
+        mailbox.drain()
+        mailbox.put_soon("b")
+        task = asyncio.create_task(mailbox.wait_async(None))
+        assert await still_asleep(task)
+        mailbox.put("question")
+        assert await asyncio.wait_for(task, 5)
+
+    asyncio.run(asyncio.wait_for(main(), 10))

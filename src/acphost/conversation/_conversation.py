@@ -320,7 +320,7 @@ class Conversation:
             cancelled = False
             while end is None:
                 try:
-                    if self._mailbox:  # a storm: let the caller's loop run between slices
+                    if self._mailbox.ready():  # a storm: let the caller's loop run between slices
                         await asyncio.sleep(0)
                     else:
                         await self._mailbox.wait_async(None)

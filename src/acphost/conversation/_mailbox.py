@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +33,7 @@ Defer = Callable[[float, Callable[[], object]], bool]
 
 
 class Mailbox:
-    __slots__ = ("_defer", "_items", "_lock", "_signal", "_waker")
+    __slots__ = ("_defer", "_drained_at", "_items", "_lock", "_signal", "_urgent", "_waker")
 
     def __init__(self, defer: Defer | None = None) -> None:
         self._items: deque[Any] = deque()
@@ -40,11 +41,14 @@ class Mailbox:
         self._waker: Callable[[], object] | None = None
         self._signal = _QUIET
         self._defer = defer
+        self._urgent = False  # something waits that the driver must act on
+        self._drained_at = 0.0
 
     def put(self, item: Any) -> None:
         """Add an item from any thread; wakes the driver now if it may be asleep."""
         with self._lock:
             self._items.append(item)
+            self._urgent = True
             waker = self._waker
             if self._signal == _WOKEN or waker is None:
                 return
@@ -79,22 +83,52 @@ class Mailbox:
                 queued.clear()
             else:
                 items = [queued.popleft() for _ in range(limit)]
+            self._urgent = self._urgent and bool(queued)
             self._signal = _QUIET
+            # items left over are a backlog: the next drain needs no wait
+            self._drained_at = 0.0 if queued else time.monotonic()
         return items
+
+    def _hold(self) -> float:
+        """How long the driver should leave what waits (under the lock; items wait).
+
+        Records alone wait until ``COALESCE_S`` after the last drain: a driver that comes
+        back from storing a batch while the agent goes on would otherwise store one small
+        batch after another, a commit each, on the cores the agent and the I/O loop need.
+        """
+        if self._urgent:
+            return 0.0
+        return self._drained_at + COALESCE_S - time.monotonic()
+
+    def ready(self) -> bool:
+        """Whether the driver should drain now (see :meth:`_hold`)."""
+        with self._lock:
+            return bool(self._items) and self._hold() <= 0
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def _sleep(self, timeout: float | None) -> tuple[float | None, bool]:
+        """Under the lock, before a wait: (how long to sleep, whether to drain now)."""
+        if not self._items:
+            self._signal = _QUIET  # the next put or put_soon wakes the driver
+            return timeout, False
+        hold = self._hold()
+        if hold <= 0:
+            return timeout, True
+        self._signal = _TIMED  # a put wakes it earlier; put_soon needs no timer of its own
+        return (hold if timeout is None else min(hold, timeout)), False
 
     def wait_sync(self, timeout: float | None) -> bool:
         """Block the calling thread until an item is there (or ``timeout``)."""
         event = threading.Event()
         with self._lock:
-            if self._items:
+            timeout, now = self._sleep(timeout)
+            if now:
                 return True
             self._waker = event.set
-            self._signal = _QUIET
         try:
-            return event.wait(timeout)
+            return event.wait(timeout) or bool(self._items)
         finally:
             with self._lock:
                 self._waker = None
@@ -104,10 +138,10 @@ class Mailbox:
         loop = asyncio.get_running_loop()
         arrived: asyncio.Future[None] = loop.create_future()
         with self._lock:
-            if self._items:
+            timeout, now = self._sleep(timeout)
+            if now:
                 return True
             self._waker = lambda: loop.call_soon_threadsafe(_settle, arrived)
-            self._signal = _QUIET
         try:
             if timeout is None:
                 await arrived
