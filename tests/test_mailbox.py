@@ -131,7 +131,12 @@ def test_a_busy_driver_leaves_records_until_the_window_after_its_last_drain(
     assert not mailbox.ready()  # drained just now: records wait for the window
 
     woke = threading.Event()
-    thread = threading.Thread(target=lambda: mailbox.wait_sync(None) and woke.set())
+
+    def driver() -> None:
+        if mailbox.wait_sync(None):
+            woke.set()
+
+    thread = threading.Thread(target=driver)
     thread.start()
     while mailbox._waker is None:
         threading.Event().wait(0.001)
