@@ -30,7 +30,7 @@ from acphost.store import (
     default_store_path,
 )
 from acphost.store._schema import _MIGRATIONS
-from acphost.store._sqlite import _CONV_COLUMNS, _INSERT_EVENT, SCHEMA_VERSION
+from acphost.store._sqlite import _CONV_COLUMNS, SCHEMA_VERSION, _insert_rows
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -475,7 +475,7 @@ def test_an_older_database_is_migrated_with_its_header_intact(db: Path, version:
         header_event(1, "status_changed", status="running", previous="idle"),
         header_event(2, "status_changed", status="idle", previous="running"),
     ]
-    raw.executemany(_INSERT_EVENT, [astuple(e) for e in status_events])
+    raw.executemany(_insert_rows(1), [astuple(e) for e in status_events])
     raw.close()
     with SQLiteStore(db) as store:
         record = store.get_conversation("c")
@@ -528,3 +528,17 @@ def test_a_small_batch_with_a_seq_conflict_writes_nothing(store: SQLiteStore) ->
         with pytest.raises(SeqConflict):  # one INSERT: its seq 3 hits the key, seq 4 is undone
             other.append([ev("c", 3), ev("c", 4)])
     assert [e.seq for e in store.events("c")] == [1, 2, 3]
+
+
+def test_a_batch_of_many_statements_with_a_seq_conflict_writes_nothing(
+    store: SQLiteStore,
+) -> None:
+    store.create_conversation(conv("c"))
+    with SQLiteStore(store.path) as other:
+        other.append([ev("c", 1)])  # `other` now believes seq 1 is the last
+        store.append([ev("c", 150)])
+        with pytest.raises(SeqConflict):  # the third INSERT hits seq 150: all three undone
+            other.append([ev("c", seq) for seq in range(2, 302)])
+    assert [e.seq for e in store.events("c")] == [1, 150]
+    store.append([ev("c", seq) for seq in range(151, 451)])  # five statements, one commit
+    assert [e.seq for e in store.events("c", after_seq=150)] == list(range(151, 451))

@@ -15,7 +15,7 @@ import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import astuple
 from typing import Any, Literal, Self
 
@@ -45,8 +45,10 @@ _CACHE_KIB = 512
 
 _CONV_COLUMNS = "id, agent, workspace, title, status, created_at, updated_at, session_id, metadata"
 _EVENT_COLUMNS = "conversation_id, seq, id, kind, ts, data"
-_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
-_ONE_STATEMENT = 16  # batches up to this size go in one multi-row INSERT (see append)
+# Rows per multi-row INSERT (384 parameters: under SQLite's oldest limit, 999). One statement
+# is one call into SQLite, which releases the GIL once: executemany released it for every
+# row and waited for it again while the I/O loop ran, ~30 us a row in a permission storm.
+_CHUNK = 64
 
 
 @functools.cache
@@ -267,22 +269,17 @@ class SQLiteStore:
             first.setdefault(event.conversation_id, event.seq)
         nbytes = sum(len(event.data) for event in events)
         header = [event for event in events if event.kind in _HEADER_KINDS]
-        if update is None and not header and len(events) <= _ONE_STATEMENT:
+        if update is None and not header and len(events) <= _CHUNK:
             with self._db() as conn:
                 self._check_first(conn, first)
-                params = [
-                    v
-                    for e in events
-                    for v in (e.conversation_id, e.seq, e.id, e.kind, e.ts, e.data)
-                ]
-                self._insert(conn, events, conn.execute, _insert_rows(len(events)), params)
+                self._insert(conn, events, events)
             if self._checkpointer is not None:
                 self._checkpointer.wrote(nbytes)
         else:
             with self._write(nbytes) as conn:
                 self._check_first(conn, first)
-                rows = [(e.conversation_id, e.seq, e.id, e.kind, e.ts, e.data) for e in events]
-                self._insert(conn, events, conn.executemany, _INSERT_EVENT, rows)
+                for start in range(0, len(events), _CHUNK):
+                    self._insert(conn, events, events[start : start + _CHUNK])
                 for conversation_id, changes in _header_changes(header).items():
                     _apply_update(conn, conversation_id, changes, newer=True)
                 if update:
@@ -312,15 +309,12 @@ class SQLiteStore:
                 )
 
     def _insert(
-        self,
-        conn: sqlite3.Connection,
-        events: Sequence[EventRecord],
-        run: Callable[[str, Any], object],
-        sql: str,
-        params: Any,
+        self, conn: sqlite3.Connection, events: Sequence[EventRecord], rows: Sequence[EventRecord]
     ) -> None:
+        """Insert ``rows`` (at most ``_CHUNK`` of the batch ``events``) in one statement."""
+        params = [v for e in rows for v in (e.conversation_id, e.seq, e.id, e.kind, e.ts, e.data)]
         try:
-            run(sql, params)
+            conn.execute(_insert_rows(len(rows)), params)
         except sqlite3.IntegrityError as exc:
             conversation_id, seq = events[0].conversation_id, events[0].seq
             self._last_seq.pop(conversation_id, None)
