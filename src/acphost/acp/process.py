@@ -20,7 +20,7 @@ from pathlib import Path
 from acphost.acp import _reaper
 from acphost.errors import AgentExited, AgentNotFound, AgentStartError
 
-__all__ = ["PIPE_READ_SIZE", "AgentProcess", "build_env", "read_in_small_pieces"]
+__all__ = ["PIPE_READ_SIZE", "AgentProcess", "build_env", "read_pipes_directly"]
 
 PIPE_READ_SIZE = 64 * 1024
 """The most one read of a child's pipe asks for: a Linux pipe's capacity, so nothing is lost.
@@ -30,12 +30,44 @@ then maps, remaps and unmaps a buffer (three system calls, ~12 µs); under it, ~
 """
 
 
-def read_in_small_pieces(transport: asyncio.SubprocessTransport) -> None:
-    """Make the reads of a child's stdout and stderr ask for at most ``PIPE_READ_SIZE``."""
+def read_pipes_directly(
+    transport: asyncio.SubprocessTransport, protocol: asyncio.SubprocessProtocol
+) -> None:
+    """Read a child's stdout and stderr at most ``PIPE_READ_SIZE`` at a time, and hand what
+    is read to ``protocol`` at once.
+
+    asyncio's subprocess transport schedules every piece it reads as a callback of its own,
+    one more loop iteration (an ``epoll`` call and its bookkeeping) for each read: a round
+    trip with the agent paid it once a message. Each pipe gets a protocol that calls
+    ``protocol.pipe_data_received`` itself and leaves the rest (end of file, closing, the
+    exit) to the transport's own, so the order of data and close stays the same.
+    """
     for fd in (1, 2):
         pipe = transport.get_pipe_transport(fd)
-        if pipe is not None and hasattr(pipe, "max_size"):
+        if pipe is None:
+            continue
+        if hasattr(pipe, "max_size"):
             pipe.max_size = PIPE_READ_SIZE
+        pipe.set_protocol(_DirectReads(fd, pipe.get_protocol(), protocol))
+
+
+class _DirectReads(asyncio.Protocol):
+    def __init__(
+        self, fd: int, original: asyncio.BaseProtocol, target: asyncio.SubprocessProtocol
+    ) -> None:
+        self._fd = fd
+        self._original = original
+        self._target = target
+
+    def data_received(self, data: bytes) -> None:
+        self._target.pipe_data_received(self._fd, data)
+
+    def eof_received(self) -> bool | None:
+        original = self._original
+        return original.eof_received() if isinstance(original, asyncio.Protocol) else None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._original.connection_lost(exc)
 
 
 STDERR_TAIL_BYTES = 64 * 1024
@@ -142,7 +174,7 @@ class AgentProcess:
         self = cls(argv, on_stdout, on_stdout_eof, on_exit, on_stderr, stderr_tail_bytes)
         loop = asyncio.get_running_loop()
         try:
-            transport, _ = await loop.subprocess_exec(
+            transport, protocol = await loop.subprocess_exec(
                 lambda: _Protocol(self),
                 *argv,
                 stdin=asyncio.subprocess.PIPE,
@@ -157,7 +189,7 @@ class AgentProcess:
         except OSError as exc:
             raise AgentStartError(f"the agent program {program!r} could not start: {exc}") from exc
         self._transport = transport
-        read_in_small_pieces(transport)
+        read_pipes_directly(transport, protocol)
         stdin = transport.get_pipe_transport(0)
         assert isinstance(stdin, asyncio.WriteTransport)
         self._stdin = stdin

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from acphost.acp.fs import Workspace
-from acphost.acp.process import read_in_small_pieces
+from acphost.acp.process import read_pipes_directly
 from acphost.errors import AcphostError, TerminalNotFound
 
 __all__ = ["DRAIN_GRACE", "ExitStatus", "TerminalManager", "TerminalOutput"]
@@ -198,7 +198,7 @@ class TerminalManager:
                 hint="check that the program exists and is executable, or pass no args to run "
                 "the command through the shell",
             ) from exc
-        read_in_small_pieces(transport)
+        read_pipes_directly(transport, out)
         terminal_id = f"term-{next(self._ids)}"
         self._terminals[terminal_id] = _Terminal(transport, out)
         return terminal_id
