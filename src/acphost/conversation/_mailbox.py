@@ -8,7 +8,9 @@ What the driver must act on (a question for the user, the turn's end) wakes it a
 it only records (the agent's output, a permission a fixed policy already answered) wakes it
 within :data:`COALESCE_S`: the I/O thread then reads on without handing the GIL to the driver
 after every line, and the driver takes a burst in one wake-up (a trivial turn's updates with
-its end; a storm of permission requests a few at a time, stored in one transaction).
+its end; a storm of permission requests a few at a time, stored in one transaction). A driver
+that comes back from a batch finds records alone waiting until ``COALESCE_S`` after it last
+drained, so a storm is stored a batch a millisecond, not a commit per request.
 """
 
 from __future__ import annotations
@@ -104,9 +106,6 @@ class Mailbox:
         """Whether the driver should drain now (see :meth:`_hold`)."""
         with self._lock:
             return bool(self._items) and self._hold() <= 0
-
-    def __len__(self) -> int:
-        return len(self._items)
 
     def _sleep(self, timeout: float | None) -> tuple[float | None, bool]:
         """Under the lock, before a wait: (how long to sleep, whether to drain now)."""
