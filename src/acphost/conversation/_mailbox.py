@@ -10,7 +10,7 @@ within :data:`COALESCE_S`: the I/O thread then reads on without handing the GIL 
 after every line, and the driver takes a burst in one wake-up (a trivial turn's updates with
 its end; a storm of permission requests a few at a time, stored in one transaction). A driver
 that comes back from a batch finds records alone waiting until ``COALESCE_S`` after it last
-drained, so a storm is stored a batch a millisecond, not a commit per request.
+drained, so a storm is stored a batch every few milliseconds, not a commit per request.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ from typing import Any
 
 __all__ = ["COALESCE_S", "Mailbox"]
 
-COALESCE_S = 0.001
-"""How long the driver may sleep on output it only has to record (see :meth:`Mailbox.put_soon`)."""
+COALESCE_S = 0.005
+"""How long the driver may sleep on output it only has to record (see :meth:`Mailbox.put_soon`).
+
+Below what a reader of streamed text can see; a permission storm ran ~10% faster with 5 ms
+than with 1 ms (8 interleaved runs), from fewer wake-ups and commits."""
 
 # how far the driver has been told about what waits: nothing, a wake-up timer, woken
 _QUIET, _TIMED, _WOKEN = 0, 1, 2
