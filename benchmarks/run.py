@@ -45,7 +45,7 @@ def main() -> None:
         parser.error(f"--only: unknown {', '.join(unknown)} (choose from {', '.join(PARTS)})")
     sizes = QUICK if args.quick else FULL
     if args.rounds:
-        sizes = dataclasses.replace(sizes, rounds=args.rounds)
+        sizes = dataclasses.replace(sizes, rounds=args.rounds, perms_rounds=args.rounds)
     bench = Bench(sizes, args.quick)
     for driver in bench.drivers.values():
         if driver.unavailable:

@@ -33,6 +33,7 @@ CONC_LOADS = [("concurrent", "back to back"), ("paced", "paced")]
 @dataclass
 class Sizes:
     rounds: int
+    perms_rounds: int  # its turn is ~0.1 s for most drivers, and one such turn is noisy
     chunks: int
     tools: int
     perms: int
@@ -53,6 +54,7 @@ class Sizes:
 
 FULL = Sizes(
     rounds=4,
+    perms_rounds=8,
     chunks=50_000,
     tools=2_000,
     perms=1_000,
@@ -72,6 +74,7 @@ FULL = Sizes(
 )
 QUICK = Sizes(
     rounds=1,
+    perms_rounds=1,
     chunks=10_000,
     tools=200,
     perms=200,
@@ -95,4 +98,5 @@ def saved_sizes(saved: dict[str, Any], quick: bool) -> Sizes:
     """The sizes of a saved run; fields it predates take today's defaults."""
     known = {f.name for f in dataclasses.fields(Sizes)}
     base = dataclasses.asdict(QUICK if quick else FULL)
+    base["perms_rounds"] = saved.get("rounds", base["rounds"])  # runs before it had one count
     return Sizes(**{**base, **{k: v for k, v in saved.items() if k in known}})

@@ -17,8 +17,9 @@ def storms(bench: Bench) -> None:
     s = bench.sizes
     sizes = {"chunks": s.chunks, "tools": s.tools, "perms": s.perms}
     for key, _title, scenario, _unit, _per in STORMS:
+        rounds = s.perms_rounds if key == "perms" else s.rounds
         bench.interleave(
-            key, STORM_DRIVERS, bench.job(scenario, sizes[key], 1), s.rounds, s.timeout_s
+            key, STORM_DRIVERS, bench.job(scenario, sizes[key], 1), rounds, s.timeout_s
         )
 
 

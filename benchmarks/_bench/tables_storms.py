@@ -48,7 +48,13 @@ def storms_table(sheet: Sheet) -> dict[str, dict[str, Stat | None]]:
         "## Storms: throughput",
         "",
         f"One storm turn per driver process (after one trivial warm-up turn), "
-        f"{s.rounds} interleaved round(s); median (min–max). Ratio = driver ÷ bare SDK.",
+        f"{s.rounds} interleaved round(s)"
+        + (
+            f" ({s.perms_rounds} for the permission storm, whose turn is short and so noisy)"
+            if s.perms_rounds != s.rounds
+            else ""
+        )
+        + "; median (min–max). Ratio = driver ÷ bare SDK.",
         "",
         "| driver | "
         + " | ".join(
