@@ -86,7 +86,9 @@ class IOLoop:
         assert self.loop is not None
         self.loop.call_soon_threadsafe(self._spawn, func, args)
 
-    def _spawn(self, func: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any]) -> None:
+    def _spawn(
+        self, func: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
+    ) -> None:
         assert self.loop is not None
         task = self.loop.create_task(func(*args))
         self._tasks.add(task)  # the loop holds tasks weakly
