@@ -1,0 +1,183 @@
+"""Races and faults of the conversation core (issue 12): each test failed before its fix.
+
+The fake agent writes what it was told (every permission outcome) to a file of the test, so a
+test compares the log with what the agent actually received.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from acphost.conversation import Conversation
+from acphost.conversation._loop import IOLoop
+from acphost.events import (
+    Event,
+    PermissionDecidedEvent,
+    PermissionRequestedEvent,
+    SessionEvent,
+    ToolCallEvent,
+    TurnEndedEvent,
+)
+
+MakeConversation = Callable[..., Conversation]
+
+
+def of(events: list[Event], cls: type[Any]) -> list[Any]:
+    return [e for e in events if isinstance(e, cls)]
+
+
+@contextlib.contextmanager
+def io_loop_held() -> Iterator[None]:
+    """Keep acphost's I/O loop busy meanwhile: what is sent to it runs after, in order."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        held.set()
+        release.wait(10)
+
+    IOLoop.get().call_soon(hold)
+    assert held.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+
+
+def told(path: Path) -> list[dict[str, Any]]:
+    """What the agent received, one line per permission answer (see ``RECORDING``)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+RECORDING = """
+import json
+
+def record(tool_call_id, outcome):
+    with open({out!r}, "a") as handle:
+        handle.write(json.dumps({{
+            "tool_call_id": tool_call_id,
+            "outcome": outcome.outcome,
+            "option_id": outcome.option_id,
+        }}) + "\\n")
+"""
+
+
+def recording_agent(fake_agent: Any, tmp_path: Path, body: str, **settings: Any) -> list[str]:
+    """A fake agent whose scenario ``body`` may call ``record(tool_call_id, outcome)``."""
+    source = RECORDING.format(out=str(tmp_path / "told.jsonl")) + body
+    return list(fake_agent(source=source, **settings))
+
+
+def assert_log_matches_agent(events: list[Event], received: list[dict[str, Any]]) -> None:
+    """Every decision the log records is the answer the agent got, and nothing else."""
+    tool_call_of = {e.request_id: e.tool_call_id for e in of(events, PermissionRequestedEvent)}
+    logged = [
+        {
+            "tool_call_id": tool_call_of[d.request_id],
+            "outcome": "cancelled" if d.decision == "cancelled" else "selected",
+            "option_id": d.option_id,
+        }
+        for d in of(events, PermissionDecidedEvent)
+    ]
+    key = lambda entry: entry["tool_call_id"]  # noqa: E731
+    assert sorted(logged, key=key) == sorted(received, key=key)
+
+
+# --- item 2: a permission answer racing interrupt() -------------------------------------------
+
+ASK_ONCE = """
+async def scenario(ctx, prompt):
+    await ctx.tool_call("w", "Write", kind="edit", status="pending")
+    record("w", await ctx.request_permission("w", "Write it?"))
+    return "end_turn"
+"""
+
+
+def test_an_answer_racing_interrupt_is_what_the_agent_gets(
+    conversations: MakeConversation,
+    fake_agent: Any,
+    tmp_path: Path,
+    bounded: Any,
+    check_log: Any,
+) -> None:
+    conversation: Conversation
+
+    def interrupt_then_answer(event: Event) -> None:
+        if isinstance(event, PermissionRequestedEvent):
+            # the user answers while the cancel is on its way: it reaches the I/O loop first
+            with io_loop_held():
+                conversation.interrupt()
+                conversation.answer_permission(event.request_id, "allow_once")
+
+    conversation = conversations(
+        recording_agent(fake_agent, tmp_path, ASK_ONCE),
+        permission="ask",
+        callbacks=[interrupt_then_answer],
+    )
+    ended = bounded(conversation.run, "go", timeout=20)
+    assert isinstance(ended, TurnEndedEvent)
+    events = check_log(conversation)
+    decided = of(events, PermissionDecidedEvent)
+    assert [(d.decision, d.decided_by) for d in decided] == [("allow_once", "user")]
+    assert_log_matches_agent(events, told(tmp_path / "told.jsonl"))
+
+
+# --- item 3: a permission request that crosses session/cancel ---------------------------------
+
+ASK_AFTER_CANCEL = """
+async def scenario(ctx, prompt):
+    if prompt == "next":
+        await ctx.text("still here")
+        return "end_turn"
+    await ctx.tool_call("w", "Write", kind="edit", status="in_progress")
+    assert await ctx.cancel_request(20)
+    # sent after session/cancel arrived, as an agent that had not read it yet would
+    record("w", await ctx.request_permission("w", "Write it?"))
+    return "cancelled"
+"""
+
+
+def test_a_request_after_cancel_is_answered_cancelled(
+    conversations: MakeConversation,
+    fake_agent: Any,
+    tmp_path: Path,
+    bounded: Any,
+    check_log: Any,
+) -> None:
+    for policy in ("allow", "ask"):
+        (tmp_path / "told.jsonl").unlink(missing_ok=True)
+        conversation: Conversation
+        in_progress = threading.Event()
+
+        def interrupt_on_tool(event: Event) -> None:
+            if isinstance(event, ToolCallEvent) and not in_progress.is_set():
+                in_progress.set()
+                conversation.interrupt()
+
+        conversation = conversations(
+            recording_agent(fake_agent, tmp_path, ASK_AFTER_CANCEL, ignore_cancel=True),
+            permission=policy,
+            cancel_grace=15,
+            callbacks=[interrupt_on_tool],
+        )
+        ended = bounded(conversation.run, "go", timeout=20)
+        assert isinstance(ended, TurnEndedEvent)
+        assert ended.stop_reason == "cancelled"
+        events = check_log(conversation)
+        decided = of(events, PermissionDecidedEvent)
+        assert [(d.decision, d.decided_by) for d in decided] == [("cancelled", "cancel")], policy
+        assert told(tmp_path / "told.jsonl") == [
+            {"tool_call_id": "w", "outcome": "cancelled", "option_id": None}
+        ]
+        assert_log_matches_agent(events, told(tmp_path / "told.jsonl"))
+        # the agent was not stopped: its session goes on
+        ended = bounded(conversation.run, "next", timeout=20)
+        assert ended is not None and ended.stop_reason == "end_turn"
+        sessions = of(check_log(conversation), SessionEvent)
+        assert [s.kind for s in sessions] == ["session_started"]
