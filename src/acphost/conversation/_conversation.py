@@ -100,6 +100,7 @@ class Conversation:
         ctx = AgentContext(
             workspace=self.workspace, post=self._mailbox.put_soon, request_permission=self._desk.ask
         )
+        self._desk.cancelled = lambda: ctx.cancelled
         self._runner = TurnRunner(
             self.agent,
             ctx,

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
+from collections.abc import Callable
 
-from acphost.acp.permissions import Decision, PermissionRequest
+from acphost.acp.permissions import CANCELLED, Decision, PermissionRequest
 from acphost.conversation._items import PermissionAnswer, PermissionAsk
 from acphost.conversation._mailbox import Mailbox
 from acphost.errors import UsageError
@@ -25,6 +26,8 @@ class PermissionDesk:
         self.fixed = fixed  # the decision of a fixed policy ("allow", "deny"), if any
         self.asks: dict[str, PermissionAsk] = {}
         self.asking: set[str] = set()  # waiting for the user: the agent is not idle
+        # whether the running turn was cancelled (session/cancel sent): set by the conversation
+        self.cancelled: Callable[[], bool] = lambda: False
         self._numbers = itertools.count(1)
         # a fixed policy's decision, made once: done futures are never changed again
         self._decided: concurrent.futures.Future[Decision] | None = None
@@ -35,15 +38,14 @@ class PermissionDesk:
         key = str(request.request_id) if request.request_id is not None else ""
         if not key or key in self.asks:
             key = f"{key or 'permission'}#{next(self._numbers)}"
+        if self.cancelled():
+            # It crossed session/cancel: the user stopped the turn, whatever the policy says.
+            return self._answer_now(key, request, *_decided_now(CANCELLED), "cancel")
         if self.fixed is not None:
             # No user code to ask: answer the agent now, and let the driver record the
             # request and the policy's decision in order (one round trip saved per request;
             # a storm of them is recorded a few at a time: see Mailbox.put_soon).
-            decided, decided_here = self._fixed_decision()
-            ask = self.asks[key] = PermissionAsk(key, request, decided)
-            self.mailbox.put_soon(ask)
-            self.mailbox.put_soon(PermissionAnswer(key, self.fixed, "policy"))
-            return decided_here
+            return self._answer_now(key, request, *self._fixed_decision(), "policy")
         future: concurrent.futures.Future[Decision] = concurrent.futures.Future()
         ask = self.asks[key] = PermissionAsk(key, request, future)
         self.asking.add(key)
@@ -56,6 +58,19 @@ class PermissionDesk:
         future.add_done_callback(forget)
         self.mailbox.put(ask)
         return _Decision(future, asyncio.get_running_loop())
+
+    def _answer_now(
+        self,
+        key: str,
+        request: PermissionRequest,
+        decided: concurrent.futures.Future[Decision],
+        decided_here: asyncio.Future[Decision],
+        by: str,
+    ) -> asyncio.Future[Decision]:
+        self.asks[key] = PermissionAsk(key, request, decided)
+        self.mailbox.put_soon(self.asks[key])
+        self.mailbox.put_soon(PermissionAnswer(key, decided.result(), by))
+        return decided_here
 
     def _fixed_decision(
         self,
@@ -89,6 +104,16 @@ class PermissionDesk:
             raise UsageError(f"permission request {request_id!r} was already answered")
         self.mailbox.put(PermissionAnswer(ask.key, decision, "user"))
         ask.future.set_result(decision)
+
+
+def _decided_now(
+    decision: Decision,
+) -> tuple[concurrent.futures.Future[Decision], asyncio.Future[Decision]]:
+    decided: concurrent.futures.Future[Decision] = concurrent.futures.Future()
+    decided.set_result(decision)
+    here: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+    here.set_result(decision)
+    return decided, here
 
 
 class _Decision(asyncio.Future[Decision]):
