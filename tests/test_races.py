@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from acphost.conversation import Conversation
 from acphost.conversation._loop import IOLoop
 from acphost.events import (
+    AgentMessageEvent,
     Event,
     PermissionDecidedEvent,
     PermissionRequestedEvent,
@@ -143,41 +147,125 @@ async def scenario(ctx, prompt):
 """
 
 
+@pytest.mark.parametrize("policy", ["allow", "ask"])
 def test_a_request_after_cancel_is_answered_cancelled(
     conversations: MakeConversation,
     fake_agent: Any,
     tmp_path: Path,
     bounded: Any,
     check_log: Any,
+    policy: str,
 ) -> None:
-    for policy in ("allow", "ask"):
-        (tmp_path / "told.jsonl").unlink(missing_ok=True)
-        conversation: Conversation
-        in_progress = threading.Event()
+    conversation: Conversation
+    in_progress = threading.Event()
 
-        def interrupt_on_tool(event: Event) -> None:
-            if isinstance(event, ToolCallEvent) and not in_progress.is_set():
-                in_progress.set()
-                conversation.interrupt()
+    def interrupt_on_tool(event: Event) -> None:
+        if isinstance(event, ToolCallEvent) and not in_progress.is_set():
+            in_progress.set()
+            conversation.interrupt()
 
-        conversation = conversations(
-            recording_agent(fake_agent, tmp_path, ASK_AFTER_CANCEL, ignore_cancel=True),
-            permission=policy,
-            cancel_grace=15,
-            callbacks=[interrupt_on_tool],
-        )
-        ended = bounded(conversation.run, "go", timeout=20)
-        assert isinstance(ended, TurnEndedEvent)
-        assert ended.stop_reason == "cancelled"
-        events = check_log(conversation)
-        decided = of(events, PermissionDecidedEvent)
-        assert [(d.decision, d.decided_by) for d in decided] == [("cancelled", "cancel")], policy
-        assert told(tmp_path / "told.jsonl") == [
-            {"tool_call_id": "w", "outcome": "cancelled", "option_id": None}
-        ]
-        assert_log_matches_agent(events, told(tmp_path / "told.jsonl"))
-        # the agent was not stopped: its session goes on
-        ended = bounded(conversation.run, "next", timeout=20)
-        assert ended is not None and ended.stop_reason == "end_turn"
-        sessions = of(check_log(conversation), SessionEvent)
-        assert [s.kind for s in sessions] == ["session_started"]
+    conversation = conversations(
+        recording_agent(fake_agent, tmp_path, ASK_AFTER_CANCEL, ignore_cancel=True),
+        permission=policy,
+        cancel_grace=15,
+        callbacks=[interrupt_on_tool],
+    )
+    ended = bounded(conversation.run, "go", timeout=20)
+    assert isinstance(ended, TurnEndedEvent)
+    assert ended.stop_reason == "cancelled"
+    events = check_log(conversation)
+    decided = of(events, PermissionDecidedEvent)
+    assert [(d.decision, d.decided_by) for d in decided] == [("cancelled", "cancel")]
+    assert told(tmp_path / "told.jsonl") == [
+        {"tool_call_id": "w", "outcome": "cancelled", "option_id": None}
+    ]
+    assert_log_matches_agent(events, told(tmp_path / "told.jsonl"))
+    # the agent was not stopped: its session goes on
+    ended = bounded(conversation.run, "next", timeout=20)
+    assert ended is not None
+    assert ended.stop_reason == "end_turn"
+    sessions = of(check_log(conversation), SessionEvent)
+    assert [s.kind for s in sessions] == ["session_started"]
+
+
+# --- item 1: a BaseException in run() settles the turn before it leaves ----------------------
+
+SLOW_TOOL = """
+async def scenario(ctx, prompt):
+    if prompt == "slow":
+        await ctx.tool_call("s", "Sleep", kind="execute", status="in_progress")
+        await ctx.sleep(30)  # a honoured session/cancel cuts this short
+        await ctx.text("too late")
+        return "end_turn"
+    await ctx.text("answer to " + prompt)
+    return "end_turn"
+"""
+
+
+def assert_settled_then_goes_on(conversation: Conversation, check_log: Any, bounded: Any) -> None:
+    events = check_log(conversation)  # every started turn ended once, none inside another
+    ended = of(events, TurnEndedEvent)
+    assert [(e.turn, e.stop_reason, e.error_code) for e in ended] == [(1, "cancelled", None)]
+    assert conversation.state.status == "paused"
+    assert conversation.state.running_tool_calls == []
+    ended_next = bounded(conversation.run, "next", timeout=20)
+    assert ended_next is not None
+    assert ended_next.stop_reason == "end_turn"
+    events = check_log(conversation)
+    assert [(e.turn, e.stop_reason, e.error_code) for e in of(events, TurnEndedEvent)] == [
+        (1, "cancelled", None),
+        (2, "end_turn", None),
+    ]
+    texts = [(e.turn, e.text) for e in of(events, AgentMessageEvent)]
+    assert texts == [(2, "answer to next")]
+    assert max(e.seq for e in events if e.turn == 1) < min(e.seq for e in events if e.turn == 2)
+
+
+def test_a_callback_raising_keyboard_interrupt_settles_the_turn_first(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    conversation: Conversation
+    status_when_raised: list[str] = []
+
+    def ctrl_c(event: Event) -> None:
+        if isinstance(event, ToolCallEvent) and event.status == "in_progress":
+            raise KeyboardInterrupt
+
+    conversation = conversations(fake_agent(source=SLOW_TOOL), callbacks=[ctrl_c])
+
+    def run_slow() -> None:
+        try:
+            conversation.run("slow")
+        except KeyboardInterrupt:
+            status_when_raised.append(conversation.state.status)
+            raise
+
+    with pytest.raises(KeyboardInterrupt):
+        bounded(run_slow, timeout=20)
+    assert status_when_raised == ["paused"]  # settled before the exception left run()
+    assert_settled_then_goes_on(conversation, check_log, bounded)
+
+
+def test_ctrl_c_in_the_main_thread_settles_the_turn_first(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    assert threading.current_thread() is threading.main_thread()
+    in_progress = threading.Event()
+
+    def watch(event: Event) -> None:
+        if isinstance(event, ToolCallEvent) and event.status == "in_progress":
+            in_progress.set()
+
+    conversation = conversations(fake_agent(source=SLOW_TOOL), callbacks=[watch])
+
+    def press_ctrl_c() -> None:
+        if in_progress.wait(20):
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c, daemon=True)
+    presser.start()
+    with pytest.raises(KeyboardInterrupt):
+        conversation.run("slow")  # waits in the mailbox when the signal comes
+    presser.join(5)
+    assert conversation.state.status == "paused"
+    assert_settled_then_goes_on(conversation, check_log, bounded)

@@ -49,6 +49,9 @@ ASYNC_SLICE = PUBLISH_EVERY
 """Mailbox items ``arun()`` delivers between two yields to the caller's loop (a storm must
 not starve the caller's other tasks: the server's sockets, its other conversations)."""
 
+SIGNAL_CHECK_S = 0.25
+"""How often ``run()`` in the main thread wakes to let Python run pending signal handlers."""
+
 
 class Conversation:
     """A conversation with one agent in one workspace.
@@ -282,7 +285,7 @@ class Conversation:
             self._driver = None
             self._drive_lock.release()
 
-    def _next_turn(self) -> tuple[int, list[dict[str, Any]]] | None:
+    def _next_turn(self) -> int | None:
         """Start the next queued turn (under the lock), or ``None`` when there is none."""
         with self.state:
             # stored together with the turn's start below (or right here if none starts)
@@ -294,54 +297,80 @@ class Conversation:
                 return None
             event, blocks = self._pending.popleft()
             turn = event.turn or self.state.turns + 1
+            # From here on the turn ends with a TurnDone in the mailbox, whatever happens.
             self._current_turn = turn
+            self._io.start(self._runner.run_turn, turn, blocks)
             self._delivery.start_turn(turn, event.text)
-            return turn, blocks
+            return turn
 
     def _drive_sync(self) -> TurnEndedEvent | None:
         self._paused = False
         ended: TurnEndedEvent | None = None
-        while (nxt := self._next_turn()) is not None:
-            turn, blocks = nxt
-            self._io.start(self._runner.run_turn, turn, blocks)
+        while (turn := self._next_turn()) is not None:
+            stop: BaseException | None = None
             end: _TurnEnd | None = None
-            while end is None:
-                self._mailbox.wait_sync(None)
-                end = self._deliver(self._mailbox.drain())
-            ended = _outcome(end)
+            # In the main thread, wake now and then: a signal that came just before the wait
+            # would otherwise wait for the agent's next word to raise (Ctrl-C unanswered).
+            main = threading.current_thread() is threading.main_thread()
+            check = SIGNAL_CHECK_S if main else None
+            while end is None and self._current_turn == turn:
+                try:
+                    stop = stop or self._take_stop()
+                    self._mailbox.wait_sync(check)
+                    end = self._deliver(self._mailbox.drain())
+                except BaseException as exc:  # Ctrl-C: the same path as a cancelled arun()
+                    stop = stop or exc
+                    self.interrupt()
+            ended = self._settled(end, stop)
         return ended
 
     async def _drive_async(self) -> TurnEndedEvent | None:
         self._paused = False
         ended: TurnEndedEvent | None = None
-        while (nxt := self._next_turn()) is not None:
-            turn, blocks = nxt
-            self._io.start(self._runner.run_turn, turn, blocks)
+        while (turn := self._next_turn()) is not None:
+            stop: BaseException | None = None
             end: _TurnEnd | None = None
-            cancelled = False
-            while end is None:
+            while end is None and self._current_turn == turn:
                 try:
+                    stop = stop or self._take_stop()
                     if self._mailbox.ready():  # a storm: let the caller's loop run between slices
                         await asyncio.sleep(0)
                     else:
                         await self._mailbox.wait_async(None)
-                except asyncio.CancelledError:
-                    # Take the interrupt path, wait for the turn to end, then re-raise.
-                    cancelled = True
-                    self.interrupt()
+                    end = self._deliver(self._mailbox.drain(ASYNC_SLICE))
+                except BaseException as exc:
+                    # Cancelled: take the interrupt path, wait for the turn's end, re-raise.
+                    stop = stop or exc
                     current = asyncio.current_task()
-                    if current is not None:
+                    if isinstance(exc, asyncio.CancelledError) and current is not None:
                         current.uncancel()
-                end = self._deliver(self._mailbox.drain(ASYNC_SLICE))
-            ended = _outcome(end, raise_error=not cancelled)
-            if cancelled:
-                raise asyncio.CancelledError
+                    self.interrupt()
+            ended = self._settled(end, stop)
+        return ended
+
+    def _take_stop(self) -> BaseException | None:
+        """A ``BaseException`` a callback raised (Ctrl-C in a callback): interrupt the turn."""
+        stop = self._delivery.take_raised()
+        if stop is not None:
+            self.interrupt()
+        return stop
+
+    def _settled(self, end: _TurnEnd | None, stop: BaseException | None) -> TurnEndedEvent:
+        """The turn is over and recorded: raise what stopped the driver, or its error."""
+        raised = self._delivery.take_raised()  # taken in any case: it is about this turn
+        stop = stop or raised
+        if stop is not None:
+            raise stop
+        assert end is not None  # the turn ended in _deliver, which raised nothing
+        ended, error = end
+        if error is not None:
+            raise error
         return ended
 
     def _deliver(self, items: list[Any]) -> _TurnEnd | None:
         """Deliver a batch; with the turn's end in it, end the turn (one transaction)."""
         with self.state:
-            done = self._delivery.deliver(items)
+            done = self._delivery.deliver(items, turn=self._current_turn)
             if done is None:
                 return None
             self._current_turn = None
@@ -478,10 +507,3 @@ class Conversation:
 
 
 _TurnEnd: TypeAlias = tuple[TurnEndedEvent, AcphostError | None]
-
-
-def _outcome(end: _TurnEnd, *, raise_error: bool = True) -> TurnEndedEvent:
-    ended, error = end
-    if error is not None and raise_error:
-        raise error
-    return ended

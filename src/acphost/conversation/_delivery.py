@@ -100,6 +100,7 @@ class Delivery:
         self._publishing = False
         self._turn_started = 0.0
         self._cost_at_start: float | None = None
+        self.raised: BaseException | None = None  # see take_raised
 
     # --- the pipeline --------------------------------------------------------------------
 
@@ -146,17 +147,32 @@ class Delivery:
         finally:
             self._publishing = False
 
-    @staticmethod
-    def _call(callback: Callable[[Any], object], value: Any) -> None:
+    def _call(self, callback: Callable[[Any], object], value: Any) -> None:
         try:
             callback(value)
         except Exception:
             log.exception("an acphost callback raised; delivery goes on")
+        except BaseException as exc:  # Ctrl-C in a callback: the driver interrupts the turn
+            if self.raised is None:
+                self.raised = exc
+
+    def take_raised(self) -> BaseException | None:
+        """The ``BaseException`` (``KeyboardInterrupt``...) a callback raised since the last
+        call: delivery went on (nothing is lost), and the driver raises it once the turn is
+        settled."""
+        raised, self.raised = self.raised, None
+        return raised
 
     def deliver(
-        self, items: list[Any], *, final: bool = False, publish: bool = True
+        self,
+        items: list[Any],
+        *,
+        turn: int | None = None,
+        final: bool = False,
+        publish: bool = True,
     ) -> TurnDone | None:
-        """Deliver a drained batch; returns the turn's end if it is in the batch."""
+        """Deliver a drained batch; returns the end of ``turn`` (the running one) if it is in
+        the batch. The end of any other turn closes nothing (a turn ends only itself)."""
         done: TurnDone | None = None
         tr = self.tr
         for i, item in enumerate(items, 1):
@@ -174,7 +190,10 @@ class Delivery:
                 tr.flush()
                 self._session(item)
             elif isinstance(item, TurnDone):
-                done = item
+                if item.turn == turn:
+                    done = item
+                else:
+                    log.error("turn %s ended while turn %s runs: ignored", item.turn, turn)
             else:
                 tr.message(item)
         if final or done is not None:

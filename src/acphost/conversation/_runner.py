@@ -60,6 +60,7 @@ class TurnRunner:
         # permission requests waiting for the user (shared with the permission desk)
         self.asking: set[str] = asking if asking is not None else set()
         self._turn: int | None = None
+        self._one_at_a_time = asyncio.Lock()
         self._cancel_before: int | None = None
         # while the agent's step runs: a future done when it ends, and the task running it
         self._step: asyncio.Future[None] | None = None
@@ -127,10 +128,12 @@ class TurnRunner:
     async def run_turn(self, turn: int, prompt: list[dict[str, Any]]) -> None:
         """Run one turn to its end; the outcome goes to the mailbox as ``TurnDone``.
 
-        Whatever happens, exactly one ``TurnDone`` is posted: the driver waits for it.
+        Whatever happens, exactly one ``TurnDone`` is posted: the driver waits for it. Turns
+        run one at a time: a prompt never starts while another runs on the session.
         """
         try:
-            done = await self._run_turn(turn, prompt)
+            async with self._one_at_a_time:
+                done = await self._run_turn(turn, prompt)
         except BaseException as exc:  # a bug here, or the I/O loop shutting down
             error = exc if isinstance(exc, Exception) else AgentError(f"the turn stopped: {exc!r}")
             self.mailbox.put(TurnDone(turn, error=error))
