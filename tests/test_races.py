@@ -269,3 +269,41 @@ def test_ctrl_c_in_the_main_thread_settles_the_turn_first(
     presser.join(5)
     assert conversation.state.status == "paused"
     assert_settled_then_goes_on(conversation, check_log, bounded)
+
+
+# --- item 6: every event says truthfully who produced it -------------------------------------
+
+
+def test_each_event_names_who_produced_it(
+    conversations: MakeConversation, fake_agent: Any, tmp_path: Path, bounded: Any, check_log: Any
+) -> None:
+    policy = conversations("demo", permission="allow")
+    bounded(policy.run, "go", timeout=30)
+    decided = of(check_log(policy), PermissionDecidedEvent)
+    assert [(d.decided_by, d.source) for d in decided] == [("policy", "policy")]
+
+    def decide(request: Any) -> bool:
+        return False
+
+    callback = conversations("demo", permission=decide)
+    bounded(callback.run, "go", timeout=30)
+    decided = of(check_log(callback), PermissionDecidedEvent)
+    assert [(d.decided_by, d.source) for d in decided] == [("callback", "user")]
+
+    conversation: Conversation
+
+    def cancel_at_the_question(event: Event) -> None:
+        if isinstance(event, PermissionRequestedEvent):
+            conversation.interrupt()
+
+    conversation = conversations(
+        recording_agent(fake_agent, tmp_path, ASK_ONCE),
+        permission="ask",
+        callbacks=[cancel_at_the_question],
+    )
+    bounded(conversation.run, "go", timeout=20)
+    events = check_log(conversation)
+    decided = of(events, PermissionDecidedEvent)
+    assert [(d.decided_by, d.source) for d in decided] == [("cancel", "host")]
+    calls = of(events, ToolCallEvent)
+    assert [(c.status, c.source) for c in calls] == [("pending", "agent"), ("failed", "host")]

@@ -42,7 +42,10 @@ __all__ = [
     "parse_event",
 ]
 
-Source: TypeAlias = Literal["user", "agent", "host"]
+Source: TypeAlias = Literal["user", "agent", "host", "policy"]
+"""Who produced an event: the user (or their callback), the agent, acphost itself (turns,
+status, the ``failed`` it gives tool calls left running on cancel), or a fixed permission
+policy."""
 Status: TypeAlias = Literal["idle", "running", "paused", "finished", "error"]
 
 
@@ -195,7 +198,7 @@ class PermissionDecidedEvent(EventBase):
     request_id: str
     decision: str
     option_id: str | None = None
-    decided_by: Literal["policy", "callback", "user", "cancel"] = "policy"
+    decided_by: Literal["policy", "callback", "user", "cancel", "timeout"] = "policy"
 
 
 class TurnStartedEvent(EventBase):

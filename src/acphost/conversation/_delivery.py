@@ -34,6 +34,7 @@ from acphost.events import (
     PermissionDecidedEvent,
     PermissionRequestedEvent,
     SessionEvent,
+    Source,
     StatusChangedEvent,
     TokenUsage,
     TurnEndedEvent,
@@ -59,6 +60,15 @@ FIXED_POLICIES: dict[str, Decision] = {
     "allow_always": "allow_always",
     "deny": "reject_once",
 }
+
+_DECIDERS: dict[str, Source] = {
+    "policy": "policy",
+    "callback": "user",
+    "user": "user",
+    "cancel": "host",
+    "timeout": "host",
+}
+"""Who made a permission decision, by how it was made (the event's ``source``)."""
 
 PUBLISH_EVERY = 256
 """Updates per store transaction when a drained batch is large (a storm)."""
@@ -238,9 +248,8 @@ class Delivery:
 
     def _fail_leftovers(self) -> None:
         for call in self.state.running_tool_calls:
-            self.tr.tool_call(
-                {"toolCallId": call.tool_call_id, "status": "failed"}, announced=False
-            )
+            failed = {"toolCallId": call.tool_call_id, "status": "failed"}
+            self.tr.tool_call(failed, announced=False, source="host")  # acphost's mark
         for key in list(self.state.pending_permissions):
             ask = self.asks.get(key)
             if ask is not None and not ask.future.cancel() and not ask.future.cancelled():
@@ -363,6 +372,7 @@ class Delivery:
             decision=decision if option_id is not None or decision == "cancelled" else "cancelled",
             option_id=option_id,
             decided_by=by,
+            source=_DECIDERS[by],
         )
 
 

@@ -37,6 +37,7 @@ from acphost.events import (
     PlanEvent,
     RawEvent,
     SessionInfoEvent,
+    Source,
     TerminalEvent,
     ThoughtEvent,
     ToolCallEvent,
@@ -295,7 +296,9 @@ class Translator:
         else:
             self.new(RawEvent, method="session/update", update_kind=kind, data=data)
 
-    def tool_call(self, data: dict[str, Any], *, announced: bool) -> ToolCallEvent:
+    def tool_call(
+        self, data: dict[str, Any], *, announced: bool, source: Source = "agent"
+    ) -> ToolCallEvent:
         tool_call_id = data["toolCallId"]
         if not isinstance(tool_call_id, str):
             raise TypeError("toolCallId is not a string")
@@ -316,7 +319,9 @@ class Translator:
             merged.update(fields)
             fields = merged
         # checked above, field by field: the snapshot needs no second validation
-        return self.new(ToolCallEvent, trusted=True, tool_call_id=tool_call_id, **fields)
+        return self.new(
+            ToolCallEvent, trusted=True, source=source, tool_call_id=tool_call_id, **fields
+        )
 
 
 def _usage_typed(fields: dict[str, Any]) -> bool:
