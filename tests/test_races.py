@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from acphost.agents import ACPAgent
 from acphost.conversation import Conversation
 from acphost.conversation._loop import IOLoop
 from acphost.events import (
@@ -24,9 +26,11 @@ from acphost.events import (
     PermissionDecidedEvent,
     PermissionRequestedEvent,
     SessionEvent,
+    TerminalEvent,
     ToolCallEvent,
     TurnEndedEvent,
 )
+from acphost.testing import Scenario
 
 MakeConversation = Callable[..., Conversation]
 
@@ -307,3 +311,31 @@ def test_each_event_names_who_produced_it(
     assert [(d.decided_by, d.source) for d in decided] == [("cancel", "host")]
     calls = of(events, ToolCallEvent)
     assert [(c.status, c.source) for c in calls] == [("pending", "agent"), ("failed", "host")]
+
+
+# --- item 11: a client terminal gets the agent's environment, not the host's ------------------
+
+
+def test_a_terminal_gets_the_agents_environment(
+    conversations: MakeConversation,
+    fake_agent: Any,
+    bounded: Any,
+    check_log: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ACPHOST_TEST_API_KEY", "sk-host-only")
+    scenario = Scenario("env").turn().terminal("env", [], env={"FROM_REQUEST": "asked"}).stop()
+    agent = ACPAgent(
+        fake_agent(scenario),
+        env={"ACPHOST_TEST_API_KEY": None, "HOME": None, "FOR_THE_AGENT": "given"},
+    )
+    conversation = conversations(agent)
+    bounded(conversation.run, "go", timeout=30)
+    released = [t for t in of(check_log(conversation), TerminalEvent) if t.status == "released"]
+    assert len(released) == 1
+    seen = dict(line.split("=", 1) for line in released[0].output.splitlines() if "=" in line)
+    assert "ACPHOST_TEST_API_KEY" not in seen  # removed for the agent: removed for its commands
+    assert "HOME" not in seen
+    assert seen["FOR_THE_AGENT"] == "given"
+    assert seen["FROM_REQUEST"] == "asked"
+    assert seen["PATH"] == os.environ["PATH"]

@@ -53,7 +53,12 @@ _Work: TypeAlias = Callable[[Any], Coroutine[Any, Any, Any]]
 
 
 class ClientHandlers:
-    """The client half of ACP, confined to one workspace."""
+    """The client half of ACP, confined to one workspace.
+
+    ``terminal_env`` is the environment terminal commands start from: give the agent's own
+    (what its process got, removals included), so a name removed for the agent is removed
+    for the commands it runs too; ``None`` means the host's environment.
+    """
 
     def __init__(
         self,

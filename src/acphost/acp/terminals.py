@@ -171,7 +171,8 @@ class TerminalManager:
 
         Without ``args`` the command is a shell command line run by ``/bin/sh -c`` (agents send
         whole lines such as ``ls | head``); with ``args`` the program is executed directly, so the
-        arguments reach it verbatim. The environment is the full inherited one plus ``env``.
+        arguments reach it verbatim. The environment is ``base_env`` (the agent's environment;
+        the host's when none was given) plus ``env``.
         """
         if output_byte_limit is not None and output_byte_limit < 0:
             raise ValueError(f"output_byte_limit must be >= 0, not {output_byte_limit}")

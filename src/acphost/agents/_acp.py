@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from acphost.acp.client import AgentConnection
 from acphost.acp.handlers import ClientHandlers, ElicitationHandler
 from acphost.acp.messages import AgentExitMessage, AgentMessage
+from acphost.acp.process import build_env
 from acphost.agents._base import AgentBase, AgentContext, SessionStart, TurnResult
 from acphost.errors import AuthRequired
 
@@ -25,8 +26,9 @@ __all__ = ["ACPAgent"]
 class ACPAgent(AgentBase):
     """Host an ACP agent program.
 
-    ``env`` adds to (never replaces) the inherited environment; its values are not stored
-    with the conversation, only its names.
+    ``env`` adds to (never replaces) the inherited environment (a ``None`` value removes a
+    name); its values are not stored with the conversation, only its names. The commands the
+    agent runs in client terminals get the same environment as the agent.
     """
 
     def __init__(
@@ -92,15 +94,19 @@ class ACPAgent(AgentBase):
         if not self.alive:
             if self.connection is not None:
                 await self.connection.close(grace=0.5, term_grace=1.0)
+            env = build_env(self.env)  # the agent's, also for the commands it runs
             handlers = ClientHandlers(
-                ctx.workspace, permission=ctx.request_permission, elicitation=self.elicitation
+                ctx.workspace,
+                permission=ctx.request_permission,
+                elicitation=self.elicitation,
+                terminal_env=env,
             )
             self.connection = await AgentConnection.start(
                 self.command,
                 handlers=handlers,
                 on_message=self._message,
                 on_request=lambda request: ctx.note_activity(),
-                env=self.env,
+                env=env,
             )
             await self.connection.initialize_raw(timeout=self.startup_timeout)
         connection = self.connection
