@@ -339,3 +339,71 @@ def test_a_terminal_gets_the_agents_environment(
     assert seen["FOR_THE_AGENT"] == "given"
     assert seen["FROM_REQUEST"] == "asked"
     assert seen["PATH"] == os.environ["PATH"]
+
+
+# --- item 4: cancel ends the turn's client terminals, and their state says how ---------------
+
+TERMINALS = """
+import asyncio
+
+async def scenario(ctx, prompt):
+    command = "echo $$ > " + prompt + ".pid; exec sleep 8"
+    terminal_id = await ctx.create_terminal("/bin/sh", ["-c", command])
+    await ctx.tool_call("t-" + prompt, "Run", kind="execute", status="in_progress",
+                        content=[{"type": "terminal", "terminalId": terminal_id}])
+    if prompt == "background":
+        return "end_turn"  # left running, never released (a dev server, say)
+    await ctx.sleep(30)  # the cancel cuts this short; the agent leaves its command running
+    return "cancelled"
+"""
+
+
+def pid_of(workspace: Path, name: str) -> int:
+    path = workspace / f"{name}.pid"
+    return int(path.read_text())
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_cancel_ends_the_turns_terminals_and_says_how(
+    conversations: MakeConversation,
+    fake_agent: Any,
+    workspace: Path,
+    bounded: Any,
+    check_log: Any,
+) -> None:
+    conversation: Conversation
+
+    def interrupt_when_running(event: Event) -> None:
+        if isinstance(event, ToolCallEvent) and event.tool_call_id == "t-foreground":
+            conversation.interrupt()
+
+    conversation = conversations(fake_agent(source=TERMINALS), callbacks=[interrupt_when_running])
+    bounded(conversation.run, "background", timeout=20)
+    background = pid_of(workspace, "background")
+    ended = bounded(conversation.run, "foreground", timeout=20)
+    assert ended is not None
+    assert ended.stop_reason == "cancelled"
+    assert gone(pid_of(workspace, "foreground"))  # ended with its turn
+    assert not gone(background)  # an earlier turn's command is not the cancelled turn's
+    events = check_log(conversation)
+    terminals = of(events, TerminalEvent)
+    killed = [t for t in terminals if t.status == "killed"]
+    assert [(t.terminal_id, t.signal) for t in killed] == [("term-2", "SIGKILL")]
+    assert killed[0].seq < ended.seq  # recorded within the turn it ended with
+    assert {k: t.status for k, t in conversation.state.terminals.items()} == {
+        "term-1": "started",
+        "term-2": "killed",
+    }
+    conversation.close()
+    assert gone(background)
+    assert {k: t.status for k, t in conversation.state.terminals.items()} == {
+        "term-1": "killed",
+        "term-2": "killed",
+    }

@@ -212,6 +212,10 @@ class TerminalManager:
 
     async def output(self, terminal_id: str) -> TerminalOutput:
         """The output retained so far, with the exit status once the process has ended."""
+        return self.peek(terminal_id)
+
+    def peek(self, terminal_id: str) -> TerminalOutput:
+        """:meth:`output`, callable outside the loop's tasks (raises for an unknown id)."""
         terminal = self._get(terminal_id)
         out = terminal.out
         return TerminalOutput(
@@ -231,6 +235,10 @@ class TerminalManager:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(out.eof.wait(), timeout=max(remaining, 0.0))
         return terminal.status()
+
+    def running(self, terminal_id: str) -> bool:
+        """Whether the terminal's process has not exited yet."""
+        return not self._get(terminal_id).out.exited.is_set()
 
     async def kill(self, terminal_id: str) -> None:
         """Kill the process group; the terminal keeps its output and status until released."""

@@ -56,6 +56,7 @@ class ACPAgent(AgentBase):
         self.connection: AgentConnection | None = None
         self.session_id: str | None = None
         self._ctx: AgentContext | None = None
+        self._older_terminals: frozenset[str] = frozenset()
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -172,13 +173,19 @@ class ACPAgent(AgentBase):
     async def astep(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> TurnResult:
         assert self.connection is not None
         assert self.session_id is not None
+        # terminals open before the turn are not the turn's: a cancel leaves them alone
+        self._older_terminals = self.connection.handlers.open_terminals(self.session_id)
         answer = await self.connection.prompt_raw(self.session_id, prompt)
         return TurnResult(stop_reason=answer.stop_reason, usage=answer.usage, meta=answer.meta)
 
     async def acancel(self, ctx: AgentContext) -> None:
+        """Send ``session/cancel``, then end the commands the turn started in terminals."""
         ctx.cancelled = True
         if self.connection is not None and self.session_id is not None:
             self.connection.cancel(self.session_id)
+            await self.connection.handlers.end_terminals(
+                self.session_id, keep=self._older_terminals
+            )
 
     async def akill(self) -> None:
         if self.connection is not None:

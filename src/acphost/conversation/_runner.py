@@ -134,6 +134,9 @@ class TurnRunner:
         try:
             async with self._one_at_a_time:
                 done = await self._run_turn(turn, prompt)
+                if self._cancelling is not None:  # what the cancel did comes before the end
+                    with contextlib.suppress(Exception):
+                        await self._cancelling
         except BaseException as exc:  # a bug here, or the I/O loop shutting down
             error = exc if isinstance(exc, Exception) else AgentError(f"the turn stopped: {exc!r}")
             self.mailbox.put(TurnDone(turn, error=error))
