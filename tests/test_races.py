@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import threading
@@ -65,6 +66,7 @@ def told(path: Path) -> list[dict[str, Any]]:
 
 RECORDING = """
 import json
+import logging
 
 def record(tool_call_id, outcome):
     with open({out!r}, "a") as handle:
@@ -407,3 +409,34 @@ def test_cancel_ends_the_turns_terminals_and_says_how(
         "term-1": "killed",
         "term-2": "killed",
     }
+
+
+# --- issue 13 item 2: an "ask" nobody answers is visible, and may be bounded -----------------
+
+
+def test_an_unanswered_ask_is_logged_once_and_denied_after_the_timeout(
+    conversations: MakeConversation,
+    fake_agent: Any,
+    tmp_path: Path,
+    bounded: Any,
+    check_log: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="acphost")
+    conversation = conversations(
+        recording_agent(fake_agent, tmp_path, ASK_ONCE), permission="ask", permission_timeout=0.2
+    )
+    ended = bounded(conversation.run, "go", timeout=20)
+    assert ended is not None
+    assert ended.stop_reason == "end_turn"
+    events = check_log(conversation)
+    asked = of(events, PermissionRequestedEvent)
+    decided = of(events, PermissionDecidedEvent)
+    assert [(d.decision, d.decided_by, d.source) for d in decided] == [
+        ("reject_once", "timeout", "host")
+    ]
+    assert_log_matches_agent(events, told(tmp_path / "told.jsonl"))
+    waiting = [r.getMessage() for r in caplog.records if "waits" in r.getMessage()]
+    assert len(waiting) == 1
+    assert f"answer_permission('{asked[0].request_id}'" in waiting[0]
+    assert conversation.id in waiting[0]

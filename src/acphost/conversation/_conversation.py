@@ -58,8 +58,10 @@ class Conversation:
 
     ``agent`` is an :class:`AgentBase`, a registry name (``"demo"``, ``"claude"``...) or a
     command line. ``permission`` is ``"allow"``, ``"deny"``, ``"ask"`` (requests wait in
-    ``state.pending_permissions`` for :meth:`answer_permission`) or a callable run on the
-    caller's thread. ``idle_timeout`` (default 600 s without a word from the agent) and
+    ``state.pending_permissions`` for :meth:`answer_permission`; each is logged once, saying
+    how to answer) or a callable run on the caller's thread. A request nobody decides within
+    ``permission_timeout`` seconds (default: no limit) is denied, recorded as decided by
+    ``timeout``. ``idle_timeout`` (default 600 s without a word from the agent) and
     ``turn_timeout`` (default none) cancel a turn and end it with a ``timeout`` error; an agent
     that ignores the cancel is stopped after ``cancel_grace`` seconds (default 10).
     """
@@ -74,6 +76,7 @@ class Conversation:
         on_token: Callable[[str], object] | None = None,
         on_thought: Callable[[str], object] | None = None,
         permission: PermissionPolicy = "deny",
+        permission_timeout: float | None = None,
         additional_directories: Sequence[str | os.PathLike[str]] = (),
         idle_timeout: float | None = 600.0,
         turn_timeout: float | None = None,
@@ -94,6 +97,7 @@ class Conversation:
         self._desk = PermissionDesk(
             self._mailbox,
             FIXED_POLICIES.get(permission) if isinstance(permission, str) else None,
+            permission_timeout,
         )
         self._driver: int | None = None  # the thread driving (run, arun, an idle delivery)
         self._drive_lock = threading.Lock()
@@ -119,6 +123,7 @@ class Conversation:
             on_thought=on_thought,
             permission=permission,
             asks=self._desk.asks,
+            ask_timeout=permission_timeout,
         )
         if _resume is None:
             now = time.time()

@@ -8,7 +8,6 @@ has been stored and delivered, on the caller's thread.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import time
 from collections import deque
@@ -94,6 +93,7 @@ class Delivery:
         on_thought: Callable[[str], object] | None,
         permission: PermissionPolicy,
         asks: dict[str, PermissionAsk],
+        ask_timeout: float | None = None,
     ) -> None:
         if isinstance(permission, str) and permission not in (*FIXED_POLICIES, "ask"):
             raise ValueError(f"unknown permission policy {permission!r}")
@@ -104,6 +104,7 @@ class Delivery:
         self.on_thought = on_thought
         self.permission = permission
         self.asks = asks
+        self.ask_timeout = ask_timeout  # for the message saying a request waits
         self.tr = Translator(state, tokens=on_token is not None, thoughts=on_thought is not None)
         # stored but not yet seen by the callbacks, in seq order (see publish)
         self._undelivered: deque[Event | Token] = deque()
@@ -333,12 +334,21 @@ class Delivery:
             return  # decided on the I/O loop (a fixed policy): stored with its decision
         self.publish()  # the request is stored and seen before anyone decides
         if self.permission == "ask":
+            log.warning(
+                "conversation %s: the agent asks %r (permission request %s) and waits; "
+                "answer with conversation.answer_permission(%r, 'allow_once' or 'reject_once')"
+                "%s",
+                self.state.id,
+                request.title,
+                ask.key,
+                ask.key,
+                "" if self.ask_timeout is None else f", or it is denied in {self.ask_timeout} s",
+            )
             return
+        if not ask.claim():
+            return  # cancelled or timed out meanwhile: a PermissionAnswer follows
         decision, by = self._decide(request)
-        try:
-            ask.future.set_result(decision)
-        except concurrent.futures.InvalidStateError:
-            return  # cancelled meanwhile: a PermissionAnswer follows
+        ask.future.set_result(decision)
         self._decided(ask.key, decision, by)
 
     def _decide(self, request: PermissionRequest) -> tuple[Decision, str]:

@@ -21,9 +21,12 @@ __all__ = ["PermissionDesk"]
 
 
 class PermissionDesk:
-    def __init__(self, mailbox: Mailbox, fixed: Decision | None) -> None:
+    def __init__(
+        self, mailbox: Mailbox, fixed: Decision | None, timeout: float | None = None
+    ) -> None:
         self.mailbox = mailbox
         self.fixed = fixed  # the decision of a fixed policy ("allow", "deny"), if any
+        self.timeout = timeout  # seconds a request may wait for its decision, then denied
         self.asks: dict[str, PermissionAsk] = {}
         self.asking: set[str] = set()  # waiting for the user: the agent is not idle
         # whether the running turn was cancelled (session/cancel sent): set by the conversation
@@ -57,7 +60,10 @@ class PermissionDesk:
 
         future.add_done_callback(forget)
         self.mailbox.put(ask)
-        return _Decision(future, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        if self.timeout is not None:
+            loop.call_later(self.timeout, self._expire, key)  # a no-op once decided
+        return _Decision(future, loop)
 
     def _answer_now(
         self,
@@ -94,16 +100,23 @@ class PermissionDesk:
             decision = "allow_once"
         elif decision is False:
             decision = "reject_once"
-        try:
-            # Claim the request (no cancel can win now), record the answer, then let the
-            # agent have it: whatever it does next comes after the decision in the log.
-            claimed = ask.future.set_running_or_notify_cancel()
-        except RuntimeError:
-            claimed = False
-        if not claimed:
+        if not self._settle(ask, decision, "user"):
             raise UsageError(f"permission request {request_id!r} was already answered")
-        self.mailbox.put(PermissionAnswer(ask.key, decision, "user"))
+
+    def _settle(self, ask: PermissionAsk, decision: Decision, by: str) -> bool:
+        # Claim the request (no cancel can win now), record the answer, then let the
+        # agent have it: whatever it does next comes after the decision in the log.
+        if not ask.claim():
+            return False
+        self.mailbox.put(PermissionAnswer(ask.key, decision, by))
         ask.future.set_result(decision)
+        return True
+
+    def _expire(self, key: str) -> None:
+        """On the I/O loop: nobody answered in time, the request is denied."""
+        ask = self.asks.get(key)
+        if ask is not None:
+            self._settle(ask, "reject_once", "timeout")
 
 
 def _decided_now(
