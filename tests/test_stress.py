@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from acphost.acp.permissions import PermissionRequest
+from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.conversation import Conversation
 from acphost.errors import UsageError
 from acphost.events import (
@@ -43,7 +43,14 @@ async def scenario(ctx, prompt):
 def test_threads_at_random_on_shared_conversations_log_what_the_agents_were_told(
     conversations: MakeConversation, fake_agent: Any, tmp_path: Path, check_log: Any
 ) -> None:
-    decisions = ("allow_once", "allow_always", "reject_once", "reject_always", True, False)
+    decisions: tuple[Decision | bool, ...] = (
+        "allow_once",
+        "allow_always",
+        "reject_once",
+        "reject_always",
+        True,
+        False,
+    )
     choices = random.Random(0)
 
     def callback_policy(request: PermissionRequest) -> Any:
