@@ -263,7 +263,8 @@ class ClientHandlers:
             await self.terminals.kill(terminal_id)
         with contextlib.suppress(TimeoutError):  # stuck in the kernel: report what is known
             await asyncio.wait_for(self.terminals.wait_for_exit(terminal_id), TERMINAL_END_WAIT)
-        self._report(terminal_id, "killed" if killed else "exited")
+        if terminal_id in self._terminal_info:  # else the agent released it meanwhile
+            self._report(terminal_id, "killed" if killed else "exited")
 
     def _report(self, terminal_id: str, status: str) -> None:
         """Tell the observer how a terminal ended, with its output so far."""
@@ -310,9 +311,9 @@ class ClientHandlers:
         terminal_id = params["terminalId"]
         self.terminals.peek(terminal_id)  # an unknown id fails here, before anything changes
         self._report(terminal_id, "released")
-        await self.terminals.release(terminal_id)
         self._terminal_info.pop(terminal_id, None)
         self._ended.discard(terminal_id)
+        await self.terminals.release(terminal_id)
         return {}
 
     # --- elicitation ---------------------------------------------------------------------

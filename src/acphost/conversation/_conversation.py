@@ -321,8 +321,8 @@ class Conversation:
             while end is None and self._current_turn == turn:
                 try:
                     stop = stop or self._take_stop()
-                    self._mailbox.wait_sync(check)
-                    end = self._deliver(self._mailbox.drain())
+                    if self._mailbox.wait_sync(check):
+                        end = self._deliver(self._mailbox.drain())
                 except BaseException as exc:  # Ctrl-C: the same path as a cancelled arun()
                     stop = stop or exc
                     self.interrupt()
@@ -343,6 +343,8 @@ class Conversation:
                     else:
                         await self._mailbox.wait_async(None)
                     end = self._deliver(self._mailbox.drain(ASYNC_SLICE))
+                except GeneratorExit:
+                    raise  # the coroutine is being closed: it cannot wait any more
                 except BaseException as exc:
                     # Cancelled: take the interrupt path, wait for the turn's end, re-raise.
                     stop = stop or exc
