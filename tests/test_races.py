@@ -29,6 +29,7 @@ from acphost.events import (
     TerminalEvent,
     ToolCallEvent,
     TurnEndedEvent,
+    UserMessageEvent,
 )
 from acphost.testing import Scenario
 from recording import ASK_ONCE, assert_log_matches_agent, of, recording_agent, told
@@ -387,3 +388,19 @@ def test_an_unanswered_ask_is_logged_once_and_denied_after_the_timeout(
     assert len(waiting) == 1
     assert f"answer_permission('{asked[0].request_id}'" in waiting[0]
     assert conversation.id in waiting[0]
+
+
+def test_keyboard_interrupt_in_a_callback_between_turns_is_raised_where_it_happened(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    def ctrl_c_at_the_message(event: Event) -> None:
+        if isinstance(event, UserMessageEvent) and event.text == "queued":
+            raise KeyboardInterrupt
+
+    conversation = conversations(fake_agent(source=SLOW_TOOL), callbacks=[ctrl_c_at_the_message])
+    with pytest.raises(KeyboardInterrupt):
+        conversation.send_message("queued")  # delivered, then the interrupt goes on up
+    ended = bounded(conversation.run, timeout=20)  # not interrupted by the earlier Ctrl-C
+    assert ended is not None
+    assert ended.stop_reason == "end_turn"
+    assert of(check_log(conversation), UserMessageEvent)[0].text == "queued"

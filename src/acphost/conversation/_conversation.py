@@ -223,6 +223,7 @@ class Conversation:
             self._pending.append((event, blocks))
             if publish:
                 self._delivery.publish()
+        self._raise_from_callbacks()
         return event
 
     # --- driving -------------------------------------------------------------------------
@@ -289,6 +290,14 @@ class Conversation:
         finally:
             self._driver = None
             self._drive_lock.release()
+        self._raise_from_callbacks()
+
+    def _raise_from_callbacks(self) -> None:
+        """Raise what a callback raised that must not be swallowed (``KeyboardInterrupt``),
+        now that what was being delivered is delivered."""
+        raised = self._delivery.take_raised()
+        if raised is not None:
+            raise raised
 
     def _next_turn(self) -> int | None:
         """Start the next queued turn (under the lock), or ``None`` when there is none."""
@@ -364,10 +373,10 @@ class Conversation:
 
     def _settled(self, end: _TurnEnd | None, stop: BaseException | None) -> TurnEndedEvent:
         """The turn is over and recorded: raise what stopped the driver, or its error."""
-        raised = self._delivery.take_raised()  # taken in any case: it is about this turn
-        stop = stop or raised
         if stop is not None:
+            self._delivery.take_raised()  # about this turn too: one exception is enough
             raise stop
+        self._raise_from_callbacks()
         assert end is not None  # the turn ended in _deliver, which raised nothing
         ended, error = end
         if error is not None:
@@ -401,6 +410,7 @@ class Conversation:
                 if self.state.status not in ("finished", "paused"):
                     self._delivery.set_status("paused")
                     self._delivery.publish()
+            self._raise_from_callbacks()
 
     def answer_permission(self, request_id: str, decision: Decision | bool) -> None:
         """Answer a pending permission request (``permission="ask"``), from any thread."""

@@ -9,6 +9,7 @@ has been stored and delivered, on the caller's thread.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -112,6 +113,7 @@ class Delivery:
         self._turn_started = 0.0
         self._cost_at_start: float | None = None
         self.raised: BaseException | None = None  # see take_raised
+        self._raised_on = 0  # the thread whose callback raised it
 
     # --- the pipeline --------------------------------------------------------------------
 
@@ -165,12 +167,14 @@ class Delivery:
             log.exception("an acphost callback raised; delivery goes on")
         except BaseException as exc:  # Ctrl-C in a callback: the driver interrupts the turn
             if self.raised is None:
-                self.raised = exc
+                self.raised, self._raised_on = exc, threading.get_ident()
 
     def take_raised(self) -> BaseException | None:
-        """The ``BaseException`` (``KeyboardInterrupt``...) a callback raised since the last
-        call: delivery went on (nothing is lost), and the driver raises it once the turn is
-        settled."""
+        """The ``BaseException`` (``KeyboardInterrupt``...) a callback raised on this thread
+        since the last call: delivery went on (nothing is lost), and whoever delivered raises
+        it once done (a driver: once the turn is settled)."""
+        if self.raised is None or self._raised_on != threading.get_ident():
+            return None
         raised, self.raised = self.raised, None
         return raised
 
