@@ -108,7 +108,9 @@ class ToolCallEvent(EventBase):
 
 
 class TerminalEvent(EventBase):
-    """A client terminal the agent ran: ``started``, then ``released`` with its final output.
+    """A client terminal the agent ran: ``started``, then ``released`` with its final output;
+    ``killed`` (with the signal) when acphost ended it (a cancelled turn's command, a close),
+    ``exited`` when it had ended on its own but was never released.
 
     Tool calls refer to it by ``terminal_id`` in a ``{"type": "terminal"}`` content block.
     """
