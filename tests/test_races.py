@@ -404,3 +404,50 @@ def test_keyboard_interrupt_in_a_callback_between_turns_is_raised_where_it_happe
     assert ended is not None
     assert ended.stop_reason == "end_turn"
     assert of(check_log(conversation), UserMessageEvent)[0].text == "queued"
+
+
+STUBBORN = """
+async def scenario(ctx, prompt):
+    if prompt == "slow":
+        await ctx.tool_call("s", "Sleep", kind="execute", status="in_progress")
+        await ctx.cancel_request(30)
+        await ctx.tool_update("s", title="cancel seen, and ignored")
+        await ctx.sleep(60)  # ignore_cancel: the cancel does not cut this short
+        return "end_turn"
+    await ctx.text("fresh")
+    return "end_turn"
+"""
+
+
+def test_a_second_ctrl_c_stops_an_agent_that_ignores_the_cancel_at_once(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    main = threading.main_thread().ident or 0
+    running, ignored = threading.Event(), threading.Event()
+
+    def watch(event: Event) -> None:
+        if isinstance(event, ToolCallEvent):
+            (ignored if event.title.startswith("cancel seen") else running).set()
+
+    conversation = conversations(
+        fake_agent(source=STUBBORN, ignore_cancel=True), cancel_grace=60, callbacks=[watch]
+    )
+
+    def press_ctrl_c_twice() -> None:
+        if running.wait(20):
+            signal.pthread_kill(main, signal.SIGINT)
+        if ignored.wait(20):
+            signal.pthread_kill(main, signal.SIGINT)
+
+    presser = threading.Thread(target=press_ctrl_c_twice, daemon=True)
+    presser.start()
+    with pytest.raises(KeyboardInterrupt):
+        conversation.run("slow")
+    presser.join(5)
+    assert conversation.state.status == "paused"
+    ended = bounded(conversation.run, "next", timeout=20)
+    assert ended is not None
+    assert ended.stop_reason == "end_turn"
+    restarted = of(check_log(conversation), SessionEvent)[-1]
+    assert restarted.kind == "session_restarted"
+    assert restarted.reason.endswith("stopped at the user's second interrupt")

@@ -332,9 +332,11 @@ class Conversation:
                     stop = stop or self._take_stop()
                     if self._mailbox.wait_sync(check):
                         end = self._deliver(self._mailbox.drain())
+                except Exception:
+                    self.interrupt()  # delivery itself failed (the store?): no settling
+                    raise
                 except BaseException as exc:  # Ctrl-C: the same path as a cancelled arun()
-                    stop = stop or exc
-                    self.interrupt()
+                    stop = self._stopping(stop, exc)
             ended = self._settled(end, stop)
         return ended
 
@@ -352,17 +354,26 @@ class Conversation:
                     else:
                         await self._mailbox.wait_async(None)
                     end = self._deliver(self._mailbox.drain(ASYNC_SLICE))
-                except GeneratorExit:
-                    raise  # the coroutine is being closed: it cannot wait any more
+                except (Exception, GeneratorExit):
+                    self.interrupt()  # delivery failed, or the coroutine is being closed
+                    raise
                 except BaseException as exc:
                     # Cancelled: take the interrupt path, wait for the turn's end, re-raise.
-                    stop = stop or exc
                     current = asyncio.current_task()
                     if isinstance(exc, asyncio.CancelledError) and current is not None:
                         current.uncancel()
-                    self.interrupt()
+                    stop = self._stopping(stop, exc)
             ended = self._settled(end, stop)
         return ended
+
+    def _stopping(self, stop: BaseException | None, exc: BaseException) -> BaseException:
+        """A driver was stopped (Ctrl-C, its task cancelled): interrupt the turn, and stop
+        the agent at once if it happens again while the turn settles."""
+        if stop is None:
+            self.interrupt()
+            return exc
+        self._io.call_soon(self._runner.hurry)
+        return stop
 
     def _take_stop(self) -> BaseException | None:
         """A ``BaseException`` a callback raised (Ctrl-C in a callback): interrupt the turn."""

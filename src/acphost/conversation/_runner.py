@@ -68,6 +68,7 @@ class TurnRunner:
         self._stopping = False  # we cancelled the step (its agent ignored session/cancel)
         self._deadline: asyncio.TimerHandle | None = None
         self._cancelling: asyncio.Task[None] | None = None
+        self._hurry = asyncio.Event()  # see hurry(); a new one per turn
         self._killed = False
         self._timeout: str | None = None
 
@@ -150,6 +151,7 @@ class TurnRunner:
         self._killed = False
         self._timeout = None
         self._cancelling = None
+        self._hurry = asyncio.Event()
         self.ctx.cancelled = self._cancel_before == turn  # interrupted before it began
         attempt = 0
         while True:
@@ -262,6 +264,11 @@ class TurnRunner:
             self.ctx.cancelled = True  # starting its session, or between attempts
         self._start_cancel(None)
 
+    def hurry(self) -> None:
+        """Called on the I/O loop: the user insists (a second Ctrl-C); an agent that has not
+        honoured the cancel yet is stopped now, not after the grace period."""
+        self._hurry.set()
+
     def _start_cancel(self, timeout: str | None) -> None:
         step = self._step
         if step is None or step.done() or self._cancelling is not None:
@@ -275,13 +282,22 @@ class TurnRunner:
         self.ctx.cancelled = True
         with contextlib.suppress(Exception):  # a dead agent cannot be asked; the grace handles it
             await self.agent.acancel(self.ctx)
-        await asyncio.wait({step}, timeout=self.settings.cancel_grace)
+        hurried: asyncio.Future[Any] = asyncio.ensure_future(self._hurry.wait())
+        waits: set[asyncio.Future[Any]] = {step, hurried}
+        try:
+            await asyncio.wait(
+                waits, timeout=self.settings.cancel_grace, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            hurried.cancel()
         if step.done():
             return
         # The agent ignored session/cancel: terminate, then kill; the next turn starts afresh.
         self._killed = True
         self.session_ready = False
-        self.restart_reason = "the agent ignored session/cancel and was stopped"
+        self.restart_reason = "the agent ignored session/cancel and was stopped" + (
+            " at the user's second interrupt" if self._hurry.is_set() else ""
+        )
         await self.agent.akill()
         await asyncio.wait({step}, timeout=2.0)
         if not step.done() and self._step_task is not None:
