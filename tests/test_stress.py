@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.conversation import Conversation
 from acphost.errors import UsageError
@@ -40,6 +42,7 @@ async def scenario(ctx, prompt):
 """
 
 
+@pytest.mark.timeout(120)
 def test_threads_at_random_on_shared_conversations_log_what_the_agents_were_told(
     conversations: MakeConversation, fake_agent: Any, tmp_path: Path, check_log: Any
 ) -> None:

@@ -102,6 +102,7 @@ class Conversation:
         self._driver: int | None = None  # the thread driving (run, arun, an idle delivery)
         self._drive_lock = threading.Lock()
         self._current_turn: int | None = None
+        self._interrupted: int | None = None  # the turn interrupt() was last called for
         self._paused = False
         self._closed = False
         ctx = AgentContext(
@@ -367,20 +368,18 @@ class Conversation:
         return ended
 
     def _stopping(self, stop: BaseException | None, exc: BaseException) -> BaseException:
-        """A driver was stopped (Ctrl-C, its task cancelled): interrupt the turn, and stop
-        the agent at once if it happens again while the turn settles."""
-        if stop is None:
-            self.interrupt()
-            return exc
-        self._io.call_soon(self._runner.hurry)
-        return stop
+        """A driver was stopped (Ctrl-C, its task cancelled): interrupt the turn; if it was
+        interrupted already (a second Ctrl-C), stop an agent that ignores the cancel now."""
+        again = stop is not None or self._interrupted == self._current_turn
+        self.interrupt()
+        if again:
+            self._io.call_soon(self._runner.hurry)
+        return stop or exc
 
     def _take_stop(self) -> BaseException | None:
         """A ``BaseException`` a callback raised (Ctrl-C in a callback): interrupt the turn."""
         stop = self._delivery.take_raised()
-        if stop is not None:
-            self.interrupt()
-        return stop
+        return None if stop is None else self._stopping(None, stop)
 
     def _settled(self, end: _TurnEnd | None, stop: BaseException | None) -> TurnEndedEvent:
         """The turn is over and recorded: raise what stopped the driver, or its error."""
@@ -411,7 +410,8 @@ class Conversation:
     def interrupt(self) -> None:
         """Cancel the running turn, from any thread at any time; queued messages wait."""
         self._paused = True
-        self._io.call_soon(self._runner.interrupt, self._current_turn)
+        self._interrupted = turn = self._current_turn
+        self._io.call_soon(self._runner.interrupt, turn)
 
     def pause(self) -> None:
         """Let the running turn finish, but run no queued message until the next ``run()``."""
