@@ -390,22 +390,16 @@ def _plain(obj: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _public_module(module: Any, seen: dict[str, str]) -> dict[str, Any]:
+def _public_module(module: Any, seen: dict[str, str], encoder: type[Any]) -> dict[str, Any]:
     """A public module as griffe JSON: each name of its ``__all__`` inlined, aliases resolved.
 
     Public submodules come first, so a name is described where it is defined in a public
     package; a re-export elsewhere stands as a placeholder (its removal still shows).
     """
-    import griffe
-
-    class Encoder(griffe.JSONEncoder):
-        def default(self, obj: Any) -> Any:
-            return str(obj) if isinstance(obj, griffe.Expr) else super().default(obj)
-
     members: dict[str, Any] = {}
     for name, submodule in sorted(module.modules.items()):
         if not name.startswith("_"):
-            members[name] = _public_module(submodule, seen)
+            members[name] = _public_module(submodule, seen, encoder)
     exports = sorted(n for n in module.exports or () if isinstance(n, str) and _public(n))
     for name in (n for n in exports if not n.startswith("__")):
         found = module[name]
@@ -420,7 +414,7 @@ def _public_module(module: Any, seen: dict[str, str]) -> dict[str, Any]:
             }
             continue
         seen[target.path] = f"{module.path}.{name}"
-        data = _plain(json.loads(json.dumps(target.as_dict(full=False), cls=Encoder)))
+        data = _plain(json.loads(json.dumps(target.as_dict(full=False), cls=encoder)))
         members[name] = {**data, "name": name}
     return {
         "kind": "module",
@@ -436,11 +430,16 @@ def python_api(root: Path = ROOT, package: str = "acphost") -> dict[str, Any]:
     """The public Python API of ``package`` under ``root/src``, as a griffe JSON module tree."""
     import griffe
 
+    class Encoder(griffe.JSONEncoder):  # annotations and defaults as the code spells them
+        def default(self, obj: Any) -> Any:
+            return str(obj) if isinstance(obj, griffe.Expr) else super().default(obj)
+
     loaded = griffe.load(package, search_paths=[str(root / "src")], resolve_aliases=True)
-    return _public_module(loaded, {})
+    return _public_module(loaded, {}, Encoder)
 
 
 def dump_python_api(api: dict[str, Any]) -> str:
+    """The baseline's text: stable (sorted keys), so a rewrite shows only what changed."""
     return json.dumps(api, indent=1, sort_keys=True) + "\n"
 
 
@@ -453,12 +452,11 @@ def python_breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[st
 
     found = []
     for breakage in griffe.find_breaking_changes(load(old), load(new)):
-        where = breakage.obj.path.removeprefix(f"{old['name']}.")
-        change = f"{breakage.kind.value}"
+        change = f"{breakage.obj.path}: {breakage.kind.value}"
         if breakage.kind.name.startswith("PARAMETER"):
             parameter = breakage.old_value or breakage.new_value
             change += f": {getattr(parameter, 'name', parameter)}"
-        found.append(f"{old['name']}.{where}: {change}")
+        found.append(change)
     return found
 
 
