@@ -62,7 +62,7 @@ class PermissionDesk:
         self.mailbox.put(ask)
         loop = asyncio.get_running_loop()
         if self.timeout is not None:
-            loop.call_later(self.timeout, self._expire, key)  # a no-op once decided
+            loop.call_later(self.timeout, self._expire, ask)  # a no-op once decided
         return _Decision(future, loop)
 
     def _answer_now(
@@ -112,11 +112,9 @@ class PermissionDesk:
         ask.future.set_result(decision)
         return True
 
-    def _expire(self, key: str) -> None:
+    def _expire(self, ask: PermissionAsk) -> None:
         """On the I/O loop: nobody answered in time, the request is denied."""
-        ask = self.asks.get(key)
-        if ask is not None:
-            self._settle(ask, "reject_once", "timeout")
+        self._settle(ask, "reject_once", "timeout")
 
 
 def _decided_now(
