@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from acphost._render import Renderer
+from acphost.cli._render import Renderer
 from acphost.conversation import ConversationState
 from acphost.events import (
     AgentMessageEvent,
@@ -167,7 +167,9 @@ def test_run_without_a_terminal_denies_with_a_note(workspace: Path, env: dict[st
     assert (Path(env["ACPHOST_HOME"]) / "acphost.db").exists()  # the default store
 
 
-def test_run_json_prints_only_events(workspace: Path, env: dict[str, str]) -> None:
+def test_run_json_prints_the_conversation_then_events(
+    workspace: Path, env: dict[str, str], store: str
+) -> None:
     done = acphost(
         "run",
         "--agent",
@@ -177,12 +179,15 @@ def test_run_json_prints_only_events(workspace: Path, env: dict[str, str]) -> No
         "--allow",
         "--json",
         "--store",
-        ":memory:",
+        store,
         "hi",
         env=env,
     )
     assert done.returncode == 0, done.stderr
-    events = [json.loads(line) for line in done.stdout.splitlines()]
+    head, *events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert head["type"] == "conversation"
+    assert head["agent"] == "demo"
+    assert head["workspace"] == str(workspace)
     seqs = [e["seq"] for e in events]
     assert seqs == list(range(1, len(events) + 1))
     kinds = {e["kind"] for e in events}
@@ -192,6 +197,8 @@ def test_run_json_prints_only_events(workspace: Path, env: dict[str, str]) -> No
     assert ended["usage"]["total_tokens"] > 0
     assert events[-1] == {**events[-1], "kind": "status_changed", "status": "finished"}
 
+    shown = acphost("conversations", "show", head["id"], "--store", store, "--json", env=env)
+    assert json.loads(shown.stdout)["state"]["events"] == len(events)
 
 def test_unknown_command_is_agent_not_found(workspace: Path, env: dict[str, str]) -> None:
     done = acphost(
