@@ -317,10 +317,10 @@ def test_agents_lists_the_registry(env: dict[str, str]) -> None:
     demo = next(line for line in table.stdout.splitlines() if "│ demo " in line)
     assert "yes" in demo
     assert "built in" in demo
-    assert "npm install -g @agentclientprotocol/claude-agent-acp" in table.stdout
+    assert "acphost agents install claude" in table.stdout
     rows = {row["name"]: row for row in json.loads(acphost("agents", "--json", env=env).stdout)}
     assert rows["demo"]["installed"] is True
-    assert rows["claude"]["install"].startswith("npm")
+    assert rows["claude"]["install"] == "acphost agents install claude"
 
 
 # --- Ctrl-C and prompts ------------------------------------------------------------------
