@@ -10,11 +10,9 @@ import io
 import json
 import os
 import pty
-import select
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,66 +30,17 @@ from acphost.events import (
     TurnEndedEvent,
 )
 from acphost.testing import Scenario, fake_agent_command
-
-TIMEOUT = 60.0
-CLI = [sys.executable, "-m", "acphost.cli"]
+from cli_support import TIMEOUT, Output, acphost, clean_env, conversation_id, start
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """A private default store, and no forced colours or width from the caller's shell."""
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("FORCE_COLOR", "CLICOLOR_FORCE", "COLUMNS", "TTY_COMPATIBLE")
-    }
-    environ["ACPHOST_HOME"] = str(tmp_path / "home")
-    return environ
+    return clean_env(tmp_path)
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> str:
     return str(tmp_path / "store.db")
-
-
-def acphost(
-    *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = TIMEOUT
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def conversation_id(stdout: str) -> str:
-    line = next(x for x in stdout.splitlines() if x.strip().startswith("conversation:"))
-    return line.split(":", 1)[1].strip()
-
-
-class Output:
-    """Reads a child's pipe without blocking past a deadline (for Ctrl-C and prompts)."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.data = b""
-
-    def wait_for(self, marker: str, timeout: float = TIMEOUT) -> str:
-        deadline = time.monotonic() + timeout
-        while marker.encode() not in self.data:
-            left = deadline - time.monotonic()
-            assert left > 0, f"{marker!r} never came; got {self.data.decode(errors='replace')!r}"
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if ready:
-                chunk = os.read(self.fd, 65536)
-                assert chunk, f"EOF before {marker!r}: {self.data.decode(errors='replace')!r}"
-                self.data += chunk
-        return self.data.decode()
 
 
 # --- run ---------------------------------------------------------------------------------
@@ -199,6 +148,7 @@ def test_run_json_prints_the_conversation_then_events(
 
     shown = acphost("conversations", "show", head["id"], "--store", store, "--json", env=env)
     assert json.loads(shown.stdout)["state"]["events"] == len(events)
+
 
 def test_unknown_command_is_agent_not_found(workspace: Path, env: dict[str, str]) -> None:
     done = acphost(
@@ -326,12 +276,6 @@ def test_agents_lists_the_registry(env: dict[str, str]) -> None:
 # --- Ctrl-C and prompts ------------------------------------------------------------------
 
 
-def _start(args: list[str], env: dict[str, str], stdin: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [*CLI, *args], env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-
-
 def _slow_command(tmp_path: Path, *, ignore_cancel: bool = False) -> str:
     scenario = (
         Scenario("slow", ignore_cancel=ignore_cancel)
@@ -346,7 +290,7 @@ def _slow_command(tmp_path: Path, *, ignore_cancel: bool = False) -> str:
 
 
 def test_ctrl_c_cancels_the_turn_cleanly(tmp_path: Path, env: dict[str, str], store: str) -> None:
-    proc = _start(
+    proc = start(
         [
             "run",
             "--command",
@@ -382,7 +326,7 @@ def test_ctrl_c_cancels_the_turn_cleanly(tmp_path: Path, env: dict[str, str], st
 
 def test_second_ctrl_c_exits_at_once(tmp_path: Path, env: dict[str, str]) -> None:
     command = _slow_command(tmp_path, ignore_cancel=True)
-    proc = _start(
+    proc = start(
         ["run", "--command", command, "--cwd", str(tmp_path), "--store", ":memory:", "go"],
         env,
         stdin=subprocess.DEVNULL,
@@ -415,7 +359,7 @@ def terminal() -> Iterator[tuple[int, int]]:
 def _run_at_terminal(
     workspace: Path, env: dict[str, str], terminal: tuple[int, int]
 ) -> tuple[subprocess.Popen[bytes], Output]:
-    proc = _start(
+    proc = start(
         ["run", "--agent", "demo", "--cwd", str(workspace), "--store", ":memory:", "hi"],
         env,
         stdin=terminal[1],
