@@ -50,7 +50,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # `pytest` and the CLI subprocesses it starts see the agents install-agents.sh put there.
 os.environ.setdefault("ACPHOST_AGENTS_DIR", str(PROJECT_ROOT / ".cache" / "agents"))
 AGENTS_DIR = agents_dir()
-INSTALL_HINT = "run `bash scripts/install-agents.sh`"
+INSTALL_HINT = f"run `ACPHOST_AGENTS_DIR={AGENTS_DIR} bash scripts/install-agents.sh`"
 
 
 class AgentUnavailable(Exception):

@@ -202,7 +202,8 @@ def test_chat_three_turns_then_continue_by_id(
     workspace: Path, env: dict[str, str], store: str
 ) -> None:
     args = ["--agent", "demo", "--cwd", str(workspace), "--allow", "--store", store]
-    done = _chat(args, "Summarise\n\nsecond\n/cost\nthird\n/bogus\n/quit\nnever sent\n", env)
+    lines = "Summarise\n\n/mode\n/mode ask\n/model fake-large\nsecond\n/cost\nthird\n/bogus\n"
+    done = _chat(args, lines + "/quit\nnever sent\n", env)
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert out.count("stop reason: end_turn") == 3
@@ -211,9 +212,13 @@ def test_chat_three_turns_then_continue_by_id(
     assert "never sent" not in out
     assert "2 turns · " in out  # /cost after two turns
     assert "unknown command /bogus" in out
+    assert "* code" in out  # /mode lists the modes, the current one marked
+    assert "mode: ask" in out
+    assert "model: fake-large" in out
     cid = conversation_id(out)
     assert f"continue with: acphost chat --continue {cid}" in out
-    assert _state(cid, store, env)["turns"] == 3
+    state = _state(cid, store, env)
+    assert (state["turns"], state["mode"], state["model"]) == (3, "ask", "fake-large")
 
     more = _chat(["--continue", cid, "--store", store], "fourth\n", env)  # EOF leaves
     assert more.returncode == 0, more.stderr

@@ -227,11 +227,6 @@ def open_conversation(
     store = open_store(args.store)
     if args.continue_id:
         record = find_conversation(store, args.continue_id)
-        if record.status == "running":
-            raise UsageError(
-                f"conversation {record.id} is running in another process",
-                hint="wait for its turn to end (or stop that process), then continue it",
-            )
         return Conversation.resume(record.id, store=store, **options)
     agent = shlex.split(args.command) if args.command else args.agent
     return Conversation(agent, args.cwd, store=store, **options)

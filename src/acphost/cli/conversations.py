@@ -212,11 +212,6 @@ def delete_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Delete a conversation and its events (asks first at a terminal, unless ``--yes``)."""
     with open_store(args.store) as store:
         record = find_conversation(store, args.id)
-        if record.status == "running":
-            raise UsageError(
-                f"conversation {record.id} is running",
-                hint="wait for its turn to end, or stop the process hosting it",
-            )
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError(
