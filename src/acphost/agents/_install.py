@@ -41,11 +41,8 @@ class Package:
     @property
     def spec(self) -> str:
         """``name@version`` (npm) or ``name==version`` (pip)."""
-        return (
-            f"{self.name}@{self.version}"
-            if self.manager == "npm"
-            else (f"{self.name}=={self.version}")
-        )
+        separator = "@" if self.manager == "npm" else "=="
+        return f"{self.name}{separator}{self.version}"
 
 
 @dataclass(slots=True)

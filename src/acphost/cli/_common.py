@@ -8,13 +8,13 @@ import json
 import os
 import sys
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from rich.console import Console
 from rich.text import Text
 
 from acphost.agents import KNOWN_AGENTS
-from acphost.conversation import ConversationState
+from acphost.conversation import ConversationState, Status
 from acphost.errors import AcphostError, UsageError
 from acphost.events import Event, parse_event
 from acphost.store import (
@@ -54,7 +54,7 @@ EXIT_USAGE = 2  # argparse's own code for a bad command line
 EXIT_STOPPED = 3  # the turn ended, but not with end_turn (max_tokens, refusal...)
 EXIT_CANCELLED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 PIPE_WIDTH = 200
-STATUSES = ("idle", "running", "paused", "finished", "error")
+STATUSES: tuple[str, ...] = get_args(Status)
 
 
 def make_console(*, stderr: bool = False) -> Console:
@@ -149,8 +149,6 @@ def cli_hint(code: str, hint: str, *, agent: str | None = None, stderr_tail: str
         if entry is not None and entry.credentials:
             names = " or ".join(entry.credentials)
             return f"set {names} in the environment, or log in with {entry.title} itself"
-    if code in ("conversation_not_found", "usage_error") and "list conversations" in hint:
-        return "`acphost conversations list` shows the stored conversations"
     return hint
 
 
@@ -176,6 +174,10 @@ class Report:
             self.err.print(Text.assemble(("hint: ", "dim"), hint))
         for line in tail.rstrip("\n").splitlines()[-20:]:
             self.err.print(Text("    " + line, style="dim"))
+
+    def clear(self) -> None:
+        """Forget what was printed: the next error prints even if it is the same again."""
+        self._seen.clear()
 
     def exception(self, exc: AcphostError) -> None:
         """Print a raised error (once: it may already have come as an error event)."""

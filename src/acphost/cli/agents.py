@@ -158,10 +158,7 @@ def _install_one(name: str, out: Console, dry_run: bool) -> None:
     started = time.monotonic()
     _run_plan(plan, out)
     if not entry.installed():
-        raise UsageError(
-            f"{entry.name} was installed but its program is not where acphost looks",
-            hint=f"see {plan.target / 'install.log'}",
-        )
+        raise entry.not_found()
     out.print(
         Text.assemble(
             ("✓ ", "green"),

@@ -91,7 +91,7 @@ class Chat:
             return False
         handler = self.commands.get(name)
         if handler is None:
-            self._say(f"unknown command {name}; /help lists them", "yellow")
+            self.say(f"unknown command {name}; /help lists them", "yellow")
             return True
         try:
             handler(rest.strip())
@@ -99,7 +99,8 @@ class Chat:
             self.report.exception(exc)
         return True
 
-    def _say(self, text: str, style: str = "dim") -> None:
+    def say(self, text: str, style: str = "dim") -> None:
+        """A line of the chat's own (not the agent's)."""
         self.out.print(Text(text, style=style))
 
     def _help(self, _: str) -> None:
@@ -116,7 +117,7 @@ class Chat:
         with state:
             modes, current = list(state.modes), state.mode_id
         if not modes:
-            self._say(f"{self.conversation.agent.name} offers no modes")
+            self.say(f"{self.conversation.agent.name} offers no modes")
         for entry in modes:
             mark = "*" if entry.get("id") == current else " "
             self.out.print(f"{mark} {entry.get('id')}  {entry.get('name') or ''}".rstrip())
@@ -130,7 +131,7 @@ class Chat:
         with state:
             option, current = state.model_option, state.model
         if option is None:
-            self._say(f"{self.conversation.agent.name} offers no choice of model")
+            self.say(f"{self.conversation.agent.name} offers no choice of model")
             return
         for value in option_values(option):
             self.out.print(f"{'*' if value == current else ' '} {value}")
@@ -148,7 +149,7 @@ class Chat:
         with state:
             pending = list(state.pending_permissions.values())
         if not pending:
-            self._say("no permission request is waiting")
+            self.say("no permission request is waiting")
         for request in pending:
             self.out.print(f"{request.request_id}  {request.title or request.tool_call_id}")
 
@@ -164,6 +165,7 @@ def _goodbye(out: Console, conversation: Conversation) -> None:
 
 def _turn(chat: Chat, tap: Tap, renderer: Renderer, line: str) -> None:
     tap.ended = None
+    chat.report.clear()  # each turn's errors are news, even when they repeat the last turn's
     try:
         chat.conversation.run(line)
     except AcphostError as exc:
@@ -182,7 +184,7 @@ def _loop(chat: Chat, interrupter: Interrupter, tap: Tap, renderer: Renderer) ->
             if interrupter.count > 1:
                 raise
             chat.out.print()
-            chat._say(LEAVE_NOTE)
+            chat.say(LEAVE_NOTE)
             continue
         if line is None:
             return
