@@ -11,6 +11,7 @@ import pty
 import shlex
 import signal
 import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -411,3 +412,24 @@ def test_demo_keeps_the_users_store_untouched(tmp_path: Path, env: dict[str, str
     store = str(demo / "acphost.db")
     assert _state(conversation_id(done.stdout), store, env)["turns"] == 1
     assert f"--store {store}" in done.stderr
+
+
+# --- serve ---------------------------------------------------------------------------------
+
+
+def test_serve_has_the_servers_options_and_only_serve_imports_fastapi(
+    env: dict[str, str],
+) -> None:
+    helped = cli("serve", "--help", env=env)
+    assert helped.returncode == 0, helped.stderr
+    assert "usage: acphost serve" in helped.stdout
+    assert "--api-key-file" in helped.stdout
+    refused = cli("serve", "--host", "0.0.0.0", "--no-auth", env=env)
+    assert refused.returncode == 2
+    assert "acphost serve:" in refused.stderr
+    probe = "import sys; from acphost.cli import main; main(['--help']); "
+    probe += "print('fastapi' in sys.modules)"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False
+    )
+    assert loaded.stdout.splitlines()[-1] == "False", loaded.stderr

@@ -67,13 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (the console script exits with it)."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits on --help, --version and on usage errors
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    words = list(sys.argv[1:] if argv is None else argv)
     out, err = make_console(), make_console(stderr=True)
     try:
+        if words[:1] == ["serve"]:
+            return serve.main(words[1:])
+        try:
+            args = build_parser().parse_args(words)
+        except SystemExit as exc:  # argparse exits on --help, --version and on usage errors
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
         return int(args.func(args, out, err))
     except AcphostError as exc:
         Report(err).exception(exc)

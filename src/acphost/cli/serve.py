@@ -1,27 +1,29 @@
-"""``acphost serve``: the HTTP/WebSocket server; its options live with the server itself."""
+"""``acphost serve``: the HTTP/WebSocket server; its options live with the server itself.
+
+``acphost serve ARGS`` hands ARGS to the server's own parser (``acphost.server._cli``), so the
+other commands never import FastAPI and the server's options are defined in one place.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Sequence
 
-__all__ = ["add_parser"]
+__all__ = ["add_parser", "main"]
+
+HELP = "serve conversations over HTTP and WebSocket (acphost serve --help)"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``acphost serve``, parsed by the server's own module.
-
-    That module is imported only here and when serving, so the other commands never pay for
-    FastAPI.
-    """
-    from acphost.server._cli import add_arguments
-
-    serve = sub.add_parser("serve", help="serve conversations over HTTP and WebSocket")
-    add_arguments(serve)
-    serve.set_defaults(func=_serve_command)
+    """List ``serve`` among the commands; :func:`main` parses its options."""
+    sub.add_parser("serve", help=HELP, add_help=False)
 
 
-def _serve_command(args: argparse.Namespace, out: Any, err: Any) -> int:
-    from acphost.server._cli import run
+def main(argv: Sequence[str]) -> int:
+    """Parse the server's options and serve until stopped; the exit code."""
+    from acphost.server._cli import main as serve
 
-    return run(args)
+    try:
+        return serve(list(argv))
+    except SystemExit as exc:  # its parser exits on --help and on usage errors
+        return exc.code if isinstance(exc.code, int) else 2
