@@ -217,7 +217,7 @@ def test_chat_three_turns_then_continue_by_id(
     assert "mode: ask" in out
     assert "model: fake-large" in out
     cid = conversation_id(out)
-    assert f"continue with: acphost chat --continue {cid}" in out
+    assert f"continue with: acphost chat --continue {cid} --store {store}" in out
     state = _state(cid, store, env)
     assert (state["turns"], state["mode"], state["model"]) == (3, "ask", "fake-large")
 

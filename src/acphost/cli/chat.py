@@ -9,6 +9,7 @@ Leaving prints the id to continue with (``acphost chat --continue ID``).
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 from collections.abc import Callable
@@ -80,6 +81,7 @@ class Chat:
             try:
                 return self.out.input(Text(PROMPT, style="bold blue"))
             except EOFError:
+                self.out.print()  # Ctrl-D left the cursor after the prompt
                 return None
         line = sys.stdin.readline()
         return line if line else None
@@ -157,15 +159,18 @@ class Chat:
         self.out.print(self.conversation.id)
 
 
-def _goodbye(out: Console, conversation: Conversation) -> None:
-    out.print(
-        Text.assemble(("continue with: ", "dim"), f"acphost chat --continue {conversation.id}")
-    )
+def _goodbye(out: Console, conversation: Conversation, store: str | None) -> None:
+    again = f"acphost chat --continue {conversation.id}"
+    if store:
+        again += f" --store {shlex.quote(store)}"
+    out.print(Text.assemble(("continue with: ", "dim"), again))
 
 
 def _turn(chat: Chat, tap: Tap, renderer: Renderer, line: str) -> None:
     tap.ended = None
     chat.report.clear()  # each turn's errors are news, even when they repeat the last turn's
+    if chat.out.is_terminal:
+        renderer.start_spinner(f"{chat.conversation.agent.name} is working…")
     try:
         chat.conversation.run(line)
     except AcphostError as exc:
@@ -234,5 +239,5 @@ def chat_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     else:
         signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
         conversation.close()
-    _goodbye(out, conversation)
+    _goodbye(out, conversation, args.store)
     return code
