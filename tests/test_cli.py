@@ -271,6 +271,8 @@ def test_agents_lists_the_registry(env: dict[str, str]) -> None:
     rows = {row["name"]: row for row in json.loads(acphost("agents", "--json", env=env).stdout)}
     assert rows["demo"]["installed"] is True
     assert rows["claude"]["install"] == "acphost agents install claude"
+    assert rows["claude"]["pinned"] == "@agentclientprotocol/claude-agent-acp@0.49.0"
+    assert rows["demo"]["pinned"] is None
 
 
 # --- Ctrl-C and prompts ------------------------------------------------------------------

@@ -28,7 +28,7 @@ from acphost.cli._common import (
 )
 from acphost.errors import AcphostError
 
-__all__ = ["build_parser", "main"]
+__all__ = ("build_parser", "main")
 
 #: Commands other parts of acphost add, when they are there: module -> its add_parser().
 EXTENSIONS = ("acphost.jobs._cli",)

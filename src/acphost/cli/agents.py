@@ -82,6 +82,7 @@ def agents_command(args: argparse.Namespace, out: Console, err: Console) -> int:
                 "version": versions.get(entry.name),
                 "command": list(entry.command),
                 "install": entry.install,
+                "pinned": None if entry.package is None else entry.package.spec,
                 "credentials": list(entry.credentials),
             }
             for entry in entries
