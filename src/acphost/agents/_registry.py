@@ -60,8 +60,8 @@ class AgentEntry:
     locations: tuple[str, ...] = ()
     python_module: str = ""
     normalize_env: Mapping[str, str] = field(default_factory=dict)
-    package: Package | None = None
     source: str = "built in"
+    package: Package | None = None
 
     # --- finding it ----------------------------------------------------------------------
 

@@ -14,9 +14,26 @@ __all__ = ["add_parser", "main"]
 HELP = "serve conversations over HTTP and WebSocket (acphost serve --help)"
 
 
+class _Placeholder(argparse.ArgumentParser):
+    """``serve`` in the command list; its help is the server parser's, imported when asked."""
+
+    def format_help(self) -> str:
+        from acphost.server._cli import add_arguments
+
+        parser = argparse.ArgumentParser(prog=self.prog, description=self.description)
+        add_arguments(parser)
+        return parser.format_help()
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """List ``serve`` among the commands; :func:`main` parses its options."""
-    sub.add_parser("serve", help=HELP, add_help=False)
+    placeholder = sub.add_parser(
+        "serve",
+        help=HELP,
+        add_help=False,
+        description="Serve conversations over HTTP and WebSocket.",
+    )
+    placeholder.__class__ = _Placeholder
 
 
 def main(argv: Sequence[str]) -> int:
