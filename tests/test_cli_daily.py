@@ -9,6 +9,7 @@ import json
 import os
 import pty
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -354,6 +355,7 @@ def test_chat_ctrl_c_cancels_the_turn_and_goes_on(
 # --- item 8: agents, where they are installed ------------------------------------------------
 
 
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
 def test_install_goes_where_the_registry_looks(env: dict[str, str]) -> None:
     env.pop("ACPHOST_AGENTS_DIR", None)
     where = Path(env["ACPHOST_HOME"]) / "agents" / "claude-agent-acp"

@@ -25,6 +25,7 @@ from acphost.errors import AgentStartError, UsageError
 
 __all__ = ["InstallPlan", "Package", "plan_install"]
 
+_NEWEST = (3, 13)  # the newest Python the pinned PyPI agents were tested on
 _PIP_VERSION = "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))"
 
 
@@ -127,20 +128,21 @@ def _pip_installed(venv: Path, package: Package) -> str | None:
 
 
 def _python_for(minimum: tuple[int, int]) -> str:
-    """A Python at least ``minimum`` to make the agent's venv with (newest first)."""
-    names = [f"python3.{minor}" for minor in range(14, minimum[1] - 1, -1)]
+    """A Python from ``minimum`` to 3.13 (what the pins were tested on) for the agent's venv,
+    the newest first."""
+    names = [f"python3.{minor}" for minor in range(_NEWEST[1], minimum[1] - 1, -1)]
     found = [shutil.which(name) for name in names]
     pyenv = Path.home() / ".pyenv" / "versions"
     for name in names:
         found += [str(p / "bin" / name) for p in sorted(pyenv.glob(f"{name[6:]}*"), reverse=True)]
-    if sys.version_info[:2] >= minimum:
+    if minimum <= sys.version_info[:2] <= _NEWEST:
         found.append(sys.executable)
     for candidate in filter(None, found):
-        check = [candidate, "-c", f"import sys, venv; assert sys.version_info >= {minimum}"]
+        check = [candidate, "-c", f"import sys, venv; assert {minimum} <= sys.version_info[:2]"]
         if subprocess.call(check, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0:
             return candidate
     raise UsageError(
-        f"no Python {minimum[0]}.{minimum[1]} or newer found",
+        f"no Python {minimum[0]}.{minimum[1]} to {_NEWEST[0]}.{_NEWEST[1]} found",
         hint=f"install python{minimum[0]}.{minimum[1]} (older ones only see old releases)",
     )
 
