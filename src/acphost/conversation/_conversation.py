@@ -432,25 +432,49 @@ class Conversation:
         """Switch the agent's session mode (one of ``state.available_modes``); it is recorded."""
         self._agent_call(self._runner.set_mode, mode_id)
 
+    async def aset_mode(self, mode_id: str) -> None:
+        """Like :meth:`set_mode`, awaited without blocking the caller's loop."""
+        await self._aagent_call(self._runner.set_mode, mode_id)
+
     def set_config_option(self, config_id: str, value: str | bool) -> None:
         """Set an agent config option; the model is the option of category ``model``."""
         self._agent_call(self._runner.set_config_option, config_id, value)
 
+    async def aset_config_option(self, config_id: str, value: str | bool) -> None:
+        """Like :meth:`set_config_option`, awaited without blocking the caller's loop."""
+        await self._aagent_call(self._runner.set_config_option, config_id, value)
+
     def set_model(self, model: str) -> None:
         """Choose the model: sets the agent's config option of category ``model`` to ``model``."""
+        self.set_config_option(self._model_option_id(), model)
+
+    async def aset_model(self, model: str) -> None:
+        """Like :meth:`set_model`, awaited without blocking the caller's loop."""
+        await self.aset_config_option(self._model_option_id(), model)
+
+    def _model_option_id(self) -> str:
         with self.state:
             option = self.state.model_option
         if option is None:
             raise UsageError("the agent offers no model option", hint="see state.config_options")
-        self.set_config_option(str(option["id"]), model)
+        return str(option["id"])
 
     def start(self) -> None:
         """Start the agent and its session now (otherwise the first turn does)."""
         self._agent_call(self._runner.ensure_session)
 
+    async def astart(self) -> None:
+        """Like :meth:`start`, awaited without blocking the caller's loop."""
+        await self._aagent_call(self._runner.ensure_session)
+
     def _agent_call(self, func: Callable[..., Any], *args: Any) -> None:
         self._check_open()
         self._io.submit(func, *args).result()
+        self._deliver_if_idle()
+
+    async def _aagent_call(self, func: Callable[..., Any], *args: Any) -> None:
+        self._check_open()
+        await asyncio.wrap_future(self._io.submit(func, *args))
         self._deliver_if_idle()
 
     def _deliver_if_idle(self) -> None:
@@ -472,12 +496,16 @@ class Conversation:
         if self._closed:
             raise ConversationClosed(f"conversation {self.id} is closed")
 
-    async def adetach(self) -> None:
+    def detach(self) -> None:
         """Stop the agent process but leave the conversation as it is (not finished).
 
         For a host going away: the next turn, here or in a ``Conversation.resume`` elsewhere,
         starts the agent again and reattaches its session.
         """
+        self._io.submit(self._runner.detach).result()
+
+    async def adetach(self) -> None:
+        """Like :meth:`detach`, awaited without blocking the caller's loop."""
         await asyncio.wrap_future(self._io.submit(self._runner.detach))
 
     def close(self) -> None:

@@ -211,7 +211,7 @@ def conversations_router(manager: Manager) -> APIRouter:
                 hint=f"its options: {', '.join(known)}",
             )
         with live.held():  # its agent stays attached meanwhile
-            await asyncio.to_thread(live.conversation.set_config_option, body.config_id, body.value)
+            await live.conversation.aset_config_option(body.config_id, body.value)
         return await describe(conversation_id)
 
     @router.post(
@@ -233,7 +233,7 @@ def conversations_router(manager: Manager) -> APIRouter:
                 hint=f"its modes: {', '.join(known)}",
             )
         with live.held():  # its agent stays attached meanwhile
-            await asyncio.to_thread(live.conversation.set_mode, body.mode_id)
+            await live.conversation.aset_mode(body.mode_id)
         return await describe(conversation_id)
 
     @router.post(
