@@ -28,6 +28,8 @@ from acphost.events import (
     ThoughtEvent,
     ToolCallEvent,
     TurnEndedEvent,
+    TurnResumedEvent,
+    TurnStalledEvent,
 )
 from acphost.testing import Scenario, fake_agent_command
 from cli_support import TIMEOUT, Output, acphost, clean_env, conversation_id, start
@@ -449,3 +451,19 @@ def test_streamed_and_stored_messages_render_alike() -> None:
     assert "    -a\n    +b\n" in live
     assert "\ndone\n" in live
     assert "stop reason: refusal · 2.0 s" in live
+
+
+def test_a_stalled_turn_is_shown_with_what_it_waits_for() -> None:
+    events: list[Event] = [
+        TurnStalledEvent(
+            seq=1, idle_s=61.4, running_tools=[{"tool_call_id": "t", "title": "Long build"}]
+        ),
+        TurnResumedEvent(seq=2, stalled_s=12.2),
+        TurnStalledEvent(seq=3, idle_s=60.0, pending_permissions=["r1"]),
+        TurnStalledEvent(seq=4, idle_s=60.0),
+    ]
+    shown = _render(events, {})
+    assert "⏸ no progress for 61 s · running: Long build\n" in shown
+    assert "▶ moving again after 12 s\n" in shown
+    assert "waiting for your answer to a permission request\n" in shown
+    assert "⏸ no progress for 60 s · the agent says nothing\n" in shown

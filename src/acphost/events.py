@@ -36,6 +36,8 @@ __all__ = [
     "TokenUsage",
     "ToolCallEvent",
     "TurnEndedEvent",
+    "TurnResumedEvent",
+    "TurnStalledEvent",
     "TurnStartedEvent",
     "UsageEvent",
     "UserMessageEvent",
@@ -244,6 +246,26 @@ class TurnEndedEvent(EventBase):
     error_code: str | None = None
 
 
+class TurnStalledEvent(EventBase):
+    """The running turn made no progress for ``idle_s`` seconds (``stall_timeout``): never a
+    silent hang. Says what it waits for: permission requests still unanswered (by id), and the
+    tool calls still running (id and title)."""
+
+    kind: Literal["turn_stalled"] = "turn_stalled"
+    source: Source = "host"
+    idle_s: float
+    pending_permissions: list[str] = Field(default_factory=list)
+    running_tools: list[dict[str, str]] = Field(default_factory=list)
+
+
+class TurnResumedEvent(EventBase):
+    """The stalled turn moved again (the agent's next word), ``stalled_s`` after it stalled."""
+
+    kind: Literal["turn_resumed"] = "turn_resumed"
+    source: Source = "host"
+    stalled_s: float
+
+
 class StatusChangedEvent(EventBase):
     """The conversation's status changed (see :data:`~acphost.conversation.Status`)."""
 
@@ -307,6 +329,8 @@ Event: TypeAlias = Annotated[
     | PermissionDecidedEvent
     | TurnStartedEvent
     | TurnEndedEvent
+    | TurnStalledEvent
+    | TurnResumedEvent
     | StatusChangedEvent
     | ErrorEvent
     | SessionEvent

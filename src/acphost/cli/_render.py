@@ -37,6 +37,8 @@ from acphost.events import (
     TokenUsage,
     ToolCallEvent,
     TurnEndedEvent,
+    TurnResumedEvent,
+    TurnStalledEvent,
     TurnStartedEvent,
     UserMessageEvent,
 )
@@ -89,6 +91,14 @@ def format_usage(usage: TokenUsage) -> str:
 
 def _key(block: dict[str, Any]) -> str:
     return json.dumps(block, sort_keys=True, default=str)
+
+
+def _waiting_on(event: TurnStalledEvent) -> str:
+    """What a stalled turn waits for, in words."""
+    if event.pending_permissions:
+        return " · waiting for your answer to a permission request"
+    titles = [tool.get("title") or tool.get("tool_call_id", "") for tool in event.running_tools]
+    return f" · running: {', '.join(titles)}" if titles else " · the agent says nothing"
 
 
 def _model_of(options: list[dict[str, Any]] | None) -> str | None:
@@ -219,6 +229,10 @@ class Renderer:
             if model is not None and model != self._model:
                 self._model = model
                 self._line(("model: ", "dim"), model)
+        elif isinstance(event, TurnStalledEvent):
+            self._line((f"⏸ no progress for {event.idle_s:.0f} s", "yellow"), _waiting_on(event))
+        elif isinstance(event, TurnResumedEvent):
+            self._line((f"▶ moving again after {event.stalled_s:.0f} s", "dim"))
         elif isinstance(event, SessionInfoEvent) and event.title:
             self._line(("title: ", "dim"), event.title)
         elif isinstance(event, RawEvent) and self.verbose:

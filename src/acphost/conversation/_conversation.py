@@ -63,7 +63,13 @@ class Conversation:
     ``permission_timeout`` seconds (default: no limit) is denied, recorded as decided by
     ``timeout``. ``idle_timeout`` (default 600 s without a word from the agent) and
     ``turn_timeout`` (default none) cancel a turn and end it with a ``timeout`` error; an agent
-    that ignores the cancel is stopped after ``cancel_grace`` seconds (default 10).
+    that ignores the cancel is stopped after ``cancel_grace`` seconds (default 10). A turn
+    without progress for ``stall_timeout`` seconds (default 60) is reported by a
+    ``turn_stalled`` event (what it waits for: a permission, a running tool), and a
+    ``turn_resumed`` follows when the agent moves again.
+
+    Every method that waits for the agent has an async twin (``start``/``astart``,
+    ``set_mode``/``aset_mode``, ``run``/``arun``, ``close``/``aclose``...).
     """
 
     def __init__(
@@ -81,6 +87,7 @@ class Conversation:
         idle_timeout: float | None = 600.0,
         turn_timeout: float | None = None,
         cancel_grace: float = 10.0,
+        stall_timeout: float | None = 60.0,
         max_retries: int = 2,
         title: str | None = None,
         id: str | None = None,
@@ -113,7 +120,9 @@ class Conversation:
             self.agent,
             ctx,
             self._mailbox,
-            TurnSettings(idle_timeout, turn_timeout, cancel_grace, max_retries),
+            TurnSettings(
+                idle_timeout, turn_timeout, cancel_grace, max_retries, stall_timeout=stall_timeout
+            ),
             asking=self._desk.asking,
         )
         self._delivery = Delivery(

@@ -21,6 +21,7 @@ from acphost.conversation._items import (
     PermissionAnswer,
     PermissionAsk,
     SessionBegan,
+    Stalled,
     Token,
     TurnDone,
 )
@@ -38,6 +39,8 @@ from acphost.events import (
     StatusChangedEvent,
     TokenUsage,
     TurnEndedEvent,
+    TurnResumedEvent,
+    TurnStalledEvent,
     TurnStartedEvent,
 )
 from acphost.store import EventRecord, EventStore
@@ -112,6 +115,7 @@ class Delivery:
         self._publishing = False
         self._turn_started = 0.0
         self._cost_at_start: float | None = None
+        self._stalled_at: float | None = None  # when the running turn was reported stalled
         self.raised: BaseException | None = None  # see take_raised
         self._raised_on = 0  # the thread whose callback raised it
 
@@ -192,11 +196,15 @@ class Delivery:
         tr = self.tr
         for i, item in enumerate(items, 1):
             if type(item) is SessionUpdate:
+                if self._stalled_at is not None:
+                    self._resumed()
                 tr.message(item)
                 if publish and not i % PUBLISH_EVERY:
                     self.publish()  # a storm's events, rows and JSON stay bounded in memory
             elif isinstance(item, PermissionAsk):
                 tr.flush()
+                if self._stalled_at is not None:
+                    self._resumed()
                 self._ask(item)
             elif isinstance(item, PermissionAnswer):
                 tr.flush()
@@ -204,12 +212,18 @@ class Delivery:
             elif isinstance(item, SessionBegan):
                 tr.flush()
                 self._session(item)
+            elif isinstance(item, Stalled):
+                if item.turn == turn:
+                    tr.flush()
+                    self._stalled(item)
             elif isinstance(item, TurnDone):
                 if item.turn == turn:
                     done = item
                 else:
                     log.error("turn %s ended while turn %s runs: ignored", item.turn, turn)
             else:
+                if self._stalled_at is not None:
+                    self._resumed()
                 tr.message(item)
         if final or done is not None:
             tr.flush()
@@ -238,6 +252,7 @@ class Delivery:
         self.tr.turn = turn
         self._turn_started = time.monotonic()
         self._cost_at_start = self.state.cost
+        self._stalled_at = None
         self.tr.new(TurnStartedEvent, trusted=True, prompt=prompt)
         self.set_status("running")
         self.publish()
@@ -266,6 +281,7 @@ class Delivery:
     ) -> tuple[TurnEndedEvent, AcphostError | None]:
         tr = self.tr
         tr.flush()
+        self._stalled_at = None
         error: AcphostError | None = None
         status: Status = "idle"
         stop = done.result.stop_reason if done.result is not None else "cancelled"
@@ -299,6 +315,26 @@ class Delivery:
         self.set_status(status, hold=True)
         self.publish()
         return ended, error
+
+    def _stalled(self, stalled: Stalled) -> None:
+        self._stalled_at = time.monotonic()
+        self.tr.new(
+            TurnStalledEvent,
+            trusted=True,
+            idle_s=stalled.idle_s,
+            pending_permissions=list(self.state.pending_permissions),
+            running_tools=[
+                {"tool_call_id": c.tool_call_id, "title": c.title}
+                for c in self.state.running_tool_calls
+            ],
+        )
+
+    def _resumed(self) -> None:
+        assert self._stalled_at is not None
+        stalled_s = round(time.monotonic() - self._stalled_at, 3)
+        self._stalled_at = None
+        self.tr.flush()
+        self.tr.new(TurnResumedEvent, trusted=True, stalled_s=stalled_s)
 
     # --- sessions ------------------------------------------------------------------------
 

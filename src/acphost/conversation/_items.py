@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.agents._base import SessionStart, TurnResult
 
-__all__ = ["CONFIRMED", "PermissionAnswer", "PermissionAsk", "SessionBegan", "Token", "TurnDone"]
+__all__ = [
+    "CONFIRMED",
+    "PermissionAnswer",
+    "PermissionAsk",
+    "SessionBegan",
+    "Stalled",
+    "Token",
+    "TurnDone",
+]
 
 CONFIRMED = "acphost/confirmed"
 """``_meta`` key of an update the host made from an agent's answer (set_mode, set_config...)."""
@@ -54,6 +62,14 @@ class TurnDone:
     cancelled: bool = False
     timeout: str | None = None
     killed: bool = False
+
+
+@dataclass(slots=True)
+class Stalled:
+    """The running turn made no progress for ``idle_s`` seconds (the stall watchdog)."""
+
+    turn: int
+    idle_s: float
 
 
 @dataclass(slots=True)

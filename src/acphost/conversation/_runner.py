@@ -14,7 +14,7 @@ from typing import Any
 
 from acphost.acp.messages import SessionUpdate
 from acphost.agents._base import AgentBase, AgentContext, TurnResult
-from acphost.conversation._items import CONFIRMED, SessionBegan, TurnDone
+from acphost.conversation._items import CONFIRMED, SessionBegan, Stalled, TurnDone
 from acphost.conversation._mailbox import Mailbox
 from acphost.errors import (
     AcphostError,
@@ -36,6 +36,7 @@ class TurnSettings:
     cancel_grace: float = 10.0
     max_retries: int = 2
     retry_backoff: float = 0.5
+    stall_timeout: float | None = 60.0
 
 
 class TurnRunner:
@@ -71,6 +72,7 @@ class TurnRunner:
         self._hurry = asyncio.Event()  # see hurry(); a new one per turn
         self._killed = False
         self._timeout: str | None = None
+        self._stalled: int | None = None  # ctx.activity when the turn was reported stalled
 
     # --- sessions ------------------------------------------------------------------------
 
@@ -199,6 +201,7 @@ class TurnRunner:
         assert task is not None
         ended: asyncio.Future[None] = loop.create_future()
         self._step, self._step_task, self._stopping = ended, task, False
+        self._stalled = None
         started = time.monotonic()
         # idle time counts from the prompt: starting the agent has its own time limit
         self.ctx.last_activity = started
@@ -228,6 +231,7 @@ class TurnRunner:
             return
         now = time.monotonic()
         settings = self.settings
+        self._watch_stall(now)
         if settings.turn_timeout is not None and now - started >= settings.turn_timeout:
             self._start_cancel("turn")
         elif (
@@ -240,15 +244,33 @@ class TurnRunner:
                 self._start_cancel("idle")
         self._arm(loop, started)  # no more once cancelling on a limit (see _next_deadline)
 
+    def _watch_stall(self, now: float) -> None:
+        """Report a turn without progress for ``stall_timeout`` once; the driver reports its
+        resumption on the agent's next word, and the watch starts again from that word."""
+        limit = self.settings.stall_timeout
+        if self._stalled is not None and self._stalled != self.ctx.activity:
+            self._stalled = None  # it moved again
+        if limit is None or self._stalled is not None or self._turn is None:
+            return
+        idle = now - self.ctx.last_activity
+        if idle >= limit:
+            self._stalled = self.ctx.activity
+            self.mailbox.put(Stalled(self._turn, round(idle, 3)))
+
     def _next_deadline(self, started: float) -> float | None:
         if self._timeout is not None:
             return None  # already cancelling; the grace timer takes over
         now = time.monotonic()
         waits = []
-        if self.settings.turn_timeout is not None:
-            waits.append(started + self.settings.turn_timeout - now)
-        if self.settings.idle_timeout is not None:
-            waits.append(self.ctx.last_activity + self.settings.idle_timeout - now)
+        settings = self.settings
+        if settings.turn_timeout is not None:
+            waits.append(started + settings.turn_timeout - now)
+        if settings.idle_timeout is not None:
+            waits.append(self.ctx.last_activity + settings.idle_timeout - now)
+        if settings.stall_timeout is not None:
+            stall = self.ctx.last_activity + settings.stall_timeout - now
+            # stalled: look again a period later for progress (and the next stall)
+            waits.append(settings.stall_timeout if self._stalled is not None else stall)
         return max(0.0, min(waits)) if waits else None
 
     # --- cancel --------------------------------------------------------------------------
