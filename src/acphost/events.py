@@ -235,12 +235,16 @@ class TurnStartedEvent(EventBase):
 
 
 class TurnEndedEvent(EventBase):
-    """A turn ended: the stop reason, usage, cost and duration; ``error_code`` if it failed."""
+    """A turn ended: the stop reason, usage, cost and duration; ``error_code`` if it failed.
+
+    ``usage`` is the turn's token counts (``PromptResponse.usage``, kept as sent in
+    ``raw_usage``); ``cost`` is what the turn added to the agent's running cost total."""
 
     kind: Literal["turn_ended"] = "turn_ended"
     source: Source = "host"
     stop_reason: str
     usage: TokenUsage | None = None
+    raw_usage: dict[str, Any] | None = None
     cost: float | None = None
     duration_s: float = 0.0
     error_code: str | None = None

@@ -66,7 +66,10 @@ class Conversation:
     that ignores the cancel is stopped after ``cancel_grace`` seconds (default 10). A turn
     without progress for ``stall_timeout`` seconds (default 60) is reported by a
     ``turn_stalled`` event (what it waits for: a permission, a running tool), and a
-    ``turn_resumed`` follows when the agent moves again.
+    ``turn_resumed`` follows when the agent moves again. Once the conversation cost more than
+    ``max_cost`` (in the agent's currency, from its usage updates), the running turn is
+    cancelled cleanly and ends with a ``budget_exceeded`` error, and no turn starts until
+    :attr:`max_cost` is raised.
 
     Every method that waits for the agent has an async twin (``start``/``astart``,
     ``set_mode``/``aset_mode``, ``run``/``arun``, ``close``/``aclose``...).
@@ -88,6 +91,7 @@ class Conversation:
         turn_timeout: float | None = None,
         cancel_grace: float = 10.0,
         stall_timeout: float | None = 60.0,
+        max_cost: float | None = None,
         max_retries: int = 2,
         title: str | None = None,
         id: str | None = None,
@@ -134,6 +138,7 @@ class Conversation:
             permission=permission,
             asks=self._desk.asks,
             ask_timeout=permission_timeout,
+            max_cost=max_cost,
         )
         if _resume is None:
             now = time.time()
@@ -248,6 +253,7 @@ class Conversation:
             self._queue(message, publish=False)
         if self._io.in_loop():
             raise UsageError("run() was called on acphost's I/O loop", hint="use arun()")
+        self._check_budget()
         self._enter_driver()
         try:
             return self._drive_sync()
@@ -261,6 +267,7 @@ class Conversation:
             self._queue(message, publish=False)
         if self._io.in_loop():
             raise UsageError("arun() was called on acphost's I/O loop", hint="use your own loop")
+        self._check_budget()
         # another driver is running: wait our turn
         while not self._try_enter_driver():  # noqa: ASYNC110
             await asyncio.sleep(0.005)
@@ -268,6 +275,21 @@ class Conversation:
             return await self._drive_async()
         finally:
             self._leave_driver()
+
+    @property
+    def max_cost(self) -> float | None:
+        """The conversation's budget (``None``: no limit); raise it to go on once exceeded."""
+        return self._delivery.max_cost
+
+    @max_cost.setter
+    def max_cost(self, value: float | None) -> None:
+        self._delivery.max_cost = value
+
+    def _check_budget(self) -> None:
+        with self.state:
+            over = self._delivery.over_budget()
+        if over is not None:
+            raise over  # queued messages stay queued
 
     def _enter_driver(self) -> None:
         if self._driver == threading.get_ident():
@@ -407,6 +429,8 @@ class Conversation:
         with self.state:
             done = self._delivery.deliver(items, turn=self._current_turn)
             if done is None:
+                if self._delivery.stop_over_budget():
+                    self._io.call_soon(self._runner.stop, self._current_turn, "budget")
                 return None
             self._current_turn = None
             end = self._delivery.end_turn(done, self._runner)

@@ -28,7 +28,7 @@ from acphost.conversation._items import (
 from acphost.conversation._runner import TurnRunner
 from acphost.conversation._state import ConversationState, Status
 from acphost.conversation._translate import Translator
-from acphost.errors import AcphostError, AgentError
+from acphost.errors import AcphostError, AgentError, BudgetExceeded
 from acphost.events import (
     Event,
     EventBase,
@@ -98,6 +98,7 @@ class Delivery:
         permission: PermissionPolicy,
         asks: dict[str, PermissionAsk],
         ask_timeout: float | None = None,
+        max_cost: float | None = None,
     ) -> None:
         if isinstance(permission, str) and permission not in (*FIXED_POLICIES, "ask"):
             raise ValueError(f"unknown permission policy {permission!r}")
@@ -109,6 +110,8 @@ class Delivery:
         self.permission = permission
         self.asks = asks
         self.ask_timeout = ask_timeout  # for the message saying a request waits
+        self.max_cost = max_cost
+        self._over_budget: BudgetExceeded | None = None  # why the running turn is being stopped
         self.tr = Translator(state, tokens=on_token is not None, thoughts=on_thought is not None)
         # stored but not yet seen by the callbacks, in seq order (see publish)
         self._undelivered: deque[Event | Token] = deque()
@@ -253,6 +256,7 @@ class Delivery:
         self._turn_started = time.monotonic()
         self._cost_at_start = self.state.cost
         self._stalled_at = None
+        self._over_budget = None
         self.tr.new(TurnStartedEvent, trusted=True, prompt=prompt)
         self.set_status("running")
         self.publish()
@@ -286,7 +290,8 @@ class Delivery:
         status: Status = "idle"
         stop = done.result.stop_reason if done.result is not None else "cancelled"
         if done.timeout is not None:
-            error = runner.timed_out_error(done.timeout)
+            over = self._over_budget if done.timeout == "budget" else None
+            error = over or runner.timed_out_error(done.timeout)
             stop, status = "cancelled", "error"
         elif done.error is not None:
             exc = done.error
@@ -302,12 +307,14 @@ class Delivery:
         if error is not None and not tr.reported(error):
             tr.error(error)
         cost = self.state.cost
+        raw_usage = done.result.usage if done.result is not None else None
         ended = tr.new(
             TurnEndedEvent,
             trusted=True,
             hold=True,
             stop_reason=str(stop),
-            usage=_usage(done.result.usage if done.result is not None else None),
+            usage=_usage(raw_usage),
+            raw_usage=raw_usage or None,
             cost=None if cost is None else cost - (self._cost_at_start or 0.0),
             duration_s=round(time.monotonic() - self._turn_started, 6),
             error_code=error.code if error is not None else None,
@@ -315,6 +322,21 @@ class Delivery:
         self.set_status(status, hold=True)
         self.publish()
         return ended, error
+
+    def over_budget(self) -> BudgetExceeded | None:
+        """Why no turn may run: the conversation cost more than ``max_cost``."""
+        cost, limit = self.state.cost, self.max_cost
+        if cost is None or limit is None or cost <= limit:
+            return None
+        return BudgetExceeded(cost, limit, self.state.currency)
+
+    def stop_over_budget(self) -> bool:
+        """Whether the running turn went over budget just now (once per turn): the driver
+        then stops it, and its end reports this error."""
+        if self._over_budget is None and self.tr.turn is not None:
+            self._over_budget = self.over_budget()
+            return self._over_budget is not None
+        return False
 
     def _stalled(self, stalled: Stalled) -> None:
         self._stalled_at = time.monotonic()

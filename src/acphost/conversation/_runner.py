@@ -286,6 +286,12 @@ class TurnRunner:
             self.ctx.cancelled = True  # starting its session, or between attempts
         self._start_cancel(None)
 
+    def stop(self, turn: int, limit: str) -> None:
+        """Called on the I/O loop: cancel ``turn`` on a limit the driver watches (``budget``);
+        it ends like a timeout, with the error the driver makes for ``limit``."""
+        if turn == self._turn:
+            self._start_cancel(limit)
+
     def hurry(self) -> None:
         """Called on the I/O loop: the user insists (a second Ctrl-C); an agent that has not
         honoured the cancel yet is stopped now, not after the grace period."""
