@@ -195,6 +195,26 @@ def test_stop_reason_other_than_end_turn_exits_3(tmp_path: Path, env: dict[str, 
     assert "stop reason: max_tokens" in done.stdout
 
 
+def test_max_cost_and_stall_after_end_a_spending_stalled_turn(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    scenario = (
+        Scenario("spender").turn().text("working").usage(used=10, size=100, cost=0.5).sleep(60)
+    )
+    command = shlex.join(fake_agent_command(scenario, directory=tmp_path))
+    done = acphost(
+        "run",
+        *("--command", command, "--cwd", str(tmp_path), "--store", ":memory:"),
+        *("--max-cost", "0.25", "--stall-after", "0"),
+        "go",
+        env=env,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "error budget_exceeded" in done.stderr
+    assert "over its max_cost of 0.25 USD" in done.stderr
+    assert "no progress" not in done.stdout  # --stall-after 0: never
+
+
 # --- the store ---------------------------------------------------------------------------
 
 
