@@ -68,10 +68,19 @@ class EventBase(BaseModel):
 
 
 class UserMessageEvent(EventBase):
+    """A user message: sent by the host (``source="user"``), or one the agent relayed in its
+    ``user_message_chunk`` updates (``source="agent"``; it is not a new message of the
+    conversation, so it is not in ``state.messages``)."""
+
     kind: Literal["user_message"] = "user_message"
     source: Source = "user"
     text: str
     content: list[dict[str, Any]] = Field(default_factory=list)
+    message_id: str | None = None
+    """The ``messageId`` the agent gave its chunks, if any."""
+    raw_chunks: list[dict[str, Any]] | None = None
+    """The chunks that carried more than plain text (``_meta``, annotations, other keys), each
+    as sent (``chunk``) with ``at``, the offset in ``text`` where it arrived."""
 
 
 class AgentMessageEvent(EventBase):
@@ -81,11 +90,23 @@ class AgentMessageEvent(EventBase):
     text: str
     content: list[dict[str, Any]] = Field(default_factory=list)
     replay: bool = False
+    message_id: str | None = None
+    """The ``messageId`` the agent gave its chunks, if any."""
+    raw_chunks: list[dict[str, Any]] | None = None
+    """The chunks that carried more than plain text (``_meta``, annotations, other keys), each
+    as sent (``chunk``) with ``at``, the offset in ``text`` where it arrived."""
 
 
 class ThoughtEvent(EventBase):
+    """A whole thought of the agent: its ``agent_thought_chunk`` updates joined."""
+
     kind: Literal["thought"] = "thought"
     text: str
+    message_id: str | None = None
+    """The ``messageId`` the agent gave its chunks, if any."""
+    raw_chunks: list[dict[str, Any]] | None = None
+    """The chunks that carried more than plain text (``_meta``, annotations, other keys), each
+    as sent (``chunk``) with ``at``, the offset in ``text`` where it arrived."""
 
 
 class ToolCallEvent(EventBase):
@@ -102,6 +123,8 @@ class ToolCallEvent(EventBase):
     raw_output: Any = None
     meta: dict[str, Any] | None = None
     synthetic: bool = False
+    extra: dict[str, Any] | None = None
+    """Keys of the agent's update that no field here carries (``_meta`` too), as sent."""
 
 
 class TerminalEvent(EventBase):
@@ -127,22 +150,30 @@ class PlanEvent(EventBase):
     kind: Literal["plan"] = "plan"
     entries: list[dict[str, Any]] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
+    extra: dict[str, Any] | None = None
+    """Keys of the agent's update that no field here carries (``_meta`` too), as sent."""
 
 
 class ModeChangedEvent(EventBase):
     kind: Literal["mode_changed"] = "mode_changed"
     mode_id: str
     available_modes: list[dict[str, Any]] | None = None
+    extra: dict[str, Any] | None = None
+    """Keys of the agent's update that no field here carries (``_meta`` too), as sent."""
 
 
 class ConfigOptionsEvent(EventBase):
     kind: Literal["config_options"] = "config_options"
     config_options: list[dict[str, Any]]
+    extra: dict[str, Any] | None = None
+    """Keys of the agent's update that no field here carries (``_meta`` too), as sent."""
 
 
 class CommandsEvent(EventBase):
     kind: Literal["commands"] = "commands"
     commands: list[dict[str, Any]]
+    extra: dict[str, Any] | None = None
+    """Keys of the agent's update that no field here carries (``_meta`` too), as sent."""
 
 
 class SessionInfoEvent(EventBase):
@@ -150,6 +181,8 @@ class SessionInfoEvent(EventBase):
     title: str | None = None
     updated_at: str | None = None
     meta: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None
+    """Keys of the agent's update that no field here carries (``_meta`` too), as sent."""
 
 
 class UsageEvent(EventBase):
@@ -160,6 +193,8 @@ class UsageEvent(EventBase):
     size: int | None = None
     cost: float | None = None
     currency: str | None = None
+    extra: dict[str, Any] | None = None
+    """Keys of the agent's update that no field here carries (``_meta`` too), as sent."""
 
 
 class TokenUsage(BaseModel):
@@ -244,16 +279,23 @@ class SessionEvent(EventBase):
     agent_info: dict[str, Any] | None = None
     modes: dict[str, Any] | None = None
     config_options: list[dict[str, Any]] | None = None
+    error: dict[str, Any] | None = None
+    """Why the earlier session could not be reattached: the agent's error as sent (its
+    JSON-RPC ``rpc_code``, ``message`` and ``data``), when that is the reason."""
 
 
 class RawEvent(EventBase):
-    """Anything acphost could not type (an unknown update kind, an extension notification)."""
+    """What acphost does not type: an unknown update kind, an extension notification, or
+    (``replay``) history the agent replayed on ``session/load``/``session/resume``."""
 
     kind: Literal["raw"] = "raw"
     method: str
     update_kind: str | None = None
     data: Any = None
     error: str | None = None
+    replay: bool = False
+    """History the agent replayed while its session was reattached: kept as sent, folded
+    into nothing (the log already has it from the turns that made it)."""
 
 
 Event: TypeAlias = Annotated[

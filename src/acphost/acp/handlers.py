@@ -23,7 +23,7 @@ from acphost.acp.jsonrpc import (
     RESOURCE_NOT_FOUND,
     IncomingRequest,
 )
-from acphost.acp.messages import TerminalMessage
+from acphost.acp.messages import ProtocolErrorMessage, TerminalMessage
 from acphost.acp.permissions import (
     CANCELLED,
     Decision,
@@ -71,6 +71,8 @@ class ClientHandlers:
         self.elicitation = elicitation
         self.extension = extension
         self.observer: Callable[[Any], None] | None = None  # set by AgentConnection
+        # the sessions this client opened (set by AgentConnection); None: not checked
+        self.sessions: set[str] | None = None
         self._terminal_info: dict[str, tuple[str, str, tuple[str, ...], str | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._permissions: dict[str, set[asyncio.Future[Decision]]] = {}
@@ -156,7 +158,16 @@ class ClientHandlers:
         try:
             permission = PermissionRequest.from_params(request.params, request.id)
         except ProtocolError as exc:
-            request.fail(INVALID_PARAMS, f"Invalid params for {request.method}: {exc.message}")
+            self._refuse(request, exc.message, exc.message)
+            return
+        session_id = permission.session_id
+        if self.sessions is not None and session_id not in self.sessions:
+            self._refuse(
+                request,
+                f"unknown session {session_id!r}",
+                f"the agent asked permission for session {session_id!r}, which is not its "
+                "session here",
+            )
             return
         try:
             pending = asyncio.ensure_future(self.permission(permission))
@@ -188,6 +199,13 @@ class ClientHandlers:
         waiting.add(pending)
         pending.add_done_callback(answer)
         request.on_cancel(pending.cancel)
+
+    def _refuse(self, request: IncomingRequest, reason: str, record: str) -> None:
+        """Answer a request the policy must not see with an error, and record why."""
+        request.fail(INVALID_PARAMS, f"Invalid params for {request.method}: {reason}")
+        sent = {"id": request.id, "method": request.method, "params": request.params}
+        hint = "it was refused with an error; no policy or user was asked"
+        self._observe(ProtocolErrorMessage(ProtocolError(record, hint=hint, request=sent)))
 
     def cancel_permissions(self, session_id: str) -> None:
         """Answer every pending permission request of ``session_id`` with ``cancelled``."""
@@ -223,7 +241,7 @@ class ClientHandlers:
         self._observe(TerminalMessage(info[0], terminal_id, "started", command, args, cwd))
         return {"terminalId": terminal_id}
 
-    def _observe(self, message: TerminalMessage) -> None:
+    def _observe(self, message: TerminalMessage | ProtocolErrorMessage) -> None:
         if self.observer is not None:
             self.observer(message)
 

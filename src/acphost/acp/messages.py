@@ -104,8 +104,8 @@ class SessionUpdate:
 
     ``data`` is the update object exactly as the agent sent it; ``update`` is its typed form,
     parsed on first use (a host that only needs the JSON never pays for the SDK).
-    ``replay`` is true for updates sent while answering ``session/load`` (history, not new work).
-    """
+    ``replay`` is true for updates sent while answering ``session/load`` or ``session/resume``
+    (history, not new work)."""
 
     __slots__ = ("_typed", "data", "meta", "replay", "session_id")
 

@@ -35,6 +35,7 @@ class SessionStart:
     agent_info: dict[str, Any] | None = None
     modes: dict[str, Any] | None = None
     config_options: list[dict[str, Any]] | None = None
+    error: dict[str, Any] | None = None  # the agent's refusal to reattach, as it sent it
 
 
 @dataclass(slots=True)

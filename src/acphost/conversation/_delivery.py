@@ -285,6 +285,7 @@ class Delivery:
             agent_info=start.agent_info,
             modes=start.modes,
             config_options=start.config_options,
+            error=start.error,
         )
 
     # --- permission ----------------------------------------------------------------------
