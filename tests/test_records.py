@@ -28,6 +28,7 @@ from acphost.events import (
     SessionInfoEvent,
     ThoughtEvent,
     ToolCallEvent,
+    TurnEndedEvent,
     UsageEvent,
     UserMessageEvent,
 )
@@ -165,7 +166,7 @@ def _noisy_scenario() -> Scenario:
         .raw_update({"sessionUpdate": "current_mode_update", "currentModeId": "code", **EXTRA})
         .raw_update({"sessionUpdate": "config_option_update", "configOptions": [], **EXTRA})
         .raw_update({"sessionUpdate": "session_info_update", "title": "T", **EXTRA})
-        .stop()
+        .stop(meta=META)
     )
 
 
@@ -199,6 +200,7 @@ def test_unknown_fields_of_known_updates_are_kept(
     assert usage.extra == {**EXTRA, "cost": {"amount": 0.5, "currency": "USD", "x_breakdown": [1]}}
     for cls in (CommandsEvent, ModeChangedEvent, ConfigOptionsEvent, SessionInfoEvent):
         assert of(events, cls)[-1].extra == EXTRA, cls
+    assert of(events, TurnEndedEvent)[0].extra == {"_meta": META}  # the prompt answer's
     assert not [e for e in of(events, RawEvent) if e.method == "session/update"]
 
     conversation.close()

@@ -248,6 +248,9 @@ class TurnEndedEvent(EventBase):
     cost: float | None = None
     duration_s: float = 0.0
     error_code: str | None = None
+    extra: dict[str, Any] | None = None
+    """What the agent's ``session/prompt`` answer carried beyond the stop reason and the usage
+    read here (its ``_meta``, other keys, usage fields acphost does not know), as sent."""
 
 
 class StatusChangedEvent(EventBase):

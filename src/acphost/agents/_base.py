@@ -43,6 +43,7 @@ class TurnResult:
     stop_reason: str = "end_turn"
     usage: dict[str, Any] | None = None
     meta: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None  # what else the agent's answer carried, as sent
 
 
 @dataclass

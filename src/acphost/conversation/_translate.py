@@ -242,7 +242,7 @@ class Translator:
         if isinstance(message, SessionUpdate):
             kind = message.kind
             if message.replay and kind not in _SESSION_STATE:
-                self.replayed(kind, message.data)
+                self._replayed(kind, message.data)
                 return
             if message.meta and message.meta.get(CONFIRMED) and self._known(message.data):
                 return  # the agent already announced what its answer confirms
@@ -290,7 +290,7 @@ class Translator:
             return data.get("configOptions") == self.state.config_options
         return False
 
-    def replayed(self, kind: str, data: dict[str, Any]) -> None:
+    def _replayed(self, kind: str, data: dict[str, Any]) -> None:
         """Record history the agent replays while its session is reattached, as sent."""
         self.flush()
         self.new(  # trusted: every field is as the agent sent it, or acphost's own
