@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from acphost.conversation import Conversation
+from acphost.conversation._translate import short_title
 from acphost.events import (
     AgentMessageEvent,
     CommandsEvent,
@@ -326,3 +327,17 @@ def test_title_comes_from_the_first_prompt_unless_the_agent_names_it(
     with SQLiteStore(store_path) as store:
         titles = {r.id: r.title for r in store.list_conversations()}
     assert titles == {plain.id: title, by_agent.id: "Fix parser test", given.id: "Mine"}
+
+
+@pytest.mark.parametrize(
+    ("prompt", "title"),
+    [
+        ("  Fix   the\tbug  ", "Fix the bug"),
+        ("\n\nsecond line first\nthird", "second line first"),
+        ("word " * 30, "word word word word word word word word word word word…"),
+        ("x" * 100, "x" * 59 + "…"),
+        ("   \n  ", None),
+    ],
+)
+def test_short_title(prompt: str, title: str | None) -> None:
+    assert short_title(prompt) == title

@@ -67,7 +67,24 @@ class EventBase(BaseModel):
     turn: int | None = None
 
 
-class UserMessageEvent(EventBase):
+class _FromUpdate(EventBase):
+    """An event made from one agent update: what it has no field for is kept, not dropped."""
+
+    extra: dict[str, Any] | None = None
+    """Keys of the agent's update that no field of the event carries, as sent."""
+
+
+class _FromChunks(EventBase):
+    """A message joined from chunks: what its text and blocks cannot say is kept, not dropped."""
+
+    message_id: str | None = None
+    """The ``messageId`` the agent gave its chunks, if any."""
+    raw_chunks: list[dict[str, Any]] | None = None
+    """The chunks that carried more than plain text (``_meta``, annotations, other keys), each
+    as sent (``chunk``) with ``at``, the offset in ``text`` where it arrived."""
+
+
+class UserMessageEvent(_FromChunks):
     """A user message: sent by the host (``source="user"``), or one the agent relayed in its
     ``user_message_chunk`` updates (``source="agent"``; it is not a new message of the
     conversation, so it is not in ``state.messages``)."""
@@ -76,40 +93,25 @@ class UserMessageEvent(EventBase):
     source: Source = "user"
     text: str
     content: list[dict[str, Any]] = Field(default_factory=list)
-    message_id: str | None = None
-    """The ``messageId`` the agent gave its chunks, if any."""
-    raw_chunks: list[dict[str, Any]] | None = None
-    """The chunks that carried more than plain text (``_meta``, annotations, other keys), each
-    as sent (``chunk``) with ``at``, the offset in ``text`` where it arrived."""
 
 
-class AgentMessageEvent(EventBase):
+class AgentMessageEvent(_FromChunks):
     """A whole agent message: its chunks joined (tokens were streamed through ``on_token``)."""
 
     kind: Literal["agent_message"] = "agent_message"
     text: str
     content: list[dict[str, Any]] = Field(default_factory=list)
     replay: bool = False
-    message_id: str | None = None
-    """The ``messageId`` the agent gave its chunks, if any."""
-    raw_chunks: list[dict[str, Any]] | None = None
-    """The chunks that carried more than plain text (``_meta``, annotations, other keys), each
-    as sent (``chunk``) with ``at``, the offset in ``text`` where it arrived."""
 
 
-class ThoughtEvent(EventBase):
+class ThoughtEvent(_FromChunks):
     """A whole thought of the agent: its ``agent_thought_chunk`` updates joined."""
 
     kind: Literal["thought"] = "thought"
     text: str
-    message_id: str | None = None
-    """The ``messageId`` the agent gave its chunks, if any."""
-    raw_chunks: list[dict[str, Any]] | None = None
-    """The chunks that carried more than plain text (``_meta``, annotations, other keys), each
-    as sent (``chunk``) with ``at``, the offset in ``text`` where it arrived."""
 
 
-class ToolCallEvent(EventBase):
+class ToolCallEvent(_FromUpdate):
     """A full merged snapshot of one tool call, emitted on start, on change and at the end."""
 
     kind: Literal["tool_call"] = "tool_call"
@@ -123,8 +125,6 @@ class ToolCallEvent(EventBase):
     raw_output: Any = None
     meta: dict[str, Any] | None = None
     synthetic: bool = False
-    extra: dict[str, Any] | None = None
-    """Keys of the agent's update that no field here carries (``_meta`` too), as sent."""
 
 
 class TerminalEvent(EventBase):
@@ -146,46 +146,36 @@ class TerminalEvent(EventBase):
     signal: str | None = None
 
 
-class PlanEvent(EventBase):
+class PlanEvent(_FromUpdate):
     kind: Literal["plan"] = "plan"
     entries: list[dict[str, Any]] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
-    extra: dict[str, Any] | None = None
-    """Keys of the agent's update that no field here carries (``_meta`` too), as sent."""
 
 
-class ModeChangedEvent(EventBase):
+class ModeChangedEvent(_FromUpdate):
     kind: Literal["mode_changed"] = "mode_changed"
     mode_id: str
     available_modes: list[dict[str, Any]] | None = None
-    extra: dict[str, Any] | None = None
-    """Keys of the agent's update that no field here carries (``_meta`` too), as sent."""
 
 
-class ConfigOptionsEvent(EventBase):
+class ConfigOptionsEvent(_FromUpdate):
     kind: Literal["config_options"] = "config_options"
     config_options: list[dict[str, Any]]
-    extra: dict[str, Any] | None = None
-    """Keys of the agent's update that no field here carries (``_meta`` too), as sent."""
 
 
-class CommandsEvent(EventBase):
+class CommandsEvent(_FromUpdate):
     kind: Literal["commands"] = "commands"
     commands: list[dict[str, Any]]
-    extra: dict[str, Any] | None = None
-    """Keys of the agent's update that no field here carries (``_meta`` too), as sent."""
 
 
-class SessionInfoEvent(EventBase):
+class SessionInfoEvent(_FromUpdate):
     kind: Literal["session_info"] = "session_info"
     title: str | None = None
     updated_at: str | None = None
     meta: dict[str, Any] | None = None
-    extra: dict[str, Any] | None = None
-    """Keys of the agent's update that no field here carries (``_meta`` too), as sent."""
 
 
-class UsageEvent(EventBase):
+class UsageEvent(_FromUpdate):
     """The agent's ``usage_update``: context ``used``/``size`` and the session's cost so far."""
 
     kind: Literal["usage"] = "usage"
@@ -193,8 +183,6 @@ class UsageEvent(EventBase):
     size: int | None = None
     cost: float | None = None
     currency: str | None = None
-    extra: dict[str, Any] | None = None
-    """Keys of the agent's update that no field here carries (``_meta`` too), as sent."""
 
 
 class TokenUsage(BaseModel):

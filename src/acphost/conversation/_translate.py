@@ -304,6 +304,21 @@ class Translator:
         )
 
     def _chunk(self, kind: str, data: dict[str, Any]) -> None:
+        content = data.get("content")
+        if (  # the common case first: plain text, more of the message being streamed
+            kind == self._chunk_kind
+            and len(data) == 2
+            and type(content) is dict
+            and len(content) == 2
+            and content.get("type") == "text"
+            and type(text := content.get("text")) is str
+        ):
+            if text:
+                self._texts.append(text)
+                self._length += len(text)
+                if self._streams[kind]:  # only when someone listens
+                    self.out.append(Token(text, kind == "agent_thought_chunk"))
+            return
         message_id = data.get("messageId")
         if not isinstance(message_id, str):
             message_id = None  # a malformed one stays in the chunk, kept raw (not plain)
@@ -316,7 +331,6 @@ class Translator:
             self._message_id = message_id
         # plain: the kind, a text block (or a block that `content` keeps) and the id only
         plain = len(data) == (2 if message_id is None else 3)
-        content = data.get("content")
         text = content.get("text") if isinstance(content, dict) else None
         if isinstance(content, dict) and isinstance(text, str) and content.get("type") == "text":
             plain = plain and len(content) == 2
