@@ -297,6 +297,33 @@ def test_permission_requests_for_another_session_or_malformed_are_refused_and_re
     assert "toolCall" in refused[1].message
 
 
+def test_malformed_requests_and_unknown_methods_are_answered_and_recorded(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    no_path = {"sessionId": "$session_id", "line": 1}
+    scenario = (
+        Scenario("stray-requests")
+        .turn()
+        .request("fs/read_text_file", no_path, echo_result=True)
+        .request("vendor/frobnicate", {"x": 1}, echo_result=True)
+        .stop()
+    )
+    conversation = conversations(fake_agent(scenario))
+    bounded(conversation.run, "go", timeout=20)
+    events = check_log(conversation)
+    answer = " ".join(m.text for m in of(events, AgentMessageEvent))
+    assert "error: Invalid params for fs/read_text_file" in answer
+    assert "error: Method not found: vendor/frobnicate" in answer
+    refused = [e for e in of(events, ErrorEvent) if e.code == "protocol_error"]
+    assert [e.details["request"]["method"] for e in refused] == [
+        "fs/read_text_file",
+        "vendor/frobnicate",
+    ]
+    assert refused[0].details["request"]["params"] == no_path
+    assert "-32602" in refused[0].hint
+    assert "-32601" in refused[1].hint
+
+
 # --- issue 13 item 6: titles ---------------------------------------------------------------
 
 

@@ -119,7 +119,12 @@ class ClientHandlers:
                 async def work(params: Any) -> Any:
                     return await extension(method, params)
             else:
-                request.fail(METHOD_NOT_FOUND, f"Method not found: {method}")
+                self._refuse(
+                    request,
+                    METHOD_NOT_FOUND,
+                    f"Method not found: {method}",
+                    f"the agent called {method}, which this client does not offer",
+                )
                 return
         self._spawn(self._answer(request, work))
 
@@ -144,7 +149,10 @@ class ClientHandlers:
         except (WorkspaceError, TerminalNotFound) as exc:
             request.fail(INVALID_PARAMS, exc.message, exc.to_dict())
         except (ValidationError, KeyError, TypeError, ValueError) as exc:
-            request.fail(INVALID_PARAMS, f"Invalid params for {request.method}: {exc}")
+            reason = f"params for {request.method}: {exc}"
+            self._refuse(
+                request, INVALID_PARAMS, f"Invalid {reason}", f"the agent sent invalid {reason}"
+            )
         except AcphostError as exc:
             request.fail(INTERNAL_ERROR, exc.message, exc.to_dict())
         except Exception as exc:
@@ -158,13 +166,15 @@ class ClientHandlers:
         try:
             permission = PermissionRequest.from_params(request.params, request.id)
         except ProtocolError as exc:
-            self._refuse(request, exc.message, exc.message)
+            reason = f"Invalid params for {request.method}: {exc.message}"
+            self._refuse(request, INVALID_PARAMS, reason, exc.message)
             return
         session_id = permission.session_id
         if self.sessions is not None and session_id not in self.sessions:
             self._refuse(
                 request,
-                f"unknown session {session_id!r}",
+                INVALID_PARAMS,
+                f"Invalid params for {request.method}: unknown session {session_id!r}",
                 f"the agent asked permission for session {session_id!r}, which is not its "
                 "session here",
             )
@@ -200,11 +210,11 @@ class ClientHandlers:
         pending.add_done_callback(answer)
         request.on_cancel(pending.cancel)
 
-    def _refuse(self, request: IncomingRequest, reason: str, record: str) -> None:
-        """Answer a request the policy must not see with an error, and record why."""
-        request.fail(INVALID_PARAMS, f"Invalid params for {request.method}: {reason}")
+    def _refuse(self, request: IncomingRequest, code: int, reason: str, record: str) -> None:
+        """Answer a request with an error (``reason``), and record it (``record``) as sent."""
+        request.fail(code, reason)
         sent = {"id": request.id, "method": request.method, "params": request.params}
-        hint = "it was refused with an error; no policy or user was asked"
+        hint = f"it was answered with error {code} ({reason}); no policy or user was asked"
         self._observe(ProtocolErrorMessage(ProtocolError(record, hint=hint, request=sent)))
 
     def cancel_permissions(self, session_id: str) -> None:
