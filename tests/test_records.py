@@ -58,7 +58,7 @@ def resumed(store_path: Path) -> Iterator[Callable[..., Conversation]]:
         conversation.close()
 
 
-# --- item 5: history an agent replays on resume is not a new turn's output ---------------
+# --- issue 12 item 5: history an agent replays on resume is not a new turn's output ----------
 
 
 @pytest.mark.parametrize("how", ["resume", "load"])
@@ -101,7 +101,7 @@ def test_history_replayed_on_reattach_is_recorded_as_replay(
     assert events.index(replayed[-1]) < events.index(session)  # before the answer, as sent
 
 
-# --- item 7: unknown fields of known update kinds are kept ---------------------------------
+# --- issue 12 item 7: unknown fields of known update kinds are kept --------------------------
 
 EXTRA = {"x_vendor": {"kept": True}}
 META = {"vendor.example/trace": "abc"}
@@ -211,7 +211,7 @@ def test_unknown_fields_of_known_updates_are_kept(
     ]
 
 
-# --- item 8: user_message_chunk is typed --------------------------------------------------
+# --- issue 12 item 8: user_message_chunk is typed --------------------------------------------
 
 
 def test_user_message_chunks_become_a_user_message_from_the_agent(
@@ -234,7 +234,7 @@ def test_user_message_chunks_become_a_user_message_from_the_agent(
     ]
 
 
-# --- item 9: the agent's error detail is kept -----------------------------------------------
+# --- issue 12 item 9: the agent's error detail is kept ---------------------------------------
 
 
 def test_a_failed_reattach_keeps_the_agents_error_data(
@@ -257,7 +257,7 @@ def test_a_failed_reattach_keeps_the_agents_error_data(
     assert (session.error["code"], session.error["rpc_code"]) == ("agent_request_failed", -32603)
 
 
-# --- item 10: a permission request for another session, or malformed ----------------------
+# --- issue 12 item 10: a permission request for another session, or malformed ----------------
 
 
 def test_permission_requests_for_another_session_or_malformed_are_refused_and_recorded(
@@ -324,7 +324,7 @@ def test_malformed_requests_and_unknown_methods_are_answered_and_recorded(
     assert "-32601" in refused[1].hint
 
 
-# --- issue 13 item 6: titles ---------------------------------------------------------------
+# --- issue 13 item 6: titles -----------------------------------------------------------------
 
 
 def test_title_comes_from_the_first_prompt_unless_the_agent_names_it(
