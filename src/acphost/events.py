@@ -85,9 +85,11 @@ class _FromChunks(EventBase):
 
 
 class UserMessageEvent(_FromChunks):
-    """A user message: sent by the host (``source="user"``), or one the agent relayed in its
-    ``user_message_chunk`` updates (``source="agent"``; it is not a new message of the
-    conversation, so it is not in ``state.messages``)."""
+    """What the user sent to start a turn: its text and the ACP content blocks the agent got.
+
+    With ``source="agent"``, a user message the agent relayed in ``user_message_chunk``
+    updates (an echo of the prompt): not a new message, so not in ``state.messages``.
+    """
 
     kind: Literal["user_message"] = "user_message"
     source: Source = "user"
@@ -105,7 +107,7 @@ class AgentMessageEvent(_FromChunks):
 
 
 class ThoughtEvent(_FromChunks):
-    """A whole thought of the agent: its ``agent_thought_chunk`` updates joined."""
+    """A whole agent thought (its streamed chunks joined): the agent's reasoning."""
 
     kind: Literal["thought"] = "thought"
     text: str
@@ -147,28 +149,39 @@ class TerminalEvent(EventBase):
 
 
 class PlanEvent(_FromUpdate):
+    """The agent's plan: its entries (content, priority, status) as it last sent them."""
+
     kind: Literal["plan"] = "plan"
     entries: list[dict[str, Any]] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
 
 
 class ModeChangedEvent(_FromUpdate):
+    """The session's mode changed (by the agent, or on request), with the modes on offer."""
+
     kind: Literal["mode_changed"] = "mode_changed"
     mode_id: str
     available_modes: list[dict[str, Any]] | None = None
 
 
 class ConfigOptionsEvent(_FromUpdate):
+    """The agent's session config options now (model, mode, thought level...), values included."""
+
     kind: Literal["config_options"] = "config_options"
     config_options: list[dict[str, Any]]
 
 
 class CommandsEvent(_FromUpdate):
+    """The slash commands the agent offers now (``available_commands_update``)."""
+
     kind: Literal["commands"] = "commands"
     commands: list[dict[str, Any]]
 
 
 class SessionInfoEvent(_FromUpdate):
+    """The session's metadata, such as its title: from the agent, or (``source="host"``) the
+    title the host gives an untitled conversation from its first prompt."""
+
     kind: Literal["session_info"] = "session_info"
     title: str | None = None
     updated_at: str | None = None
@@ -204,6 +217,8 @@ class TokenUsage(BaseModel):
 
 
 class PermissionRequestedEvent(EventBase):
+    """The agent asks permission for a tool call; answer with the request id and an option kind."""
+
     kind: Literal["permission_requested"] = "permission_requested"
     request_id: str
     tool_call_id: str
@@ -213,6 +228,10 @@ class PermissionRequestedEvent(EventBase):
 
 
 class PermissionDecidedEvent(EventBase):
+    """How a permission request was answered, by whom (policy, callback, user, cancel), and the
+    option the agent was told.
+    """
+
     kind: Literal["permission_decided"] = "permission_decided"
     source: Source = "user"
     request_id: str
@@ -222,6 +241,8 @@ class PermissionDecidedEvent(EventBase):
 
 
 class TurnStartedEvent(EventBase):
+    """A turn began: the prompt sent to the agent, and which attempt it is (retries start at 2)."""
+
     kind: Literal["turn_started"] = "turn_started"
     source: Source = "host"
     prompt: str = ""
@@ -229,6 +250,8 @@ class TurnStartedEvent(EventBase):
 
 
 class TurnEndedEvent(EventBase):
+    """A turn ended: the stop reason, usage, cost and duration; ``error_code`` if it failed."""
+
     kind: Literal["turn_ended"] = "turn_ended"
     source: Source = "host"
     stop_reason: str
@@ -242,6 +265,8 @@ class TurnEndedEvent(EventBase):
 
 
 class StatusChangedEvent(EventBase):
+    """The conversation's status changed (see :data:`~acphost.conversation.Status`)."""
+
     kind: Literal["status_changed"] = "status_changed"
     source: Source = "host"
     status: Status
@@ -249,6 +274,10 @@ class StatusChangedEvent(EventBase):
 
 
 class ErrorEvent(EventBase):
+    """Something failed: the error's stable code, message, hint, whether a retry may help, and
+    the agent's stderr tail when the agent is to blame.
+    """
+
     kind: Literal["error"] = "error"
     source: Source = "host"
     code: str
@@ -311,6 +340,7 @@ Event: TypeAlias = Annotated[
     | RawEvent,
     Field(discriminator="kind"),
 ]
+"""Any stored event: a union discriminated by ``kind`` (parse one with :func:`parse_event`)."""
 
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
