@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from acphost.conversation import Conversation
-from acphost.conversation._translate import short_title
+from acphost.acp.messages import SessionUpdate
+from acphost.conversation import Conversation, ConversationState
+from acphost.conversation._items import Token
+from acphost.conversation._translate import Translator, short_title
 from acphost.events import (
     AgentMessageEvent,
     CommandsEvent,
@@ -368,3 +370,30 @@ def test_title_comes_from_the_first_prompt_unless_the_agent_names_it(
 )
 def test_short_title(prompt: str, title: str | None) -> None:
     assert short_title(prompt) == title
+
+
+def test_replayed_history_folds_into_nothing_but_what_the_session_is_now() -> None:
+    state = ConversationState("c")
+    tr = Translator(state)
+    tr.turn = 2
+    history: list[dict[str, Any]] = [
+        {"sessionUpdate": "tool_call", "toolCallId": "old", "title": "Old", "status": "pending"},
+        {"sessionUpdate": "plan", "entries": [{"content": "old plan"}]},
+        {"sessionUpdate": "usage_update", "used": 1, "size": 2, "cost": {"amount": 9.0}},
+        {"sessionUpdate": "available_commands_update", "availableCommands": [{"name": "x"}]},
+        {"sessionUpdate": "current_mode_update", "currentModeId": "code"},
+    ]
+    for update in history:
+        tr.message(SessionUpdate("s", update, replay=True))
+    made = [e for e in tr.take() if not isinstance(e, Token)]
+    assert [(e.kind, e.turn) for e in made] == [
+        ("raw", None),
+        ("raw", None),
+        ("raw", None),
+        ("commands", 2),
+        ("mode_changed", 2),
+    ]
+    assert [e.data for e in made[:3]] == history[:3]  # type: ignore[union-attr]
+    assert not state.tool_calls
+    assert (state.plan, state.cost) == ([], None)  # history is not counted again
+    assert (state.commands, state.mode_id) == ([{"name": "x"}], "code")  # the session now
