@@ -16,6 +16,7 @@ from acphost.acp.messages import SessionUpdate
 from acphost.conversation import Conversation, ConversationState
 from acphost.conversation._items import Token
 from acphost.conversation._translate import Translator, short_title
+from acphost.errors import AgentRequestError
 from acphost.events import (
     AgentMessageEvent,
     CommandsEvent,
@@ -257,6 +258,19 @@ def test_a_failed_reattach_keeps_the_agents_error_data(
     assert session.error is not None
     assert session.error["data"] == detail
     assert (session.error["code"], session.error["rpc_code"]) == ("agent_request_failed", -32603)
+
+
+def test_a_failed_turn_keeps_the_agents_error_data(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    detail = {"reason": "model overloaded", "retry_after": 30}
+    scenario = Scenario("failing").turn().fail("Internal error", data=detail)
+    conversation = conversations(fake_agent(scenario), max_retries=0)
+    with pytest.raises(AgentRequestError):
+        bounded(conversation.run, "go", timeout=20)
+    (error,) = of(check_log(conversation), ErrorEvent)
+    assert (error.code, error.message) == ("agent_request_failed", "Internal error")
+    assert (error.details["rpc_code"], error.details["data"]) == (-32603, detail)
 
 
 # --- issue 12 item 10: a permission request for another session, or malformed ----------------
