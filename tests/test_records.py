@@ -214,6 +214,18 @@ def test_unknown_fields_of_known_updates_are_kept(
     ]
 
 
+def test_an_update_that_is_not_an_object_is_kept_raw(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    garbage = {"sessionId": "s", "update": ["not", "an", "object"]}
+    scenario = Scenario("garbage").turn().notify("session/update", garbage).stop()
+    conversation = conversations(fake_agent(scenario))
+    bounded(conversation.run, "go", timeout=20)
+    (raw,) = of(check_log(conversation), RawEvent)
+    assert raw.update_kind == "<invalid>"
+    assert raw.data["value"] == ["not", "an", "object"]  # what the agent sent, not a stand-in
+
+
 # --- issue 12 item 8: user_message_chunk is typed --------------------------------------------
 
 
