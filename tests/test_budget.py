@@ -34,7 +34,6 @@ def test_a_turn_over_budget_is_cancelled_and_no_turn_starts_until_raised(
     conversation = conversations(fake_agent(source=SPENDER), max_cost=0.05)
     first = bounded(conversation.run, "0.02", timeout=30)
     assert first.cost == pytest.approx(0.02)
-    assert first.raw_usage == {"inputTokens": 7, "outputTokens": 3, "totalTokens": 10}
     assert first.usage.total_tokens == 10
     with pytest.raises(BudgetExceeded) as raised:
         bounded(conversation.run, "0.04", timeout=30)  # 0.06 in all: stopped mid-turn

@@ -140,6 +140,7 @@ class Conversation:
             ask_timeout=permission_timeout,
             max_cost=max_cost,
         )
+        self._delivery.tr.titled = (_resume[0].title if _resume else title) is not None
         if _resume is None:
             now = time.time()
             self.store.create_conversation(

@@ -307,17 +307,16 @@ class Delivery:
         if error is not None and not tr.reported(error):
             tr.error(error)
         cost = self.state.cost
-        raw_usage = done.result.usage if done.result is not None else None
         ended = tr.new(
             TurnEndedEvent,
             trusted=True,
             hold=True,
             stop_reason=str(stop),
-            usage=_usage(raw_usage),
-            raw_usage=raw_usage or None,
+            usage=_usage(done.result.usage if done.result is not None else None),
             cost=None if cost is None else cost - (self._cost_at_start or 0.0),
             duration_s=round(time.monotonic() - self._turn_started, 6),
             error_code=error.code if error is not None else None,
+            extra=done.result.extra if done.result is not None else None,
         )
         self.set_status(status, hold=True)
         self.publish()
@@ -376,6 +375,7 @@ class Delivery:
             agent_info=start.agent_info,
             modes=start.modes,
             config_options=start.config_options,
+            error=start.error,
         )
 
     # --- permission ----------------------------------------------------------------------
