@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         AgentContext,
         AgentEntry,
         SessionStart,
+        SteerOutcome,
         TurnResult,
         resolve_agent,
     )
@@ -128,6 +129,7 @@ _EXPORTS: dict[str, str] = {
     "SessionEvent": "acphost.events",
     "SessionInfoEvent": "acphost.events",
     "SessionStart": "acphost.agents",
+    "SteerOutcome": "acphost.agents",
     "Status": "acphost.conversation",
     "StatusChangedEvent": "acphost.events",
     "TerminalNotFound": "acphost.errors",
@@ -210,6 +212,7 @@ __all__ = (
     "SessionStart",
     "Status",
     "StatusChangedEvent",
+    "SteerOutcome",
     "TerminalEvent",
     "TerminalNotFound",
     "ThoughtEvent",

@@ -100,6 +100,8 @@ class UserMessageEvent(_FromChunks):
     source: Source = "user"
     text: str
     content: list[dict[str, Any]] = Field(default_factory=list)
+    steered: bool = False
+    """Sent into the running turn (``Conversation.steer``), not as a prompt of its own."""
 
 
 class AgentMessageEvent(_FromChunks):

@@ -14,13 +14,16 @@ from acphost.acp.client import AgentConnection
 from acphost.acp.handlers import ClientHandlers, ElicitationHandler
 from acphost.acp.messages import AgentExitMessage, AgentMessage
 from acphost.acp.process import build_env
-from acphost.agents._base import AgentBase, AgentContext, SessionStart, TurnResult
+from acphost.agents._base import AgentBase, AgentContext, SessionStart, SteerOutcome, TurnResult
 from acphost.errors import AuthRequired
 
 if TYPE_CHECKING:
     from acphost.acp.client import McpServer
 
 __all__ = ["ACPAgent"]
+
+STEER_METHOD = "_session/steering"
+"""The steering extension claude-agent-acp and codex-acp implement (RFD: ``session/inject``)."""
 
 
 class ACPAgent(AgentBase):
@@ -189,6 +192,28 @@ class ACPAgent(AgentBase):
             await self.connection.handlers.end_terminals(
                 self.session_id, keep=self._older_terminals
             )
+
+    @property
+    def supports_steering(self) -> bool:
+        """Whether the agent advertised ``_meta.steering.supported`` on ``initialize``."""
+        init = self.connection.init_json if self.connection is not None else None
+        meta = init.get("_meta") if init else None
+        steering = meta.get("steering") if isinstance(meta, dict) else None
+        return isinstance(steering, dict) and steering.get("supported") is True
+
+    async def asteer(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> SteerOutcome:
+        if not self.supports_steering or self.connection is None or self.session_id is None:
+            return "promptRequired"
+        params = {
+            "sessionId": self.session_id,
+            "prompt": prompt,
+            # a turn that ended meanwhile leaves the message to us, to send as a prompt
+            "_meta": {"steering": {"idleBehavior": "promptRequired"}},
+        }
+        answer = await self.connection.call(STEER_METHOD, params, timeout=60.0)
+        outcome = answer.get("outcome") if isinstance(answer, dict) else None
+        # anything else means the agent has it now: it must never be sent a second time
+        return outcome if outcome in ("injected", "promptRequired") else "startedNewTurn"
 
     async def akill(self) -> None:
         if self.connection is not None:

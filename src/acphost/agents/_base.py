@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import anyio.from_thread
@@ -21,7 +21,10 @@ from acphost.acp.messages import AgentMessage, SessionUpdate
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.errors import CapabilityMissing
 
-__all__ = ["AgentBase", "AgentContext", "SessionStart", "TurnResult"]
+__all__ = ["AgentBase", "AgentContext", "SessionStart", "SteerOutcome", "TurnResult"]
+
+SteerOutcome = Literal["injected", "promptRequired", "startedNewTurn"]
+"""What an agent did with a steered message (the ``_session/steering`` extension's outcomes)."""
 
 
 @dataclass(slots=True)
@@ -156,6 +159,16 @@ class AgentBase:
 
     async def akill(self) -> None:
         """Stop hard (after a cancel was ignored); the next turn calls :meth:`astart` again."""
+
+    @property
+    def supports_steering(self) -> bool:
+        """Whether :meth:`asteer` can put a message into a running turn."""
+        return False
+
+    async def asteer(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> SteerOutcome:
+        """Put ``prompt`` into the running turn: ``injected``, ``promptRequired`` (not taken:
+        send it as a prompt), or ``startedNewTurn`` (the agent took it as a turn of its own)."""
+        return "promptRequired"
 
     async def aset_mode(self, ctx: AgentContext, mode_id: str) -> None:
         """Switch the session's mode; an agent without modes raises ``CapabilityMissing``."""

@@ -212,7 +212,8 @@ class Renderer:
             self._line("  → ", (label, style), (f" (by {event.decided_by})", "dim"))
         elif isinstance(event, UserMessageEvent):
             if event.source != "agent":  # not the agent relaying it (an echo of the prompt)
-                self._line(("> ", "bold blue"), (event.text, "bold"))
+                steered = ("  (steered into the running turn)", "dim") if event.steered else ""
+            self._line(("> ", "bold blue"), (event.text, "bold"), steered)
         elif isinstance(event, SessionEvent):
             self._session(event)
         elif isinstance(event, ErrorEvent):

@@ -218,8 +218,60 @@ class Conversation:
     # --- sending -------------------------------------------------------------------------
 
     def send_message(self, message: ContentBlocks) -> UserMessageEvent:
-        """Queue a message for the agent; ``run()`` sends it. Its event is stored at once."""
+        """Queue a message for the agent; ``run()`` sends it. Its event is stored at once.
+
+        While a turn runs, the message waits for it to end, then runs as the next turn of the
+        same ``run()`` (never interrupting the running one): to say something to the agent
+        while it works, use :meth:`steer`.
+        """
         return self._queue(message, publish=True)
+
+    def steer(self, message: ContentBlocks) -> UserMessageEvent:
+        """Say something to the agent while it works, from any thread.
+
+        If a turn runs and the agent takes messages mid-turn (the ``_session/steering``
+        extension of claude-agent-acp and codex-acp), the message joins that turn: its event,
+        stored before the agent gets it, has ``steered=True`` and the turn's number. Otherwise
+        it is queued exactly like :meth:`send_message`; so is a message the agent did not take
+        because its turn ended meanwhile (a second event says so). Never lost, never sent twice.
+        """
+        event = self._steering(message)
+        if event is None:
+            return self.send_message(message)
+        assert event.turn is not None
+        outcome = self._io.submit(self._runner.steer, event.turn, event.content).result()
+        return event if outcome != "promptRequired" else self.send_message(message)
+
+    async def asteer(self, message: ContentBlocks) -> UserMessageEvent:
+        """Like :meth:`steer`, awaited without blocking the caller's loop."""
+        event = self._steering(message)
+        if event is None:
+            return self.send_message(message)
+        assert event.turn is not None
+        steering = self._io.submit(self._runner.steer, event.turn, event.content)
+        outcome = await asyncio.wrap_future(steering)
+        return event if outcome != "promptRequired" else self.send_message(message)
+
+    def _steering(self, message: ContentBlocks) -> UserMessageEvent | None:
+        """Store the message as steered into the running turn, if the agent can take it;
+        stored first, so that whatever the agent does about it comes after it in the log."""
+        self._check_open()
+        text, blocks = blocks_of(message)
+        with self.state:
+            turn = self._current_turn
+            if turn is None or not self.agent.supports_steering:
+                return None
+            event = self._delivery.tr.new(
+                UserMessageEvent,
+                trusted=isinstance(message, str),
+                text=text,
+                content=blocks,
+                turn=turn,
+                steered=True,
+            )
+            self._delivery.publish()
+        self._raise_from_callbacks()
+        return event
 
     def _queue(self, message: ContentBlocks, *, publish: bool) -> UserMessageEvent:
         # run(message) stores the message with the turn's start, in one transaction

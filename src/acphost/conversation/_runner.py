@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from acphost.acp.messages import SessionUpdate
-from acphost.agents._base import AgentBase, AgentContext, TurnResult
+from acphost.agents._base import AgentBase, AgentContext, SteerOutcome, TurnResult
 from acphost.conversation._items import CONFIRMED, SessionBegan, Stalled, TurnDone
 from acphost.conversation._mailbox import Mailbox
 from acphost.errors import (
@@ -122,6 +122,14 @@ class TurnRunner:
         options = await self.agent.aset_config_option(self.ctx, config_id, value)
         if options is not None:
             self._host_update({"sessionUpdate": "config_option_update", "configOptions": options})
+
+    async def steer(self, turn: int, prompt: list[dict[str, Any]]) -> SteerOutcome:
+        """Put ``prompt`` into ``turn`` if it is still running and the agent can take it."""
+        if turn != self._turn or self._step is None or self.ctx.cancelled:
+            return "promptRequired"
+        if not self.agent.supports_steering:
+            return "promptRequired"
+        return await self.agent.asteer(self.ctx, prompt)
 
     def _host_update(self, data: dict[str, Any]) -> None:
         # What the agent confirmed in a response, recorded as the update it amounts to.

@@ -40,6 +40,8 @@ __all__ = [
     "SendMessage",
     "SetConfigOption",
     "SetMode",
+    "Steer",
+    "SteerAccepted",
 ]
 
 MAX_SEQ = 2**63 - 1
@@ -113,6 +115,10 @@ class CreateConversation(_Request):
 class SendMessage(_Request):
     text: str = Field(min_length=1)
     run: bool = Field(True, description="Run it now; false only queues it for the next run")
+
+
+class Steer(_Request):
+    text: str = Field(min_length=1)
 
 
 class SetConfigOption(_Request):
@@ -218,6 +224,12 @@ class ActionResult(BaseModel):
 class MessageAccepted(ActionResult):
     seq: int = Field(description="The seq of the stored user_message event")
     turn: int | None
+
+
+class SteerAccepted(MessageAccepted):
+    steered: bool = Field(
+        description="True: it joined the running turn; false: it was queued as the next turn"
+    )
 
 
 class EventPage(BaseModel):

@@ -13,7 +13,6 @@ from acphost.events import Event
 from acphost.server._errors import ApiError, errors
 from acphost.server._manager import Live, Manager
 from acphost.server._models import (
-    MAX_SEQ,
     ActionResult,
     AgentInfo,
     AnswerPermission,
@@ -22,11 +21,14 @@ from acphost.server._models import (
     CreateConversation,
     EventPage,
     Health,
+    MAX_SEQ,
     MessageAccepted,
     SendMessage,
     SetConfigOption,
     SetMode,
     Status,
+    Steer,
+    SteerAccepted,
 )
 from acphost.server._views import detail, summary
 
@@ -148,6 +150,26 @@ def conversations_router(manager: Manager) -> APIRouter:
         if body.run:
             manager.drive(live)
         return MessageAccepted(**action(live).model_dump(), seq=event.seq, turn=event.turn)
+
+    @router.post(
+        "/conversations/{conversation_id}/steer",
+        responses=errors(404, 409, 429),
+        status_code=202,
+        response_model=SteerAccepted,
+        tags=["control"],
+    )
+    async def steer(conversation_id: ConversationId, body: Steer) -> SteerAccepted:
+        """Say something to the agent while it works: it joins the running turn where the agent
+        takes messages mid-turn (``_session/steering``); otherwise it is queued as the next
+        turn and run (as ``POST /messages`` does)."""
+        live = await manager.get_live(conversation_id)
+        with live.held():  # its agent stays attached meanwhile
+            event = await live.conversation.asteer(body.text)
+        if not event.steered:
+            manager.drive(live)
+        return SteerAccepted(
+            **action(live).model_dump(), seq=event.seq, turn=event.turn, steered=event.steered
+        )
 
     @router.post(
         "/conversations/{conversation_id}/run",
