@@ -13,6 +13,7 @@ from acphost.events import Event
 from acphost.server._errors import ApiError, errors
 from acphost.server._manager import Live, Manager
 from acphost.server._models import (
+    MAX_SEQ,
     ActionResult,
     AgentInfo,
     AnswerPermission,
@@ -21,7 +22,6 @@ from acphost.server._models import (
     CreateConversation,
     EventPage,
     Health,
-    MAX_SEQ,
     MessageAccepted,
     SendMessage,
     SetConfigOption,
