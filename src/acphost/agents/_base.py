@@ -134,10 +134,20 @@ class AgentBase:
     async def astart(
         self, ctx: AgentContext, *, resume_session_id: str | None = None
     ) -> SessionStart:
-        """Start (or reattach to) a session."""
+        """Start (or reattach to) a session; without :attr:`supports_resume`, a session to
+        reattach is started anew, saying so (context is never lost silently)."""
+        if resume_session_id is None or self.supports_resume:
+            return SessionStart(
+                session_id=resume_session_id or f"{self.name}-session",
+                how="resumed" if resume_session_id else "started",
+            )
         return SessionStart(
-            session_id=resume_session_id or f"{self.name}-session",
-            how="resumed" if resume_session_id else "started",
+            session_id=f"{self.name}-session",
+            how="restarted",
+            context_restored=False,
+            reason=f"{type(self).__name__} cannot reattach session {resume_session_id} "
+            "(its supports_resume is false): a new session was started without the earlier "
+            "context",
         )
 
     def step(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> TurnResult:

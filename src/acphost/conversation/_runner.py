@@ -93,7 +93,11 @@ class TurnRunner:
             start = await self.agent.astart(self.ctx, resume_session_id=None)
             start.how = "restarted"
             start.context_restored = False
-            start.reason = f"the agent could not reattach session {resume}: {exc.message}"
+            start.reason = (
+                f"the agent could not reattach session {resume}: it rejected "
+                f"{exc.method or 'the request'} ({exc.message}); a new session was started "
+                "without the earlier context"
+            )
             start.error = exc.to_dict()
         if reason is not None and start.how == "started":
             start.how = "restarted"
