@@ -295,6 +295,11 @@ def test_agents_lists_the_registry(env: dict[str, str]) -> None:
     assert rows["claude"]["install"] == "acphost agents install claude"
     assert rows["claude"]["pinned"] == "@agentclientprotocol/claude-agent-acp@0.49.0"
     assert rows["demo"]["pinned"] is None
+    assert rows["claude"]["ask_mode"] == "default"
+    assert rows["pi"]["asks_permission"] is False
+    assert "cannot hold it back" in rows["pi"]["permission_note"]
+    pi = next(line for line in table.stdout.splitlines() if "│ pi " in line)
+    assert "never" in pi
 
 
 # --- Ctrl-C and prompts ------------------------------------------------------------------

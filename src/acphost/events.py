@@ -25,6 +25,7 @@ __all__ = [
     "EventBase",
     "ModeChangedEvent",
     "PermissionDecidedEvent",
+    "PermissionModeEvent",
     "PermissionRequestedEvent",
     "PlanEvent",
     "RawEvent",
@@ -249,6 +250,18 @@ class PermissionDecidedEvent(EventBase):
     decided_by: Literal["policy", "callback", "user", "cancel", "timeout"] = "policy"
 
 
+class PermissionModeEvent(EventBase):
+    """Whether the permission policy can hold the agent back: the session mode acphost
+    selected so that the agent asks before acting (``mode_id``), or, with ``can_ask`` false,
+    why the agent will act without asking (no permission system, no asking mode on offer)."""
+
+    kind: Literal["permission_mode"] = "permission_mode"
+    source: Source = "host"
+    mode_id: str | None = None
+    can_ask: bool = True
+    message: str = ""
+
+
 class TurnStartedEvent(EventBase):
     """A turn began: the prompt sent to the agent, and which attempt it is (retries start at 2)."""
 
@@ -364,6 +377,7 @@ Event: TypeAlias = Annotated[
     | UsageEvent
     | PermissionRequestedEvent
     | PermissionDecidedEvent
+    | PermissionModeEvent
     | TurnStartedEvent
     | TurnEndedEvent
     | TurnStalledEvent

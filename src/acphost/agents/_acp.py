@@ -46,6 +46,8 @@ class ACPAgent(AgentBase):
         elicitation: ElicitationHandler | None = None,
         startup_timeout: float = 120.0,
         registry_name: str | None = None,
+        ask_mode: str | None = None,
+        asks_permission: bool | None = None,
     ) -> None:
         self.command = shlex.split(command) if isinstance(command, str) else list(command)
         self.name = name or (os.path.basename(self.command[0]) if self.command else "acp")
@@ -56,6 +58,8 @@ class ACPAgent(AgentBase):
         self.elicitation = elicitation
         self.startup_timeout = startup_timeout
         self.registry_name = registry_name
+        self.ask_mode = ask_mode
+        self.asks_permission = asks_permission
         self.connection: AgentConnection | None = None
         self.session_id: str | None = None
         self._ctx: AgentContext | None = None

@@ -121,6 +121,13 @@ class AgentBase:
     """
 
     name: str = "agent"
+    ask_mode: str | None = None
+    """The session mode in which the agent asks the client before acting: selected when the
+    permission policy decides (ask, deny, a callback). ``None``: not known, the agent's own
+    default mode is kept."""
+    asks_permission: bool | None = None
+    """``False`` for an agent that never asks the client (no permission system); ``None``:
+    not known."""
 
     def spec(self) -> dict[str, Any]:
         """A JSON description to store with the conversation (no secrets), for resume."""

@@ -27,6 +27,7 @@ from acphost.events import (
     Event,
     ModeChangedEvent,
     PermissionDecidedEvent,
+    PermissionModeEvent,
     PermissionRequestedEvent,
     PlanEvent,
     RawEvent,
@@ -231,6 +232,10 @@ class Renderer:
             if model is not None and model != self._model:
                 self._model = model
                 self._line(("model: ", "dim"), model)
+        elif isinstance(event, PermissionModeEvent):
+            self._line(
+                ("permission: ", "dim"), (event.message, "dim" if event.can_ask else "yellow")
+            )
         elif isinstance(event, TurnStalledEvent):
             self._line((f"⏸ no progress for {event.idle_s:.0f} s", "yellow"), _waiting_on(event))
         elif isinstance(event, TurnResumedEvent):

@@ -125,7 +125,12 @@ class Conversation:
             ctx,
             self._mailbox,
             TurnSettings(
-                idle_timeout, turn_timeout, cancel_grace, max_retries, stall_timeout=stall_timeout
+                idle_timeout,
+                turn_timeout,
+                cancel_grace,
+                max_retries,
+                stall_timeout=stall_timeout,
+                want_asks=permission not in ("allow", "allow_once", "allow_always"),
             ),
             asking=self._desk.asking,
         )

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeAlias, TypeVar
 from acphost.acp.messages import SessionUpdate
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.conversation._items import (
+    AskingNote,
     PermissionAnswer,
     PermissionAsk,
     SessionBegan,
@@ -33,6 +34,7 @@ from acphost.events import (
     Event,
     EventBase,
     PermissionDecidedEvent,
+    PermissionModeEvent,
     PermissionRequestedEvent,
     SessionEvent,
     Source,
@@ -215,6 +217,15 @@ class Delivery:
             elif isinstance(item, SessionBegan):
                 tr.flush()
                 self._session(item)
+            elif isinstance(item, AskingNote):
+                tr.flush()
+                tr.new(
+                    PermissionModeEvent,
+                    trusted=True,
+                    mode_id=item.mode_id,
+                    can_ask=item.can_ask,
+                    message=item.message,
+                )
             elif isinstance(item, Stalled):
                 if item.turn == turn:
                     tr.flush()

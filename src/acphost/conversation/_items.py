@@ -10,6 +10,7 @@ from acphost.agents._base import SessionStart, TurnResult
 
 __all__ = [
     "CONFIRMED",
+    "AskingNote",
     "PermissionAnswer",
     "PermissionAsk",
     "SessionBegan",
@@ -62,6 +63,16 @@ class TurnDone:
     cancelled: bool = False
     timeout: str | None = None
     killed: bool = False
+
+
+@dataclass(slots=True)
+class AskingNote:
+    """What acphost did so that the agent asks before acting (``mode_id`` selected), or why it
+    cannot (``can_ask`` false)."""
+
+    mode_id: str | None
+    can_ask: bool
+    message: str
 
 
 @dataclass(slots=True)

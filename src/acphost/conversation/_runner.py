@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from acphost.acp.messages import SessionUpdate
-from acphost.agents._base import AgentBase, AgentContext, SteerOutcome, TurnResult
-from acphost.conversation._items import CONFIRMED, SessionBegan, Stalled, TurnDone
+from acphost.agents._base import AgentBase, AgentContext, SessionStart, SteerOutcome, TurnResult
+from acphost.conversation._items import CONFIRMED, AskingNote, SessionBegan, Stalled, TurnDone
 from acphost.conversation._mailbox import Mailbox
 from acphost.errors import (
     AcphostError,
@@ -37,6 +37,7 @@ class TurnSettings:
     max_retries: int = 2
     retry_backoff: float = 0.5
     stall_timeout: float | None = 60.0
+    want_asks: bool = False  # the policy decides: select the agent's asking mode
 
 
 class TurnRunner:
@@ -108,6 +109,36 @@ class TurnRunner:
         self.restart_reason = None
         self.ctx.session_id = start.session_id
         self.mailbox.put(SessionBegan(start))
+        if self.settings.want_asks:
+            await self._make_it_ask(start)
+
+    async def _make_it_ask(self, start: SessionStart) -> None:
+        """The policy decides permissions (ask, deny, a callback): select the mode in which
+        the agent asks before acting, where the registry knows it; say so when it can't ask
+        (an agent in an ``auto`` mode approves its own tool calls and never asks)."""
+        agent, mode = self.agent, self.agent.ask_mode
+        if agent.asks_permission is False:
+            message = f"{agent.name} never asks before acting (it has no permission system)"
+            self.mailbox.put(AskingNote(None, False, message + ": the policy cannot stop it"))
+            return
+        if mode is None:
+            return
+        offered = [str(m.get("id")) for m in (start.modes or {}).get("availableModes") or []]
+        current = (start.modes or {}).get("currentModeId")
+        if current == mode:
+            return
+        if mode not in offered:
+            message = f"{agent.name} offers no mode {mode!r}, in which it would ask before acting"
+            self.mailbox.put(AskingNote(None, False, message + ": it may act without asking"))
+            return
+        try:
+            await self.set_mode(mode)
+        except AcphostError as exc:
+            message = f"{agent.name} refused mode {mode!r} ({exc.message}): it may act unasked"
+            self.mailbox.put(AskingNote(None, False, message))
+            return
+        why = f"{agent.name} started in mode {current!r}; in {mode!r} it asks before acting"
+        self.mailbox.put(AskingNote(mode, True, f"selected mode {mode!r}: {why}"))
 
     async def detach(self) -> None:
         """Stop the agent; the next turn starts it again and reattaches the session."""
