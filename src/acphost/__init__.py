@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         resolve_agent,
     )
     from acphost.conversation import (
+        AgentPool,
         Conversation,
         ConversationState,
         FIFOLock,
@@ -95,6 +96,7 @@ _EXPORTS: dict[str, str] = {
     "AgentError": "acphost.errors",
     "AgentExited": "acphost.errors",
     "AgentMessageEvent": "acphost.events",
+    "AgentPool": "acphost.conversation",
     "AgentNotFound": "acphost.errors",
     "AgentRequestError": "acphost.errors",
     "AgentStartError": "acphost.errors",
@@ -179,6 +181,7 @@ __all__ = (
     "AgentExited",
     "AgentMessageEvent",
     "AgentNotFound",
+    "AgentPool",
     "AgentRequestError",
     "AgentStartError",
     "AuthRequired",

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from acphost.acp.client import AgentConnection
+from acphost.acp.fs import Workspace
 from acphost.acp.handlers import ClientHandlers, ElicitationHandler
 from acphost.acp.messages import AgentExitMessage, AgentMessage
+from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.acp.process import build_env
 from acphost.agents._base import AgentBase, AgentContext, SessionStart, SteerOutcome, TurnResult
 from acphost.errors import AuthRequired
@@ -64,6 +66,8 @@ class ACPAgent(AgentBase):
         self.session_id: str | None = None
         self._ctx: AgentContext | None = None
         self._older_terminals: frozenset[str] = frozenset()
+        self._warm = False  # started by an agent pool, not yet taken by a conversation
+        self._env: dict[str, str] = {}
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -103,21 +107,11 @@ class ACPAgent(AgentBase):
         if not self.alive:
             if self.connection is not None:
                 await self.connection.close(grace=0.5, term_grace=1.0)
-            env = build_env(self.env)  # the agent's, also for the commands it runs
-            handlers = ClientHandlers(
-                ctx.workspace,
-                permission=ctx.request_permission,
-                elicitation=self.elicitation,
-                terminal_env=env,
-            )
-            self.connection = await AgentConnection.start(
-                self.command,
-                handlers=handlers,
-                on_message=self._message,
-                on_request=lambda request: ctx.note_activity(),
-                env=env,
-            )
-            await self.connection.initialize_raw(timeout=self.startup_timeout)
+            await self._spawn(ctx.workspace, ctx.request_permission)
+        elif self._warm:  # started by an agent pool: it becomes this conversation's
+            assert self.connection is not None
+            self.connection.rebind(self._handlers(ctx.workspace, ctx.request_permission))
+        self._warm = False
         connection = self.connection
         assert connection is not None
         how: Literal["resume", "load"] | None = None
@@ -152,6 +146,40 @@ class ACPAgent(AgentBase):
         self.session_id = ctx.session_id = start.session_id
         start.agent_info = connection.agent_info
         return start
+
+    async def awarm(self, directory: str | os.PathLike[str]) -> None:
+        """Start the process and run ``initialize`` now, before any conversation takes the
+        agent (see :class:`acphost.AgentPool`); it runs in ``directory`` until then."""
+        if not self.alive:
+            await self._spawn(Workspace(directory), _refuse)
+            self._warm = True
+
+    def _handlers(
+        self, workspace: Workspace, permission: Callable[[PermissionRequest], Awaitable[Decision]]
+    ) -> ClientHandlers:
+        return ClientHandlers(
+            workspace,
+            permission=permission,
+            elicitation=self.elicitation,
+            terminal_env=self._env,
+        )
+
+    async def _spawn(
+        self, workspace: Workspace, permission: Callable[[PermissionRequest], Awaitable[Decision]]
+    ) -> None:
+        self._env = build_env(self.env)  # the agent's, also for the commands it runs
+        self.connection = await AgentConnection.start(
+            self.command,
+            handlers=self._handlers(workspace, permission),
+            on_message=self._message,
+            on_request=self._request_seen,
+            env=self._env,
+        )
+        await self.connection.initialize_raw(timeout=self.startup_timeout)
+
+    def _request_seen(self, _: object) -> None:
+        if self._ctx is not None:
+            self._ctx.note_activity()
 
     async def _new_session(self, connection: AgentConnection, ctx: AgentContext) -> SessionStart:
         async def create() -> SessionStart:
@@ -243,3 +271,8 @@ class ACPAgent(AgentBase):
     @property
     def stderr_tail(self) -> str:
         return self.connection.stderr_tail if self.connection is not None else ""
+
+
+async def _refuse(request: PermissionRequest) -> Decision:
+    """The permission path of an agent kept warm: no conversation, nobody to ask."""
+    return "reject_once"

@@ -35,6 +35,7 @@ from acphost.conversation._desk import PermissionDesk
 from acphost.conversation._inputs import AgentSpec, StoreSpec, blocks_of, open_store
 from acphost.conversation._loop import IOLoop
 from acphost.conversation._mailbox import Mailbox
+from acphost.conversation._pool import AgentPool
 from acphost.conversation._runner import TurnRunner, TurnSettings
 from acphost.conversation._state import ConversationState
 from acphost.errors import AcphostError, ConversationClosed, UsageError
@@ -69,7 +70,8 @@ class Conversation:
     ``turn_resumed`` follows when the agent moves again. Once the conversation cost more than
     ``max_cost`` (in the agent's currency, from its usage updates), the running turn is
     cancelled cleanly and ends with a ``budget_exceeded`` error, and no turn starts until
-    :attr:`max_cost` is raised.
+    :attr:`max_cost` is raised. With ``pool`` (an :class:`AgentPool`), the agent is one the
+    pool started and initialised in advance, when it has one ready.
 
     Every method that waits for the agent has an async twin (``start``/``astart``,
     ``set_mode``/``aset_mode``, ``run``/``arun``, ``close``/``aclose``...).
@@ -92,12 +94,13 @@ class Conversation:
         cancel_grace: float = 10.0,
         stall_timeout: float | None = 60.0,
         max_cost: float | None = None,
+        pool: AgentPool | None = None,
         max_retries: int = 2,
         title: str | None = None,
         id: str | None = None,
         _resume: tuple[ConversationRecord, list[Event]] | None = None,
     ) -> None:
-        self.agent = resolve_agent(agent)
+        self.agent = pool.take(agent) if pool is not None else resolve_agent(agent)
         self.workspace = Workspace(workspace, *additional_directories)
         self.store = open_store(store)
         self.id = _resume[0].id if _resume else (id or uuid.uuid4().hex)
