@@ -181,6 +181,29 @@ def test_a_client_that_stops_reading_is_closed_and_resumes_without_loss(
         assert seqs(partial) + seqs(rest) == list(range(1, final + 1))
 
 
+def test_a_client_that_never_reads_again_still_gets_4008_not_the_keepalive_1011(
+    store_path: Path, workspace: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The close must not wait for the client to read: queued behind what it has not read, it
+    # is the code the client finds. Waiting let uvicorn's keepalive (whose ping the client
+    # never reads either) close the connection with 1011 first.
+    caplog.set_level(logging.DEBUG, logger="acphost.server")
+    options: dict[str, Any] = {"ws_queue_size": 32, "ws_max_lag": 0.3, "send_buffer": 32_768}
+    with server_and_client(store_path, ping=1.0, **options) as (server, client):
+        cid = create_with(client, storm(4000), workspace)
+        with open_ws(server, cid, sock=slow_socket(server), **SLOW_CLIENT) as stuck:
+            client.post(f"/api/conversations/{cid}/messages", json={"text": "go"})
+            deadline = time.monotonic() + WAIT
+            while not logged(caplog, "closed the event stream"):
+                assert time.monotonic() < deadline, "the close waited for the client to read"
+                time.sleep(0.02)
+            received, closed = read_until_closed(stuck, timeout=2 * WAIT)
+        assert closed.rcvd is not None
+        assert closed.rcvd.code == 4008, closed
+        resume_at = events_of(received)[-1]["seq"]
+        assert closed.rcvd.reason == f"too slow: reconnect with after_seq={resume_at}"
+
+
 def test_the_handshake_checks_key_conversation_and_after_seq(store_path: Path) -> None:
     with server_and_client(store_path) as (server, client):
         cid = client.post(

@@ -18,9 +18,10 @@ from acphost.server._errors import ERROR_RESPONSES, install_error_handlers
 from acphost.server._limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LIVE, BodyLimit
 from acphost.server._manager import Manager, StoreSpec
 from acphost.server._routes import conversations_router, public_router
+from acphost.server._transport import WebSocketProtocol
 from acphost.server._ws import event_stream
 
-__all__ = ["DESCRIPTION", "create_app", "serve"]
+__all__ = ["DESCRIPTION", "WS_PROTOCOL", "create_app", "serve"]
 
 log = logging.getLogger("acphost.server")
 
@@ -44,6 +45,10 @@ agent may be stopped to make room (the conversation resumes on its next use); wh
 conversation is busy (running a turn, or waiting on its agent), another gets 429
 `too_many_live_conversations`.
 """
+
+
+WS_PROTOCOL = WebSocketProtocol
+"""uvicorn's WebSocket implementation that :func:`serve` runs (tests run the same)."""
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -161,4 +166,4 @@ def serve(
         "API key required" if api_key else "no API key, loopback only",
         where,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets-sansio")
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ws=WS_PROTOCOL)

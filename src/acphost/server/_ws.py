@@ -94,6 +94,7 @@ def event_stream(
             # may wait for a stuck client to read again (or go away); it holds no subscription
             with contextlib.suppress(WebSocketDisconnect, OSError):
                 await websocket.close(*close)
+            log.debug("closed the event stream of %s with %d", conversation_id, close[0])
 
     return stream_events
 
