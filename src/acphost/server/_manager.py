@@ -19,13 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from acphost.agents import KNOWN_AGENTS, ACPAgent, AgentBase
-from acphost.conversation import Conversation, ConversationState
+from acphost.conversation import Conversation, ConversationState, settle_dangling_turn
 from acphost.errors import AcphostError
 from acphost.events import parse_event
 from acphost.server._errors import ApiError
 from acphost.server._hub import Hub
 from acphost.server._models import CreateConversation
-from acphost.store import ConversationRecord, EventStore, SQLiteStore, default_store_path
+from acphost.store import (
+    ConversationRecord,
+    EventStore,
+    SeqConflict,
+    SQLiteStore,
+    default_store_path,
+)
 
 __all__ = ["Live", "Manager", "StoreSpec"]
 
@@ -105,6 +111,12 @@ class Manager:
             path = default_store_path() if spec is None else spec
             assert not isinstance(path, EventStore)
             self._store = await asyncio.to_thread(SQLiteStore, path)
+        await asyncio.to_thread(self._settle_dangling_turns)
+
+    def _settle_dangling_turns(self) -> None:
+        """End every turn a dead process (this server before a crash, a CLI) left running."""
+        for conversation_id in self.store.dangling_turns():
+            self._fold(conversation_id)
 
     async def shutdown(self) -> None:
         """Stop every turn (it ends ``cancelled``) and every agent; statuses stay as they are."""
@@ -186,13 +198,19 @@ class Manager:
         self.record(conversation_id)
         return await asyncio.to_thread(self._fold, conversation_id), None
 
-    def _fold(self, conversation_id: str) -> ConversationState:
+    def _fold(self, conversation_id: str, *, settle: bool = True) -> ConversationState:
+        """The stored log's state; a turn it shows running whose driver is gone is ended."""
         state = ConversationState(conversation_id, store=self.store)
         for record in self.store.iter_events(conversation_id):
             try:
                 state.apply(parse_event(record.data), stored=True)
             except ValueError:  # a kind from a newer acphost: skip it, keep the rest
                 log.warning("skipping unreadable event %s#%s", conversation_id, record.seq)
+        try:
+            if settle and settle_dangling_turn(state, self.store):
+                log.info("ended the turn a dead process left running in %s", conversation_id)
+        except SeqConflict:  # another reader ended it meanwhile
+            return self._fold(conversation_id, settle=False)
         return state
 
     # --- creating and driving ---------------------------------------------------------------
