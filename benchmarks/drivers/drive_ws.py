@@ -206,7 +206,8 @@ async def storm(server: Server, cid: str, job: dict[str, Any], after: int) -> di
         asyncio.create_task(subscribe(url, after, s, r, compression))
         for s, r in zip(subs, readies, strict=True)
     ]
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), WAIT_S)
+    if readies:
+        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), WAIT_S)
     before = server.proc_status()
     cpu0 = time.process_time()
     prompt = common.prompt_text(job["scenario"], job["n"])
@@ -214,12 +215,16 @@ async def storm(server: Server, cid: str, job: dict[str, Any], after: int) -> di
     await asyncio.to_thread(
         server.request, "POST", f"/api/conversations/{cid}/messages", {"text": prompt}
     )
-    await asyncio.wait_for(asyncio.gather(*tasks), job.get("storm_timeout_s", 600.0))
-    wall = max(s.last_t for s in subs) - t0
+    if tasks:
+        await asyncio.wait_for(asyncio.gather(*tasks), job.get("storm_timeout_s", 600.0))
+    final = (await asyncio.to_thread(wait_idle, server, cid))["last_seq"]
+    wall = max((s.last_t for s in subs), default=time.perf_counter()) - t0
     client_cpu = time.process_time() - cpu0
     after_status = server.proc_status()
-    final = (await asyncio.to_thread(wait_idle, server, cid))["last_seq"]
     expected = final - after
+    # the turn by the events' own timestamps (when the server stored them), from the store
+    first = server.get(f"/api/conversations/{cid}/events?after_seq={after}&limit=1")
+    last = server.get(f"/api/conversations/{cid}/events/{final}")
     return {
         "events": expected,
         "final_seq": final,
@@ -236,7 +241,7 @@ async def storm(server: Server, cid: str, job: dict[str, Any], after: int) -> di
         "kicked_subscribers": sum(1 for s in subs if s.kicked),
         "kicked_at": [(t - t0, seq - after) for s in subs for t, seq in s.kicked_at],
         "other_close": [c for s in subs for c in s.other_close][:5],
-        "server_turn_s": subs[0].last_ts - subs[0].first_ts,
+        "server_turn_s": last["ts"] - first["events"][0]["ts"],
         "server_cpu_s": after_status["cpu_s"] - before["cpu_s"],
         "client_cpu_s": client_cpu,
         "server_rss_before_mb": before["VmRSS"],

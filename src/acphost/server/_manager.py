@@ -23,7 +23,7 @@ from acphost.conversation import Conversation, ConversationState, settle_danglin
 from acphost.errors import AcphostError
 from acphost.events import parse_event
 from acphost.server._errors import ApiError
-from acphost.server._hub import Hub
+from acphost.server._hub import Hub, Pacer
 from acphost.server._models import CreateConversation
 from acphost.store import (
     ConversationRecord,
@@ -89,6 +89,7 @@ class Manager:
         *,
         stop_timeout: float,
         max_live: int | None = None,
+        hub_size: int = 8192,
     ) -> None:
         self._store_spec = store
         self._store: EventStore | None = store if isinstance(store, EventStore) else None
@@ -99,6 +100,8 @@ class Manager:
         self.live: dict[str, Live] = {}  # least recently used first
         self._evicting: dict[str, asyncio.Task[None]] = {}
         self.hubs: dict[str, Hub] = {}
+        self.hub_size = hub_size
+        self.pacer = Pacer()  # watchers never slow the turns (see _hub.py)
         self._deleting: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -154,7 +157,7 @@ class Manager:
     def hub(self, conversation_id: str) -> Hub:
         hub = self.hubs.get(conversation_id)
         if hub is None:
-            hub = self.hubs[conversation_id] = Hub(self.loop)
+            hub = self.hubs[conversation_id] = Hub(self.loop, self.hub_size)
         return hub
 
     def release_hub(self, conversation_id: str) -> None:
@@ -279,15 +282,17 @@ class Manager:
             name = f"acphost-drive-{live.conversation.id}"
             live.driver = self.loop.create_task(self._drive(live), name=name)
 
-    @staticmethod
-    async def _drive(live: Live) -> None:
+    async def _drive(self, live: Live) -> None:
         conversation = live.conversation
+        self.pacer.driving += 1
         try:
             await conversation.arun()
         except AcphostError as exc:  # already recorded as an error event
             log.info("a turn of %s failed: %s", conversation.id, exc.code)
         except Exception:
             log.exception("driving %s failed", conversation.id)
+        finally:
+            self.pacer.driving -= 1
 
     # --- stopping -------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -26,9 +27,17 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from acphost.server._auth import KeyCheck
 from acphost.server._errors import ApiError
-from acphost.server._hub import CATCH_UP, TOO_SLOW, Subscriber, event_message
+from acphost.server._hub import (
+    CATCH_UP,
+    TOO_SLOW,
+    Outgoing,
+    Subscriber,
+    event_message,
+    token_message,
+)
 from acphost.server._manager import Manager
 from acphost.server._models import MAX_SEQ
+from acphost.server._transport import SEND_MANY
 
 __all__ = ["event_stream"]
 
@@ -60,7 +69,7 @@ def _after_seq(raw: str | None) -> int:
 
 
 def event_stream(
-    manager: Manager, keys: KeyCheck, queue_size: int, max_lag: float
+    manager: Manager, keys: KeyCheck, max_lag: float
 ) -> Callable[[WebSocket, str], Coroutine[Any, Any, None]]:
     async def stream_events(websocket: WebSocket, conversation_id: str) -> None:
         peer = websocket.client.host if websocket.client else None
@@ -82,7 +91,7 @@ def event_stream(
             return
         await websocket.accept()
         hub = manager.hub(conversation_id)
-        subscriber = hub.subscribe(queue_size, max_lag)
+        subscriber = hub.subscribe()
         try:
             close = await _serve(
                 websocket, manager, conversation_id, subscriber, after_seq, max_lag
@@ -141,11 +150,13 @@ async def _drain_client(websocket: WebSocket) -> None:
 
 
 class _Sender:
-    """Sends one subscriber's events in seq order, from its queue or, after a gap, the store.
+    """Sends one subscriber's events in seq order, from the hub's log or, after a gap, the store.
 
-    A stall timer cancels the task that runs :meth:`run` once a single send has been blocked
-    for ``max_lag`` (``stuck``). It fires once per ``max_lag`` instead of a timeout around every
-    send, which would cost a timer per message per subscriber during a storm.
+    Messages go in batches (one write for all that is waiting, see ``_transport.py``), each
+    followed by the pacer's due (:class:`~acphost.server._hub.Pacer`). A stall timer cancels
+    the task that runs :meth:`run` once a single send has been blocked for ``max_lag``
+    (``stuck``). It fires once per ``max_lag`` instead of a timeout around every send, which
+    would cost a timer per batch per subscriber during a storm.
     """
 
     def __init__(
@@ -164,6 +175,7 @@ class _Sender:
         self.sent = sent  # the last seq written to the socket
         self.max_lag = max_lag
         self.stuck = False
+        self._many = SEND_MANY in websocket.scope.get("extensions", {})
         self._since: float | None = None  # when the send in progress began
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[Any] | None = None
@@ -175,29 +187,61 @@ class _Sender:
         try:
             sub = self.sub
             await self._backlog()
-            sub.drop_through(self.sent)
-            while (item := await sub.get()) is not None:
-                seq = item.seq
-                if item is CATCH_UP:
+            sub.skip_through(self.sent)
+            while (batch := await sub.get(_PAGE)) is not None:
+                if batch is CATCH_UP:
                     log.debug("a subscriber of %s fell behind", self.conversation_id)
                     await self._backlog()  # to the store's end, even if nothing more comes
-                    sub.drop_through(self.sent)
-                elif not seq:
-                    await self._emit(item.text(), 0)
-                elif seq > self.sent:
-                    if seq > self.sent + 1:  # never expected; the store has what we missed
-                        await self._backlog(seq - 1)
-                    await self._emit(item.payload, seq)
-                # else already sent from the store
+                    sub.skip_through(self.sent)
+                else:
+                    await self._live(batch)
         finally:
             self._timer.cancel()  # the last one armed
 
-    async def _emit(self, text: str, seq: int) -> None:
-        self._since = self._loop.time()
-        await self.websocket.send_text(text)
-        self._since = None
-        if seq:
-            self.sent = seq
+    async def _live(self, batch: list[Outgoing]) -> None:
+        """Send a batch from the log: events not sent yet, token deltas merged."""
+        began = time.perf_counter()
+        texts: list[str] = []
+        last = self.sent
+        token: Outgoing | None = None
+        for item in batch:
+            seq = item.seq
+            if not seq:  # consecutive deltas of one kind go as one message
+                if token is not None and token.thought == item.thought:
+                    token = Outgoing(0, token=token.token + item.token, thought=item.thought)
+                else:
+                    if token is not None:
+                        texts.append(token_message(token.token, token.thought))
+                    token = item
+                continue
+            if token is not None:
+                texts.append(token_message(token.token, token.thought))
+                token = None
+            if seq <= last:
+                continue  # already sent from the store
+            if seq > last + 1:  # never expected; the store has what we missed
+                await self._emit(texts, last)
+                texts = []
+                await self._backlog(seq - 1)
+                last = self.sent
+            texts.append(item.payload)
+            last = seq
+        if token is not None:
+            texts.append(token_message(token.token, token.thought))
+        await self._emit(texts, last)
+        await self.manager.pacer.pace(time.perf_counter() - began)
+
+    async def _emit(self, texts: list[str], seq: int) -> None:
+        """Send ``texts``; ``seq`` is the last event among them (or the last one sent)."""
+        if texts:
+            self._since = self._loop.time()
+            if self._many:
+                await self.websocket.send({"type": "websocket.send", SEND_MANY: texts})
+            else:  # another ASGI server: one message at a time
+                for text in texts:
+                    await self.websocket.send_text(text)
+            self._since = None
+        self.sent = seq
 
     def _check(self) -> None:
         """The stall timer: cancel the sender if its send has been blocked for ``max_lag``."""
@@ -224,9 +268,11 @@ class _Sender:
             page = await asyncio.to_thread(
                 events, self.conversation_id, after_seq=self.sent, limit=limit
             )
-            for record in page:
-                await self._emit(event_message(record.data), record.seq)
-                if sub.closed:
-                    return
+            if sub.closed:
+                return
+            began = time.perf_counter()  # the loop's time: the read ran on a worker thread
+            if page:
+                await self._emit([event_message(r.data) for r in page], page[-1].seq)
+            await self.manager.pacer.pace(time.perf_counter() - began)
             if len(page) < limit:
                 break
