@@ -79,7 +79,7 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
         f" browsers do; {meta['rounds']} interleaved round(s), a fresh server each run; median"
         " (min–max).",
         "",
-        *machine(meta['python'], meta['load']),
+        *machine(meta["python"], meta["load"]),
         "",
         "| setup | storm turn in the server | fan-out (events × subscribers / s)"
         " | per-subscriber events/s | every subscriber complete, in order | closed as slow"

@@ -335,11 +335,11 @@ def test_the_pacer_holds_senders_only_while_a_turn_is_driven() -> None:
         idle = asyncio.ensure_future(pacer.pace(60.0))
         await asyncio.sleep(0)
         free = idle.done()  # no turn: the fan-out goes at full speed
-        pacer.driving = 1
-        driving = asyncio.ensure_future(pacer.pace(60.0))
-        await asyncio.sleep(0)
-        held = not driving.done()  # a turn: the sender repays the loop time it took
-        driving.cancel()
+        with pacer.turn():
+            driving = asyncio.ensure_future(pacer.pace(60.0))
+            await asyncio.sleep(0)
+            held = not driving.done()  # a turn: the sender repays the loop time it took
+        await asyncio.wait_for(driving, 1.0)  # the turn is over: catch up at once
         return free, held
 
     assert asyncio.run(scenario()) == (True, True)

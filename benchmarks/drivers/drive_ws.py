@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import signal
 import socket
@@ -161,6 +162,7 @@ async def subscribe(
             proxy=None,
             open_timeout=WAIT_S,
             compression=compression,
+            ping_interval=None,  # a subscriber busy decoding its backlog answers pings late
         )
         ready.set()
         try:
@@ -196,30 +198,54 @@ async def subscribe(
             await ws.close()
 
 
-async def storm(server: Server, cid: str, job: dict[str, Any], after: int) -> dict[str, Any]:
-    url = f"ws://127.0.0.1:{server.port}/api/conversations/{cid}/events"
-    count = job["subscribers"]
+async def _watch(url: str, after: int, count: int, compression: str | None, go: Any) -> list[Sub]:
+    """``count`` subscribers: connect, say ready (``go``), read until the turn's end."""
     subs = [Sub() for _ in range(count)]
     readies = [asyncio.Event() for _ in range(count)]
-    compression = job.get("compression", "deflate")
     tasks = [
         asyncio.create_task(subscribe(url, after, s, r, compression))
         for s, r in zip(subs, readies, strict=True)
     ]
-    if readies:
-        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), WAIT_S)
+    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), WAIT_S)
+    go.send(time.process_time())
+    await asyncio.wait_for(asyncio.gather(*tasks), WAIT_S * 20)
+    return subs
+
+
+def _watcher(url: str, after: int, count: int, compression: str | None, go: Any) -> None:
+    """A subscriber process: its subscribers' figures, then its CPU time, go back on ``go``."""
+    subs = asyncio.run(_watch(url, after, count, compression, go))
+    go.send([s.__dict__ for s in subs])
+    go.send(time.process_time())
+
+
+def storm(server: Server, cid: str, job: dict[str, Any], after: int) -> dict[str, Any]:
+    """The storm, watched by ``subscribers`` spread over ``processes`` other processes (a
+    Python process decoding a million messages is the bottleneck, not the server)."""
+    url = f"ws://127.0.0.1:{server.port}/api/conversations/{cid}/events"
+    count = job["subscribers"]
+    compression = job.get("compression", "deflate")
+    processes = max(1, min(count, job.get("processes", 2)))
+    shares = [count // processes + (i < count % processes) for i in range(processes)]
+    context = multiprocessing.get_context("fork")
+    pipes, workers = [], []
+    for share in shares if count else []:
+        mine, theirs = context.Pipe()
+        worker = context.Process(target=_watcher, args=(url, after, share, compression, theirs))
+        worker.start()
+        pipes.append(mine)
+        workers.append(worker)
+    cpu_before = sum(pipe.recv() for pipe in pipes)  # each is connected and ready
     before = server.proc_status()
-    cpu0 = time.process_time()
     prompt = common.prompt_text(job["scenario"], job["n"])
     t0 = time.perf_counter()
-    await asyncio.to_thread(
-        server.request, "POST", f"/api/conversations/{cid}/messages", {"text": prompt}
-    )
-    if tasks:
-        await asyncio.wait_for(asyncio.gather(*tasks), job.get("storm_timeout_s", 600.0))
-    final = (await asyncio.to_thread(wait_idle, server, cid))["last_seq"]
+    server.request("POST", f"/api/conversations/{cid}/messages", {"text": prompt})
+    subs = [Sub(**d) for pipe in pipes for d in pipe.recv()]
+    client_cpu = sum(pipe.recv() for pipe in pipes) - cpu_before
+    for worker in workers:
+        worker.join(WAIT_S)
+    final = wait_idle(server, cid)["last_seq"]
     wall = max((s.last_t for s in subs), default=time.perf_counter()) - t0
-    client_cpu = time.process_time() - cpu0
     after_status = server.proc_status()
     expected = final - after
     # the turn by the events' own timestamps (when the server stored them), from the store
@@ -244,6 +270,7 @@ async def storm(server: Server, cid: str, job: dict[str, Any], after: int) -> di
         "server_turn_s": last["ts"] - first["events"][0]["ts"],
         "server_cpu_s": after_status["cpu_s"] - before["cpu_s"],
         "client_cpu_s": client_cpu,
+        "subscriber_processes": len(workers),
         "server_rss_before_mb": before["VmRSS"],
         "server_rss_mb": after_status["VmRSS"],
         "server_maxrss_mb": after_status["VmHWM"],
@@ -271,7 +298,7 @@ def body(job: dict[str, Any]) -> dict[str, Any]:
             {"text": common.prompt_text("trivial", 1)},
         )
         after = wait_idle(server, cid)["last_seq"]
-        result = asyncio.run(storm(server, cid, job, after))
+        result = storm(server, cid, job, after)
         result["subscribers"] = job["subscribers"]
         return result
     finally:

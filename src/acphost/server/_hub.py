@@ -22,16 +22,18 @@ made on the loop queue up behind it, so subscribers always see events in seq ord
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
 
 from acphost.events import Event
+from acphost.store import EventStore
 
 __all__ = ["CATCH_UP", "TOO_SLOW", "Hub", "Outgoing", "Pacer", "Subscriber", "token_message"]
 
@@ -47,6 +49,7 @@ class Outgoing:
     payload: str = ""
     token: str = ""
     thought: bool = False
+    frames: dict[int, bytes] | None = None  # made by the transport, shared by subscribers
 
 
 def event_message(event_json: bytes | str) -> str:
@@ -72,8 +75,9 @@ class Pacer:
 
     A sender reports the loop time each batch took; while any turn is being driven, every
     sender then waits until the fan-out's time is repaid (``spent * (1 - share) / share``,
-    one debt shared by all senders). With no turn running, nothing waits: subscribers catch up
-    at full speed. A trickle of events costs microseconds and waits as much.
+    one debt shared by all senders), or until no turn runs any more. With no turn running,
+    nothing waits: subscribers catch up at full speed. A trickle of events costs microseconds
+    and waits as much.
     """
 
     def __init__(self, share: float = 0.1) -> None:
@@ -82,13 +86,29 @@ class Pacer:
         self.factor = (1 - share) / share
         self.driving = 0  # turns being driven right now
         self._until = 0.0
+        self._quiet = asyncio.Event()  # set while no turn is driven
+        self._quiet.set()
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Around the driving of turns: the senders are paced meanwhile."""
+        self.driving += 1
+        self._quiet.clear()
+        try:
+            yield
+        finally:
+            self.driving -= 1
+            if not self.driving:
+                self._until = 0.0
+                self._quiet.set()
 
     async def pace(self, spent: float) -> None:
         if not self.driving:
             return
         now = time.perf_counter()
         self._until = max(self._until, now) + spent * self.factor
-        await asyncio.sleep(self._until - now)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._quiet.wait(), self._until - now)
 
 
 class Subscriber:
@@ -142,6 +162,17 @@ class Subscriber:
         self.cursor = hub.base + end
 
 
+PAGE = 500
+"""Events per page read from the store for subscribers that are behind."""
+
+_PAGES_KEPT = 64  # ~32,000 events: a storm's subscribers catch up from the same pages
+
+
+def _read_page(store: EventStore, conversation_id: str, index: int) -> list[Outgoing]:
+    records = store.events(conversation_id, after_seq=index * PAGE, limit=PAGE)
+    return [Outgoing(r.seq, event_message(r.data)) for r in records]
+
+
 class Hub:
     """One conversation's subscribers; the ``on_*`` methods are the conversation's callbacks."""
 
@@ -152,6 +183,8 @@ class Hub:
         self.base = 0  # the absolute index of log[0]
         self.ready = asyncio.Event()  # set when the log grew; waiting senders clear it
         self.subscribers: set[Subscriber] = set()
+        self._pages: dict[int, list[Outgoing]] = {}  # full pages of the store, by index
+        self._reading: dict[int, asyncio.Future[list[Outgoing]]] = {}
         self._thread = threading.get_ident()
         self._hops = 0  # deliveries sent to the loop from another thread...
         self._landed = 0  # ...and how many of them ran
@@ -214,6 +247,36 @@ class Hub:
         if not self.subscribers:  # free the memory: the next subscriber starts at the end
             self.base += len(self.log)
             self.log.clear()
+            self._pages.clear()
+
+    # --- the store, for subscribers that are behind (server loop) ---------------------------
+
+    async def stored(
+        self, store: EventStore, conversation_id: str, after: int, limit: int
+    ) -> tuple[list[Outgoing], bool]:
+        """Up to ``limit`` stored events after seq ``after``, and whether more may follow.
+
+        The store is read in pages aligned on seq (``PAGE`` events: 1-500, 501-1000...)
+        that the hub's subscribers share: 50 subscribers catching up after a storm read
+        each page once, and send the same message objects (whose frames the transport
+        compresses once, see ``_transport.py``). Only full pages are kept (the last few).
+        """
+        index = after // PAGE
+        page = self._pages.get(index)
+        if page is None:
+            reading = self._reading.get(index)
+            if reading is None:
+                reading = self._reading[index] = asyncio.ensure_future(
+                    asyncio.to_thread(_read_page, store, conversation_id, index)
+                )
+                reading.add_done_callback(lambda _: self._reading.pop(index, None))
+            page = await asyncio.shield(reading)
+            if len(page) == PAGE and self.subscribers:
+                if len(self._pages) >= _PAGES_KEPT:
+                    self._pages.pop(next(iter(self._pages)), None)
+                self._pages[index] = page
+        events = [item for item in page if item.seq > after][:limit]
+        return events, len(page) == PAGE and (not events or events[-1].seq >= page[-1].seq)
 
     def close_all(self, code: int, reason: str) -> None:
         for subscriber in list(self.subscribers):

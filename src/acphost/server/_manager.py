@@ -284,15 +284,13 @@ class Manager:
 
     async def _drive(self, live: Live) -> None:
         conversation = live.conversation
-        self.pacer.driving += 1
         try:
-            await conversation.arun()
+            with self.pacer.turn():
+                await conversation.arun()
         except AcphostError as exc:  # already recorded as an error event
             log.info("a turn of %s failed: %s", conversation.id, exc.code)
         except Exception:
             log.exception("driving %s failed", conversation.id)
-        finally:
-            self.pacer.driving -= 1
 
     # --- stopping -------------------------------------------------------------------------
 

@@ -7,20 +7,20 @@ not read either, closed the connection with 1011 and no word on where to resume.
 queued behind what the client has not read yet, at once.
 
 **Many messages, one write.** The event stream sends a batch of messages as one ASGI message
-(``{"type": "websocket.send", SEND_MANY: [text, ...]}``, offered in the scope's extensions):
-their frames go to the socket in one write instead of one system call each.
+(``{"type": "websocket.send", SEND_MANY: [message, ...]}``, offered in the scope's
+extensions): their frames go to the socket in one write instead of one system call each.
 
 **One compression for every subscriber.** permessage-deflate is negotiated with
 ``server_no_context_takeover`` (RFC 7692 lets a server choose it whatever the client offered),
-so a message's compressed frame depends on the message alone and is made once, then shared by
-every connection that sends it (:data:`_FRAMES`): 50 subscribers of a storm cost one deflate
-per event, not 50. Browsers inflate such frames like any other.
+so a message's compressed frame depends on the message alone: it is made once, kept on the
+message (:class:`Shared`), and written by every connection that sends it. 50 subscribers of a
+storm cost one deflate per event, not 50. Browsers inflate such frames like any other.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -32,36 +32,17 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-__all__ = ["SEND_MANY", "WebSocketProtocol"]
+__all__ = ["SEND_MANY", "Shared", "WebSocketProtocol"]
 
-SEND_MANY = "acphost.texts"
-"""The scope extension (and ``websocket.send`` key) of a batch of text messages."""
-
-_FRAMES_KEPT = 4096  # shared frames, newest kept: subscribers send the same recent events
+SEND_MANY = "acphost.messages"
+"""The scope extension (and ``websocket.send`` key) of a batch of :class:`Shared` messages."""
 
 
-class _FrameCache:
-    """Serialized frames of recent messages, by the negotiated encoding and the text."""
+class Shared(Protocol):
+    """A message sent to many connections: its text, and its frames once made (by key)."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.frames: dict[tuple[int, str], bytes] = {}
-
-    def get(self, protocol: ServerProtocol, window: int, text: str) -> bytes:
-        key = (window, text)
-        frame = self.frames.get(key)
-        if frame is None:
-            frame = Frame(Opcode.TEXT, text.encode()).serialize(
-                mask=False, extensions=protocol.extensions
-            )
-            frames = self.frames
-            if len(frames) >= self.size:
-                frames.pop(next(iter(frames)), None)  # the oldest
-            frames[key] = frame
-        return frame
-
-
-_FRAMES = _FrameCache(_FRAMES_KEPT)
+    payload: str
+    frames: dict[int, bytes] | None
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
@@ -75,7 +56,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
                 server_no_context_takeover=True,
                 server_max_window_bits=12,
                 client_max_window_bits=12,
-                compress_settings={"memLevel": 5},
+                compress_settings={"memLevel": 5, "level": 1},  # once per message: fast
             )
             self.conn = ServerProtocol(
                 extensions=[deflate],
@@ -103,9 +84,9 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         return None  # an encoding with state across messages: frames are its own
 
     async def send(self, message: Any) -> None:
-        texts = message.get(SEND_MANY)
-        if texts is not None:
-            await self._send_many(texts)
+        batch = message.get(SEND_MANY)
+        if batch is not None:
+            await self._send_many(batch)
         elif message["type"] == "websocket.close" and self.close_sent:
             return  # closing already (the keepalive gave up on the client first)
         elif message["type"] != "websocket.close" or self.writable.is_set():
@@ -121,15 +102,26 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             finally:
                 self.writable.clear()
 
-    async def _send_many(self, texts: list[str]) -> None:
+    async def _send_many(self, batch: list[Shared]) -> None:
         await self.writable.wait()
         if self.disconnected or self.close_sent or self.conn.state is not State.OPEN:
             raise ClientDisconnected()
-        window = self._shared_window()
-        if window is None:
-            for text in texts:
-                self.conn.send_text(text.encode())
-            self.transport.write(b"".join(self.conn.data_to_send()))
-        else:
-            conn, get = self.conn, _FRAMES.get
-            self.transport.write(b"".join([get(conn, window, text) for text in texts]))
+        conn = self.conn
+        key = self._shared_window()
+        if key is None:
+            for message in batch:
+                conn.send_text(message.payload.encode())
+            self.transport.write(b"".join(conn.data_to_send()))
+            return
+        frames = []
+        for message in batch:
+            made = message.frames
+            if made is None:
+                made = message.frames = {}
+            frame = made.get(key)
+            if frame is None:
+                frame = made[key] = Frame(Opcode.TEXT, message.payload.encode()).serialize(
+                    mask=False, extensions=conn.extensions
+                )
+            frames.append(frame)
+        self.transport.write(b"".join(frames))

@@ -29,10 +29,10 @@ from acphost.server._auth import KeyCheck
 from acphost.server._errors import ApiError
 from acphost.server._hub import (
     CATCH_UP,
+    PAGE,
     TOO_SLOW,
     Outgoing,
     Subscriber,
-    event_message,
     token_message,
 )
 from acphost.server._manager import Manager
@@ -43,7 +43,6 @@ __all__ = ["event_stream"]
 
 log = logging.getLogger("acphost.server")
 
-_PAGE = 500
 _TICK = 0.05  # the stall timer's shortest period (``max_lag`` may be 0)
 
 
@@ -149,6 +148,11 @@ async def _drain_client(websocket: WebSocket) -> None:
             return
 
 
+def _token(delta: Outgoing) -> Outgoing:
+    """A token delta as a message of its own (not shared: merged per subscriber)."""
+    return Outgoing(0, token_message(delta.token, delta.thought))
+
+
 class _Sender:
     """Sends one subscriber's events in seq order, from the hub's log or, after a gap, the store.
 
@@ -188,7 +192,7 @@ class _Sender:
             sub = self.sub
             await self._backlog()
             sub.skip_through(self.sent)
-            while (batch := await sub.get(_PAGE)) is not None:
+            while (batch := await sub.get(PAGE)) is not None:
                 if batch is CATCH_UP:
                     log.debug("a subscriber of %s fell behind", self.conversation_id)
                     await self._backlog()  # to the store's end, even if nothing more comes
@@ -201,7 +205,7 @@ class _Sender:
     async def _live(self, batch: list[Outgoing]) -> None:
         """Send a batch from the log: events not sent yet, token deltas merged."""
         began = time.perf_counter()
-        texts: list[str] = []
+        out: list[Outgoing] = []
         last = self.sent
         token: Outgoing | None = None
         for item in batch:
@@ -211,35 +215,35 @@ class _Sender:
                     token = Outgoing(0, token=token.token + item.token, thought=item.thought)
                 else:
                     if token is not None:
-                        texts.append(token_message(token.token, token.thought))
+                        out.append(_token(token))
                     token = item
                 continue
             if token is not None:
-                texts.append(token_message(token.token, token.thought))
+                out.append(_token(token))
                 token = None
             if seq <= last:
                 continue  # already sent from the store
             if seq > last + 1:  # never expected; the store has what we missed
-                await self._emit(texts, last)
-                texts = []
+                await self._emit(out, last)
+                out = []
                 await self._backlog(seq - 1)
                 last = self.sent
-            texts.append(item.payload)
+            out.append(item)
             last = seq
         if token is not None:
-            texts.append(token_message(token.token, token.thought))
-        await self._emit(texts, last)
+            out.append(_token(token))
+        await self._emit(out, last)
         await self.manager.pacer.pace(time.perf_counter() - began)
 
-    async def _emit(self, texts: list[str], seq: int) -> None:
-        """Send ``texts``; ``seq`` is the last event among them (or the last one sent)."""
-        if texts:
+    async def _emit(self, batch: list[Outgoing], seq: int) -> None:
+        """Send ``batch``; ``seq`` is the last event in it (or the last one sent)."""
+        if batch:
             self._since = self._loop.time()
             if self._many:
-                await self.websocket.send({"type": "websocket.send", SEND_MANY: texts})
+                await self.websocket.send({"type": "websocket.send", SEND_MANY: batch})
             else:  # another ASGI server: one message at a time
-                for text in texts:
-                    await self.websocket.send_text(text)
+                for item in batch:
+                    await self.websocket.send_text(item.payload)
             self._since = None
         self.sent = seq
 
@@ -260,19 +264,17 @@ class _Sender:
     async def _backlog(self, until: int | None = None) -> None:
         """Send the stored events after ``sent``, up to ``until`` or else the store's end."""
         sub = self.sub
-        events = self.manager.store.events
-        while not sub.closed:
-            limit = _PAGE if until is None else min(_PAGE, until - self.sent)
+        more = True
+        while more and not sub.closed:
+            limit = PAGE if until is None else min(PAGE, until - self.sent)
             if limit <= 0:
                 break
-            page = await asyncio.to_thread(
-                events, self.conversation_id, after_seq=self.sent, limit=limit
+            page, more = await sub.hub.stored(
+                self.manager.store, self.conversation_id, self.sent, limit
             )
             if sub.closed:
                 return
             began = time.perf_counter()  # the loop's time: the read ran on a worker thread
             if page:
-                await self._emit([event_message(r.data) for r in page], page[-1].seq)
+                await self._emit(page, page[-1].seq)
             await self.manager.pacer.pace(time.perf_counter() - began)
-            if len(page) < limit:
-                break
