@@ -339,7 +339,7 @@ def test_the_pacer_holds_senders_only_while_a_turn_is_driven() -> None:
             driving = asyncio.ensure_future(pacer.pace(60.0))
             await asyncio.sleep(0)
             held = not driving.done()  # a turn: the sender repays the loop time it took
-        await asyncio.wait_for(driving, 1.0)  # the turn is over: catch up at once
+        await asyncio.wait_for(driving, WAIT)  # the turn is over: catch up at once
         return free, held
 
     assert asyncio.run(scenario()) == (True, True)
