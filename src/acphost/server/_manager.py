@@ -119,7 +119,10 @@ class Manager:
     def _settle_dangling_turns(self) -> None:
         """End every turn a dead process (this server before a crash, a CLI) left running."""
         for conversation_id in self.store.dangling_turns():
-            self._fold(conversation_id)
+            try:
+                self._fold(conversation_id)
+            except Exception:  # one bad log must not keep the server down: it is read later
+                log.exception("could not end the dangling turn of %s", conversation_id)
 
     async def shutdown(self) -> None:
         """Stop every turn (it ends ``cancelled``) and every agent; statuses stay as they are."""
