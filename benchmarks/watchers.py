@@ -75,9 +75,11 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
         "",
         f"`python benchmarks/watchers.py` ({meta['when']}, commit {meta['commit']}): one"
         f" tool-call storm of {meta['tools']:,} calls in `acphost serve` (its own process),"
-        " watched by WebSocket subscribers in another process, offering permessage-deflate as"
-        f" browsers do; {meta['rounds']} interleaved round(s), a fresh server each run; median"
-        " (min–max).",
+        " watched by WebSocket subscribers in two other processes (niced: they stand for"
+        " browsers on other machines), offering permessage-deflate as browsers do;"
+        f" {meta['rounds']} interleaved round(s), a fresh server each run; median (min–max)."
+        " The machine is shared: the load average below is what the figures were measured"
+        " under.",
         "",
         *machine(meta["python"], meta["load"]),
         "",
@@ -146,7 +148,15 @@ def main() -> None:
     parser.add_argument("--tools", type=int, default=6_667)
     parser.add_argument("--out", default=str(HERE / "WATCHERS.md"))
     parser.add_argument("--json", help="also save the raw runs here")
+    parser.add_argument("--report", metavar="JSON", help="run nothing: render a saved --json")
     args = parser.parse_args()
+    if args.report:
+        saved = json.loads(Path(args.report).read_text())
+        meta = {**saved["meta"], "load": tuple(saved["meta"]["load"])}
+        text = report(saved["runs"], meta)
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(text)
+        return
     if args.quick:
         args.tools, args.subscribers, args.rounds = 667, 10, 1
     load_start = os.getloadavg()
