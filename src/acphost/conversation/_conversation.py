@@ -117,6 +117,7 @@ class Conversation:
             permission=permission,
             asks=self._desk.asks,
         )
+        self._delivery.tr.titled = (_resume[0].title if _resume else title) is not None
         if _resume is None:
             now = time.time()
             self.store.create_conversation(
