@@ -5,6 +5,7 @@ from acphost.conversation._delivery import PermissionPolicy
 from acphost.conversation._lock import FIFOLock
 from acphost.conversation._pool import AgentPool
 from acphost.conversation._runner import TurnSettings
+from acphost.conversation._settle import settle_dangling_turn
 from acphost.conversation._state import ConversationState, Status
 
 __all__ = (
@@ -15,4 +16,5 @@ __all__ = (
     "PermissionPolicy",
     "Status",
     "TurnSettings",
+    "settle_dangling_turn",
 )
