@@ -1,0 +1,240 @@
+"""The server side of the web console: its files, and the browser credential (cookie + CSRF).
+
+A real uvicorn and real HTTP/WebSocket clients; the console is a placeholder directory, so these
+tests do not depend on the built bundle (tests/test_console_browser*.py drive the real one).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from test_server_support import KEY, open_ws, receive_until, server_and_client, status_is
+
+PAGE = b"<!doctype html><title>console</title><script src='/assets/app.js?v=1'></script>"
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Path:
+    root = tmp_path / "console"
+    (root / "assets").mkdir(parents=True)
+    (root / "index.html").write_bytes(PAGE)
+    (root / "assets" / "app.js").write_text("console.log('hi')\n")
+    (root / "assets" / "app.css").write_text("body{}\n")
+    return root
+
+
+def test_the_console_and_its_client_routes_are_served_with_a_strict_csp(
+    store_path: Path, console: Path
+) -> None:
+    with server_and_client(store_path, console=console) as (server, _client):
+        for path in ("/", "/c/0123abcd", "/new", "/c/x/y"):
+            page = httpx.get(server.url + path)
+            assert page.status_code == 200, path
+            assert page.content == PAGE
+            assert page.headers["content-type"].startswith("text/html")
+            assert page.headers["cache-control"] == "no-cache"
+            csp = page.headers["content-security-policy"]
+            assert "default-src 'self'" in csp
+            assert "script-src 'self';" in csp
+            assert "frame-ancestors 'none'" in csp
+            assert "http" not in csp  # no external source of any kind
+            assert page.headers["x-content-type-options"] == "nosniff"
+        again = httpx.get(server.url + "/", headers={"If-None-Match": page.headers["etag"]})
+        assert again.status_code == 304
+        assert again.content == b""
+
+        versioned = httpx.get(server.url + "/assets/app.js?v=1")
+        assert versioned.status_code == 200
+        assert versioned.text == "console.log('hi')\n"
+        assert versioned.headers["content-type"].startswith("text/javascript")
+        assert "immutable" in versioned.headers["cache-control"]
+        assert httpx.get(server.url + "/assets/app.css").headers["cache-control"] == "no-cache"
+        assert httpx.head(server.url + "/assets/app.css").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/assets/missing.js", 404, "not_found"),
+        ("GET", "/assets/../index.html", 404, "not_found"),
+        ("GET", "/assets/%2e%2e/index.html", 404, "not_found"),
+        ("GET", "/assets/.hidden", 404, "not_found"),
+        ("GET", "/favicon.ico", 404, "not_found"),  # a file, not a client route
+        ("GET", "/api/nothing-here", 404, "not_found"),  # the API never falls back to the page
+        ("POST", "/api/nothing-here", 404, "not_found"),
+        ("POST", "/c/abc", 404, "not_found"),
+        ("DELETE", "/api/health", 405, "method_not_allowed"),
+    ],
+)
+def test_what_is_not_a_page_stays_an_error(
+    store_path: Path, console: Path, method: str, path: str, status: int, code: str
+) -> None:
+    with server_and_client(store_path, console=console) as (_server, client):
+        response = client.request(method, path)
+        assert response.status_code == status, response.text
+        assert response.json()["code"] == code
+
+
+def test_a_server_without_the_bundle_says_how_to_build_it(store_path: Path, tmp_path: Path) -> None:
+    with server_and_client(store_path, console=tmp_path / "none") as (server, _client):
+        page = httpx.get(server.url + "/")
+        assert page.status_code == 404
+        assert page.json()["code"] == "console_not_built"
+        assert "npm" in page.json()["hint"]
+
+
+def test_the_console_is_not_part_of_the_api_document(store_path: Path, console: Path) -> None:
+    with server_and_client(store_path, console=console) as (server, _client):
+        paths = httpx.get(server.url + "/openapi.json").json()["paths"]
+        assert "/api/session" in paths
+        assert not any(p == "/" or p.startswith(("/assets", "/{")) for p in paths)
+
+
+# --- the browser credential -------------------------------------------------------------------
+
+
+def browser(server: Any, **headers: str) -> httpx.Client:
+    """A client like a browser page of the server: no key header, its own Origin, a cookie jar."""
+    return httpx.Client(base_url=server.url, headers={"Origin": server.url, **headers}, timeout=8.0)
+
+
+def test_sign_in_trades_the_key_for_an_httponly_cookie_and_a_csrf_token(
+    store_path: Path, workspace: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with server_and_client(store_path) as (server, _client), browser(server) as page:
+        before = page.get("/api/session").json()
+        assert before == {
+            "auth_required": True,
+            "signed_in": False,
+            "csrf_token": None,
+            "expires_at": None,
+            "default_workspace": None,
+        }
+        assert page.get("/api/conversations").status_code == 401
+        wrong = page.post("/api/session", json={"api_key": "not-the-key"})
+        assert wrong.status_code == 401
+        assert wrong.json()["code"] == "unauthorized"
+        assert "set-cookie" not in wrong.headers
+
+        signed = page.post("/api/session", json={"api_key": KEY})
+        assert signed.status_code == 200, signed.text
+        cookie = signed.headers["set-cookie"]
+        for attribute in ("HttpOnly", "SameSite=strict", "Path=/api", "Max-Age="):
+            assert attribute.lower() in cookie.lower(), cookie
+        assert KEY not in cookie
+        assert "Secure" not in cookie  # plain http: a Secure cookie would never come back
+        body = signed.json()
+        assert body["signed_in"] is True
+        assert body["default_workspace"]
+        csrf = body["csrf_token"]
+        assert csrf
+        assert page.get("/api/session").json()["csrf_token"] == csrf  # a reload gets it back
+
+        assert page.get("/api/conversations").status_code == 200
+        create = {"agent": "echo", "workspace": str(workspace)}
+        refused = page.post("/api/conversations", json=create)
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "csrf_failed"
+        forged = page.post("/api/conversations", json=create, headers={"X-CSRF-Token": "x"})
+        assert forged.json()["code"] == "csrf_failed"
+        made = page.post("/api/conversations", json=create, headers={"X-CSRF-Token": csrf})
+        assert made.status_code == 201, made.text
+
+        out = page.delete("/api/session", headers={"X-CSRF-Token": csrf})
+        assert out.status_code == 204
+        assert 'acphost_session=""' in out.headers["set-cookie"]
+        assert page.get("/api/conversations").status_code == 401
+    assert KEY not in caplog.text
+
+
+def test_a_signed_out_cookie_stays_dead_and_a_restart_keeps_live_ones(
+    store_path: Path,
+) -> None:
+    with server_and_client(store_path) as (server, _client), browser(server) as page:
+        page.post("/api/session", json={"api_key": KEY})
+        kept = dict(page.cookies)
+    with server_and_client(store_path) as (server, _client), browser(server) as page:
+        page.cookies.update(kept)
+        session = page.get("/api/session").json()
+        assert session["signed_in"] is True  # a restarted server honours the cookie
+        assert page.get("/api/conversations").status_code == 200
+        page.delete("/api/session", headers={"X-CSRF-Token": session["csrf_token"]})
+        with httpx.Client(base_url=server.url, cookies=kept) as stolen:
+            assert stolen.get("/api/conversations").status_code == 401
+    with server_and_client(store_path, key="another-key-456") as (server, _client):
+        old = httpx.get(f"{server.url}/api/conversations", cookies=kept)
+        assert old.status_code == 401  # a new key signs every browser out
+
+
+def test_other_sites_can_neither_change_anything_nor_open_the_event_stream(
+    store_path: Path, workspace: Path
+) -> None:
+    evil = "http://evil.example"
+    with server_and_client(store_path) as (server, client), browser(server) as page:
+        cid = client.post("/api/conversations", json={"agent": "echo", "workspace": str(workspace)})
+        cid = cid.json()["id"]
+        csrf = page.post("/api/session", json={"api_key": KEY}).json()["csrf_token"]
+        cookie = f"acphost_session={page.cookies['acphost_session']}"
+        other_port = server.url.rsplit(":", 1)[0] + ":1"
+        for origin in (evil, other_port, "null"):
+            hijack = page.post(
+                f"/api/conversations/{cid}/interrupt",
+                headers={"Origin": origin, "X-CSRF-Token": csrf},
+            )
+            assert hijack.status_code == 403, origin
+            assert hijack.json()["code"] == "origin_refused"
+            sign_in = page.post("/api/session", json={"api_key": KEY}, headers={"Origin": origin})
+            assert sign_in.json()["code"] == "origin_refused"
+            with pytest.raises(InvalidStatus) as refused:
+                open_ws(server, cid, additional_headers={"Origin": origin, "Cookie": cookie})
+            assert refused.value.response.status_code == 403
+        with pytest.raises(InvalidStatus) as anonymous:
+            open_ws(server, cid, additional_headers={"Origin": server.url})
+        assert anonymous.value.response.status_code == 401
+
+        ours = {"Origin": server.url, "Cookie": cookie}
+        with open_ws(server, cid, additional_headers=ours) as ws:
+            sent = page.post(
+                f"/api/conversations/{cid}/messages",
+                json={"text": "from the browser"},
+                headers={"X-CSRF-Token": csrf},
+            )
+            assert sent.status_code == 202, sent.text
+            messages = receive_until(ws, status_is("idle"))
+        tokens = "".join(m["text"] for m in messages if m["type"] == "token")
+        assert "from the browser" in tokens
+
+
+def test_a_keyless_server_answers_only_to_loopback_host_names(store_path: Path) -> None:
+    with server_and_client(store_path, key=None) as (server, client):
+        assert client.get("/api/conversations").status_code == 200
+        session = client.get("/api/session").json()
+        assert session["auth_required"] is False
+        assert session["signed_in"] is True
+        # DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1
+        rebound = client.get("/api/conversations", headers={"Host": "evil.example:8765"})
+        assert rebound.status_code == 403
+        assert rebound.json()["code"] == "forbidden"
+        local = client.get("/api/conversations", headers={"Host": f"localhost:{server.port}"})
+        assert local.status_code == 200
+        with pytest.raises(InvalidStatus) as refused:
+            open_ws(server, "x", additional_headers={"Origin": "http://evil.example"})
+        assert refused.value.response.status_code == 403
+
+
+def test_the_session_api_is_documented(store_path: Path) -> None:
+    with server_and_client(store_path) as (server, _client):
+        document = httpx.get(server.url + "/openapi.json").json()
+        session = document["paths"]["/api/session"]
+        assert set(session) == {"get", "post", "delete"}
+        schemes = document["components"]["securitySchemes"]
+        assert any(s.get("in") == "cookie" for s in schemes.values())
+        assert json.dumps(session["post"]).count("SignIn")
