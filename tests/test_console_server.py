@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,15 @@ import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from test_server_support import KEY, open_ws, receive_until, server_and_client, status_is
+from test_server_cli import free_port, run_server
+from test_server_support import (
+    KEY,
+    open_ws,
+    receive_until,
+    server_and_client,
+    status_is,
+    wait_until,
+)
 
 PAGE = b"<!doctype html><title>console</title><script src='/assets/app.js?v=1'></script>"
 
@@ -238,3 +248,62 @@ def test_the_session_api_is_documented(store_path: Path) -> None:
         schemes = document["components"]["securitySchemes"]
         assert any(s.get("in") == "cookie" for s in schemes.values())
         assert json.dumps(session["post"]).count("SignIn")
+
+
+def test_serve_open_opens_the_console_in_a_browser_without_the_key(tmp_path: Path) -> None:
+    opened = tmp_path / "opened.txt"
+    recorder = tmp_path / "browser.py"
+    recorder.write_text(f"import sys\nopen({str(opened)!r}, 'w').write(sys.argv[1])\n")
+    port = free_port()
+    env = {
+        "ACPHOST_API_KEY": KEY,
+        "ACPHOST_HOME": str(tmp_path),
+        "BROWSER": f"{sys.executable} {recorder} %s",  # what webbrowser runs
+    }
+    process = run_server("--port", str(port), "--open", "--log-level", "warning", env=env)
+    try:
+        url = wait_until(lambda: opened.is_file() and opened.read_text(), what="the browser")
+        assert url == f"http://127.0.0.1:{port}/"
+        assert httpx.get(f"{url}api/session").json()["auth_required"] is True
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=10)
+    assert KEY not in output + url
+
+
+def test_list_rows_show_cost_running_and_pending_requests(
+    store_path: Path, workspace: Path
+) -> None:
+    def row(client: httpx.Client, cid: str) -> dict[str, Any]:
+        rows = client.get("/api/conversations").json()["conversations"]
+        found: dict[str, Any] = next(r for r in rows if r["id"] == cid)
+        return found
+
+    body = {"agent": "demo", "workspace": str(workspace), "permission": "ask"}
+    with server_and_client(store_path) as (server, client):
+        cid = client.post("/api/conversations", json=body).json()["id"]
+        assert row(client, cid)["pending_permission_count"] == 0
+        with open_ws(server, cid) as ws:
+            client.post(f"/api/conversations/{cid}/messages", json={"text": "write notes"})
+            asked = receive_until(ws, lambda e: e["kind"] == "permission_requested")
+            waiting = row(client, cid)
+            assert waiting["pending_permission_count"] == 1
+            assert waiting["running"] is True
+            assert waiting["status"] == "running"
+            request_id = asked[-1]["event"]["request_id"]
+            client.post(
+                f"/api/conversations/{cid}/permissions/{request_id}",
+                json={"decision": "allow_once"},
+            )
+            receive_until(ws, status_is("idle"))
+        done = row(client, cid)
+        assert done["pending_permission_count"] == 0
+        assert done["cost"] > 0
+        assert done["currency"] == "USD"
+        detail = client.get(f"/api/conversations/{cid}").json()
+        assert detail["cost"] == done["cost"]
+    with server_and_client(store_path) as (server, client):  # folded from the store now
+        stored = row(client, cid)
+        assert stored["live"] is False
+        assert stored["running"] is False
+        assert (stored["cost"], stored["currency"]) == (done["cost"], done["currency"])
