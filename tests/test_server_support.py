@@ -28,13 +28,13 @@ WAIT = 8.0  # an upper bound for a busy machine; the tests take well under it
 class LiveServer:
     """A real uvicorn on a free loopback port, running the app in a background thread."""
 
-    def __init__(self, app: FastAPI, *, send_buffer: int | None = None) -> None:
+    def __init__(self, app: FastAPI, *, send_buffer: int | None = None, port: int = 0) -> None:
         self.app = app
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if send_buffer is not None:  # inherited by accepted sockets: a constrained network
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))  # a given port: a restarted server, same origin
         self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(
             app, log_level="warning", ws="websockets-sansio", lifespan="on", ws_ping_interval=None
