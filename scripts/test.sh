@@ -84,5 +84,6 @@ run_step "ruff check" ruff check src tests
 run_step "ruff format --check" ruff format --check src tests
 run_step "mypy" mypy
 run_step "API breakage checks" python scripts/check_api.py
+run_step "web console (lint, unit tests, bundle up to date)" bash scripts/web.sh
 run_step "pytest" pytest "$@"
 say "all checks passed"
