@@ -12,11 +12,23 @@ export default tseslint.config(
     },
     rules: {
       "@typescript-eslint/restrict-template-expressions": ["error", { allowNumber: true }],
+    },
+  },
+  {
+    files: ["src/**"],
+    rules: {
       "no-restricted-syntax": [
         "error",
         { selector: "Literal[value=/^https?:\\/\\//]", message: "no external URL in the console" },
       ],
     },
   },
-  { files: ["*.js", "*.mjs"], ...tseslint.configs.disableTypeChecked },
+  {
+    files: ["*.js", "*.mjs"],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { console: "readonly", process: "readonly" },
+    },
+  },
 );

@@ -1,6 +1,6 @@
 import { defineConfig } from "vitest/config";
 
+// JSX settings come from tsconfig.json (preact's automatic runtime).
 export default defineConfig({
-  esbuild: { jsx: "automatic", jsxImportSource: "preact" },
   test: { environment: "jsdom", include: ["test/**/*.test.ts", "test/**/*.test.tsx"] },
 });

@@ -52,6 +52,7 @@ export function App(): JSX.Element {
   const [problem, setProblem] = useState<string | null>(null);
   const [workspace, setWorkspace] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const [refresh, setRefresh] = useState(0);
   const [listPending, setListPending] = useState(new Map<string, number>());
   const [livePending, setLivePending] = useState(new Map<string, number>());
 
@@ -75,7 +76,7 @@ export function App(): JSX.Element {
   }, [api, check]);
 
   const onRows = useCallback((rows: ConversationSummary[]) => {
-    setListPending(new Map(rows.map((r) => [r.id, r.pending_permissions ?? 0])));
+    setListPending(new Map(rows.map((r) => [r.id, r.pending_permission_count ?? 0])));
   }, []);
   const onPending = useCallback((id: string, count: number) => {
     setLivePending((before) => {
@@ -138,13 +139,22 @@ export function App(): JSX.Element {
             </button>
           ) : null}
         </div>
-        <ConversationList api={api} selected={openId} livePending={livePending} onRows={onRows} />
+        <ConversationList api={api} selected={openId} livePending={livePending}
+          onRows={onRows}
+          refresh={refresh}
+        />
       </aside>
       <main class="main">
         {notice ? (
           <div class="banner warn" data-testid="notice" role="status">
             {notice}{" "}
-            <button type="button" class="link" onClick={() => setNotice(null)}>
+            <button
+              type="button"
+              class="link"
+              onClick={() => {
+                setNotice(null);
+              }}
+            >
               dismiss
             </button>
           </div>
@@ -155,6 +165,7 @@ export function App(): JSX.Element {
             defaultWorkspace={workspace}
             onCreated={(id, warning) => {
               setNotice(warning);
+              setRefresh((n) => n + 1);
               location.hash = `#/c/${encodeURIComponent(id)}`;
             }}
           />
@@ -165,6 +176,7 @@ export function App(): JSX.Element {
             id={route.id}
             onPending={onPending}
             onDeleted={() => {
+              setRefresh((n) => n + 1);
               location.hash = "#/";
             }}
           />

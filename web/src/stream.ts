@@ -65,6 +65,8 @@ export class EventStream {
     private readonly conversationId: string,
     private readonly handlers: StreamHandlers,
     afterSeq = 0,
+    /** Where the server is: the page's own origin. */
+    private readonly base: Location | URL = location,
   ) {
     this.filter = new SeqFilter(afterSeq);
   }
@@ -94,7 +96,7 @@ export class EventStream {
 
   private open(): void {
     this.handlers.connection(this.attempt === 0 ? "connecting" : "reconnecting");
-    const socket = new WebSocket(streamUrl(location, this.conversationId, this.filter.last));
+    const socket = new WebSocket(streamUrl(this.base, this.conversationId, this.filter.last));
     this.socket = socket;
     socket.onopen = () => {
       this.attempt = 0;
@@ -116,13 +118,14 @@ export class EventStream {
   }
 
   private receive(data: string): void {
-    const message = JSON.parse(data) as StreamMessage;
+    // a newer server may send other message types: they are not for us
+    const message = JSON.parse(data) as StreamMessage | { type: "other" };
     if (message.type === "token") {
       this.flush(); // tokens come after the events before them
       this.handlers.token(message.text, message.thought);
       return;
     }
-    if (message.type !== "event") return; // a newer server's message: not for us
+    if (message.type !== "event") return;
     let event: AcpEvent | null;
     try {
       event = this.filter.accept(message.event);

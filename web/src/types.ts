@@ -208,7 +208,7 @@ export interface ConversationSummary {
   // added for the console (optional: older servers lack them)
   cost?: number | null;
   currency?: string | null;
-  pending_permissions?: number;
+  pending_permission_count?: number;
   running?: boolean;
 }
 

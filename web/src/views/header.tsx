@@ -87,7 +87,7 @@ export function Controls(props: {
         title="Let the turn finish, then run no queued message"
         onClick={() => void act(() => api.control(id, "pause"))}
       >
-        ⏸ Pause
+        ❚❚ Pause
       </button>
       <button
         type="button"

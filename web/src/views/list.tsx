@@ -24,6 +24,8 @@ interface Props {
   /** Pending counts the open conversation knows sooner than the next poll. */
   livePending: ReadonlyMap<string, number>;
   onRows: (rows: ConversationSummary[]) => void;
+  /** Changes when the app knows the list changed (created, deleted): reload at once. */
+  refresh: number;
 }
 
 export function ConversationList(props: Props): JSX.Element {
@@ -55,7 +57,7 @@ export function ConversationList(props: Props): JSX.Element {
       alive = false;
       clearTimeout(timer);
     };
-  }, [api, status, search, onRows]);
+  }, [api, status, search, onRows, props.refresh]);
 
   const now = Date.now() / 1000;
   return (
@@ -93,7 +95,7 @@ export function ConversationList(props: Props): JSX.Element {
       {rows?.length === 0 ? <div class="muted pad" data-testid="conv-list-empty">no conversations</div> : null}
       <ul class="rows">
         {rows?.map((c) => {
-          const pending = props.livePending.get(c.id) ?? c.pending_permissions ?? 0;
+          const pending = props.livePending.get(c.id) ?? c.pending_permission_count ?? 0;
           return (
             <li key={c.id}>
               <a

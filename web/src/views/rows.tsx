@@ -81,7 +81,7 @@ function PermissionCard(props: {
       role={decided ? undefined : "alert"}
     >
       <div class="permission-head">
-        <span class="permission-icon">{decided ? "🔓" : "⚠"}</span>
+        <span class="permission-icon">{decided ? "✓" : "⚠"}</span>
         <strong>{decided ? "Permission" : "Permission needed"}:</strong>{" "}
         <span data-testid="permission-title">{request.title || call?.title || "a tool call"}</span>
       </div>
@@ -119,7 +119,7 @@ function Thought(props: { text: string; streaming: boolean }): JSX.Element {
   return (
     <details class="thought" data-testid="thought">
       <summary>
-        💭 Thought{props.streaming ? "…" : ""}{" "}
+        ∴ Thought{props.streaming ? "…" : ""}{" "}
         <span class="muted">{props.text.slice(0, 80).replace(/\s+/g, " ")}</span>
       </summary>
       <Markdown text={props.text} />

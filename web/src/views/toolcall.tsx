@@ -9,15 +9,16 @@ import { diffLines, hunks } from "../diff";
 import { highlight, languageOf } from "../highlight";
 import type { JsonObject, TerminalEvent, ToolCallEvent } from "../types";
 
+// symbols every common font has (no emoji font is assumed)
 const KIND_ICONS: Record<string, string> = {
-  read: "📖",
-  edit: "✏️",
-  delete: "🗑",
-  move: "📦",
-  search: "🔍",
+  read: "≡",
+  edit: "✎",
+  delete: "✕",
+  move: "⇢",
+  search: "⌕",
   execute: "▶",
-  think: "💭",
-  fetch: "🌐",
+  think: "∴",
+  fetch: "⇣",
   switch_mode: "⇄",
   other: "•",
 };
