@@ -133,6 +133,8 @@ def test_sign_in_trades_the_key_for_an_httponly_cookie_and_a_csrf_token(
         assert wrong.status_code == 401
         assert wrong.json()["code"] == "unauthorized"
         assert "set-cookie" not in wrong.headers
+        unicode = page.post("/api/session", json={"api_key": "ключ \U000e9e8b"})
+        assert unicode.status_code == 401  # any text is a wrong key, never a 500
 
         signed = page.post("/api/session", json={"api_key": KEY})
         assert signed.status_code == 200, signed.text
