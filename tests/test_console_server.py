@@ -6,10 +6,13 @@ tests do not depend on the built bundle (tests/test_console_browser*.py drive th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import signal
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -309,3 +312,15 @@ def test_list_rows_show_cost_running_and_pending_requests(
         assert stored["live"] is False
         assert stored["running"] is False
         assert (stored["cost"], stored["currency"]) == (done["cost"], done["currency"])
+
+
+def test_the_packaged_bundle_names_each_asset_by_its_content() -> None:
+    """Assets are cached as immutable by their ``?v=``: it must change whenever they do."""
+    root = resources.files("acphost.server") / "console"
+    page = (root / "index.html").read_text(encoding="utf-8")
+    referenced = re.findall(r"""["'](/assets/[^"'?]+)\?v=([0-9a-f]+)["']""", page)
+    assert {path for path, _ in referenced} >= {"/assets/app.js", "/assets/app.css"}
+    for path, version in referenced:
+        content = (root / path.removeprefix("/")).read_bytes()
+        assert hashlib.sha256(content).hexdigest().startswith(version), path
+    assert not re.search(r"""(src|href)=["']https?:""", page)  # nothing from elsewhere
