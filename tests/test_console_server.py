@@ -20,6 +20,7 @@ import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from acphost.server._session import SessionTokens
 from test_server_cli import free_port, run_server
 from test_server_support import (
     KEY,
@@ -324,3 +325,25 @@ def test_the_packaged_bundle_names_each_asset_by_its_content() -> None:
         content = (root / path.removeprefix("/")).read_bytes()
         assert hashlib.sha256(content).hexdigest().startswith(version), path
     assert not re.search(r"""(src|href)=["']https?:""", page)  # nothing from elsewhere
+
+
+def test_session_tokens_are_bound_to_the_key_unforgeable_and_expire() -> None:
+    tokens = SessionTokens("key-one")
+    token = tokens.mint()
+    assert tokens.expiry(token) is not None
+    assert SessionTokens("key-two").expiry(token) is None  # another key: another secret
+    version, expires, nonce, mac = token.split(".")
+    later = str(int(expires) + 3600)
+    for forged in (
+        f"{version}.{later}.{nonce}.{mac}",  # a longer life
+        f"{version}.{expires}.{nonce}.{mac[:-2]}AA",
+        f"v2.{expires}.{nonce}.{mac}",
+        "",
+        "x" * 1000,
+    ):
+        assert tokens.expiry(forged) is None, forged
+    assert not tokens.csrf_ok(token, None)
+    assert not tokens.csrf_ok(token, tokens.csrf(tokens.mint()))  # another session's token
+    assert tokens.csrf_ok(token, tokens.csrf(token))
+    assert tokens.expiry(SessionTokens("key-one", ttl=0).mint()) is None  # expired at once
+    assert "key-one" not in repr(tokens)
