@@ -17,7 +17,7 @@ const options = {
   entryPoints: { app: join(here, "src", "main.tsx") },
   outdir: assets,
   bundle: true,
-  minify: true,
+  minify: !process.env.NOMINIFY,
   format: "esm",
   target: ["chrome110", "firefox110", "safari16"],
   jsx: "automatic",

@@ -6,6 +6,7 @@ import type {
   ConversationDetail,
   ConversationPage,
   CreateRequest,
+  EventPage,
   SessionInfo,
   Status,
 } from "./types";
@@ -117,6 +118,11 @@ export class Api {
 
   conversation(id: string): Promise<ConversationDetail> {
     return this.request("GET", `/api/conversations/${enc(id)}`);
+  }
+
+  /** Stored events after ``afterSeq``, up to 1,000 (the server's largest page). */
+  events(id: string, afterSeq: number): Promise<EventPage> {
+    return this.request("GET", `/api/conversations/${enc(id)}/events?after_seq=${afterSeq}&limit=1000`);
   }
 
   create(body: CreateRequest): Promise<ConversationDetail> {

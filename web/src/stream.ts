@@ -1,26 +1,37 @@
-// A conversation's live event stream over the WebSocket, resumed from the last seq received.
+// A conversation's event stream: the stored backlog in pages over REST (a page of 1,000 events
+// is one response, where the socket would send 1,000 messages), then live over the WebSocket
+// from the last seq received.
 //
 // Events are deduplicated by seq (a resumed socket may repeat what we have) and handed over in
 // batches, so a 20,000-event backlog costs one render per batch instead of one per event. A
-// dropped socket reconnects with backoff and `after_seq` set to the last seq delivered; a gap
+// dropped socket catches up and reconnects with backoff from the last seq delivered; a gap
 // (never expected: the server sends in order) reconnects from the last seq we have.
 
 import type { AcpEvent, StreamMessage } from "./types";
 
+/** Stored events after a seq, a page at a time (GET /api/conversations/{id}/events). */
+export type PageLoader = (
+  afterSeq: number,
+) => Promise<{ events: AcpEvent[]; has_more: boolean; next_after_seq: number }>;
+
 export type Connection = "connecting" | "open" | "reconnecting" | "deleted" | "closed";
 
 export interface StreamHandlers {
-  events(batch: AcpEvent[]): void;
+  /** A batch in seq order; ``more`` while the stored backlog is still being loaded. */
+  events(batch: AcpEvent[], more: boolean): void;
   token(text: string, thought: boolean): void;
   connection(state: Connection, detail?: string): void;
   /** After a failed connect: resolve true to keep trying (e.g. the session is still valid). */
   failed?(attempt: number): Promise<boolean>;
+  /** Catch up over REST before each (re)connect; without it the socket sends the backlog. */
+  page?: PageLoader;
 }
 
 /** The close code the server uses for a deleted conversation. */
 export const DELETED = 4404;
 const BACKOFF_MS = [100, 250, 500, 1000, 2000, 4000];
-const BATCH_MS = 16;
+/** How long events wait to be handed over together (a storm arrives as a few big batches). */
+const BATCH_MS = 40;
 
 export function streamUrl(base: Location | URL, conversationId: string, afterSeq: number): string {
   const scheme = base.protocol === "https:" ? "wss:" : "ws:";
@@ -96,6 +107,41 @@ export class EventStream {
 
   private open(): void {
     this.handlers.connection(this.attempt === 0 ? "connecting" : "reconnecting");
+    this.catchUp().then(
+      (caughtUp) => {
+        if (caughtUp) this.connect();
+        else void this.retry();
+      },
+      (error: unknown) => {
+        console.warn("acphost console: catching up failed:", error);
+        void this.retry();
+      },
+    );
+  }
+
+  /** Load the stored events after the last seq, a page at a time; false after a gap. */
+  private async catchUp(): Promise<boolean> {
+    const page = this.handlers.page;
+    if (!page) return true;
+    let next = page(this.filter.last);
+    for (;;) {
+      const { events, has_more, next_after_seq } = await next;
+      if (this.stopped) return false;
+      const more = has_more && events.length > 0;
+      if (more) next = page(next_after_seq); // in flight while this page is handled
+      for (const event of events) {
+        if (!this.accept(event)) {
+          if (more) next.catch(() => undefined);
+          return false;
+        }
+      }
+      this.flush(more);
+      if (!more) return true;
+    }
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
     const socket = new WebSocket(streamUrl(this.base, this.conversationId, this.filter.last));
     this.socket = socket;
     socket.onopen = () => {
@@ -126,30 +172,35 @@ export class EventStream {
       return;
     }
     if (message.type !== "event") return;
-    let event: AcpEvent | null;
-    try {
-      event = this.filter.accept(message.event);
-    } catch (error) {
-      if (!(error instanceof GapError)) throw error;
-      console.warn(`acphost console: ${error.message}; reconnecting`);
+    if (!this.accept(message.event)) {
       this.reconnect();
       return;
     }
-    if (event === null) return;
-    this.pending.push(event);
     this.flushTimer ??= setTimeout(() => {
       this.flush();
     }, BATCH_MS);
   }
 
-  private flush(): void {
+  /** Queue an event unless we have it; false on a gap (the caller reconnects). */
+  private accept(event: AcpEvent): boolean {
+    try {
+      if (this.filter.accept(event) !== null) this.pending.push(event);
+      return true;
+    } catch (error) {
+      if (!(error instanceof GapError)) throw error;
+      console.warn(`acphost console: ${error.message}; reconnecting`);
+      return false;
+    }
+  }
+
+  private flush(more = false): void {
     if (this.flushTimer !== null) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
     this.delivered += batch.length;
-    this.handlers.events(batch);
+    this.handlers.events(batch, more);
   }
 
   private async retry(): Promise<void> {

@@ -187,6 +187,12 @@ export type StreamMessage =
   | { type: "event"; event: AcpEvent }
   | { type: "token"; text: string; thought: boolean };
 
+export interface EventPage {
+  events: AcpEvent[];
+  next_after_seq: number;
+  has_more: boolean;
+}
+
 export interface AgentInfo {
   name: string;
   title: string;

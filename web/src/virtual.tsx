@@ -52,18 +52,45 @@ interface Props<T> {
   class?: string;
 }
 
+/** A row's wrapper: tells the list's ResizeObserver to watch it while it is mounted. */
+function VRow(props: {
+  rowKey: string;
+  index: number;
+  estimate: number;
+  observer: ResizeObserver | null;
+  children: ComponentChildren;
+}): JSX.Element {
+  const ref = useRef<HTMLDivElement>(null);
+  const { observer } = props;
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el || !observer) return;
+    observer.observe(el);
+    return () => {
+      observer.unobserve(el);
+    };
+  }, [observer]);
+  return (
+    <div ref={ref} data-key={props.rowKey} data-index={props.index} data-estimate={props.estimate} class="vrow">
+      {props.children}
+    </div>
+  );
+}
+
 export function VirtualList<T>(props: Props<T>): JSX.Element {
   const { items, keyOf, estimate, render } = props;
   const viewport = useRef<HTMLDivElement>(null);
   const measured = useRef(new Map<string, number>());
   const following = useRef(true);
+  const firstVisible = useRef(0);
   const [view, setView] = useState({ top: 0, height: 800 });
   const [, setTick] = useState(0);
-  const observer = useRef<ResizeObserver | null>(null);
+  const [observer, setObserver] = useState<ResizeObserver | null>(null);
 
   const heights = items.map((item) => measured.current.get(keyOf(item)) ?? estimate(item));
   const { offsets, start, end } = layout(heights, view.top, view.height);
   const total = offsets[items.length] ?? 0;
+  firstVisible.current = firstAtOrAfter(offsets, view.top);
 
   const onScroll = useCallback(() => {
     const el = viewport.current;
@@ -72,52 +99,39 @@ export function VirtualList<T>(props: Props<T>): JSX.Element {
     setView({ top: el.scrollTop, height: el.clientHeight });
   }, []);
 
-  // measure rendered rows; keep the reader's place when rows above them change height
-  const measure = useCallback((elements: Iterable<Element>) => {
-    const el = viewport.current;
-    if (!el) return;
-    let changed = false;
-    let shift = 0;
-    const firstVisible = Number(el.dataset.firstVisible ?? "0");
-    for (const row of elements) {
-      if (!(row instanceof HTMLElement) || !row.isConnected) continue;
-      const key = row.dataset.key;
-      if (key === undefined) continue;
-      const height = row.offsetHeight;
-      const before = measured.current.get(key);
-      if (before === height) continue;
-      measured.current.set(key, height);
-      changed = true;
-      if (Number(row.dataset.index) < firstVisible && !following.current) {
-        shift += height - (before ?? Number(row.dataset.estimate));
-      }
-    }
-    if (shift !== 0) el.scrollTop += shift;
-    if (changed) setTick((t) => t + 1);
-  }, []);
-
+  // Rows are measured by a ResizeObserver (after layout, never forcing one). When a row above
+  // the first visible one changes height, the scroll position moves by as much.
   useEffect(() => {
-    observer.current = new ResizeObserver((entries) => {
-      measure(entries.map((e) => e.target));
-    });
     const el = viewport.current;
+    const rows = new ResizeObserver((entries) => {
+      let shift = 0;
+      for (const entry of entries) {
+        const row = entry.target as HTMLElement;
+        const key = row.dataset.key;
+        const size = entry.borderBoxSize[0];
+        if (key === undefined || size === undefined || !row.isConnected) continue;
+        const height = size.blockSize;
+        const before = measured.current.get(key) ?? Number(row.dataset.estimate);
+        measured.current.set(key, height);
+        if (Number(row.dataset.index) < firstVisible.current) shift += height - before;
+      }
+      if (el && shift !== 0 && !following.current) el.scrollTop += shift;
+      setTick((t) => t + 1);
+    });
     const resize = new ResizeObserver(() => {
       if (el) setView({ top: el.scrollTop, height: el.clientHeight });
     });
     if (el) resize.observe(el);
+    setObserver(rows);
     return () => {
-      observer.current?.disconnect();
+      rows.disconnect();
       resize.disconnect();
     };
-  }, [measure]);
+  }, []);
 
   useLayoutEffect(() => {
     const el = viewport.current;
-    if (!el) return;
-    const rows = el.querySelectorAll<HTMLElement>("[data-key]");
-    rows.forEach((row) => observer.current?.observe(row));
-    measure(rows);
-    if (following.current && el.scrollTop + el.clientHeight < el.scrollHeight) {
+    if (el && following.current && el.scrollTop + el.clientHeight < el.scrollHeight - 1) {
       el.scrollTop = el.scrollHeight;
     }
   });
@@ -133,16 +147,15 @@ export function VirtualList<T>(props: Props<T>): JSX.Element {
     setView({ top: el.scrollTop, height: el.clientHeight });
   }, [props.scrollTo]); // only when the target changes
 
-  const firstVisible = firstAtOrAfter(offsets, view.top);
   const rows: JSX.Element[] = [];
   for (let at = start; at < end; at += 1) {
     const item = items[at];
     if (item === undefined) continue;
     const key = keyOf(item);
     rows.push(
-      <div key={key} data-key={key} data-index={at} data-estimate={heights[at]} class="vrow">
+      <VRow key={key} rowKey={key} index={at} estimate={heights[at] ?? 0} observer={observer}>
         {render(item)}
-      </div>,
+      </VRow>,
     );
   }
   return (
@@ -150,7 +163,6 @@ export function VirtualList<T>(props: Props<T>): JSX.Element {
       ref={viewport}
       class={`vlist ${props.class ?? ""}`}
       data-testid={props.testid}
-      data-first-visible={firstVisible}
       data-rows={items.length}
       onScroll={onScroll}
     >

@@ -70,7 +70,7 @@ describe("rows", () => {
   it("a command's terminal output keeps its colours", () => {
     const t = new Timeline();
     t.apply([
-      toolCall("run", "completed", {
+      toolCall("run", "failed", {
         tool_kind: "execute",
         content: [{ type: "terminal", terminalId: "t" }],
       }),

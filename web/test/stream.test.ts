@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type WebSocket as ServerSocket, WebSocketServer } from "ws";
 
-import { type Connection, EventStream, SeqFilter } from "../src/stream";
+import { type Connection, EventStream, type PageLoader, SeqFilter } from "../src/stream";
 import type { AcpEvent } from "../src/types";
 import { ev, resetSeq } from "./events";
 
@@ -40,13 +40,19 @@ async function serve(
   return new URL(`http://127.0.0.1:${address.port}/`);
 }
 
-function open(base: URL, received: number[], states: Connection[]): EventStream {
+function open(
+  base: URL,
+  received: number[],
+  states: Connection[],
+  page?: PageLoader,
+): EventStream {
   const s = new EventStream(
     "c1",
     {
       events: (batch) => received.push(...batch.map((e) => e.seq)),
       token: () => undefined,
       connection: (state) => states.push(state),
+      page,
     },
     0,
     base,
@@ -98,6 +104,28 @@ describe("EventStream", () => {
     stream = open(base, received, []);
     await vi.waitFor(() => { expect(received).toEqual([1, 2, 3, 4]); }, { timeout: 5000 });
     expect(afterSeqs).toEqual([0, 2]);
+  });
+
+  it("loads the stored backlog in pages, then follows live from its end", async () => {
+    const afterSeqs: number[] = [];
+    const base = await serve((socket, afterSeq) => {
+      afterSeqs.push(afterSeq);
+      for (let seq = afterSeq; seq <= 7; seq += 1) send(socket, seq); // repeats the last one
+    });
+    const asked: number[] = [];
+    const page: PageLoader = (after) => {
+      asked.push(after);
+      const last = Math.min(after + 2, 5); // 5 events stored, pages of 2
+      const events = [];
+      for (let seq = after + 1; seq <= last; seq += 1) events.push(event(seq));
+      return Promise.resolve({ events, has_more: last < 5, next_after_seq: last });
+    };
+    const received: number[] = [];
+    stream = open(base, received, [], page);
+    await vi.waitFor(() => { expect(received).toHaveLength(7); }, { timeout: 5000 });
+    expect(received).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(asked).toEqual([0, 2, 4]);
+    expect(afterSeqs).toEqual([5]);
   });
 
   it("stops when the conversation is deleted (close code 4404)", async () => {

@@ -18,15 +18,19 @@ const ESTIMATES: Record<Row["type"], number> = {
   user: 60,
   agent: 80,
   thought: 36,
-  tool: 90,
+  tool: 160,
   permission: 160,
   turn: 28,
   error: 60,
   session: 36,
 };
 const keyOf = (row: Row): string => row.key;
-const estimate = (row: Row): number => ESTIMATES[row.type];
+const estimate = (row: Row): number =>
+  row.type === "tool" && row.call.status === "completed" && !row.call.content.some((b) => b.type === "diff")
+    ? 40 // completed cards start collapsed
+    : ESTIMATES[row.type];
 const TICK_MS = 5000;
+const LOADING_RENDER_MS = 500;
 
 interface Props {
   api: Api;
@@ -46,8 +50,15 @@ export function ConversationView(props: Props): JSX.Element {
   const [deleted, setDeleted] = useState(false);
   const [target, setTarget] = useState<string | null>(null);
   const stream = useRef<EventStream | null>(null);
+  const [loading, setLoading] = useState(false);
+  const lastLoadingRender = useRef(0);
+  // at most one render per frame, however many batches and tokens arrive meanwhile
+  const frame = useRef<number | null>(null);
   const bump = useCallback(() => {
-    setVersion((v) => v + 1);
+    frame.current ??= requestAnimationFrame(() => {
+      frame.current = null;
+      setVersion((v) => v + 1);
+    });
   }, []);
 
   useEffect(() => {
@@ -63,9 +74,17 @@ export function ConversationView(props: Props): JSX.Element {
       },
     );
     const s = new EventStream(id, {
-      events(batch) {
+      page: (afterSeq) => api.events(id, afterSeq),
+      events(batch, more) {
+        const first = timeline.events === 0;
         timeline.apply(batch);
-        bump();
+        setLoading(more);
+        // while the backlog loads, render its first screen, then now and then
+        const now = performance.now();
+        if (!more || first || now - lastLoadingRender.current > LOADING_RENDER_MS) {
+          lastLoadingRender.current = now;
+          bump();
+        }
       },
       token(text, thought) {
         timeline.token(text, thought);
@@ -91,6 +110,8 @@ export function ConversationView(props: Props): JSX.Element {
     const tick = setInterval(bump, TICK_MS); // the stall banner depends on the clock
     return () => {
       alive = false;
+      if (frame.current !== null) cancelAnimationFrame(frame.current);
+      frame.current = null;
       clearInterval(tick);
       s.stop();
       stream.current = null;
@@ -165,6 +186,11 @@ export function ConversationView(props: Props): JSX.Element {
           <span class={`pill status-${status}`} data-testid="conv-status">
             {status}
           </span>
+          {loading ? (
+            <span class="muted" data-testid="conv-loading">
+              loading history… {timeline.events.toLocaleString()} events
+            </span>
+          ) : null}
           <span class={`conn conn-${connection}`} data-testid="conv-connection" data-state={connection}>
             {connection === "open" ? "● live" : connection}
           </span>

@@ -8,7 +8,7 @@ import { useState } from "preact/hooks";
 import { renderMarkdown } from "../markdown";
 import type { Row, Timeline } from "../timeline";
 import type { PermissionDecidedEvent, PermissionOption, PermissionRequestedEvent } from "../types";
-import { ToolCallBody, ToolCallCard } from "./toolcall";
+import { ToolCallBody, ToolCallCard, useOpen } from "./toolcall";
 
 const MARKDOWN_CACHE_SIZE = 500;
 const markdownCache = new Map<string, string>();
@@ -116,13 +116,21 @@ function PermissionCard(props: {
 }
 
 function Thought(props: { text: string; streaming: boolean }): JSX.Element {
+  const [open, setOpen] = useOpen(false);
   return (
-    <details class="thought" data-testid="thought">
+    <details
+      class="thought"
+      data-testid="thought"
+      open={open}
+      onToggle={(e) => {
+        setOpen(e.currentTarget.open);
+      }}
+    >
       <summary>
         ∴ Thought{props.streaming ? "…" : ""}{" "}
         <span class="muted">{props.text.slice(0, 80).replace(/\s+/g, " ")}</span>
       </summary>
-      <Markdown text={props.text} />
+      {open ? <Markdown text={props.text} /> : null}
     </details>
   );
 }

@@ -3,6 +3,7 @@
 
 import type { JSX } from "preact";
 import { memo } from "preact/compat";
+import { useEffect, useState } from "preact/hooks";
 
 import { parseAnsi } from "../ansi";
 import { diffLines, hunks } from "../diff";
@@ -25,6 +26,18 @@ const KIND_ICONS: Record<string, string> = {
 
 function str(value: unknown): string | null {
   return typeof value === "string" ? value : null;
+}
+
+/**
+ * Whether a collapsible part is open: ``wanted`` until the reader toggles it (a closed part
+ * renders no body, which keeps a long stream cheap). A new ``wanted`` applies again.
+ */
+export function useOpen(wanted: boolean): [boolean, (open: boolean) => void] {
+  const [open, setOpen] = useState(wanted);
+  useEffect(() => {
+    setOpen(wanted);
+  }, [wanted]);
+  return [open, setOpen];
 }
 
 export function Terminal(props: { output: string; testid?: string }): JSX.Element {
@@ -192,11 +205,17 @@ export const ToolCallCard = memo(function ToolCallCard(props: {
 }): JSX.Element {
   const { call } = props;
   const kind = call.tool_kind ?? "other";
-  const open = call.status !== "completed" || call.content.some((b) => b.type === "diff");
+  const [open, setOpen] = useOpen(
+    // what is under way, what failed and what edits files starts open
+    call.status !== "completed" || call.content.some((b) => b.type === "diff"),
+  );
   return (
     <details
       class={`card tool status-${call.status}`}
       open={open}
+      onToggle={(e) => {
+        setOpen(e.currentTarget.open);
+      }}
       data-testid="tool-call"
       data-tool-call-id={call.tool_call_id}
       data-status={call.status}
@@ -212,7 +231,7 @@ export const ToolCallCard = memo(function ToolCallCard(props: {
           {call.status.replace("_", " ")}
         </span>
       </summary>
-      <ToolCallBody call={call} terminals={props.terminals} />
+      {open ? <ToolCallBody call={call} terminals={props.terminals} /> : null}
     </details>
   );
 });
