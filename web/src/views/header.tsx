@@ -149,8 +149,6 @@ export function Meter(props: {
   );
 }
 
-const PLAN_MARKS: Record<string, string> = { completed: "☑", in_progress: "◐", pending: "☐" };
-
 export function PlanPanel(props: { plan: PlanEntry[] }): JSX.Element | null {
   if (props.plan.length === 0) return null;
   const done = props.plan.filter((e) => e.status === "completed").length;
@@ -162,7 +160,7 @@ export function PlanPanel(props: { plan: PlanEntry[] }): JSX.Element | null {
       <ul>
         {props.plan.map((entry, at) => (
           <li key={at} class={`plan-${entry.status}`} data-testid="plan-entry" data-status={entry.status}>
-            <span class="mark">{PLAN_MARKS[entry.status] ?? "☐"}</span> {entry.content}
+            <span class="mark" aria-label={entry.status} /> {entry.content}
           </li>
         ))}
       </ul>
