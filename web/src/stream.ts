@@ -20,7 +20,7 @@ export interface StreamHandlers {
   /** A batch in seq order; ``more`` while the stored backlog is still being loaded. */
   events(batch: AcpEvent[], more: boolean): void;
   token(text: string, thought: boolean): void;
-  connection(state: Connection, detail?: string): void;
+  connection(state: Connection): void;
   /** After a failed connect: resolve true to keep trying (e.g. the session is still valid). */
   failed?(attempt: number): Promise<boolean>;
   /** Catch up over REST before each (re)connect; without it the socket sends the backlog. */
@@ -68,9 +68,7 @@ export class EventStream {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private attempt = 0;
   private stopped = false;
-  readonly filter: SeqFilter;
-  /** How many events were delivered (for tests and benchmarks). */
-  delivered = 0;
+  private readonly filter: SeqFilter;
 
   constructor(
     private readonly conversationId: string,
@@ -82,10 +80,6 @@ export class EventStream {
     this.filter = new SeqFilter(afterSeq);
   }
 
-  get lastSeq(): number {
-    return this.filter.last;
-  }
-
   start(): void {
     this.stopped = false;
     this.open();
@@ -94,14 +88,14 @@ export class EventStream {
   stop(): void {
     this.stopped = true;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    this.flush();
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
     const socket = this.socket;
     this.socket = null;
     socket?.close(1000, "closed by the console");
   }
 
-  /** Drop the socket and reconnect at once (a test hook; also used after a gap). */
-  reconnect(): void {
+  /** Drop the socket: it reconnects from the last seq delivered (after a gap). */
+  private reconnect(): void {
     this.socket?.close(4000, "reconnect");
   }
 
@@ -156,7 +150,7 @@ export class EventStream {
       this.socket = null;
       this.flush();
       if (close.code === DELETED) {
-        this.handlers.connection("deleted", close.reason);
+        this.handlers.connection("deleted");
         return;
       }
       void this.retry();
@@ -199,7 +193,6 @@ export class EventStream {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
-    this.delivered += batch.length;
     this.handlers.events(batch, more);
   }
 

@@ -49,7 +49,6 @@ export function ConversationView(props: Props): JSX.Element {
   const [error, setError] = useState<string | null>(null);
   const [deleted, setDeleted] = useState(false);
   const [target, setTarget] = useState<string | null>(null);
-  const stream = useRef<EventStream | null>(null);
   const [loading, setLoading] = useState(false);
   const lastLoadingRender = useRef(0);
   // at most one render per frame, however many batches and tokens arrive meanwhile
@@ -78,6 +77,7 @@ export function ConversationView(props: Props): JSX.Element {
       events(batch, more) {
         const first = timeline.events === 0;
         timeline.apply(batch);
+        onPending(id, timeline.pending.size); // now, not at the next frame: a hidden tab has none
         setLoading(more);
         // while the backlog loads, render its first screen, then now and then
         const now = performance.now();
@@ -105,7 +105,6 @@ export function ConversationView(props: Props): JSX.Element {
         }
       },
     });
-    stream.current = s;
     s.start();
     const tick = setInterval(bump, TICK_MS); // the stall banner depends on the clock
     return () => {
@@ -114,20 +113,11 @@ export function ConversationView(props: Props): JSX.Element {
       frame.current = null;
       clearInterval(tick);
       s.stop();
-      stream.current = null;
+      onPending(id, 0);
     };
-  }, [api, id, timeline, bump]);
+  }, [api, id, timeline, bump, onPending]);
 
   const pending = timeline.pending.size;
-  useEffect(() => {
-    onPending(id, pending);
-  }, [id, pending, onPending]);
-  useEffect(
-    () => () => {
-      onPending(id, 0);
-    },
-    [id, onPending],
-  );
 
   const act = useCallback(
     async (action: () => Promise<unknown>): Promise<boolean> => {
