@@ -30,8 +30,9 @@ log = logging.getLogger("acphost.server")
 DESCRIPTION = """\
 Host coding agents that speak the Agent Client Protocol and drive them as conversations.
 
-Every route except `GET /api/health` needs the server's API key, as `X-API-Key: <key>` or
-`Authorization: Bearer <key>`. Errors are `{code, message, hint, retryable}`.
+Every route except `GET /api/health` and `/api/session` needs the server's API key, as
+`X-API-Key: <key>` or `Authorization: Bearer <key>` (or a browser's session cookie, below).
+Errors are `{code, message, hint, retryable}`.
 
 **Browsers** (the web console at `/`) trade the key once for a session: `POST /api/session`
 with `{"api_key": ...}` sets an HttpOnly, SameSite=Strict cookie and returns a `csrf_token`;

@@ -92,13 +92,15 @@ def _api_key(args: argparse.Namespace) -> str | None:
     return os.environ.get(KEY_VARIABLE) or None
 
 
+def _local_address(host: str) -> str:
+    """The address a local browser uses for a bind address (a wildcard: the loopback)."""
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
 def console_url(host: str, port: int) -> str:
-    """Where a local browser reaches the console (a wildcard bind is reached on loopback)."""
-    if host in ("", "0.0.0.0"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+    """Where a local browser reaches the console of a server bound to ``host``."""
+    address = _local_address(host)
+    return f"http://[{address}]:{port}/" if ":" in address else f"http://{address}:{port}/"
 
 
 def open_when_serving(host: str, port: int, *, timeout: float = 60.0) -> threading.Thread:
@@ -106,8 +108,7 @@ def open_when_serving(host: str, port: int, *, timeout: float = 60.0) -> threadi
 
     The URL carries no key: the console asks for it on its sign-in page.
     """
-    url = console_url(host, port)
-    address = url.split("//", 1)[1].rsplit(":", 1)[0].strip("[]")
+    url, address = console_url(host, port), _local_address(host)
 
     def wait_then_open() -> None:
         deadline = time.monotonic() + timeout
