@@ -42,6 +42,8 @@ function useRoute(): Route {
   return route;
 }
 
+const RETRY_MS = 2000;
+
 type Auth = "checking" | "signin" | "expired" | "ready" | "error";
 
 export function App(): JSX.Element {
@@ -98,12 +100,23 @@ export function App(): JSX.Element {
   useEffect(() => {
     document.title = pageTitle(pending);
   }, [pending]);
+  useEffect(() => {
+    if (auth !== "error") return;
+    const retry = setTimeout(() => void check(), RETRY_MS); // e.g. the server is restarting
+    return () => {
+      clearTimeout(retry);
+    };
+  }, [auth, check]);
+  const onDeleted = useCallback(() => {
+    setRefresh((n) => n + 1);
+    location.hash = "#/";
+  }, []);
 
   if (auth === "checking") return <main class="center muted">connecting…</main>;
   if (auth === "error") {
     return (
       <main class="center" data-testid="app-error">
-        <p>Cannot reach the acphost server: {problem}</p>
+        <p>Cannot reach the acphost server: {problem}. Retrying…</p>
         <button type="button" onClick={() => void check()}>
           Retry
         </button>
@@ -175,10 +188,7 @@ export function App(): JSX.Element {
             api={api}
             id={route.id}
             onPending={onPending}
-            onDeleted={() => {
-              setRefresh((n) => n + 1);
-              location.hash = "#/";
-            }}
+            onDeleted={onDeleted}
           />
         ) : (
           <div class="empty muted" data-testid="home">

@@ -154,7 +154,10 @@ export class Timeline {
         this.push({ ...base, type: "user", text: event.text });
         break;
       case "agent_message":
-        this.settle("agent", { ...base, type: "agent", text: event.text, streaming: false });
+        // a loaded session replays its history: those messages are already in the stream
+        if (!event.replay) {
+          this.settle("agent", { ...base, type: "agent", text: event.text, streaming: false });
+        }
         break;
       case "thought":
         this.settle("thought", { ...base, type: "thought", text: event.text, streaming: false });
@@ -248,6 +251,13 @@ export class Timeline {
   private turnEnded(event: TurnEndedEvent): void {
     if (event.usage) this.tokens += event.usage.total_tokens;
     if (event.stop_reason === "end_turn") this.exited = null;
+    for (const key of [this.streaming.agent, this.streaming.thought]) {
+      const at = key === null ? undefined : this.index.get(key);
+      const row = at === undefined ? undefined : this.rows[at];
+      if (at !== undefined && (row?.type === "agent" || row?.type === "thought")) {
+        this.rows[at] = { ...row, streaming: false }; // streamed text no message followed
+      }
+    }
     this.streaming = { agent: null, thought: null };
   }
 

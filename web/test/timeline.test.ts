@@ -66,6 +66,19 @@ describe("Timeline", () => {
     expect(t.rows.every((r) => !("streaming" in r) || !r.streaming)).toBe(true);
   });
 
+  it("ends streamed text the turn left without a whole message, and skips replayed history", () => {
+    const t = new Timeline();
+    t.token("partial", false);
+    t.apply([
+      ev("turn_ended", { stop_reason: "cancelled", usage: null, cost: null, duration_s: 1, error_code: null }),
+      ev("agent_message", { text: "old answer", replay: true }),
+    ]);
+    expect(t.rows.map((r) => [r.type, "streaming" in r && r.streaming])).toEqual([
+      ["agent", false],
+      ["turn", false],
+    ]);
+  });
+
   it("keeps the session's facts: status, mode, model, usage, plan", () => {
     const t = new Timeline();
     t.apply([

@@ -3,6 +3,7 @@
 // permission requests waiting for an answer, and the composer.
 
 import type { JSX } from "preact";
+import { memo } from "preact/compat";
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 
 import { type Api, ApiError, describe } from "../api";
@@ -40,7 +41,8 @@ interface Props {
   onDeleted: () => void;
 }
 
-export function ConversationView(props: Props): JSX.Element {
+/** Memoised: the app re-renders with every list poll, the conversation need not. */
+export const ConversationView = memo(function ConversationView(props: Props): JSX.Element {
   const { api, id, onPending } = props;
   const timeline = useMemo(() => new Timeline(), [id]);
   const [, setVersion] = useState(0);
@@ -225,7 +227,7 @@ export function ConversationView(props: Props): JSX.Element {
       />
     </section>
   );
-}
+});
 
 function Composer(props: { onSend: (text: string) => Promise<boolean> }): JSX.Element {
   const [text, setText] = useState("");
