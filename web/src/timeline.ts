@@ -60,7 +60,7 @@ export class Timeline {
   lastProgress = 0;
   /** The last restart that lost the agent's context (cleared by a later good session). */
   restarted: SessionEvent | null = null;
-  /** The last error with the agent's stderr (the agent exited), until a turn ends well. */
+  /** The last error with the agent's stderr (the agent exited), until it runs again. */
   exited: ErrorEvent | null = null;
   readonly terminals = new Map<string, TerminalEvent>();
   readonly pending = new Map<string, PermissionRequestedEvent>();
@@ -262,6 +262,7 @@ export class Timeline {
   }
 
   private session(event: SessionEvent): void {
+    this.exited = null; // the agent runs again (a restart says so with its own banner)
     if (event.modes?.currentModeId) this.modeId = event.modes.currentModeId;
     if (event.modes?.availableModes) this.modes = event.modes.availableModes;
     if (event.config_options) this.configOptions = event.config_options;

@@ -114,7 +114,6 @@ describe("Timeline", () => {
     expect(t.rows.map((r) => r.type)).toEqual(["session", "error"]);
     t.apply([
       ev("session_loaded", { session_id: "s3", context_restored: true, reason: "", modes: null, config_options: null }),
-      ev("turn_ended", { stop_reason: "end_turn", usage: null, cost: null, duration_s: 1, error_code: null }),
     ]);
     expect(t.restarted).toBeNull();
     expect(t.exited).toBeNull();

@@ -1,15 +1,38 @@
 // Banners that tell the truth about the session: the connection is down, the agent was
 // restarted without its context, the agent exited (with its stderr), the turn makes no progress.
+// The reader may dismiss a restart or an exit banner; a later one shows again.
 
-import type { JSX } from "preact";
+import type { ComponentChildren, JSX } from "preact";
+import { useState } from "preact/hooks";
 
 import type { Connection } from "../stream";
 import { STALL_SECONDS, type Timeline } from "../timeline";
+import { Terminal } from "./toolcall";
+
+function Dismissible(props: {
+  kind: "warn" | "error";
+  testid: string;
+  onDismiss: () => void;
+  children: ComponentChildren;
+}): JSX.Element {
+  return (
+    <div class={`banner ${props.kind}`} data-testid={props.testid} role="alert">
+      <button type="button" class="link dismiss" title="Dismiss" onClick={props.onDismiss}>
+        dismiss
+      </button>
+      {props.children}
+    </div>
+  );
+}
 
 export function Banners(props: { timeline: Timeline; connection: Connection }): JSX.Element {
   const { timeline, connection } = props;
-  const restarted = timeline.restarted;
-  const exited = timeline.exited;
+  const [dismissed, setDismissed] = useState<ReadonlySet<number>>(new Set());
+  const dismiss = (seq: number) => () => {
+    setDismissed((before) => new Set(before).add(seq));
+  };
+  const restarted = timeline.restarted && !dismissed.has(timeline.restarted.seq) ? timeline.restarted : null;
+  const exited = timeline.exited && !dismissed.has(timeline.exited.seq) ? timeline.exited : null;
   return (
     <div class="banners">
       {connection === "reconnecting" || connection === "closed" ? (
@@ -20,24 +43,24 @@ export function Banners(props: { timeline: Timeline; connection: Connection }): 
         </div>
       ) : null}
       {restarted ? (
-        <div class="banner warn" data-testid="banner-restarted" role="alert">
+        <Dismissible kind="warn" testid="banner-restarted" onDismiss={dismiss(restarted.seq)}>
           The agent's session was restarted and its earlier context was <strong>not</strong>{" "}
           restored: it does not remember this conversation before event {restarted.seq}.
           {restarted.reason ? ` (${restarted.reason})` : ""}
-        </div>
+        </Dismissible>
       ) : null}
       {exited ? (
-        <div class="banner error" data-testid="banner-exited" role="alert">
+        <Dismissible kind="error" testid="banner-exited" onDismiss={dismiss(exited.seq)}>
           <div>
             The agent stopped: <strong>{exited.code}</strong> — {exited.message}
           </div>
           {exited.stderr_tail ? (
             <details open>
               <summary>its last stderr</summary>
-              <pre data-testid="stderr-tail">{exited.stderr_tail}</pre>
+              <Terminal output={exited.stderr_tail} testid="stderr-tail" />
             </details>
           ) : null}
-        </div>
+        </Dismissible>
       ) : null}
       {timeline.stalled() ? (
         <div class="banner warn" data-testid="banner-stalled" role="status">
