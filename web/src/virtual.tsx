@@ -46,8 +46,8 @@ interface Props<T> {
   keyOf: (item: T) => string;
   estimate: (item: T) => number;
   render: (item: T) => ComponentChildren;
-  /** Scroll to this key once (e.g. a pending permission card); changes re-trigger. */
-  scrollTo?: string | null;
+  /** Scroll to this row (e.g. a pending permission card); each new object scrolls again. */
+  scrollTo?: { key: string } | null;
   testid?: string;
   class?: string;
 }
@@ -137,7 +137,7 @@ export function VirtualList<T>(props: Props<T>): JSX.Element {
   });
 
   useLayoutEffect(() => {
-    const key = props.scrollTo;
+    const key = props.scrollTo?.key;
     const el = viewport.current;
     if (!key || !el) return;
     const at = items.findIndex((item) => keyOf(item) === key);
@@ -145,7 +145,7 @@ export function VirtualList<T>(props: Props<T>): JSX.Element {
     following.current = false;
     el.scrollTop = Math.max(0, (offsets[at] ?? 0) - el.clientHeight / 3);
     setView({ top: el.scrollTop, height: el.clientHeight });
-  }, [props.scrollTo]); // only when the target changes
+  }, [props.scrollTo]); // only when asked again
 
   const rows: JSX.Element[] = [];
   for (let at = start; at < end; at += 1) {

@@ -50,7 +50,7 @@ export const ConversationView = memo(function ConversationView(props: Props): JS
   const [detail, setDetail] = useState<ConversationDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [deleted, setDeleted] = useState(false);
-  const [target, setTarget] = useState<string | null>(null);
+  const [target, setTarget] = useState<{ key: string } | null>(null);
   const [loading, setLoading] = useState(false);
   const lastLoadingRender = useRef(0);
   // at most one render per frame, however many batches and tokens arrive meanwhile
@@ -205,7 +205,7 @@ export const ConversationView = memo(function ConversationView(props: Props): JS
           class="permission-alert"
           data-testid="permission-alert"
           onClick={() => {
-            setTarget(`perm:${firstPending.value.request_id}`);
+            setTarget({ key: `perm:${firstPending.value.request_id}` });
           }}
         >
           ⚠ {pending === 1 ? "A permission request is" : `${pending} permission requests are`} waiting

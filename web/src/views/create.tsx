@@ -34,7 +34,8 @@ export async function createConversation(
       await api.setOption(detail.id, option?.id ?? "model", model);
     }
   } catch (e) {
-    return { id: detail.id, warning: `created, but: ${describe(e)}` };
+    const unsent = message ? "; the first message was not sent" : "";
+    return { id: detail.id, warning: `Created, but: ${describe(e)}${unsent}` };
   }
   if (message) await api.send(detail.id, message);
   return { id: detail.id, warning: null };
