@@ -67,6 +67,21 @@ describe("rows", () => {
     expect(answers).toEqual(["7:reject_once"]);
   });
 
+  it("a permission card without an earlier tool call shows the command it was sent", () => {
+    const t = new Timeline();
+    t.apply([
+      ev("permission_requested", {
+        request_id: "8",
+        tool_call_id: "run",
+        title: "Run a command",
+        tool_call: { toolCallId: "run", kind: "execute", rawInput: { command: "rm", args: ["-rf", "build"] } },
+        options: [{ optionId: "ok", name: "Allow", kind: "allow_once" }],
+      }),
+    ]);
+    const root = mount(t, []);
+    expect(root.querySelector('[data-testid="tool-call-command"]')?.textContent).toBe("$ rm -rf build");
+  });
+
   it("a command's terminal output keeps its colours", () => {
     const t = new Timeline();
     t.apply([

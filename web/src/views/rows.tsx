@@ -7,7 +7,13 @@ import { useState } from "preact/hooks";
 
 import { renderMarkdown } from "../markdown";
 import type { Row, Timeline } from "../timeline";
-import type { PermissionDecidedEvent, PermissionOption, PermissionRequestedEvent } from "../types";
+import type {
+  JsonObject,
+  PermissionDecidedEvent,
+  PermissionOption,
+  PermissionRequestedEvent,
+  ToolCallEvent,
+} from "../types";
 import { ToolCallBody, ToolCallCard, useOpen } from "./toolcall";
 
 const MARKDOWN_CACHE_SIZE = 500;
@@ -50,6 +56,28 @@ function decisionText(decided: PermissionDecidedEvent): string {
   return decided.decision === "cancelled" ? "cancelled" : `${what} (${by})`;
 }
 
+/** The tool call as the agent sent it with the request (when no tool_call event preceded it). */
+export function wireToolCall(request: PermissionRequestedEvent): ToolCallEvent | null {
+  const wire = request.tool_call;
+  const list = (value: unknown): JsonObject[] =>
+    Array.isArray(value) ? value.filter((v): v is JsonObject => typeof v === "object" && v !== null) : [];
+  const content = list(wire.content);
+  const locations = list(wire.locations);
+  const rawInput = wire.rawInput ?? null;
+  if (content.length === 0 && locations.length === 0 && rawInput === null) return null;
+  return {
+    ...request,
+    kind: "tool_call",
+    title: typeof wire.title === "string" ? wire.title : request.title,
+    tool_kind: typeof wire.kind === "string" ? wire.kind : null,
+    status: "pending",
+    content,
+    locations,
+    raw_input: rawInput,
+    raw_output: null,
+  };
+}
+
 function PermissionCard(props: {
   request: PermissionRequestedEvent;
   decided: PermissionDecidedEvent | null;
@@ -58,7 +86,7 @@ function PermissionCard(props: {
   const { request, decided, context } = props;
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const call = context.timeline.toolCall(request.tool_call_id);
+  const call = context.timeline.toolCall(request.tool_call_id) ?? wireToolCall(request);
   const choose = (option: PermissionOption): void => {
     setBusy(option.optionId);
     setError(null);
