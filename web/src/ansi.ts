@@ -65,7 +65,7 @@ function extended(codes: number[], at: number): [number | string | null, number]
 function applySgr(style: Style, params: string): Style {
   const codes = params === "" ? [0] : params.split(";").map((p) => Number(p) || 0);
   let next = { ...style };
-  for (let at = 0; at < codes.length; ) {
+  for (let at = 0; at < codes.length;) {
     const code = codes[at] ?? 0;
     at += 1;
     if (code === 0) next = { ...PLAIN };

@@ -26,7 +26,8 @@ export class ApiError extends Error {
 
 /** An error as one line for the user: what happened, and what to do. */
 export function describe(error: unknown): string {
-  if (error instanceof ApiError) return error.hint ? `${error.message} (${error.hint})` : error.message;
+  if (error instanceof ApiError)
+    return error.hint ? `${error.message} (${error.hint})` : error.message;
   return error instanceof Error ? error.message : String(error);
 }
 
@@ -122,7 +123,10 @@ export class Api {
 
   /** Stored events after ``afterSeq``, up to 1,000 (the server's largest page). */
   events(id: string, afterSeq: number): Promise<EventPage> {
-    return this.request("GET", `/api/conversations/${enc(id)}/events?after_seq=${afterSeq}&limit=1000`);
+    return this.request(
+      "GET",
+      `/api/conversations/${enc(id)}/events?after_seq=${afterSeq}&limit=1000`,
+    );
   }
 
   create(body: CreateRequest): Promise<ConversationDetail> {

@@ -152,7 +152,10 @@ export function App(): JSX.Element {
             </button>
           ) : null}
         </div>
-        <ConversationList api={api} selected={openId} livePending={livePending}
+        <ConversationList
+          api={api}
+          selected={openId}
+          livePending={livePending}
           onRows={onRows}
           refresh={refresh}
         />

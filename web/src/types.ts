@@ -184,8 +184,7 @@ export type AcpEvent =
 
 /** One WebSocket message: a stored event, or a live-only streamed text delta. */
 export type StreamMessage =
-  | { type: "event"; event: AcpEvent }
-  | { type: "token"; text: string; thought: boolean };
+  { type: "event"; event: AcpEvent } | { type: "token"; text: string; thought: boolean };
 
 export interface EventPage {
   events: AcpEvent[];

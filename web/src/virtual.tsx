@@ -71,7 +71,13 @@ function VRow(props: {
     };
   }, [observer]);
   return (
-    <div ref={ref} data-key={props.rowKey} data-index={props.index} data-estimate={props.estimate} class="vrow">
+    <div
+      ref={ref}
+      data-key={props.rowKey}
+      data-index={props.index}
+      data-estimate={props.estimate}
+      class="vrow"
+    >
       {props.children}
     </div>
   );

@@ -29,7 +29,12 @@ class ScriptedApi extends Api {
 describe("createConversation", () => {
   it("sends the first message with the create request when no mode or model is asked", async () => {
     const api = new ScriptedApi();
-    await createConversation(api, { agent: "demo", workspace: "/w", permission: "ask", message: "hi" });
+    await createConversation(api, {
+      agent: "demo",
+      workspace: "/w",
+      permission: "ask",
+      message: "hi",
+    });
     expect(api.calls).toEqual([
       'POST /api/conversations {"agent":"demo","workspace":"/w","permission":"ask","message":"hi"}',
     ]);
@@ -38,7 +43,12 @@ describe("createConversation", () => {
   it("sets the mode, then the model by its option id, then sends the message", async () => {
     const api = new ScriptedApi();
     const result = await createConversation(api, {
-      agent: "demo", workspace: "/w", permission: "ask", message: "hi", mode: "code", model: "big",
+      agent: "demo",
+      workspace: "/w",
+      permission: "ask",
+      message: "hi",
+      mode: "code",
+      model: "big",
     });
     expect(result).toEqual({ id: "c1", warning: null });
     expect(api.calls).toEqual([
@@ -52,10 +62,16 @@ describe("createConversation", () => {
   it("keeps the created conversation and warns when the mode is refused", async () => {
     const api = new ScriptedApi("/mode");
     const result = await createConversation(api, {
-      agent: "demo", workspace: "/w", permission: "ask", message: "hi", mode: "nope",
+      agent: "demo",
+      workspace: "/w",
+      permission: "ask",
+      message: "hi",
+      mode: "nope",
     });
     expect(result.id).toBe("c1");
-    expect(result.warning).toMatch(/no such mode \(its modes: a, b\); the first message was not sent/);
+    expect(result.warning).toMatch(
+      /no such mode \(its modes: a, b\); the first message was not sent/,
+    );
     expect(api.calls.some((c) => c.includes("/messages"))).toBe(false);
   });
 });

@@ -21,7 +21,11 @@ export function ev(kind: AcpEvent["kind"], fields: Record<string, unknown> = {})
   } as AcpEvent;
 }
 
-export function toolCall(id: string, status: string, extra: Record<string, unknown> = {}): AcpEvent {
+export function toolCall(
+  id: string,
+  status: string,
+  extra: Record<string, unknown> = {},
+): AcpEvent {
   return ev("tool_call", {
     tool_call_id: id,
     title: `call ${id}`,

@@ -58,8 +58,12 @@ describe("rows", () => {
     expect(card?.getAttribute("data-state")).toBe("pending");
     expect(card?.querySelector('[data-testid="diff"]')?.getAttribute("data-path")).toBe("/ws/a.py");
     expect(card?.querySelector('[data-testid="diff-line-del"]')?.textContent).toContain("x = 1");
-    expect(card?.querySelector('[data-testid="diff-line-add"] .hljs-number')?.textContent).toBe("2");
-    const options = [...(card?.querySelectorAll<HTMLButtonElement>('[data-testid="permission-option"]') ?? [])];
+    expect(card?.querySelector('[data-testid="diff-line-add"] .hljs-number')?.textContent).toBe(
+      "2",
+    );
+    const options = [
+      ...(card?.querySelectorAll<HTMLButtonElement>('[data-testid="permission-option"]') ?? []),
+    ];
     expect(options.map((b) => b.textContent)).toEqual(["Allow once", "Reject"]);
     void act(() => {
       options[1]?.click();
@@ -74,12 +78,18 @@ describe("rows", () => {
         request_id: "8",
         tool_call_id: "run",
         title: "Run a command",
-        tool_call: { toolCallId: "run", kind: "execute", rawInput: { command: "rm", args: ["-rf", "build"] } },
+        tool_call: {
+          toolCallId: "run",
+          kind: "execute",
+          rawInput: { command: "rm", args: ["-rf", "build"] },
+        },
         options: [{ optionId: "ok", name: "Allow", kind: "allow_once" }],
       }),
     ]);
     const root = mount(t, []);
-    expect(root.querySelector('[data-testid="tool-call-command"]')?.textContent).toBe("$ rm -rf build");
+    expect(root.querySelector('[data-testid="tool-call-command"]')?.textContent).toBe(
+      "$ rm -rf build",
+    );
   });
 
   it("a command's terminal output keeps its colours", () => {
@@ -90,8 +100,15 @@ describe("rows", () => {
         content: [{ type: "terminal", terminalId: "t" }],
       }),
       ev("terminal", {
-        terminal_id: "t", status: "released", command: "pytest", args: ["-q"], cwd: null,
-        output: "\u001b[31m1 failed\u001b[0m", truncated: false, exit_code: 1, signal: null,
+        terminal_id: "t",
+        status: "released",
+        command: "pytest",
+        args: ["-q"],
+        cwd: null,
+        output: "\u001b[31m1 failed\u001b[0m",
+        truncated: false,
+        exit_code: 1,
+        signal: null,
       }),
     ]);
     const root = mount(t, []);

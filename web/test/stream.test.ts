@@ -34,18 +34,17 @@ async function serve(
     attempt += 1;
     onConnect(socket, Number(url.searchParams.get("after_seq")), attempt);
   });
-  await new Promise<void>((resolve) => wss.on("listening", () => { resolve(); }));
+  await new Promise<void>((resolve) =>
+    wss.on("listening", () => {
+      resolve();
+    }),
+  );
   const address = wss.address();
   if (address === null || typeof address === "string") throw new Error("no port");
   return new URL(`http://127.0.0.1:${address.port}/`);
 }
 
-function open(
-  base: URL,
-  received: number[],
-  states: Connection[],
-  page?: PageLoader,
-): EventStream {
+function open(base: URL, received: number[], states: Connection[], page?: PageLoader): EventStream {
   const s = new EventStream(
     "c1",
     {
@@ -78,7 +77,9 @@ describe("EventStream", () => {
       if (attempt === 1) {
         for (let seq = 1; seq <= 5; seq += 1) send(socket, seq);
         socket.send(JSON.stringify({ type: "token", text: "partial", thought: false }));
-        setTimeout(() => { socket.terminate(); }, 50); // the connection drops
+        setTimeout(() => {
+          socket.terminate();
+        }, 50); // the connection drops
       } else {
         for (let seq = afterSeq - 1; seq <= 8; seq += 1) send(socket, seq); // repeats two
       }
@@ -86,7 +87,12 @@ describe("EventStream", () => {
     const received: number[] = [];
     const states: Connection[] = [];
     stream = open(base, received, states);
-    await vi.waitFor(() => { expect(received).toHaveLength(8); }, { timeout: 5000 });
+    await vi.waitFor(
+      () => {
+        expect(received).toHaveLength(8);
+      },
+      { timeout: 5000 },
+    );
     expect(received).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(afterSeqs).toEqual([0, 5]);
     expect(states).toContain("reconnecting");
@@ -97,12 +103,23 @@ describe("EventStream", () => {
     const afterSeqs: number[] = [];
     const base = await serve((socket, afterSeq) => {
       afterSeqs.push(afterSeq);
-      if (afterSeq === 0) [1, 2, 4].forEach((seq) => { send(socket, seq); });
-      else [3, 4].forEach((seq) => { send(socket, seq); });
+      if (afterSeq === 0)
+        [1, 2, 4].forEach((seq) => {
+          send(socket, seq);
+        });
+      else
+        [3, 4].forEach((seq) => {
+          send(socket, seq);
+        });
     });
     const received: number[] = [];
     stream = open(base, received, []);
-    await vi.waitFor(() => { expect(received).toEqual([1, 2, 3, 4]); }, { timeout: 5000 });
+    await vi.waitFor(
+      () => {
+        expect(received).toEqual([1, 2, 3, 4]);
+      },
+      { timeout: 5000 },
+    );
     expect(afterSeqs).toEqual([0, 2]);
   });
 
@@ -122,7 +139,12 @@ describe("EventStream", () => {
     };
     const received: number[] = [];
     stream = open(base, received, [], page);
-    await vi.waitFor(() => { expect(received).toHaveLength(7); }, { timeout: 5000 });
+    await vi.waitFor(
+      () => {
+        expect(received).toHaveLength(7);
+      },
+      { timeout: 5000 },
+    );
     expect(received).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(asked).toEqual([0, 2, 4]);
     expect(afterSeqs).toEqual([5]);
@@ -138,7 +160,12 @@ describe("EventStream", () => {
     const received: number[] = [];
     const states: Connection[] = [];
     stream = open(base, received, states);
-    await vi.waitFor(() => { expect(states.at(-1)).toBe("deleted"); }, { timeout: 5000 });
+    await vi.waitFor(
+      () => {
+        expect(states.at(-1)).toBe("deleted");
+      },
+      { timeout: 5000 },
+    );
     expect(received).toEqual([1]);
     expect(connections).toBe(1);
   });

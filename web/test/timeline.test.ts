@@ -30,7 +30,9 @@ describe("Timeline", () => {
   it("tracks a permission request until it is decided", () => {
     const t = new Timeline();
     t.apply([
-      toolCall("w", "pending", { content: [{ type: "diff", path: "/a.py", oldText: null, newText: "x" }] }),
+      toolCall("w", "pending", {
+        content: [{ type: "diff", path: "/a.py", oldText: null, newText: "x" }],
+      }),
       ev("permission_requested", {
         request_id: "9",
         tool_call_id: "w",
@@ -42,7 +44,12 @@ describe("Timeline", () => {
     expect([...t.pending.keys()]).toEqual(["9"]);
     expect(t.toolCall("w")?.content[0]?.type).toBe("diff");
     t.apply([
-      ev("permission_decided", { request_id: "9", decision: "allow_once", option_id: "allow_once", decided_by: "user" }),
+      ev("permission_decided", {
+        request_id: "9",
+        decision: "allow_once",
+        option_id: "allow_once",
+        decided_by: "user",
+      }),
     ]);
     expect(t.pending.size).toBe(0);
     const card = t.rows.find((r) => r.type === "permission");
@@ -70,7 +77,13 @@ describe("Timeline", () => {
     const t = new Timeline();
     t.token("partial", false);
     t.apply([
-      ev("turn_ended", { stop_reason: "cancelled", usage: null, cost: null, duration_s: 1, error_code: null }),
+      ev("turn_ended", {
+        stop_reason: "cancelled",
+        usage: null,
+        cost: null,
+        duration_s: 1,
+        error_code: null,
+      }),
       ev("agent_message", { text: "old answer", replay: true }),
     ]);
     expect(t.rows.map((r) => [r.type, "streaming" in r && r.streaming])).toEqual([
@@ -93,7 +106,13 @@ describe("Timeline", () => {
       ev("plan", { entries: [{ content: "step", status: "in_progress" }] }),
       ev("usage", { used: 50, size: 1000, cost: 0.5, currency: "USD" }),
       ev("mode_changed", { mode_id: "ask", available_modes: null }),
-      ev("turn_ended", { stop_reason: "end_turn", usage: { total_tokens: 42 }, cost: 0.5, duration_s: 1, error_code: null }),
+      ev("turn_ended", {
+        stop_reason: "end_turn",
+        usage: { total_tokens: 42 },
+        cost: 0.5,
+        duration_s: 1,
+        error_code: null,
+      }),
     ]);
     expect(t.status).toBe("running");
     expect(t.modeId).toBe("ask");
@@ -106,14 +125,31 @@ describe("Timeline", () => {
   it("says when a restart lost the context and when the agent exited", () => {
     const t = new Timeline();
     t.apply([
-      ev("session_restarted", { session_id: "s2", context_restored: false, reason: "agent died", modes: null, config_options: null }),
-      ev("error", { code: "agent_exited", message: "the agent exited", hint: "", stderr_tail: "Traceback: boom" }),
+      ev("session_restarted", {
+        session_id: "s2",
+        context_restored: false,
+        reason: "agent died",
+        modes: null,
+        config_options: null,
+      }),
+      ev("error", {
+        code: "agent_exited",
+        message: "the agent exited",
+        hint: "",
+        stderr_tail: "Traceback: boom",
+      }),
     ]);
     expect(t.restarted?.reason).toBe("agent died");
     expect(t.exited?.stderr_tail).toBe("Traceback: boom");
     expect(t.rows.map((r) => r.type)).toEqual(["session", "error"]);
     t.apply([
-      ev("session_loaded", { session_id: "s3", context_restored: true, reason: "", modes: null, config_options: null }),
+      ev("session_loaded", {
+        session_id: "s3",
+        context_restored: true,
+        reason: "",
+        modes: null,
+        config_options: null,
+      }),
     ]);
     expect(t.restarted).toBeNull();
     expect(t.exited).toBeNull();
@@ -121,13 +157,28 @@ describe("Timeline", () => {
 
   it("re-renders a tool call when its terminal has new output", () => {
     const t = new Timeline();
-    const terminal = { terminal_id: "t1", command: "ls", args: [], cwd: null, truncated: false, exit_code: null, signal: null };
+    const terminal = {
+      terminal_id: "t1",
+      command: "ls",
+      args: [],
+      cwd: null,
+      truncated: false,
+      exit_code: null,
+      signal: null,
+    };
     t.apply([
       toolCall("x", "in_progress", { content: [{ type: "terminal", terminalId: "t1" }] }),
       ev("terminal", { ...terminal, status: "started", output: "" }),
     ]);
     const before = t.rows[0];
-    t.apply([ev("terminal", { ...terminal, status: "released", output: "\u001b[32mok\u001b[0m", exit_code: 0 })]);
+    t.apply([
+      ev("terminal", {
+        ...terminal,
+        status: "released",
+        output: "\u001b[32mok\u001b[0m",
+        exit_code: 0,
+      }),
+    ]);
     expect(t.rows[0]).not.toBe(before);
     expect(t.terminals.get("t1")?.output).toContain("ok");
   });

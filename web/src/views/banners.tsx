@@ -31,7 +31,8 @@ export function Banners(props: { timeline: Timeline; connection: Connection }): 
   const dismiss = (seq: number) => () => {
     setDismissed((before) => new Set(before).add(seq));
   };
-  const restarted = timeline.restarted && !dismissed.has(timeline.restarted.seq) ? timeline.restarted : null;
+  const restarted =
+    timeline.restarted && !dismissed.has(timeline.restarted.seq) ? timeline.restarted : null;
   const exited = timeline.exited && !dismissed.has(timeline.exited.seq) ? timeline.exited : null;
   return (
     <div class="banners">

@@ -27,7 +27,9 @@ const ESTIMATES: Record<Row["type"], number> = {
 };
 const keyOf = (row: Row): string => row.key;
 const estimate = (row: Row): number =>
-  row.type === "tool" && row.call.status === "completed" && !row.call.content.some((b) => b.type === "diff")
+  row.type === "tool" &&
+  row.call.status === "completed" &&
+  !row.call.content.some((b) => b.type === "diff")
     ? 40 // completed cards start collapsed
     : ESTIMATES[row.type];
 const TICK_MS = 5000;
@@ -121,22 +123,19 @@ export const ConversationView = memo(function ConversationView(props: Props): JS
 
   const pending = timeline.pending.size;
 
-  const act = useCallback(
-    async (action: () => Promise<unknown>): Promise<boolean> => {
-      setError(null);
-      try {
-        const result = await action();
-        if (result && typeof result === "object" && "last_seq" in result) {
-          setDetail(result as ConversationDetail);
-        }
-        return true;
-      } catch (e) {
-        setError(describe(e));
-        return false;
+  const act = useCallback(async (action: () => Promise<unknown>): Promise<boolean> => {
+    setError(null);
+    try {
+      const result = await action();
+      if (result && typeof result === "object" && "last_seq" in result) {
+        setDetail(result as ConversationDetail);
       }
-    },
-    [],
-  );
+      return true;
+    } catch (e) {
+      setError(describe(e));
+      return false;
+    }
+  }, []);
 
   const context: RowContext = useMemo(
     () => ({
@@ -183,14 +182,28 @@ export const ConversationView = memo(function ConversationView(props: Props): JS
               loading history… {timeline.events.toLocaleString()} events
             </span>
           ) : null}
-          <span class={`conn conn-${connection}`} data-testid="conv-connection" data-state={connection}>
+          <span
+            class={`conn conn-${connection}`}
+            data-testid="conv-connection"
+            data-state={connection}
+          >
             {connection === "open" ? "● live" : connection}
           </span>
         </div>
         <div class="conv-sub muted">
-          {detail ? `${detail.agent} · ${detail.workspace} · permissions: ${detail.permission}` : ""}
+          {detail
+            ? `${detail.agent} · ${detail.workspace} · permissions: ${detail.permission}`
+            : ""}
         </div>
-        <Controls api={api} id={id} timeline={timeline} detail={detail} status={status} act={act} onDeleted={props.onDeleted} />
+        <Controls
+          api={api}
+          id={id}
+          timeline={timeline}
+          detail={detail}
+          status={status}
+          act={act}
+          onDeleted={props.onDeleted}
+        />
         <Meter timeline={timeline} detail={detail} />
       </header>
       {error ? (
@@ -208,8 +221,8 @@ export const ConversationView = memo(function ConversationView(props: Props): JS
             setTarget({ key: `perm:${firstPending.value.request_id}` });
           }}
         >
-          ⚠ {pending === 1 ? "A permission request is" : `${pending} permission requests are`} waiting
-          for your answer: {firstPending.value.title || "a tool call"} — show
+          ⚠ {pending === 1 ? "A permission request is" : `${pending} permission requests are`}{" "}
+          waiting for your answer: {firstPending.value.title || "a tool call"} — show
         </button>
       ) : null}
       <VirtualList
@@ -222,9 +235,7 @@ export const ConversationView = memo(function ConversationView(props: Props): JS
         class="timeline"
       />
       <PlanPanel plan={timeline.plan} />
-      <Composer
-        onSend={(text) => act(() => api.send(id, text))}
-      />
+      <Composer onSend={(text) => act(() => api.send(id, text))} />
     </section>
   );
 });

@@ -194,7 +194,12 @@ export function CreateForm(props: Props): JSX.Element {
           {error}
         </div>
       ) : null}
-      <button type="submit" class="primary" data-testid="create-submit" disabled={busy || !agent || !workspace}>
+      <button
+        type="submit"
+        class="primary"
+        data-testid="create-submit"
+        disabled={busy || !agent || !workspace}
+      >
         {busy ? "Starting…" : "Start"}
       </button>
     </form>

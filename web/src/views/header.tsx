@@ -159,7 +159,12 @@ export function PlanPanel(props: { plan: PlanEntry[] }): JSX.Element | null {
       </summary>
       <ul>
         {props.plan.map((entry, at) => (
-          <li key={at} class={`plan-${entry.status}`} data-testid="plan-entry" data-status={entry.status}>
+          <li
+            key={at}
+            class={`plan-${entry.status}`}
+            data-testid="plan-entry"
+            data-status={entry.status}
+          >
             <span class="mark" aria-label={entry.status} /> {entry.content}
           </li>
         ))}

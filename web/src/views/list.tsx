@@ -90,9 +90,17 @@ export function ConversationList(props: Props): JSX.Element {
           ))}
         </select>
       </div>
-      {error ? <div class="error-text" data-testid="list-error">{error}</div> : null}
+      {error ? (
+        <div class="error-text" data-testid="list-error">
+          {error}
+        </div>
+      ) : null}
       {rows === null ? <div class="muted pad">loading…</div> : null}
-      {rows?.length === 0 ? <div class="muted pad" data-testid="conv-list-empty">no conversations</div> : null}
+      {rows?.length === 0 ? (
+        <div class="muted pad" data-testid="conv-list-empty">
+          no conversations
+        </div>
+      ) : null}
       <ul class="rows">
         {rows?.map((c) => {
           const pending = props.livePending.get(c.id) ?? c.pending_permission_count ?? 0;
@@ -111,7 +119,11 @@ export function ConversationList(props: Props): JSX.Element {
                     {c.title ?? c.id.slice(0, 12)}
                   </span>
                   {pending ? (
-                    <span class="badge" data-testid="conv-row-pending" title="waiting for a permission answer">
+                    <span
+                      class="badge"
+                      data-testid="conv-row-pending"
+                      title="waiting for a permission answer"
+                    >
                       ⚠ {pending}
                     </span>
                   ) : null}
@@ -121,8 +133,14 @@ export function ConversationList(props: Props): JSX.Element {
                     {c.status}
                   </span>
                   <span data-testid="conv-row-agent">{c.agent}</span>
-                  <span data-testid="conv-row-cost">{money(c.cost ?? null, c.currency ?? null)}</span>
-                  <span class="ago" data-testid="conv-row-activity" title={new Date(c.updated_at * 1000).toISOString()}>
+                  <span data-testid="conv-row-cost">
+                    {money(c.cost ?? null, c.currency ?? null)}
+                  </span>
+                  <span
+                    class="ago"
+                    data-testid="conv-row-activity"
+                    title={new Date(c.updated_at * 1000).toISOString()}
+                  >
                     {ago(c.updated_at, now)}
                   </span>
                 </div>
@@ -131,7 +149,9 @@ export function ConversationList(props: Props): JSX.Element {
           );
         })}
       </ul>
-      {rows && total > rows.length ? <div class="muted pad">{total - rows.length} more: narrow the search</div> : null}
+      {rows && total > rows.length ? (
+        <div class="muted pad">{total - rows.length} more: narrow the search</div>
+      ) : null}
     </nav>
   );
 }

@@ -52,7 +52,8 @@ const DECISIONS = new Set(["allow_once", "allow_always", "reject_once", "reject_
 
 function decisionText(decided: PermissionDecidedEvent): string {
   const what = decided.decision.replace("_", " ");
-  const by = decided.decided_by === "cancel" ? "cancelled with the turn" : `by ${decided.decided_by}`;
+  const by =
+    decided.decided_by === "cancel" ? "cancelled with the turn" : `by ${decided.decided_by}`;
   return decided.decision === "cancelled" ? "cancelled" : `${what} (${by})`;
 }
 
@@ -60,7 +61,9 @@ function decisionText(decided: PermissionDecidedEvent): string {
 export function wireToolCall(request: PermissionRequestedEvent): ToolCallEvent | null {
   const wire = request.tool_call;
   const list = (value: unknown): JsonObject[] =>
-    Array.isArray(value) ? value.filter((v): v is JsonObject => typeof v === "object" && v !== null) : [];
+    Array.isArray(value)
+      ? value.filter((v): v is JsonObject => typeof v === "object" && v !== null)
+      : [];
   const content = list(wire.content);
   const locations = list(wire.locations);
   const rawInput = wire.rawInput ?? null;
@@ -115,7 +118,11 @@ function PermissionCard(props: {
       </div>
       {call ? <ToolCallBody call={call} terminals={context.timeline.terminals} /> : null}
       {decided ? (
-        <div class="permission-decision" data-testid="permission-decision" data-decision={decided.decision}>
+        <div
+          class="permission-decision"
+          data-testid="permission-decision"
+          data-decision={decided.decision}
+        >
           {decisionText(decided)}
         </div>
       ) : (
@@ -184,7 +191,11 @@ export const RowView = memo(function RowView(props: {
       );
     case "agent":
       return (
-        <div class={`msg agent ${row.streaming ? "streaming" : ""}`} {...attrs} data-testid="agent-message">
+        <div
+          class={`msg agent ${row.streaming ? "streaming" : ""}`}
+          {...attrs}
+          data-testid="agent-message"
+        >
           <Markdown text={row.text} />
         </div>
       );
@@ -209,8 +220,15 @@ export const RowView = memo(function RowView(props: {
     case "turn": {
       const e = row.event;
       return (
-        <div class={`turn-end stop-${e.stop_reason}`} {...attrs} data-testid="turn-ended" data-stop-reason={e.stop_reason}>
-          <span>turn {e.turn ?? ""} ended: {e.stop_reason.replace("_", " ")}</span>
+        <div
+          class={`turn-end stop-${e.stop_reason}`}
+          {...attrs}
+          data-testid="turn-ended"
+          data-stop-reason={e.stop_reason}
+        >
+          <span>
+            turn {e.turn ?? ""} ended: {e.stop_reason.replace("_", " ")}
+          </span>
           {e.error_code ? <span class="bad"> ({e.error_code})</span> : null}
           <span class="muted">
             {" "}

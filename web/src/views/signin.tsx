@@ -39,6 +39,8 @@ export function SignIn(props: { api: Api; onSignedIn: () => void; expired: boole
             ? "Your session ended. Sign in again with the server's API key."
             : "This server needs its API key."}
         </p>
+        {/* for password managers: the key belongs to this console */}
+        <input type="text" autocomplete="username" value="acphost" hidden readOnly />
         <label>
           API key
           <input

@@ -109,7 +109,9 @@ function Block(props: {
   const { block } = props;
   if (block.type === "diff") {
     const oldText = str(block.oldText);
-    return <Diff path={str(block.path) ?? "?"} oldText={oldText} newText={str(block.newText) ?? ""} />;
+    return (
+      <Diff path={str(block.path) ?? "?"} oldText={oldText} newText={str(block.newText) ?? ""} />
+    );
   }
   if (block.type === "terminal") {
     const terminal = props.terminals.get(str(block.terminalId) ?? "");
