@@ -185,7 +185,7 @@ def session_router(guard: Guard) -> APIRouter:
         """Whether this browser is signed in, and its CSRF token (no key needed)."""
         return info(request, request.cookies.get(COOKIE))
 
-    @router.post("/session", response_model=SessionInfo, responses=errors(401, 403, 422))
+    @router.post("/session", response_model=SessionInfo, responses=errors(400, 401, 403, 413, 422))
     async def sign_in(request: Request, response: Response, body: SignIn) -> SessionInfo:
         """Trade the API key (in the body) for an HttpOnly, SameSite=Strict session cookie."""
         peer = request.client.host if request.client else None
