@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 import acphost
 from acphost.server._auth import KeyCheck, check_auth_config
 from acphost.server._console import ConsoleSource, install_console
+from acphost.server._docs_assets import install_docs
 from acphost.server._errors import ERROR_RESPONSES, install_error_handlers
 from acphost.server._guard import Guard, session_router
 from acphost.server._limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LIVE, BodyLimit
@@ -112,7 +113,10 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)  # /docs and /redoc with local assets: they work offline
     app.state.manager = manager
     install_error_handlers(app)
     app.include_router(public_router(manager), prefix="/api")
