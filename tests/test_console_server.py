@@ -347,3 +347,40 @@ def test_session_tokens_are_bound_to_the_key_unforgeable_and_expire() -> None:
     assert tokens.csrf_ok(token, tokens.csrf(token))
     assert tokens.expiry(SessionTokens("key-one", ttl=0).mint()) is None  # expired at once
     assert "key-one" not in repr(tokens)
+
+
+def test_a_stored_conversation_described_again_shows_what_happened_since(
+    store_path: Path, workspace: Path
+) -> None:
+    """Folds of stored conversations are kept: one resumed and detached again is not stale."""
+
+    def detail(client: httpx.Client, cid: str) -> dict[str, Any]:
+        body: dict[str, Any] = client.get(f"/api/conversations/{cid}").json()
+        return body
+
+    def settled(client: httpx.Client, cid: str, turns: int) -> bool:
+        events = client.get(f"/api/conversations/{cid}/events", params={"limit": 1000}).json()
+        described = detail(client, cid)
+        return (
+            not described["live"]
+            and described["turns"] == turns
+            and described["last_seq"] == events["events"][-1]["seq"]
+        )
+
+    body = {"agent": "demo", "workspace": str(workspace), "permission": "allow"}
+    with server_and_client(store_path, max_live=1) as (_server, client):
+        cid = client.post("/api/conversations", json={**body, "message": "one"}).json()["id"]
+        wait_until(lambda: detail(client, cid)["turns"] == 1 and not detail(client, cid)["running"])
+        client.post("/api/conversations", json={"agent": "echo", "workspace": str(workspace)})
+        wait_until(lambda: settled(client, cid, 1), what="the first conversation stored")
+        first = detail(client, cid)
+        assert detail(client, cid) == first  # described again from the kept fold
+
+        sent = client.post(f"/api/conversations/{cid}/messages", json={"text": "two"})
+        assert sent.status_code == 202, sent.text  # resumed: the echo agent makes room
+        wait_until(lambda: detail(client, cid)["turns"] == 2 and not detail(client, cid)["running"])
+        client.post("/api/conversations", json={"agent": "echo", "workspace": str(workspace)})
+        wait_until(lambda: settled(client, cid, 2), what="the conversation stored again")
+        again = detail(client, cid)
+        assert again["last_seq"] > first["last_seq"]
+        assert again["usage"]["total_tokens"] > first["usage"]["total_tokens"]

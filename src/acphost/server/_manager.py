@@ -21,8 +21,8 @@ from typing import Any
 from acphost.agents import KNOWN_AGENTS, ACPAgent, AgentBase
 from acphost.conversation import Conversation, ConversationState
 from acphost.errors import AcphostError
-from acphost.events import parse_event
 from acphost.server._errors import ApiError
+from acphost.server._folds import Folds
 from acphost.server._hub import Hub
 from acphost.server._models import CreateConversation
 from acphost.store import ConversationRecord, EventStore, SQLiteStore, default_store_path
@@ -94,6 +94,7 @@ class Manager:
         self._evicting: dict[str, asyncio.Task[None]] = {}
         self.hubs: dict[str, Hub] = {}
         self._deleting: set[str] = set()
+        self._folds = Folds()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -184,16 +185,7 @@ class Manager:
         if live is not None:
             return live.conversation.state, live
         self.record(conversation_id)
-        return await asyncio.to_thread(self._fold, conversation_id), None
-
-    def _fold(self, conversation_id: str) -> ConversationState:
-        state = ConversationState(conversation_id, store=self.store)
-        for record in self.store.iter_events(conversation_id):
-            try:
-                state.apply(parse_event(record.data), stored=True)
-            except ValueError:  # a kind from a newer acphost: skip it, keep the rest
-                log.warning("skipping unreadable event %s#%s", conversation_id, record.seq)
-        return state
+        return await asyncio.to_thread(self._folds.state, self.store, conversation_id), None
 
     # --- creating and driving ---------------------------------------------------------------
 
@@ -318,6 +310,7 @@ class Manager:
             if hub is not None:
                 hub.close_all(DELETED, "conversation deleted")
             await asyncio.to_thread(self.store.delete_conversation, conversation_id)
+            self._folds.forget(conversation_id)
         finally:
             self._deleting.discard(conversation_id)
 
