@@ -34,6 +34,7 @@ const estimate = (row: Row): number =>
     : ESTIMATES[row.type];
 const TICK_MS = 5000;
 const LOADING_RENDER_MS = 500;
+const MIN_RENDER_MS = 50;
 
 interface Props {
   api: Api;
@@ -55,13 +56,21 @@ export const ConversationView = memo(function ConversationView(props: Props): JS
   const [target, setTarget] = useState<{ key: string } | null>(null);
   const [loading, setLoading] = useState(false);
   const lastLoadingRender = useRef(0);
-  // at most one render per frame, however many batches and tokens arrive meanwhile
-  const frame = useRef<number | null>(null);
+  // At most one render per frame, and at most every MIN_RENDER_MS: a storm of events then
+  // costs a few renders a second (the browser shares the machine with the agents).
+  const frame = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const lastRender = useRef(0);
   const bump = useCallback(() => {
-    frame.current ??= requestAnimationFrame(() => {
-      frame.current = null;
-      setVersion((v) => v + 1);
-    });
+    frame.current ??= setTimeout(
+      () => {
+        requestAnimationFrame(() => {
+          frame.current = null;
+          lastRender.current = performance.now();
+          setVersion((v) => v + 1);
+        });
+      },
+      Math.max(0, lastRender.current + MIN_RENDER_MS - performance.now()),
+    );
   }, []);
 
   useEffect(() => {
@@ -113,8 +122,7 @@ export const ConversationView = memo(function ConversationView(props: Props): JS
     const tick = setInterval(bump, TICK_MS); // the stall banner depends on the clock
     return () => {
       alive = false;
-      if (frame.current !== null) cancelAnimationFrame(frame.current);
-      frame.current = null;
+      if (frame.current !== null) clearTimeout(frame.current);
       clearInterval(tick);
       s.stop();
       onPending(id, 0);
