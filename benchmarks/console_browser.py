@@ -142,6 +142,8 @@ def report(
         f"| live storm followed (events/s in the browser) | {rate:,.0f} | no loss |",
         f"| the same storm's turn in the server (s) | "
         f"{statistics.median(r['server_turn_s'] for r in lives):.2f} | |",
+        f"| events/s the server produced in that turn | "
+        f"{statistics.median(r['events'] / r['server_turn_s'] for r in lives):,.0f} | |",
         f"| browser caught up with the storm (s) | "
         f"{statistics.median(r['browser_s'] for r in lives):.2f} | |",
         f"| no event lost or duplicated (every round) | "
