@@ -168,7 +168,9 @@ class ACPAgent(AgentBase):
         assert self.connection is not None
         assert self.session_id is not None
         answer = await self.connection.prompt_raw(self.session_id, prompt)
-        return TurnResult(stop_reason=answer.stop_reason, usage=answer.usage, meta=answer.meta)
+        return TurnResult(
+            stop_reason=answer.stop_reason, usage=answer.usage, meta=answer.meta, extra=answer.extra
+        )
 
     async def acancel(self, ctx: AgentContext) -> None:
         ctx.cancelled = True

@@ -35,6 +35,7 @@ class SessionStart:
     agent_info: dict[str, Any] | None = None
     modes: dict[str, Any] | None = None
     config_options: list[dict[str, Any]] | None = None
+    error: dict[str, Any] | None = None  # the agent's refusal to reattach, as it sent it
 
 
 @dataclass(slots=True)
@@ -44,6 +45,7 @@ class TurnResult:
     stop_reason: str = "end_turn"
     usage: dict[str, Any] | None = None
     meta: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None  # what else the agent's answer carried, as sent
 
 
 @dataclass

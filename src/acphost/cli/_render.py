@@ -201,7 +201,8 @@ class Renderer:
             label, style = DECISIONS.get(event.decision, (event.decision, "yellow"))
             self._line("  → ", (label, style), (f" (by {event.decided_by})", "dim"))
         elif isinstance(event, UserMessageEvent):
-            self._line(("> ", "bold blue"), (event.text, "bold"))
+            if event.source != "agent":  # not the agent relaying it (an echo of the prompt)
+                self._line(("> ", "bold blue"), (event.text, "bold"))
         elif isinstance(event, SessionEvent):
             self._session(event)
         elif isinstance(event, ErrorEvent):
@@ -219,7 +220,7 @@ class Renderer:
             if model is not None and model != self._model:
                 self._model = model
                 self._line(("model: ", "dim"), model)
-        elif isinstance(event, SessionInfoEvent) and event.title:
+        elif isinstance(event, SessionInfoEvent) and event.title and event.source == "agent":
             self._line(("title: ", "dim"), event.title)
         elif isinstance(event, RawEvent) and self.verbose:
             what = " ".join(filter(None, [event.method, event.update_kind]))

@@ -23,7 +23,7 @@ from acphost.conversation import Conversation, ConversationState
 from acphost.errors import AcphostError
 from acphost.server._errors import ApiError
 from acphost.server._folds import Folds
-from acphost.server._hub import Hub
+from acphost.server._hub import Hub, Pacer
 from acphost.server._models import CreateConversation
 from acphost.store import ConversationRecord, EventStore, SQLiteStore, default_store_path
 
@@ -83,6 +83,7 @@ class Manager:
         *,
         stop_timeout: float,
         max_live: int | None = None,
+        hub_size: int = 8192,
     ) -> None:
         self._store_spec = store
         self._store: EventStore | None = store if isinstance(store, EventStore) else None
@@ -93,6 +94,8 @@ class Manager:
         self.live: dict[str, Live] = {}  # least recently used first
         self._evicting: dict[str, asyncio.Task[None]] = {}
         self.hubs: dict[str, Hub] = {}
+        self.hub_size = hub_size
+        self.pacer = Pacer()  # watchers never slow the turns (see _hub.py)
         self._deleting: set[str] = set()
         self._folds = Folds()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -106,6 +109,15 @@ class Manager:
             path = default_store_path() if spec is None else spec
             assert not isinstance(path, EventStore)
             self._store = await asyncio.to_thread(SQLiteStore, path)
+        await asyncio.to_thread(self._settle_dangling_turns)
+
+    def _settle_dangling_turns(self) -> None:
+        """End every turn a dead process (this server before a crash, a CLI) left running."""
+        for conversation_id in self.store.dangling_turns():
+            try:
+                self._folds.state(self.store, conversation_id)
+            except Exception:  # one bad log must not keep the server down: it is read later
+                log.exception("could not end the dangling turn of %s", conversation_id)
 
     async def shutdown(self) -> None:
         """Stop every turn (it ends ``cancelled``) and every agent; statuses stay as they are."""
@@ -143,7 +155,7 @@ class Manager:
     def hub(self, conversation_id: str) -> Hub:
         hub = self.hubs.get(conversation_id)
         if hub is None:
-            hub = self.hubs[conversation_id] = Hub(self.loop)
+            hub = self.hubs[conversation_id] = Hub(self.loop, self.hub_size)
         return hub
 
     def release_hub(self, conversation_id: str) -> None:
@@ -253,11 +265,11 @@ class Manager:
             name = f"acphost-drive-{live.conversation.id}"
             live.driver = self.loop.create_task(self._drive(live), name=name)
 
-    @staticmethod
-    async def _drive(live: Live) -> None:
+    async def _drive(self, live: Live) -> None:
         conversation = live.conversation
         try:
-            await conversation.arun()
+            with self.pacer.turn():
+                await conversation.arun()
         except AcphostError as exc:  # already recorded as an error event
             log.info("a turn of %s failed: %s", conversation.id, exc.code)
         except Exception:
