@@ -95,6 +95,7 @@ class AgentConnection:
     ) -> None:
         self.handlers = handlers
         handlers.observer = on_message
+        handlers.sessions = set()  # filled as sessions open: requests for others are refused
         self._on_message = on_message
         self.process: AgentProcess | None = None
         self.rpc = JsonRpcConnection(
@@ -151,7 +152,9 @@ class AgentConnection:
             self._on_message(
                 SessionUpdate(
                     session_id if isinstance(session_id, str) else "",
-                    update if isinstance(update, dict) else {"sessionUpdate": "<invalid>"},
+                    update
+                    if isinstance(update, dict)
+                    else {"sessionUpdate": "<invalid>", "value": update},  # kept as sent
                     params.get("_meta"),
                     session_id in self._replaying,
                 )
@@ -185,6 +188,7 @@ class AgentConnection:
                 raise AuthRequired(
                     f"the agent requires authentication: {exc.message}",
                     methods=self.auth_methods,
+                    data=exc.data,
                 ) from exc
             raise
 
@@ -316,7 +320,8 @@ class AgentConnection:
         timeout: float | None = 300.0,
     ) -> SessionAnswer:
         """``session/new``, or ``session/load``/``session/resume`` of ``session_id``, read
-        without the SDK. The history a load replays arrives as updates with ``replay``."""
+        without the SDK. The history a load (or resume) replays arrives as updates with
+        ``replay``."""
         method = f"session/{how}"
         if how == "load":
             self._require("loadSession", method)
@@ -327,14 +332,20 @@ class AgentConnection:
             if session_id is None:
                 raise UsageError(f"{method} needs a session_id")
             params["sessionId"] = session_id
-        replaying = session_id if how == "load" else None
+        # What a load (or a resume: fast-agent replays there too) sends before its answer is
+        # the session's history, not new work.
+        replaying = session_id
         if replaying is not None:
             self._replaying.add(replaying)
         try:
-            return SessionAnswer.read(method, await self.call(method, params, timeout=timeout))
+            answer = SessionAnswer.read(method, await self.call(method, params, timeout=timeout))
         finally:
             if replaying is not None:
                 self._replaying.discard(replaying)
+        opened = answer.session_id or session_id
+        if opened is not None and self.handlers.sessions is not None:
+            self.handlers.sessions.add(opened)
+        return answer
 
     async def new_session(
         self,
@@ -464,7 +475,7 @@ class AgentConnection:
             result = await self.rpc.request("session/prompt", params, cancellable=False)
         except AgentRequestError as exc:
             if exc.rpc_code == AUTH_REQUIRED:
-                raise AuthRequired(exc.message, methods=self.auth_methods) from exc
+                raise AuthRequired(exc.message, methods=self.auth_methods, data=exc.data) from exc
             raise
         return PromptAnswer.read(result)
 

@@ -106,8 +106,8 @@ class SessionUpdate:
 
     ``data`` is the update object exactly as the agent sent it; ``update`` is its typed form,
     parsed on first use (a host that only needs the JSON never pays for the SDK).
-    ``replay`` is true for updates sent while answering ``session/load`` (history, not new work).
-    """
+    ``replay`` is true for updates sent while answering ``session/load`` or ``session/resume``
+    (history, not new work)."""
 
     __slots__ = ("_typed", "data", "meta", "replay", "session_id")
 
@@ -261,3 +261,11 @@ class PromptAnswer:
         data = result or {}
         dump = shapes.read_json("session/prompt answer", shapes.PROMPT, data)
         return cls(data, dump["stopReason"], dump.get("usage"), dump.get("_meta"))
+
+    @property
+    def extra(self) -> dict[str, Any] | None:
+        """What the answer carries beyond ``stopReason`` and the ``usage`` read, as sent."""
+        extra = {k: v for k, v in self.data.items() if k not in ("stopReason", "usage")}
+        if self.data.get("usage") not in (None, self.usage):
+            extra["usage"] = self.data["usage"]  # fields beyond the schema's, or invalid ones
+        return extra or None

@@ -177,7 +177,9 @@ class ACPAgent(AgentBase):
         # terminals open before the turn are not the turn's: a cancel leaves them alone
         self._older_terminals = self.connection.handlers.open_terminals(self.session_id)
         answer = await self.connection.prompt_raw(self.session_id, prompt)
-        return TurnResult(stop_reason=answer.stop_reason, usage=answer.usage, meta=answer.meta)
+        return TurnResult(
+            stop_reason=answer.stop_reason, usage=answer.usage, meta=answer.meta, extra=answer.extra
+        )
 
     async def acancel(self, ctx: AgentContext) -> None:
         """Send ``session/cancel``, then end the commands the turn started in terminals."""

@@ -35,6 +35,7 @@ class SessionStart:
     agent_info: dict[str, Any] | None = None
     modes: dict[str, Any] | None = None
     config_options: list[dict[str, Any]] | None = None
+    error: dict[str, Any] | None = None  # the agent's refusal to reattach, as it sent it
 
 
 @dataclass(slots=True)
@@ -44,6 +45,7 @@ class TurnResult:
     stop_reason: str = "end_turn"
     usage: dict[str, Any] | None = None
     meta: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None  # what else the agent's answer carried, as sent
 
 
 @dataclass
@@ -145,7 +147,8 @@ class AgentBase:
 
     async def astep(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> TurnResult:
         """Run one turn on the I/O loop; by default :meth:`step` in a worker thread."""
-        return await anyio.to_thread.run_sync(self.step, ctx, prompt, abandon_on_cancel=True)
+        result = await anyio.to_thread.run_sync(self.step, ctx, prompt, abandon_on_cancel=True)
+        return TurnResult() if result is None else result  # a step that returns nothing is done
 
     async def acancel(self, ctx: AgentContext) -> None:
         """Ask the running turn to stop; ``step`` sees ``ctx.cancelled``."""

@@ -126,6 +126,7 @@ class Conversation:
             asks=self._desk.asks,
             ask_timeout=permission_timeout,
         )
+        self._delivery.tr.titled = (_resume[0].title if _resume else title) is not None
         if _resume is None:
             now = time.time()
             self.store.create_conversation(

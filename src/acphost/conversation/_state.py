@@ -166,8 +166,11 @@ class ConversationState:
             self.status = event.status
         elif isinstance(event, TerminalEvent):
             self.terminals[event.terminal_id] = event
-        elif isinstance(event, UserMessageEvent | AgentMessageEvent):
-            if not (isinstance(event, AgentMessageEvent) and event.replay):
+        elif isinstance(event, AgentMessageEvent):
+            if not event.replay:
+                self.messages.append(event)
+        elif isinstance(event, UserMessageEvent):
+            if event.source != "agent":  # not the agent relaying one (an echo, its history)
                 self.messages.append(event)
         elif isinstance(event, TurnStartedEvent):
             self.turns = max(self.turns, event.turn or 0)

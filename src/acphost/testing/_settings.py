@@ -23,6 +23,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "protocol_version": 1,
     "agent_info": DEFAULT_AGENT_INFO,
     "load_session": True,
+    "replay_on_resume": False,  # like fast-agent: session/resume replays history as load does
     "prompt_capabilities": {"image": True, "audio": False, "embeddedContext": True},
     "mcp_capabilities": {"http": True, "sse": True},
     "session_capabilities": {"list": {}, "resume": {}, "close": {}, "delete": {}},
