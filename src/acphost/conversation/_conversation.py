@@ -39,7 +39,7 @@ from acphost.conversation._runner import TurnRunner, TurnSettings
 from acphost.conversation._state import ConversationState
 from acphost.errors import AcphostError, ConversationClosed, UsageError
 from acphost.events import Event, TurnEndedEvent, TurnStartedEvent, UserMessageEvent, parse_event
-from acphost.store import ConversationRecord
+from acphost.store import ConversationRecord, Owner
 
 __all__ = ["Conversation"]
 
@@ -105,6 +105,7 @@ class Conversation:
         self._interrupted: int | None = None  # the turn interrupt() was last called for
         self._paused = False
         self._closed = False
+        self._owned = False  # this process is recorded as the driver of its turns
         ctx = AgentContext(
             workspace=self.workspace, post=self._mailbox.put_soon, request_permission=self._desk.ask
         )
@@ -173,6 +174,12 @@ class Conversation:
         record = opened.get_conversation(id)
         if record is None:
             raise UsageError(f"no conversation {id!r} in the store", hint="list conversations")
+        owner = record.owner
+        if record.status == "running" and owner is not None and owner != Owner.current():
+            raise UsageError(
+                f"conversation {id!r} is running a turn in process {owner.pid} on {owner.host}",
+                hint="wait until its turn ends, or stop that process",
+            )
         events = [parse_event(r.data) for r in opened.iter_events(id)]
         spec = record.metadata.get("agent") or {}
         if agent is None:
@@ -313,6 +320,9 @@ class Conversation:
                 return None
             event, blocks = self._pending.popleft()
             turn = event.turn or self.state.turns + 1
+            if not self._owned:  # so that readers tell our turns from a dead process's
+                self.store.set_owner(self.id, Owner.current())
+                self._owned = True
             # From here on the turn ends with a TurnDone in the mailbox, whatever happens.
             self._current_turn = turn
             self._io.start(self._runner.run_turn, turn, blocks)
