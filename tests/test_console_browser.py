@@ -188,3 +188,15 @@ def test_interrupt_from_the_console_cancels_the_turn(
         expect(call.get_by_test_id("tool-call-status")).to_have_text("failed")
         expect(page.get_by_test_id("conv-status")).to_have_text("paused")
         assert console.detail(cid)["status"] == "paused"
+
+
+def test_a_keyless_loopback_server_needs_no_sign_in(
+    browser: Browser, store_path: Path, workspace: Path
+) -> None:
+    with console_server(store_path, key=None) as console, browser_page(browser) as page:
+        cid = console.create(workspace, agent="echo", message="hello there")
+        page.goto(f"{console.url}/#/c/{cid}")
+        expect(page.get_by_test_id("conv-list")).to_be_visible()
+        expect(page.get_by_test_id("signin-form")).to_have_count(0)
+        expect(page.get_by_test_id("signout-button")).to_have_count(0)  # nothing to sign out of
+        expect(page.get_by_test_id("agent-message").last).to_contain_text("hello there")
