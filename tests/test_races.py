@@ -6,6 +6,7 @@ test compares the log with what the agent actually received (see ``recording``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -175,8 +176,9 @@ def assert_settled_then_goes_on(conversation: Conversation, check_log: Any, boun
     assert max(e.seq for e in events if e.turn == 1) < min(e.seq for e in events if e.turn == 2)
 
 
+@pytest.mark.parametrize("driver", ["run", "arun"])
 def test_a_callback_raising_keyboard_interrupt_settles_the_turn_first(
-    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any, driver: str
 ) -> None:
     conversation: Conversation
     status_when_raised: list[str] = []
@@ -189,7 +191,10 @@ def test_a_callback_raising_keyboard_interrupt_settles_the_turn_first(
 
     def run_slow() -> None:
         try:
-            conversation.run("slow")
+            if driver == "run":
+                conversation.run("slow")
+            else:
+                asyncio.run(conversation.arun("slow"))
         except KeyboardInterrupt:
             status_when_raised.append(conversation.state.status)
             raise
