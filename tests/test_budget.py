@@ -51,10 +51,16 @@ def test_a_turn_over_budget_is_cancelled_and_no_turn_starts_until_raised(
     assert error.details["max_cost"] == 0.05
     assert error.details["cost"] == pytest.approx(0.06)
     assert "max_cost" in error.hint
-    # Over budget: the next message is kept, but does not run...
+    # Over budget: the next message is kept, but does not run (nor after a resume)...
     with pytest.raises(BudgetExceeded):
         bounded(conversation.run, "0.001", timeout=30)
     assert state.turns == 2
+    conversation.close()
+    conversation = Conversation.resume(conversation.id, store=conversation.store)
+    assert conversation.max_cost == 0.05
+    state = conversation.state
+    with pytest.raises(BudgetExceeded):
+        bounded(conversation.run, timeout=30)
     # ...until the budget is raised.
     conversation.max_cost = 1.0
     third = bounded(conversation.run, timeout=30)
@@ -62,3 +68,4 @@ def test_a_turn_over_budget_is_cancelled_and_no_turn_starts_until_raised(
     assert third.turn == 3
     assert state.cost == pytest.approx(0.061)
     check_log(conversation)
+    conversation.close()

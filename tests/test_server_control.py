@@ -144,3 +144,24 @@ def test_steer_joins_the_running_turn_and_queues_when_idle(
         assert (queued["steered"], queued["turn"]) == (False, 2)
         bad = client.post(f"/api/conversations/{cid}/steer", json={"text": ""})
         assert bad.status_code == 422
+
+
+def test_a_conversation_created_with_max_cost_stops_over_it(
+    store_path: Path, workspace: Path
+) -> None:
+    scenario = Scenario("spender").turn().text("working").usage(used=1, size=9, cost=0.5).sleep(60)
+    with server_and_client(store_path) as (server, client):
+        cid = create_with(client, scenario, workspace, max_cost=0.25)
+        with open_ws(server, cid) as ws:
+            client.post(f"/api/conversations/{cid}/messages", json={"text": "spend"})
+            rest = events_of(receive_until(ws, status_is("error")))
+        (error,) = [e for e in rest if e["kind"] == "error"]
+        assert error["code"] == "budget_exceeded"
+        assert error["details"]["max_cost"] == 0.25
+        ended = next(e for e in rest if e["kind"] == "turn_ended")
+        assert (ended["stop_reason"], ended["error_code"]) == ("cancelled", "budget_exceeded")
+        bad = client.post(
+            "/api/conversations",
+            json={"agent": "demo", "workspace": str(workspace), "max_cost": -1},
+        )
+        assert bad.status_code == 422

@@ -165,6 +165,7 @@ class Conversation:
                         "agent": self.agent.spec(),
                         "additional_directories": [str(r) for r in self.workspace.roots[1:]],
                         "permission": permission if isinstance(permission, str) else "callback",
+                        "max_cost": max_cost,
                     },
                 )
             )
@@ -212,6 +213,7 @@ class Conversation:
                     hint="pass agent= to Conversation.resume",
                 )
         options.setdefault("permission", record.metadata.get("permission", "deny"))
+        options.setdefault("max_cost", record.metadata.get("max_cost"))
         if options["permission"] == "callback":
             options["permission"] = "deny"
         options.setdefault(

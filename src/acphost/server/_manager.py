@@ -213,6 +213,7 @@ class Manager:
             store=self.store,
             permission=body.permission,
             title=body.title,
+            max_cost=body.max_cost,
             id=conversation_id,
             **self._callbacks(hub),
             **self.options,

@@ -96,6 +96,11 @@ class CreateConversation(_Request):
         "deny", description="How permission requests are answered; `ask` waits for a client"
     )
     title: Annotated[str, StringConstraints(max_length=500)] | SkipJsonSchema[None] = None
+    max_cost: Annotated[float, Field(ge=0)] | SkipJsonSchema[None] = Field(
+        None,
+        description="A budget in the agent's currency: the turn that goes over it is cancelled "
+        "and ends with a `budget_exceeded` error; no turn starts while over it",
+    )
 
     @field_validator("env")
     @classmethod
