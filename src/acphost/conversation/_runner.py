@@ -162,8 +162,6 @@ class TurnRunner:
         """Put ``prompt`` into ``turn`` if it is still running and the agent can take it."""
         if turn != self._turn or self._step is None or self.ctx.cancelled:
             return "promptRequired"
-        if not self.agent.supports_steering:
-            return "promptRequired"
         return await self.agent.asteer(self.ctx, prompt)
 
     def _host_update(self, data: dict[str, Any]) -> None:
