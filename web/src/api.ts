@@ -141,6 +141,11 @@ export class Api {
     return this.request("POST", `/api/conversations/${enc(id)}/messages`, { text });
   }
 
+  /** Say ``text`` inside the running turn (queued as the next turn where the agent cannot). */
+  steer(id: string, text: string): Promise<{ steered: boolean }> {
+    return this.request("POST", `/api/conversations/${enc(id)}/steer`, { text });
+  }
+
   /** ``interrupt``, ``pause``, or ``run`` (which resumes a paused conversation). */
   control(id: string, action: "interrupt" | "pause" | "run"): Promise<unknown> {
     return this.request("POST", `/api/conversations/${enc(id)}/${action}`);

@@ -1,6 +1,7 @@
 // The fold of a conversation's events into what the console shows: the rows of the stream
-// (one per message, thought, tool call, permission request, turn end, error, session change)
-// and the conversation's current facts (status, mode, model, usage, plan, banners).
+// (one per message, thought, tool call, permission request, turn end, error, session change,
+// note, compaction, subagent) and the conversation's current facts (status, mode, model, usage,
+// plan, banners).
 //
 // Rows are immutable: an update (a tool call's new snapshot, a permission's decision) replaces
 // its row object, so a memoised row component re-renders only when its row changed.
@@ -8,20 +9,35 @@
 import type {
   AcpEvent,
   Choice,
+  CompactionEvent,
   ConfigOption,
   ErrorEvent,
   PermissionDecidedEvent,
+  PermissionModeEvent,
   PermissionRequestedEvent,
   PlanEntry,
   SessionEvent,
   Status,
+  SubagentEvent,
+  SubagentUpdateEvent,
   TerminalEvent,
   ToolCallEvent,
   TurnEndedEvent,
+  TurnStalledEvent,
 } from "./types";
 
+/** How loud a note is: ``info`` (grey), ``warn`` (amber), ``error`` (red). */
+export type Tone = "info" | "warn" | "error";
+
+/** A subagent the agent spawned, and what it did (its text, and how many updates). */
+export interface Subagent {
+  event: SubagentEvent;
+  text: string;
+  updates: number;
+}
+
 export type Row =
-  | { key: string; type: "user"; seq: number; text: string }
+  | { key: string; type: "user"; seq: number; text: string; steered: boolean }
   | { key: string; type: "agent"; seq: number; text: string; streaming: boolean }
   | { key: string; type: "thought"; seq: number; text: string; streaming: boolean }
   | { key: string; type: "tool"; seq: number; call: ToolCallEvent; rev: number }
@@ -34,12 +50,21 @@ export type Row =
     }
   | { key: string; type: "turn"; seq: number; event: TurnEndedEvent }
   | { key: string; type: "error"; seq: number; event: ErrorEvent }
-  | { key: string; type: "session"; seq: number; event: SessionEvent };
+  | { key: string; type: "session"; seq: number; event: SessionEvent }
+  | {
+      key: string;
+      type: "note";
+      seq: number;
+      /** What it is about: ``stalled``, ``resumed``, ``permission_mode``, ``notice``. */
+      what: string;
+      tone: Tone;
+      title: string;
+      detail: string;
+    }
+  | { key: string; type: "compaction"; seq: number; event: CompactionEvent }
+  | { key: string; type: "subagent"; seq: number; subagent: Subagent };
 
 export type RowType = Row["type"];
-
-/** How long a running turn may go without any event before the console says so. */
-export const STALL_SECONDS = 120;
 
 export class Timeline {
   rows: Row[] = [];
@@ -56,8 +81,10 @@ export class Timeline {
   contextUsed: number | null = null;
   contextSize: number | null = null;
   tokens = 0;
-  /** Server time of the last sign of progress (an event, or a streamed token). */
-  lastProgress = 0;
+  /** The running turn's stall, as the host reported it (until it resumes or ends). */
+  stall: TurnStalledEvent | null = null;
+  /** The host's word that the agent will act without asking (``can_ask`` false). */
+  unguarded: PermissionModeEvent | null = null;
   /** The last restart that lost the agent's context (cleared by a later good session). */
   restarted: SessionEvent | null = null;
   /** The last error with the agent's stderr (the agent exited), until it runs again. */
@@ -92,14 +119,12 @@ export class Timeline {
       if (event.seq <= this.lastSeq) continue;
       this.lastSeq = event.seq;
       this.events += 1;
-      this.lastProgress = Math.max(this.lastProgress, event.ts);
       this.fold(event);
     }
   }
 
   /** A streamed text delta (live only): grows a provisional row until the whole text comes. */
-  token(text: string, thought: boolean, now = Date.now() / 1000): void {
-    this.lastProgress = Math.max(this.lastProgress, now);
+  token(text: string, thought: boolean): void {
     const kind = thought ? "thought" : "agent";
     const key = this.streaming[kind];
     const at = key === null ? undefined : this.index.get(key);
@@ -113,13 +138,6 @@ export class Timeline {
     const newKey = `stream:${this.tokenRows}`;
     this.streaming[kind] = newKey;
     this.push({ key: newKey, type: kind, seq: this.lastSeq, text, streaming: true });
-  }
-
-  /** Whether a running turn has shown no progress for ``STALL_SECONDS``. */
-  stalled(now = Date.now() / 1000): boolean {
-    return this.status === "running" && this.lastProgress > 0
-      ? now - this.lastProgress > STALL_SECONDS
-      : false;
   }
 
   private push(row: Row): void {
@@ -151,7 +169,10 @@ export class Timeline {
     const base = { key: `e:${event.seq}`, seq: event.seq };
     switch (event.kind) {
       case "user_message":
-        this.push({ ...base, type: "user", text: event.text });
+        // the agent's echo of the prompt (user_message_chunk) is not a new message
+        if (event.source !== "agent") {
+          this.push({ ...base, type: "user", text: event.text, steered: event.steered === true });
+        }
         break;
       case "agent_message":
         // a loaded session replays its history: those messages are already in the stream
@@ -204,8 +225,49 @@ export class Timeline {
         this.turnEnded(event);
         this.push({ ...base, type: "turn", event });
         break;
+      case "turn_stalled":
+        this.stall = event;
+        this.push({ ...base, type: "note", what: "stalled", tone: "warn", ...stallText(event) });
+        break;
+      case "turn_resumed":
+        this.stall = null;
+        this.push({
+          ...base,
+          type: "note",
+          what: "resumed",
+          tone: "info",
+          title: `The agent moved again after ${seconds(event.stalled_s)}`,
+          detail: "",
+        });
+        break;
+      case "permission_mode":
+        this.permissionMode(event);
+        break;
+      case "notice":
+        this.push({
+          ...base,
+          type: "note",
+          what: "notice",
+          tone: toneOf(event.severity),
+          title: event.title,
+          detail: event.description ?? "",
+        });
+        break;
+      case "compaction":
+        this.put({
+          key: `compaction:${event.compaction_id}`,
+          seq: event.seq,
+          type: "compaction",
+          event,
+        });
+        break;
+      case "subagent":
+      case "subagent_update":
+        this.subagent(event);
+        break;
       case "status_changed":
         this.status = event.status;
+        if (event.status !== "running") this.stall = null;
         break;
       case "error":
         if (event.stderr_tail) this.exited = event;
@@ -215,10 +277,11 @@ export class Timeline {
       case "session_loaded":
       case "session_resumed":
       case "session_restarted":
+      case "session_forked":
         this.session(event);
         break;
       default:
-        break; // commands, raw and newer kinds: in the log, not in the stream
+        break; // commands, raw (replayed history too) and newer kinds: in the log only
     }
   }
 
@@ -248,7 +311,57 @@ export class Timeline {
     if (at !== undefined && row?.type === "permission") this.rows[at] = { ...row, decided: event };
   }
 
+  private permissionMode(event: PermissionModeEvent): void {
+    this.unguarded = event.can_ask ? null : event;
+    if (event.can_ask) return; // the policy holds: nothing to warn about
+    this.push({
+      key: `e:${event.seq}`,
+      seq: event.seq,
+      type: "note",
+      what: "permission_mode",
+      tone: "warn",
+      title: "The agent will act without asking for permission",
+      detail: event.message,
+    });
+  }
+
+  /** A subagent's card: made when it is spawned (or first heard of), updated in place. */
+  private subagent(event: SubagentEvent | SubagentUpdateEvent): void {
+    const key = `subagent:${event.subagent_session_id}`;
+    const at = this.index.get(key);
+    const row = at === undefined ? undefined : this.rows[at];
+    const before: Subagent =
+      row?.type === "subagent"
+        ? row.subagent
+        : {
+            event: {
+              ...event,
+              kind: "subagent",
+              name: "",
+              task: "",
+              state: "running",
+            },
+            text: "",
+            updates: 0,
+          };
+    const after: Subagent =
+      event.kind === "subagent"
+        ? { ...before, event }
+        : { ...before, updates: before.updates + 1, text: before.text + chunkText(event) };
+    this.put({ key, seq: row?.seq ?? event.seq, type: "subagent", subagent: after });
+  }
+
+  /** The name a subagent session goes by (for a permission request it makes). */
+  subagentName(sessionId: string): string {
+    const at = this.index.get(`subagent:${sessionId}`);
+    const row = at === undefined ? undefined : this.rows[at];
+    return row?.type === "subagent" && row.subagent.event.name
+      ? row.subagent.event.name
+      : sessionId;
+  }
+
   private turnEnded(event: TurnEndedEvent): void {
+    this.stall = null;
     if (event.usage) this.tokens += event.usage.total_tokens;
     if (event.stop_reason === "end_turn") this.exited = null;
     for (const key of [this.streaming.agent, this.streaming.thought]) {
@@ -273,4 +386,36 @@ export class Timeline {
       this.restarted = null;
     }
   }
+}
+
+function seconds(value: number): string {
+  return value < 120 ? `${Math.round(value)} s` : `${Math.round(value / 60)} min`;
+}
+
+function toneOf(severity: string): Tone {
+  return severity === "error" ? "error" : severity === "warning" ? "warn" : "info";
+}
+
+/** What a stalled turn waits for, in words. */
+export function stallText(event: TurnStalledEvent): { title: string; detail: string } {
+  const waits: string[] = [];
+  const asks = event.pending_permissions.length;
+  if (asks > 0) waits.push(asks === 1 ? "a permission request" : `${asks} permission requests`);
+  const tools = event.running_tools.map((t) => t.title ?? t.tool_call_id ?? "a tool call");
+  if (tools.length > 0) waits.push(`running: ${tools.join(", ")}`);
+  return {
+    title: `No progress from the agent for ${seconds(event.idle_s)}`,
+    detail: waits.length > 0 ? `Waiting on ${waits.join("; ")}.` : "",
+  };
+}
+
+/** The text an agent_message_chunk of a subagent carried (other updates: none). */
+function chunkText(event: SubagentUpdateEvent): string {
+  if (event.update_kind !== "agent_message_chunk") return "";
+  const content = event.data.content;
+  if (content && typeof content === "object" && !Array.isArray(content)) {
+    const text = content.text;
+    return typeof text === "string" ? text : "";
+  }
+  return "";
 }

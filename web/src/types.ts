@@ -27,6 +27,8 @@ interface EventBase {
 export interface UserMessageEvent extends EventBase {
   kind: "user_message";
   text: string;
+  /** Sent into the running turn (steer), not as a prompt of its own. */
+  steered?: boolean;
 }
 export interface AgentMessageEvent extends EventBase {
   kind: "agent_message";
@@ -41,6 +43,8 @@ export interface ToolCallEvent extends EventBase {
   kind: "tool_call";
   tool_call_id: string;
   title: string;
+  /** The tool's programmatic name (``Bash``, ``read_file``), when the agent gives it. */
+  name?: string | null;
   tool_kind: string | null;
   status: string;
   content: JsonObject[];
@@ -115,13 +119,15 @@ export interface PermissionRequestedEvent extends EventBase {
   title: string;
   options: PermissionOption[];
   tool_call: JsonObject;
+  /** The subagent session that asks; absent or null: the agent's own. */
+  session_id?: string | null;
 }
 export interface PermissionDecidedEvent extends EventBase {
   kind: "permission_decided";
   request_id: string;
   decision: string;
   option_id: string | null;
-  decided_by: "policy" | "callback" | "user" | "cancel";
+  decided_by: "policy" | "callback" | "user" | "cancel" | "timeout";
 }
 export interface TurnStartedEvent extends EventBase {
   kind: "turn_started";
@@ -136,6 +142,48 @@ export interface TurnEndedEvent extends EventBase {
   duration_s: number;
   error_code: string | null;
 }
+export interface TurnStalledEvent extends EventBase {
+  kind: "turn_stalled";
+  idle_s: number;
+  pending_permissions: string[];
+  running_tools: { tool_call_id?: string; title?: string }[];
+}
+export interface TurnResumedEvent extends EventBase {
+  kind: "turn_resumed";
+  stalled_s: number;
+}
+export interface PermissionModeEvent extends EventBase {
+  kind: "permission_mode";
+  mode_id: string | null;
+  can_ask: boolean;
+  message: string;
+}
+export interface NoticeEvent extends EventBase {
+  kind: "notice";
+  severity: string;
+  title: string;
+  description: string | null;
+}
+export interface CompactionEvent extends EventBase {
+  kind: "compaction";
+  compaction_id: string;
+  status: string;
+  summary: JsonObject[];
+  error: string | null;
+}
+export interface SubagentEvent extends EventBase {
+  kind: "subagent";
+  subagent_session_id: string;
+  name: string;
+  task: string;
+  state: string;
+}
+export interface SubagentUpdateEvent extends EventBase {
+  kind: "subagent_update";
+  subagent_session_id: string;
+  update_kind: string;
+  data: JsonObject;
+}
 export interface StatusChangedEvent extends EventBase {
   kind: "status_changed";
   status: Status;
@@ -147,9 +195,15 @@ export interface ErrorEvent extends EventBase {
   message: string;
   hint: string;
   stderr_tail: string | null;
+  details?: JsonObject;
 }
 export interface SessionEvent extends EventBase {
-  kind: "session_started" | "session_loaded" | "session_resumed" | "session_restarted";
+  kind:
+    | "session_started"
+    | "session_loaded"
+    | "session_resumed"
+    | "session_restarted"
+    | "session_forked";
   session_id: string;
   context_restored: boolean;
   reason: string;
@@ -177,6 +231,13 @@ export type AcpEvent =
   | PermissionDecidedEvent
   | TurnStartedEvent
   | TurnEndedEvent
+  | TurnStalledEvent
+  | TurnResumedEvent
+  | PermissionModeEvent
+  | NoticeEvent
+  | CompactionEvent
+  | SubagentEvent
+  | SubagentUpdateEvent
   | StatusChangedEvent
   | ErrorEvent
   | SessionEvent
@@ -254,4 +315,5 @@ export interface CreateRequest {
   title?: string;
   mode?: string;
   model?: string;
+  max_cost?: number;
 }

@@ -14,7 +14,7 @@ export function ev(kind: AcpEvent["kind"], fields: Record<string, unknown> = {})
     seq,
     id: `id-${seq}`,
     ts: 1000 + seq,
-    source: "agent",
+    source: kind === "user_message" ? "user" : "agent",
     turn: 1,
     kind,
     ...fields,

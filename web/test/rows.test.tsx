@@ -116,4 +116,27 @@ describe("rows", () => {
     expect(red?.textContent).toBe("1 failed");
     expect(root.querySelector('[data-testid="terminal"]')?.textContent).toContain("$ pytest -q");
   });
+
+  it("shows a steered message, notes, a compaction divider, a subagent, and a tool's name", () => {
+    const t = new Timeline();
+    t.apply([
+      ev("user_message", { text: "go left", steered: true }),
+      ev("turn_stalled", { idle_s: 90, pending_permissions: [], running_tools: [] }),
+      ev("compaction", {
+        compaction_id: "c",
+        status: "completed",
+        summary: [{ type: "text", text: "**kept**" }],
+        error: null,
+      }),
+      ev("subagent", { subagent_session_id: "s", name: "scout", task: "look", state: "running" }),
+      toolCall("b", "in_progress", { title: "Run tests", name: "Bash" }),
+    ]);
+    const root = mount(t, []);
+    const by = (id: string) => root.querySelector(`[data-testid=${id}]`);
+    expect(by("user-message")?.getAttribute("data-steered")).toBe("true");
+    expect(by("note-row")?.textContent).toContain("No progress from the agent for 90 s");
+    expect(by("compaction-summary")?.innerHTML).toContain("<strong>kept</strong>");
+    expect(by("subagent")?.textContent).toContain("Subagent scout");
+    expect(by("tool-call-name")?.textContent).toBe("Bash");
+  });
 });

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 
-import { STALL_SECONDS, Timeline } from "../src/timeline";
+import { Timeline } from "../src/timeline";
 import { ev, resetSeq, toolCall } from "./events";
 
 beforeEach(resetSeq);
@@ -183,15 +183,127 @@ describe("Timeline", () => {
     expect(t.terminals.get("t1")?.output).toContain("ok");
   });
 
-  it("calls a running turn stalled only after a long time without progress", () => {
+  it("says a turn stalled when the host says so, until it resumes or ends", () => {
     const t = new Timeline();
-    t.apply([ev("status_changed", { status: "running", previous: "idle", ts: 5000 })]);
-    expect(t.stalled(5000 + STALL_SECONDS - 1)).toBe(false);
-    expect(t.stalled(5000 + STALL_SECONDS + 1)).toBe(true);
-    t.token("x", false, 5000 + STALL_SECONDS);
-    expect(t.stalled(5000 + STALL_SECONDS + 1)).toBe(false);
-    t.apply([ev("status_changed", { status: "idle", previous: "running", ts: 5001 })]);
-    expect(t.stalled(1e9)).toBe(false);
+    t.apply([ev("status_changed", { status: "running", previous: "idle" })]);
+    expect(t.stall).toBeNull();
+    t.apply([
+      ev("turn_stalled", {
+        idle_s: 61,
+        pending_permissions: ["7"],
+        running_tools: [{ tool_call_id: "t1", title: "Build" }],
+      }),
+    ]);
+    expect(t.stall?.idle_s).toBe(61);
+    const note = t.rows.at(-1);
+    expect(note?.type === "note" && [note.what, note.title, note.detail]).toEqual([
+      "stalled",
+      "No progress from the agent for 61 s",
+      "Waiting on a permission request; running: Build.",
+    ]);
+    t.apply([ev("turn_resumed", { stalled_s: 3 })]);
+    expect(t.stall).toBeNull();
+    expect(t.rows.at(-1)?.type === "note").toBe(true);
+    t.apply([ev("turn_stalled", { idle_s: 200, pending_permissions: [], running_tools: [] })]);
+    expect(t.stall).not.toBeNull();
+    t.apply([ev("status_changed", { status: "idle", previous: "running" })]);
+    expect(t.stall).toBeNull();
+  });
+
+  it("skips the agent's echo of the prompt and marks a steered message", () => {
+    const t = new Timeline();
+    t.apply([
+      ev("user_message", { text: "hi", source: "user" }),
+      ev("user_message", { text: "hi", source: "agent" }),
+      ev("user_message", { text: "go left", source: "user", steered: true }),
+    ]);
+    expect(t.rows.map((r) => r.type === "user" && [r.text, r.steered])).toEqual([
+      ["hi", false],
+      ["go left", true],
+    ]);
+  });
+
+  it("does not show replayed history as new output", () => {
+    const t = new Timeline();
+    t.apply([
+      ev("agent_message", { text: "old", replay: true }),
+      ev("raw", { method: "session/update", update_kind: "tool_call", replay: true }),
+      ev("agent_message", { text: "new" }),
+    ]);
+    expect(t.rows.map((r) => r.type === "agent" && r.text)).toEqual(["new"]);
+  });
+
+  it("warns when the agent will act without asking, and not when the policy holds", () => {
+    const t = new Timeline();
+    t.apply([ev("permission_mode", { mode_id: "default", can_ask: true, message: "" })]);
+    expect(t.unguarded).toBeNull();
+    expect(t.rows).toHaveLength(0);
+    t.apply([ev("permission_mode", { mode_id: null, can_ask: false, message: "no asking mode" })]);
+    expect(t.unguarded?.message).toBe("no asking mode");
+    expect(t.rows.at(-1)?.type === "note" && t.rows.at(-1)).toMatchObject({
+      what: "permission_mode",
+      tone: "warn",
+      detail: "no asking mode",
+    });
+  });
+
+  it("shows notices as notes and a compaction as one divider, updated in place", () => {
+    const t = new Timeline();
+    t.apply([
+      ev("notice", {
+        severity: "warning",
+        title: "Switched to a smaller model",
+        description: null,
+      }),
+      ev("compaction", { compaction_id: "c1", status: "in_progress", summary: [], error: null }),
+      ev("compaction", {
+        compaction_id: "c1",
+        status: "completed",
+        summary: [{ type: "text", text: "we fixed the bug" }],
+        error: null,
+      }),
+    ]);
+    expect(t.rows.map((r) => r.type)).toEqual(["note", "compaction"]);
+    expect(t.rows[0]).toMatchObject({ what: "notice", tone: "warn" });
+    const divider = t.rows[1];
+    expect(divider?.type === "compaction" && divider.event.status).toBe("completed");
+  });
+
+  it("groups a subagent's work into its card, and names it for its permission requests", () => {
+    const t = new Timeline();
+    const chunk = (text: string) =>
+      ev("subagent_update", {
+        subagent_session_id: "s2",
+        update_kind: "agent_message_chunk",
+        data: { content: { type: "text", text } },
+      });
+    t.apply([
+      ev("subagent", {
+        subagent_session_id: "s2",
+        name: "explorer",
+        task: "map it",
+        state: "running",
+      }),
+      chunk("found "),
+      ev("subagent_update", { subagent_session_id: "s2", update_kind: "tool_call", data: {} }),
+      chunk("3 files"),
+      ev("agent_message", { text: "parent speaks" }),
+      ev("subagent", {
+        subagent_session_id: "s2",
+        name: "explorer",
+        task: "map it",
+        state: "completed",
+      }),
+    ]);
+    expect(t.rows.map((r) => r.type)).toEqual(["subagent", "agent"]);
+    const card = t.rows[0];
+    expect(card?.type === "subagent" && card.subagent).toMatchObject({
+      text: "found 3 files",
+      updates: 3,
+      event: { state: "completed", name: "explorer" },
+    });
+    expect(t.subagentName("s2")).toBe("explorer");
+    expect(t.subagentName("s9")).toBe("s9");
   });
 
   it("folds 20,000 snapshots of 10,000 tool calls into 10,000 rows", () => {

@@ -1,12 +1,13 @@
 // Banners that tell the truth about the session: the connection is down, the agent was
-// restarted without its context, the agent exited (with its stderr), the turn makes no progress.
+// restarted without its context, the agent exited (with its stderr), the turn makes no progress
+// (the host's turn_stalled), the agent will act without asking (permission_mode).
 // The reader may dismiss a restart or an exit banner; a later one shows again.
 
 import type { ComponentChildren, JSX } from "preact";
 import { useState } from "preact/hooks";
 
 import type { Connection } from "../stream";
-import { STALL_SECONDS, type Timeline } from "../timeline";
+import { stallText, type Timeline } from "../timeline";
 import { Terminal } from "./toolcall";
 
 function Dismissible(props: {
@@ -63,10 +64,16 @@ export function Banners(props: { timeline: Timeline; connection: Connection }): 
           ) : null}
         </Dismissible>
       ) : null}
-      {timeline.stalled() ? (
+      {timeline.stall ? (
         <div class="banner warn" data-testid="banner-stalled" role="status">
-          No progress from the agent for over {Math.round(STALL_SECONDS / 60)} minutes. It may be
-          stuck: interrupt the turn to stop it.
+          {stallText(timeline.stall).title}. {stallText(timeline.stall).detail} It may be stuck:
+          steer it with a message, or interrupt the turn to stop it.
+        </div>
+      ) : null}
+      {timeline.unguarded ? (
+        <div class="banner warn" data-testid="banner-permission-mode" role="status">
+          The agent will act without asking for permission
+          {timeline.unguarded.message ? `: ${timeline.unguarded.message}` : "."}
         </div>
       ) : null}
     </div>

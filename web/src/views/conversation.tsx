@@ -24,6 +24,9 @@ const ESTIMATES: Record<Row["type"], number> = {
   turn: 28,
   error: 60,
   session: 36,
+  note: 36,
+  compaction: 60,
+  subagent: 80,
 };
 const keyOf = (row: Row): string => row.key;
 const estimate = (row: Row): number =>
@@ -32,7 +35,6 @@ const estimate = (row: Row): number =>
   !row.call.content.some((b) => b.type === "diff")
     ? 40 // completed cards start collapsed
     : ESTIMATES[row.type];
-const TICK_MS = 5000;
 const LOADING_RENDER_MS = 500;
 const MIN_RENDER_MS = 50;
 
@@ -119,11 +121,9 @@ export const ConversationView = memo(function ConversationView(props: Props): JS
       },
     });
     s.start();
-    const tick = setInterval(bump, TICK_MS); // the stall banner depends on the clock
     return () => {
       alive = false;
       if (frame.current !== null) clearTimeout(frame.current);
-      clearInterval(tick);
       s.stop();
       onPending(id, 0);
     };
@@ -243,19 +243,26 @@ export const ConversationView = memo(function ConversationView(props: Props): JS
         class="timeline"
       />
       <PlanPanel plan={timeline.plan} />
-      <Composer onSend={(text) => act(() => api.send(id, text))} />
+      <Composer
+        running={status === "running"}
+        onSend={(text, steer) => act(() => (steer ? api.steer(id, text) : api.send(id, text)))}
+      />
     </section>
   );
 });
 
-function Composer(props: { onSend: (text: string) => Promise<boolean> }): JSX.Element {
+/** The follow-up message: sent as the next turn, or (while a turn runs) steered into it. */
+function Composer(props: {
+  running: boolean;
+  onSend: (text: string, steer: boolean) => Promise<boolean>;
+}): JSX.Element {
   const [text, setText] = useState("");
   const [busy, setBusy] = useState(false);
-  const send = async (): Promise<void> => {
+  const send = async (steer = false): Promise<void> => {
     const message = text.trim();
     if (!message || busy) return;
     setBusy(true);
-    const sent = await props.onSend(message);
+    const sent = await props.onSend(message, steer);
     setBusy(false);
     if (sent) setText(""); // a message that failed to send stays for another try
   };
@@ -270,7 +277,11 @@ function Composer(props: { onSend: (text: string) => Promise<boolean> }): JSX.El
     >
       <textarea
         data-testid="composer-input"
-        placeholder="Send a message (Ctrl+Enter)"
+        placeholder={
+          props.running
+            ? "Steer the running turn, or queue a message (Ctrl+Enter sends)"
+            : "Send a message (Ctrl+Enter)"
+        }
         value={text}
         rows={2}
         onInput={(e) => {
@@ -283,6 +294,17 @@ function Composer(props: { onSend: (text: string) => Promise<boolean> }): JSX.El
           }
         }}
       />
+      {props.running ? (
+        <button
+          type="button"
+          data-testid="composer-steer"
+          title="Say it to the agent now, inside the running turn"
+          disabled={busy || !text.trim()}
+          onClick={() => void send(true)}
+        >
+          Steer
+        </button>
+      ) : null}
       <button type="submit" data-testid="composer-send" disabled={busy || !text.trim()}>
         Send
       </button>

@@ -115,6 +115,12 @@ function PermissionCard(props: {
         <span class="permission-icon">{decided ? "✓" : "⚠"}</span>
         <strong>{decided ? "Permission" : "Permission needed"}:</strong>{" "}
         <span data-testid="permission-title">{request.title || call?.title || "a tool call"}</span>
+        {request.session_id ? (
+          <span class="muted" data-testid="permission-subagent">
+            {" "}
+            (asked by subagent {context.timeline.subagentName(request.session_id)})
+          </span>
+        ) : null}
       </div>
       {call ? <ToolCallBody call={call} terminals={context.timeline.terminals} /> : null}
       {decided ? (
@@ -184,8 +190,13 @@ export const RowView = memo(function RowView(props: {
   switch (row.type) {
     case "user":
       return (
-        <div class="msg user" {...attrs} data-testid="user-message">
-          <div class="who">You</div>
+        <div
+          class="msg user"
+          {...attrs}
+          data-testid="user-message"
+          data-steered={row.steered ? "true" : undefined}
+        >
+          <div class="who">{row.steered ? "You (steered into the turn)" : "You"}</div>
           <div class="user-text">{row.text}</div>
         </div>
       );
@@ -253,7 +264,71 @@ export const RowView = memo(function RowView(props: {
           {row.event.reason ? `: ${row.event.reason}` : ""}
         </div>
       );
+    case "note":
+      return (
+        <div
+          class={`note tone-${row.tone}`}
+          {...attrs}
+          data-testid="note-row"
+          data-what={row.what}
+          data-tone={row.tone}
+        >
+          <strong>{row.title}</strong>
+          {row.detail ? <span class="muted"> {row.detail}</span> : null}
+        </div>
+      );
+    case "compaction":
+      return <Compaction row={row} attrs={attrs} />;
+    case "subagent":
+      return <SubagentCard row={row} attrs={attrs} />;
   }
 });
+
+type RowOf<T extends Row["type"]> = Extract<Row, { type: T }>;
+type Attrs = Record<string, string | number>;
+
+/** A divider: the context before it was compacted into its summary. */
+function Compaction(props: { row: RowOf<"compaction">; attrs: Attrs }): JSX.Element {
+  const e = props.row.event;
+  const summary = e.summary
+    .map((block) => (typeof block.text === "string" ? block.text : ""))
+    .join("");
+  return (
+    <div class="compaction" {...props.attrs} data-testid="compaction" data-status={e.status}>
+      <div class="compaction-rule">
+        context compacted{e.status === "completed" ? "" : ` (${e.status.replace("_", " ")})`}
+      </div>
+      {e.error ? <div class="error-text">{e.error}</div> : null}
+      {summary ? (
+        <details>
+          <summary>what the agent keeps</summary>
+          <Markdown text={summary} testid="compaction-summary" />
+        </details>
+      ) : null}
+    </div>
+  );
+}
+
+/** A subagent the agent spawned: its name, task and state, and what it said. */
+function SubagentCard(props: { row: RowOf<"subagent">; attrs: Attrs }): JSX.Element {
+  const { event, text, updates } = props.row.subagent;
+  return (
+    <div
+      class="card subagent"
+      {...props.attrs}
+      data-testid="subagent"
+      data-subagent-id={event.subagent_session_id}
+      data-state={event.state}
+    >
+      <div>
+        <strong>Subagent {event.name || event.subagent_session_id}</strong>{" "}
+        <span class={`pill status-${event.state}`}>{event.state}</span>{" "}
+        <span class="muted">{updates > 0 ? `${updates} updates` : ""}</span>
+      </div>
+      {event.task ? <div class="muted">{event.task}</div> : null}
+      {text ? <Markdown text={text} testid="subagent-text" /> : null}
+    </div>
+  );
+}
 
 export { money };

@@ -229,6 +229,11 @@ export const ToolCallCard = memo(function ToolCallCard(props: {
         <span class="tool-title" data-testid="tool-call-title">
           {call.title || call.tool_call_id}
         </span>
+        {call.name && call.name !== call.title ? (
+          <code class="tool-name muted" data-testid="tool-call-name">
+            {call.name}
+          </code>
+        ) : null}
         <span class={`pill status-${call.status}`} data-testid="tool-call-status">
           {call.status.replace("_", " ")}
         </span>

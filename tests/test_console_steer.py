@@ -1,0 +1,69 @@
+"""The console shows the host's word that a turn stalled, and steers the running turn.
+
+A real server with a short ``stall_timeout``, a fake agent that waits for a steered message,
+and Chromium: the stall banner comes from the host's ``turn_stalled`` event (no clock in the
+page), the Steer button sends into the running turn, and the banner goes when it resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from acphost.testing import Scenario, fake_agent_command
+from console_support import browser_page, chromium, console_server, sign_in
+
+LISTENER = (
+    "async def scenario(ctx, prompt):\n"
+    '    await ctx.tool_call("t1", "Thinking it over", status="in_progress")\n'
+    "    heard = await ctx.wait_for_steering(60)\n"
+    '    await ctx.tool_update("t1", status="completed")\n'
+    '    await ctx.text(f"heard: {heard}")\n'
+    '    return "end_turn"\n'
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+def test_a_stalled_turn_is_shown_and_steered_back_to_work(
+    browser: Browser, store_path: Path, workspace: Path
+) -> None:
+    source = workspace.parent / "listener.py"
+    source.write_text(LISTENER)
+    scenario = Scenario("listener", python=f"{source}:scenario", steering=True)
+    options = {"cancel_grace": 2.0, "stall_timeout": 1.0}
+    with (
+        console_server(store_path, conversation_options=options) as console,
+        browser_page(browser) as page,
+    ):
+        command = fake_agent_command(scenario, directory=workspace.parent)
+        cid = console.create(workspace, command=command, title="Stalls")
+        sign_in(page, console, f"/#/c/{cid}")
+        expect(page.get_by_test_id("conv-connection")).to_have_attribute("data-state", "open")
+        expect(page.get_by_test_id("composer-steer")).to_have_count(0)  # idle: only send
+        page.get_by_test_id("composer-input").fill("plan the work")
+        page.get_by_test_id("composer-send").click()
+
+        stalled = page.get_by_test_id("banner-stalled")
+        expect(stalled).to_contain_text("No progress from the agent")
+        expect(stalled).to_contain_text("Thinking it over")  # what the turn waits on
+        expect(page.locator("[data-testid=note-row][data-what=stalled]")).to_have_count(1)
+
+        page.get_by_test_id("composer-input").fill("go left")
+        page.get_by_test_id("composer-steer").click()
+        expect(page.locator("[data-testid=user-message][data-steered=true]")).to_contain_text(
+            "go left"
+        )
+        expect(page.get_by_test_id("agent-message").last).to_have_text("heard: go left")
+        expect(page.get_by_test_id("turn-ended")).to_have_count(1)
+        expect(stalled).to_have_count(0)
+        expect(page.locator("[data-testid=note-row][data-what=resumed]")).to_have_count(1)
+        expect(page.get_by_test_id("user-message")).to_have_count(2)  # no echo, no duplicate
+        expect(page.get_by_test_id("composer-steer")).to_have_count(0)
