@@ -4,7 +4,7 @@
 # Idempotent. Creates .venv (Python >= 3.11) if missing, installs acphost with its dev extras,
 # installs the pinned real agents (best effort: tests needing a missing agent skip, saying why),
 # then runs, stopping at the first failure:
-#   ruff check · ruff format --check · mypy · pytest "$@"
+#   ruff check · ruff format --check · mypy · API breakage checks · reference docs · pytest "$@"
 # e.g. bash scripts/test.sh -k fast_agent -x
 set -uo pipefail
 
@@ -84,5 +84,6 @@ run_step "ruff check" ruff check src tests
 run_step "ruff format --check" ruff format --check src tests
 run_step "mypy" mypy
 run_step "API breakage checks" python scripts/check_api.py
+run_step "reference docs (mkdocs build --strict: site/)" mkdocs build --strict --quiet
 run_step "pytest" pytest "$@"
 say "all checks passed"

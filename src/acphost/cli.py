@@ -137,6 +137,7 @@ def _add_conversations(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line (``acphost --help`` shows it)."""
     parser = argparse.ArgumentParser(
         prog="acphost",
         description="Host coding agents that speak the Agent Client Protocol.",

@@ -147,28 +147,38 @@ class TerminalEvent(EventBase):
 
 
 class PlanEvent(_FromUpdate):
+    """The agent's plan: its entries (content, priority, status) as it last sent them."""
+
     kind: Literal["plan"] = "plan"
     entries: list[dict[str, Any]] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
 
 
 class ModeChangedEvent(_FromUpdate):
+    """The session's mode changed (by the agent, or on request), with the modes on offer."""
+
     kind: Literal["mode_changed"] = "mode_changed"
     mode_id: str
     available_modes: list[dict[str, Any]] | None = None
 
 
 class ConfigOptionsEvent(_FromUpdate):
+    """The agent's session config options now (model, mode, thought level...), values included."""
+
     kind: Literal["config_options"] = "config_options"
     config_options: list[dict[str, Any]]
 
 
 class CommandsEvent(_FromUpdate):
+    """The slash commands the agent offers now (``available_commands_update``)."""
+
     kind: Literal["commands"] = "commands"
     commands: list[dict[str, Any]]
 
 
 class SessionInfoEvent(_FromUpdate):
+    """The agent updated the session's metadata, such as its title."""
+
     kind: Literal["session_info"] = "session_info"
     title: str | None = None
     updated_at: str | None = None
@@ -204,6 +214,8 @@ class TokenUsage(BaseModel):
 
 
 class PermissionRequestedEvent(EventBase):
+    """The agent asks permission for a tool call; answer with the request id and an option kind."""
+
     kind: Literal["permission_requested"] = "permission_requested"
     request_id: str
     tool_call_id: str
@@ -213,6 +225,10 @@ class PermissionRequestedEvent(EventBase):
 
 
 class PermissionDecidedEvent(EventBase):
+    """How a permission request was answered, by whom (policy, callback, user, cancel), and the
+    option the agent was told.
+    """
+
     kind: Literal["permission_decided"] = "permission_decided"
     source: Source = "user"
     request_id: str
@@ -222,6 +238,8 @@ class PermissionDecidedEvent(EventBase):
 
 
 class TurnStartedEvent(EventBase):
+    """A turn began: the prompt sent to the agent, and which attempt it is (retries start at 2)."""
+
     kind: Literal["turn_started"] = "turn_started"
     source: Source = "host"
     prompt: str = ""
@@ -229,6 +247,8 @@ class TurnStartedEvent(EventBase):
 
 
 class TurnEndedEvent(EventBase):
+    """A turn ended: the stop reason, usage, cost and duration; ``error_code`` if it failed."""
+
     kind: Literal["turn_ended"] = "turn_ended"
     source: Source = "host"
     stop_reason: str
@@ -242,6 +262,8 @@ class TurnEndedEvent(EventBase):
 
 
 class StatusChangedEvent(EventBase):
+    """The conversation's status changed (see :data:`~acphost.conversation.Status`)."""
+
     kind: Literal["status_changed"] = "status_changed"
     source: Source = "host"
     status: Status
@@ -249,6 +271,10 @@ class StatusChangedEvent(EventBase):
 
 
 class ErrorEvent(EventBase):
+    """Something failed: the error's stable code, message, hint, whether a retry may help, and
+    the agent's stderr tail when the agent is to blame.
+    """
+
     kind: Literal["error"] = "error"
     source: Source = "host"
     code: str
@@ -311,6 +337,7 @@ Event: TypeAlias = Annotated[
     | RawEvent,
     Field(discriminator="kind"),
 ]
+"""Any stored event: a union discriminated by ``kind`` (parse one with :func:`parse_event`)."""
 
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 

@@ -48,15 +48,18 @@ if TYPE_CHECKING:
     McpServer: TypeAlias = (
         schema.McpServerStdio | schema.HttpMcpServer | schema.SseMcpServer | dict[str, Any]
     )
+    """An MCP server to hand the agent's session: stdio, HTTP or SSE (typed, or as JSON)."""
 
 __all__ = ["CLIENT_INFO", "PROTOCOL_VERSION", "AgentConnection", "ContentBlocks", "McpServer"]
 
 CLIENT_INFO = {"name": "acphost", "title": "acphost", "version": __version__}
+"""How acphost introduces itself in ``initialize`` (``clientInfo``)."""
 PROTOCOL_VERSION = 1
 """The ACP version acphost speaks (the SDK's ``acp.meta.PROTOCOL_VERSION``)."""
 
 _M = TypeVar("_M", bound=BaseModel)
 ContentBlocks = str | Sequence[BaseModel | dict[str, Any]]
+"""A prompt: plain text, or ACP content blocks (typed models or their JSON)."""
 
 
 def __getattr__(name: str) -> Any:
@@ -194,6 +197,7 @@ class AgentConnection:
         return model.model_validate(result if result is not None else {})
 
     def notify(self, method: str, params: Any = None) -> None:
+        """Send a JSON-RPC notification to the agent."""
         self.rpc.notify(method, params)
 
     # --- capabilities --------------------------------------------------------------------
@@ -211,6 +215,7 @@ class AgentConnection:
 
     @property
     def capabilities(self) -> schema.AgentCapabilities:
+        """What the agent said it can do in ``initialize`` (empty before it)."""
         init = self.init
         if init is None or init.agent_capabilities is None:
             from acp import schema
@@ -257,6 +262,7 @@ class AgentConnection:
         return raw
 
     async def initialize(self, *, timeout: float | None = 120.0) -> schema.InitializeResponse:
+        """Run the ``initialize`` handshake; returns the agent's typed answer."""
         await self.initialize_raw(timeout=timeout)
         init = self.init
         assert init is not None
@@ -264,6 +270,7 @@ class AgentConnection:
 
     @property
     def auth_methods(self) -> list[dict[str, Any]]:
+        """The authentication methods the agent offered in ``initialize``."""
         methods = (self.init_json or {}).get("authMethods") or []
         return [m for m in methods if isinstance(m, dict)]
 
@@ -346,6 +353,7 @@ class AgentConnection:
         additional_directories: Sequence[str | os.PathLike[str]] = (),
         timeout: float | None = 120.0,
     ) -> schema.NewSessionResponse:
+        """Open a new session in ``cwd`` (``session/new``)."""
         from acp import schema
 
         answer = await self.open_session(
@@ -388,6 +396,7 @@ class AgentConnection:
         additional_directories: Sequence[str | os.PathLike[str]] = (),
         timeout: float | None = 300.0,
     ) -> schema.ResumeSessionResponse:
+        """Reattach to a session without replaying it (``session/resume``)."""
         from acp import schema
 
         answer = await self.open_session(
@@ -401,6 +410,7 @@ class AgentConnection:
         return schema.ResumeSessionResponse.model_validate(answer.data)
 
     async def close_session(self, session_id: str, *, timeout: float | None = 30.0) -> None:
+        """End a session (``session/close``); an agent without the capability raises."""
         method = "session/close"
         self._require("sessionCapabilities.close", method)
         await self.call(method, {"sessionId": session_id}, timeout=timeout)
@@ -412,6 +422,7 @@ class AgentConnection:
         cursor: str | None = None,
         timeout: float | None = 30.0,
     ) -> schema.ListSessionsResponse:
+        """The agent's stored sessions, optionally of one ``cwd``, a page at a time."""
         from acp import schema
 
         method = "session/list"
@@ -424,6 +435,7 @@ class AgentConnection:
         return await self._typed(schema.ListSessionsResponse, method, params, timeout)
 
     async def delete_session(self, session_id: str, *, timeout: float | None = 30.0) -> None:
+        """Delete a stored session (``session/delete``); an agent without the capability raises."""
         method = "session/delete"
         self._require("sessionCapabilities.delete", method)
         await self.call(method, {"sessionId": session_id}, timeout=timeout)
@@ -431,6 +443,7 @@ class AgentConnection:
     async def set_mode(
         self, session_id: str, mode_id: str, *, timeout: float | None = 30.0
     ) -> None:
+        """Switch a session's mode (``session/set_mode``)."""
         params = {"sessionId": session_id, "modeId": mode_id}
         await self.call("session/set_mode", params, timeout=timeout)
 
@@ -487,6 +500,7 @@ class AgentConnection:
 
     @property
     def stderr_tail(self) -> str:
+        """The last output the agent process wrote to stderr (empty for a non-process peer)."""
         return self.process.stderr_tail() if self.process is not None else ""
 
     async def __aenter__(self) -> AgentConnection:

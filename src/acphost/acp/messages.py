@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         | schema.SessionInfoUpdate
         | schema.UsageUpdate
     )
+    """A ``session/update`` body typed with the ACP SDK's model for its kind."""
 
 _UPDATE_MODELS = {  # sessionUpdate kind -> the SDK's model
     "user_message_chunk": "UserMessageChunk",
@@ -72,6 +73,7 @@ _UPDATE_MODELS = {  # sessionUpdate kind -> the SDK's model
     "usage_update": "UsageUpdate",
 }
 UPDATE_KINDS: frozenset[str] = frozenset(_UPDATE_MODELS)
+"""The ``sessionUpdate`` kinds acphost types; any other is kept raw, never dropped."""
 
 
 def __getattr__(name: str) -> Any:
@@ -124,11 +126,13 @@ class SessionUpdate:
 
     @property
     def kind(self) -> str:
+        """The update's ``sessionUpdate`` kind (``<missing>`` if it has none)."""
         kind = self.data.get("sessionUpdate")
         return kind if isinstance(kind, str) else "<missing>"
 
     @property
     def update(self) -> KnownUpdate | RawUpdate:
+        """The update typed by the ACP SDK, or raw if its kind is unknown or it is invalid."""
         if self._typed is None:
             self._typed = parse_update(self.data)
         return self._typed
@@ -184,6 +188,7 @@ AgentMessage: TypeAlias = (
     | ProtocolErrorMessage
     | AgentExitMessage
 )
+"""Anything the agent's connection posts to a conversation's mailbox."""
 
 
 def parse_update(update: Any) -> KnownUpdate | RawUpdate:

@@ -74,6 +74,7 @@ class ACPAgent(AgentBase):
 
     @property
     def alive(self) -> bool:
+        """Whether the agent process is running and its connection open."""
         return self.connection is not None and not self.connection.rpc.closed
 
     def _message(self, message: AgentMessage) -> None:

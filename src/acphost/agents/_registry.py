@@ -65,6 +65,7 @@ class AgentEntry:
 
     @property
     def builtin(self) -> bool:
+        """Whether the agent ships with acphost (the demo agent): nothing to install."""
         return self.install == BUILT_IN
 
     def _candidates(self) -> Iterator[Path]:
@@ -91,6 +92,7 @@ class AgentEntry:
         return None
 
     def installed(self) -> bool:
+        """Whether the agent's executable can be found (on PATH or in acphost's agents folder)."""
         return self.executable() is not None
 
     def launch_command(self) -> list[str]:
@@ -107,6 +109,7 @@ class AgentEntry:
         return [str(program), *args]
 
     def not_found(self) -> AgentNotFound:
+        """The error for an agent that is not installed: where it looked, how to install it."""
         places = [self.command[0]]
         places += [loc.replace("{agents}", str(agents_dir()), 1) for loc in self.locations]
         return AgentNotFound(
@@ -437,8 +440,11 @@ class _Registry(Mapping[str, AgentEntry]):
         return f"<KNOWN_AGENTS {', '.join(self)}>"
 
 
-#: Every agent that can be run by name: built-ins plus the user's config file.
 KNOWN_AGENTS: Mapping[str, AgentEntry] = _Registry(BUILTIN_AGENTS)
+"""Every agent that can be run by name: the built-ins plus the user's ``agents.toml``.
+
+Read live: an edit of the config file shows on the next lookup.
+"""
 
 
 def resolve_agent(agent: AgentBase | str | Sequence[str]) -> AgentBase:

@@ -372,6 +372,7 @@ class Conversation:
         self._deliver_if_idle()
 
     def set_mode(self, mode_id: str) -> None:
+        """Switch the agent's session mode (one of ``state.available_modes``); it is recorded."""
         self._agent_call(self._runner.set_mode, mode_id)
 
     def set_config_option(self, config_id: str, value: str | bool) -> None:
@@ -379,6 +380,7 @@ class Conversation:
         self._agent_call(self._runner.set_config_option, config_id, value)
 
     def set_model(self, model: str) -> None:
+        """Choose the model: sets the agent's config option of category ``model`` to ``model``."""
         with self.state:
             option = self.state.model_option
         if option is None:
@@ -454,6 +456,7 @@ class Conversation:
             self._delivery.publish()
 
     async def aclose(self) -> None:
+        """Like :meth:`close`, awaited from async code without blocking the loop."""
         await asyncio.to_thread(self.close)
 
     def __enter__(self) -> Conversation:

@@ -39,6 +39,9 @@ from acphost.store import EventStore
 __all__ = ["ConversationState", "Status"]
 
 Status = Literal["idle", "running", "paused", "finished", "error"]
+"""Where a conversation is: ``idle`` between turns, ``running`` a turn, ``paused`` after an
+interrupt, ``finished`` once closed, ``error`` after a failed turn.
+"""
 
 
 class ConversationState:
@@ -114,6 +117,7 @@ class ConversationState:
 
     @property
     def model_option(self) -> dict[str, Any] | None:
+        """The agent's config option of category ``model`` (value and choices), if it has one."""
         return next((o for o in self.config_options if o.get("category") == "model"), None)
 
     @property

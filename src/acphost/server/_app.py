@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 
 import acphost
 from acphost.server._auth import KeyCheck, check_auth_config
+from acphost.server._docs_assets import install_docs
 from acphost.server._errors import ERROR_RESPONSES, install_error_handlers
 from acphost.server._limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LIVE, BodyLimit
 from acphost.server._manager import Manager, StoreSpec
@@ -101,7 +102,10 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)  # /docs and /redoc with local assets: they work offline
     app.state.manager = manager
     install_error_handlers(app)
     app.include_router(public_router(manager), prefix="/api")

@@ -93,7 +93,9 @@ class EventStore(Protocol):
         """Change only the given fields; :class:`ConversationNotFound` if unknown."""
         ...
 
-    def get_conversation(self, id: str) -> ConversationRecord | None: ...
+    def get_conversation(self, id: str) -> ConversationRecord | None:
+        """The conversation's record, or ``None`` if there is no such conversation."""
+        ...
 
     def list_conversations(
         self,
@@ -109,7 +111,9 @@ class EventStore(Protocol):
 
     def count_conversations(
         self, *, status: str | None = None, agent: str | None = None, search: str | None = None
-    ) -> int: ...
+    ) -> int:
+        """How many conversations :meth:`list_conversations` would give with these filters."""
+        ...
 
     def append(
         self, events: Sequence[EventRecord], *, update: Mapping[str, Any] | None = None
@@ -147,7 +151,9 @@ class EventStore(Protocol):
         """Like :meth:`events` but paged, for logs too big to hold in memory."""
         ...
 
-    def get_event(self, conversation_id: str, seq: int) -> EventRecord | None: ...
+    def get_event(self, conversation_id: str, seq: int) -> EventRecord | None:
+        """One stored event by its ``seq``, or ``None``."""
+        ...
 
     def last_seq(self, conversation_id: str) -> int:
         """The highest stored seq, 0 when there is none."""
@@ -157,7 +163,9 @@ class EventStore(Protocol):
         """Delete a conversation and its events; whether it existed."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the store's connections; it is not used afterwards."""
+        ...
 
     def __enter__(self) -> Self: ...
 

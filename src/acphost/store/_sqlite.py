@@ -192,6 +192,7 @@ class SQLiteStore:
             _apply_update(conn, id, changes)
 
     def get_conversation(self, id: str) -> ConversationRecord | None:
+        """The conversation's record, or ``None`` if there is no such conversation."""
         with self._db() as conn:
             row = conn.execute(
                 f"SELECT {_CONV_COLUMNS} FROM {_HEADS} WHERE id = ?", (id,)
@@ -224,6 +225,7 @@ class SQLiteStore:
     def count_conversations(
         self, *, status: str | None = None, agent: str | None = None, search: str | None = None
     ) -> int:
+        """How many conversations :meth:`list_conversations` would give with these filters."""
         where, params = _filters(status, agent, search)
         with self._db() as conn:
             count: int = conn.execute(
@@ -368,6 +370,7 @@ class SQLiteStore:
                 remaining -= len(page)
 
     def get_event(self, conversation_id: str, seq: int) -> EventRecord | None:
+        """One stored event by its ``seq``, or ``None``."""
         with self._db() as conn:
             row = conn.execute(
                 f"SELECT {_EVENT_COLUMNS} FROM events WHERE conversation_id = ? AND seq = ?",

@@ -70,8 +70,8 @@ __all__ = (
     "text_content",
 )
 
-#: Scenario names the fake agent knows without a file.
 BUILTIN_SCENARIOS = ("demo", "echo")
+"""Scenarios the fake agent runs by name (``fake_agent_command("demo")``)."""
 
 FAKE_AGENT_MODULE = "acphost.testing.fake_agent"
 

@@ -18,7 +18,6 @@ DEFAULT_AGENT_INFO: dict[str, Any] = {
     "version": "1.0.0",
 }
 
-#: Top-level settings of a scenario document and their defaults.
 DEFAULT_SETTINGS: dict[str, Any] = {
     "name": "scenario",
     "protocol_version": 1,
@@ -48,6 +47,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "python": None,
     "turns": [],
 }
+"""Top-level settings of a scenario document (agent info, capabilities...) and their defaults."""
 
 AFTER_LAST_TURN = ("repeat", "echo", "end_turn")
 
