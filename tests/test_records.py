@@ -192,9 +192,10 @@ def test_unknown_fields_of_known_updates_are_kept(
     assert thought.raw_chunks[0]["chunk"]["content"]["type"] == "image"
 
     announced, done = of(events, ToolCallEvent)
-    assert announced.extra == {"name": "read_file", **EXTRA}
+    assert announced.extra == EXTRA
+    assert (announced.name, done.name) == ("read_file", "read_file")  # a field (issue 16)
     assert announced.meta == META
-    assert done.extra == {"name": "read_file", **EXTRA, "x_more": 1}  # merged like the fields
+    assert done.extra == {**EXTRA, "x_more": 1}  # merged like the fields
     assert of(events, PlanEvent)[0].extra == {**EXTRA, "_meta": META}
     usage = of(events, UsageEvent)[0]
     assert (usage.cost, usage.currency) == (0.5, "USD")

@@ -20,10 +20,12 @@ from rich.text import Text
 from acphost.conversation import ConversationState
 from acphost.events import (
     AgentMessageEvent,
+    CompactionEvent,
     ConfigOptionsEvent,
     ErrorEvent,
     Event,
     ModeChangedEvent,
+    NoticeEvent,
     PermissionDecidedEvent,
     PermissionRequestedEvent,
     PlanEvent,
@@ -58,6 +60,13 @@ DECISIONS = {
     "reject_once": ("denied", "red"),
     "reject_always": ("denied always", "red"),
     "cancelled": ("cancelled", "yellow"),
+}
+NOTICE_STYLE = {"info": "cyan", "warning": "yellow", "error": "red"}
+COMPACTION: dict[str, tuple[str, str]] = {
+    "in_progress": ("⟳ compacting the agent's context", "cyan"),
+    "completed": ("⟳ the agent's context was compacted", "cyan"),
+    "failed": ("✗ compacting the agent's context failed", "red"),
+    "cancelled": ("⟳ compacting the agent's context was cancelled", "yellow"),
 }
 THINKING = "thinking: "
 INDENT = "    "
@@ -119,6 +128,7 @@ class Renderer:
         self._at_line_start = True
         self._streamed: dict[Stream, bool] = {"text": False, "thought": False}
         self._tools: dict[str, tuple[str, str]] = {}  # id -> (status, content shown)
+        self._compactions: dict[str, str] = {}  # id -> status shown
         self._plan: list[dict[str, Any]] | None = None
         self._model: str | None = None
         self._status: Status | None = None
@@ -211,6 +221,13 @@ class Renderer:
                 self._line(("model: ", "dim"), model)
         elif isinstance(event, SessionInfoEvent) and event.title and event.source == "agent":
             self._line(("title: ", "dim"), event.title)
+        elif isinstance(event, NoticeEvent):
+            style = NOTICE_STYLE.get(event.severity, "yellow")
+            self._line(("! ", f"bold {style}"), (event.title, style))
+            if event.description:
+                self._text_block(event.description, "dim")
+        elif isinstance(event, CompactionEvent):
+            self._compaction(event)
         elif isinstance(event, RawEvent) and self.verbose:
             what = " ".join(filter(None, [event.method, event.update_kind]))
             self._line((f"raw {what}", "dim"))
@@ -255,6 +272,22 @@ class Renderer:
         if event.stderr_tail:
             self._text_block(event.stderr_tail, "dim")
 
+    def _compaction(self, event: CompactionEvent) -> None:
+        """A compaction when it starts and when it ends, with its summary or error."""
+        if self._compactions.get(event.compaction_id) == event.status:
+            return  # more of its summary streamed: shown when it completes
+        self._compactions[event.compaction_id] = event.status
+        label, style = COMPACTION.get(event.status, (f"⟳ compaction {event.status}", "yellow"))
+        self._line((label, style))
+        if event.error:
+            self._line(INDENT, (event.error, "red"))
+        if event.status == "completed":
+            for block in event.summary:
+                if block.get("type") == "text":
+                    self._text_block(str(block.get("text", "")), "dim")
+                else:
+                    self._line(INDENT, (f"[{block.get('type', 'content')}]", "dim"))
+
     # --- tool calls and plans ------------------------------------------------------------
 
     def _tool_call(self, event: ToolCallEvent) -> None:
@@ -267,7 +300,8 @@ class Renderer:
             return
         self._tools[event.tool_call_id] = (event.status, shown)
         symbol, style = TOOL_STATUS.get(event.status, ("•", "yellow"))
-        kind = f" ({event.tool_kind})" if event.tool_kind else ""
+        about = " · ".join(filter(None, (event.name, event.tool_kind)))
+        kind = f" ({about})" if about else ""
         self._line(
             (f"{symbol} ", style),
             (event.title or event.tool_call_id, "bold"),

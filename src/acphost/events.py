@@ -19,11 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 __all__ = [
     "AgentMessageEvent",
     "CommandsEvent",
+    "CompactionEvent",
     "ConfigOptionsEvent",
     "ErrorEvent",
     "Event",
     "EventBase",
     "ModeChangedEvent",
+    "NoticeEvent",
     "PermissionDecidedEvent",
     "PermissionRequestedEvent",
     "PlanEvent",
@@ -117,6 +119,8 @@ class ToolCallEvent(_FromUpdate):
     kind: Literal["tool_call"] = "tool_call"
     tool_call_id: str
     title: str = ""
+    name: str | None = None
+    """The tool's programmatic name (``read_file``, ``Bash``), beside the human ``title``."""
     tool_kind: str | None = None
     status: str = "pending"
     content: list[dict[str, Any]] = Field(default_factory=list)
@@ -193,6 +197,34 @@ class UsageEvent(_FromUpdate):
     size: int | None = None
     cost: float | None = None
     currency: str | None = None
+
+
+class NoticeEvent(_FromUpdate):
+    """Advice the agent gives the user (a ``notice`` update): not part of the conversation,
+    shown and kept so nobody wonders later why the agent slowed down or switched models."""
+
+    kind: Literal["notice"] = "notice"
+    severity: str = "info"
+    """``info``, ``warning``, ``error``, or a newer or vendor (``_x``) severity, as sent."""
+    title: str
+    description: str | None = None
+    meta: dict[str, Any] | None = None
+
+
+class CompactionEvent(_FromUpdate):
+    """A full merged snapshot of one context compaction, emitted when it starts, changes and
+    ends: the context the agent keeps from here on is its ``summary`` (content blocks)."""
+
+    kind: Literal["compaction"] = "compaction"
+    compaction_id: str
+    status: str
+    """``in_progress``, ``completed``, ``failed``, ``cancelled``, or a newer status, as sent."""
+    summary: list[dict[str, Any]] = Field(default_factory=list)
+    error: str | None = None
+    meta: dict[str, Any] | None = None
+    raw_chunks: list[dict[str, Any]] | None = None
+    """The ``compaction_summary_chunk`` updates joined into this snapshot that carried more
+    than a content block (``_meta``, other keys), each as sent."""
 
 
 class TokenUsage(BaseModel):
@@ -327,6 +359,8 @@ Event: TypeAlias = Annotated[
     | CommandsEvent
     | SessionInfoEvent
     | UsageEvent
+    | NoticeEvent
+    | CompactionEvent
     | PermissionRequestedEvent
     | PermissionDecidedEvent
     | TurnStartedEvent

@@ -96,6 +96,9 @@ class ClientHandlers:
         caps: dict[str, Any] = {
             "fs": {"readTextFile": True, "writeTextFile": True},
             "terminal": self.terminals is not None,
+            # every update these allow is typed as an event (notice, compaction) and boolean
+            # config options are settable (Conversation.set_config_option(id, True))
+            "session": {"notices": {}, "compaction": {}, "configOptions": {"boolean": {}}},
         }
         if self.elicitation is not None:
             caps["elicitation"] = {"form": {}, "url": {}}

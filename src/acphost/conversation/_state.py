@@ -16,6 +16,7 @@ from acphost.conversation._toolcalls import ToolCalls
 from acphost.events import (
     AgentMessageEvent,
     CommandsEvent,
+    CompactionEvent,
     ConfigOptionsEvent,
     ErrorEvent,
     Event,
@@ -83,6 +84,8 @@ class ConversationState:
         self.tool_calls = ToolCalls(self.events)
         self.terminals: dict[str, TerminalEvent] = {}
         self.pending_permissions: dict[str, PermissionRequestedEvent] = {}
+        # every context compaction's latest snapshot, by compaction id
+        self.compactions: dict[str, CompactionEvent] = {}
         self.messages = Messages(self.events)  # the newest in memory, like the events
 
     # --- locking -------------------------------------------------------------------------
@@ -149,6 +152,7 @@ class ConversationState:
             "tool_calls": {k: v.model_dump() for k, v in self.tool_calls.items()},
             "terminals": {k: v.model_dump() for k, v in self.terminals.items()},
             "pending_permissions": {k: v.model_dump() for k, v in self.pending_permissions.items()},
+            "compactions": {k: v.model_dump() for k, v in self.compactions.items()},
             "events": len(self.events),
         }
 
@@ -201,6 +205,8 @@ class ConversationState:
             self._apply_session(event)
         elif isinstance(event, ErrorEvent):
             self.last_error = event
+        elif isinstance(event, CompactionEvent):
+            self.compactions[event.compaction_id] = event
 
     def _apply_usage(self, event: UsageEvent) -> None:
         if event.used is not None:

@@ -26,17 +26,20 @@ from acphost.acp.messages import (
     SessionUpdate,
     TerminalMessage,
 )
+from acphost.conversation._compaction import UPDATE_KEYS, SummaryChunks, merge_update
 from acphost.conversation._items import CONFIRMED, Token
 from acphost.conversation._state import ConversationState
 from acphost.errors import AcphostError, AgentExited
 from acphost.events import (
     AgentMessageEvent,
     CommandsEvent,
+    CompactionEvent,
     ConfigOptionsEvent,
     ErrorEvent,
     Event,
     EventBase,
     ModeChangedEvent,
+    NoticeEvent,
     PlanEvent,
     RawEvent,
     SessionInfoEvent,
@@ -71,6 +74,7 @@ _KNOWN_KEYS: dict[str, frozenset[str]] = {
         "tool_call": (
             "toolCallId",
             "title",
+            "name",
             "kind",
             "status",
             "content",
@@ -85,12 +89,15 @@ _KNOWN_KEYS: dict[str, frozenset[str]] = {
         "config_option_update": ("configOptions",),
         "session_info_update": ("title", "updatedAt", "_meta"),
         "usage_update": ("used", "size", "cost"),
+        "notice": ("severity", "title", "description", "_meta"),
     }.items()
 }
+_KNOWN_KEYS["compaction_update"] = UPDATE_KEYS
 _KNOWN_KEYS["tool_call_update"] = _KNOWN_KEYS["tool_call"]
 _COST_KEYS = frozenset(("amount", "currency"))
 _TOOL_TYPES: dict[str, type] = {
     "title": str,
+    "name": str,
     "tool_kind": str,
     "status": str,
     "content": list,
@@ -99,6 +106,7 @@ _TOOL_TYPES: dict[str, type] = {
 }
 _TOOL_FIELDS = {
     "title": "title",
+    "name": "name",
     "kind": "tool_kind",
     "status": "status",
     "content": "content",
@@ -165,6 +173,7 @@ class Translator:
         self._length = 0  # of the texts so far
         self._blocks: list[dict[str, Any]] = []
         self._raw_chunks: list[dict[str, Any]] = []
+        self._summary: SummaryChunks | None = None  # a compaction summary being streamed
         self._reported: deque[AcphostError] = deque(maxlen=8)
         # a title was given (the conversation's own, or stored): the first prompt makes none
         self.titled = False
@@ -249,7 +258,8 @@ class Translator:
             if kind in _CHUNKS:
                 self._chunk(kind, message.data)
                 return
-            self.flush()
+            if not self._summary_goes_on(kind, message.data):
+                self.flush()
             try:
                 self._update(kind, message.data)
             except (ValidationError, TypeError, KeyError, AttributeError, ValueError) as exc:
@@ -349,7 +359,11 @@ class Translator:
             self._length += len(text)
 
     def flush(self) -> None:
-        """Close the message being streamed, if any, as one event."""
+        """Close the message (or compaction summary) being streamed, if any, as one event."""
+        summary, self._summary = self._summary, None
+        if summary is not None and (summary.blocks or summary.raw):
+            previous = self.state.compactions.get(summary.compaction_id)
+            self.new(CompactionEvent, **summary.snapshot(previous))
         kind = self._chunk_kind
         if kind is None:
             return
@@ -403,8 +417,32 @@ class Translator:
             )
         elif kind == "usage_update":
             self._usage(data, extra)
+        elif kind == "notice":
+            fields = {"title": data["title"], "description": data.get("description")}
+            if "severity" in data:
+                fields["severity"] = data["severity"]
+            self.new(NoticeEvent, meta=data.get("_meta"), extra=extra, **fields)
+        elif kind == "compaction_update":
+            previous = self.state.compactions.get(data["compactionId"])
+            self.new(CompactionEvent, **merge_update(previous, data))
+        elif kind == "compaction_summary_chunk":
+            if self._summary is None:
+                compaction_id = data["compactionId"]
+                if not isinstance(compaction_id, str):
+                    raise TypeError("compactionId is not a string")
+                self._summary = SummaryChunks(compaction_id)
+            self._summary.add(data)
         else:
             self.new(RawEvent, method="session/update", update_kind=kind, data=data)
+
+    def _summary_goes_on(self, kind: str, data: dict[str, Any]) -> bool:
+        """Whether this update streams more of the compaction summary being joined."""
+        summary = self._summary
+        return (
+            kind == "compaction_summary_chunk"
+            and summary is not None
+            and summary.compaction_id == data.get("compactionId")
+        )
 
     def _usage(self, data: dict[str, Any], extra: dict[str, Any] | None) -> None:
         raw_cost = data.get("cost")

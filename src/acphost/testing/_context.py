@@ -77,12 +77,14 @@ class FakeAgentContext(ContextBase):
         content: Sequence[Any] | None = None,
         locations: Sequence[Any] | None = None,
         raw_input: Any = None,
+        name: str | None = None,
         meta: Any = None,
     ) -> None:
-        """Start a tool call (``tool_call``) and remember it in the session."""
+        """Start a tool call (``tool_call``); ``name`` is the tool's programmatic name."""
         update = {
             "sessionUpdate": "tool_call",
             "toolCallId": tool_call_id,
+            "name": name,
             "title": title,
             "kind": kind,
             "status": status,
@@ -177,6 +179,70 @@ class FakeAgentContext(ContextBase):
         """Offer slash commands (``available_commands_update``)."""
         update = {"sessionUpdate": "available_commands_update", "availableCommands": list(commands)}
         await self.update(update, meta=meta)
+
+    async def notice(
+        self,
+        title: str,
+        *,
+        severity: str = "info",
+        description: str | None = None,
+        meta: Any = None,
+    ) -> None:
+        """Tell the user something beside the conversation (a ``notice`` update)."""
+        update = {"sessionUpdate": "notice", "severity": severity, "title": title}
+        if description is not None:
+            update["description"] = description
+        await self.update(update, meta=meta)
+
+    def _may_compact(self) -> bool:
+        if self.settings.get("respect_client_capabilities", True) and not self.has_capability(
+            "session.compaction"
+        ):
+            self.record_failure("compaction updates need the client's session.compaction")
+            return False
+        return True
+
+    async def compaction(
+        self,
+        compaction_id: str,
+        status: str,
+        *,
+        summary: str | Sequence[Mapping[str, Any]] | None = None,
+        error: str | None = None,
+        meta: Any = None,
+    ) -> None:
+        """A ``compaction_update`` (start, progress or end of a context compaction); a string
+        summary is one text block. Not sent (a failure) unless the client advertised
+        ``session.compaction``."""
+        if not self._may_compact():
+            return
+        update: dict[str, Any] = {
+            "sessionUpdate": "compaction_update",
+            "compactionId": compaction_id,
+            "status": status,
+        }
+        if summary is not None:
+            blocks = [{"type": "text", "text": summary}] if isinstance(summary, str) else summary
+            update["summary"] = [dict(b) for b in blocks]
+        if error is not None:
+            update["error"] = error
+        await self.update(update, meta=meta)
+
+    async def compaction_summary(
+        self, compaction_id: str, text: str, *, chunks: int = 1, meta: Any = None
+    ) -> None:
+        """Stream a compaction's summary text as ``compaction_summary_chunk`` updates."""
+        if not self._may_compact():
+            return
+        size = max(1, -(-len(text) // max(1, chunks)))
+        for i in range(0, max(1, len(text)), size):
+            content = {"type": "text", "text": text[i : i + size]}
+            update = {
+                "sessionUpdate": "compaction_summary_chunk",
+                "compactionId": compaction_id,
+                "content": content,
+            }
+            await self.update(update, meta=meta)
 
     def report_data(self) -> dict[str, Any]:
         """What the agent knows about the session and the client, for tests to check."""

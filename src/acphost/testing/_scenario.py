@@ -202,12 +202,15 @@ class Scenario:
         content: Sequence[Any] | None = None,
         locations: Sequence[Any] | None = None,
         raw_input: Any = None,
+        name: str | None = None,
         meta: Any = None,
     ) -> Scenario:
-        """Start a tool call (``tool_call``) with this id, title, kind, status and content."""
+        """Start a tool call (``tool_call``) with this id, title, kind, status and content;
+        ``name`` is the tool's programmatic name (``read_file``)."""
         return self.step(
             "tool_call",
             tool_call_id=tool_call_id,
+            name=name,
             title=title,
             kind=kind,
             status=status,
@@ -276,6 +279,48 @@ class Scenario:
     def commands(self, commands: Sequence[Mapping[str, Any]], *, meta: Any = None) -> Scenario:
         """Offer slash commands (``available_commands_update``)."""
         return self.step("commands", commands=list(commands), meta=meta)
+
+    def notice(
+        self,
+        title: str,
+        *,
+        severity: str = "info",
+        description: str | None = None,
+        meta: Any = None,
+    ) -> Scenario:
+        """Tell the user something beside the conversation (a ``notice`` update)."""
+        return self.step(
+            "notice", title=title, severity=severity, description=description, meta=meta
+        )
+
+    def compaction(
+        self,
+        compaction_id: str,
+        status: str,
+        *,
+        summary: str | Sequence[Mapping[str, Any]] | None = None,
+        error: str | None = None,
+        meta: Any = None,
+    ) -> Scenario:
+        """A ``compaction_update`` (needs the client's ``session.compaction``); a string
+        ``summary`` is one text block."""
+        summary_json = summary if summary is None or isinstance(summary, str) else list(summary)
+        return self.step(
+            "compaction",
+            compaction_id=compaction_id,
+            status=status,
+            summary=summary_json,
+            error=error,
+            meta=meta,
+        )
+
+    def compaction_summary(
+        self, compaction_id: str, text: str, *, chunks: int | None = None, meta: Any = None
+    ) -> Scenario:
+        """Stream a compaction's summary as ``compaction_summary_chunk`` updates."""
+        return self.step(
+            "compaction_summary", compaction_id=compaction_id, text=text, chunks=chunks, meta=meta
+        )
 
     def raw_update(self, update: Mapping[str, Any], *, meta: Any = None) -> Scenario:
         """Any ``session/update`` body, e.g. an unknown ``sessionUpdate`` kind."""

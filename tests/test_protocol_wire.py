@@ -1,0 +1,167 @@
+"""Protocol currency on the wire (issue 16): what agents send now is typed, kept and shown.
+
+Each test drives a real fake-agent subprocess through a conversation and reads the log back
+(``check_log`` also checks that the store holds exactly the live log and folds to the state).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+
+from acphost._render import Renderer
+from acphost.conversation import Conversation
+from acphost.events import (
+    AgentMessageEvent,
+    CompactionEvent,
+    Event,
+    NoticeEvent,
+    RawEvent,
+    ToolCallEvent,
+)
+from acphost.testing import Scenario
+
+MakeConversation = Callable[..., Conversation]
+
+
+def of(events: list[Event], cls: type[Any]) -> list[Any]:
+    return [e for e in events if isinstance(e, cls)]
+
+
+def rendered(events: list[Event]) -> str:
+    buffer = io.StringIO()
+    renderer = Renderer(Console(file=buffer, markup=False, soft_wrap=True, width=100))
+    for event in events:
+        renderer.on_event(event)
+    return buffer.getvalue()
+
+
+def report_of(events: list[Event]) -> dict[str, Any]:
+    texts = [m.text for m in of(events, AgentMessageEvent) if m.text.startswith("{")]
+    report: dict[str, Any] = json.loads(texts[-1])
+    return report
+
+
+# --- item 1: notices and compaction -----------------------------------------------------------
+
+
+def test_notices_and_compactions_are_typed_kept_and_shown(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    scenario = (
+        Scenario("compacting")
+        .turn()
+        .report()
+        .notice("Rate limited", severity="warning", description="retrying in 5 s", meta={"x": 1})
+        .compaction("c1", "in_progress")
+        .compaction_summary("c1", "We fixed the parser; tests pass.", chunks=4)
+        .compaction("c1", "completed")
+        .compaction("c2", "in_progress", meta={"k": "v"})
+        .compaction("c2", "failed", error="context too large")
+        .raw_update(  # a newer severity, and a key no field carries: kept as sent
+            {"sessionUpdate": "notice", "severity": "_vendor", "title": "Hi", "extraKey": 7}
+        )
+        .stop()
+    )
+    conversation = conversations(fake_agent(scenario))
+    bounded(conversation.run, "go", timeout=20)
+    events = check_log(conversation)
+
+    # the client said it takes them (the fake agent sends compaction updates only then)
+    caps = report_of(events)["clientCapabilities"]
+    assert caps["session"]["notices"] == {}
+    assert caps["session"]["compaction"] == {}
+    assert report_of(events)["failures"] == []
+    assert not of(events, RawEvent)
+
+    notices = of(events, NoticeEvent)
+    assert [(n.severity, n.title, n.description) for n in notices] == [
+        ("warning", "Rate limited", "retrying in 5 s"),
+        ("_vendor", "Hi", None),
+    ]
+    assert notices[0].meta == {"x": 1}
+    assert notices[1].extra == {"extraKey": 7}
+
+    snapshots = of(events, CompactionEvent)
+    c1 = [s for s in snapshots if s.compaction_id == "c1"]
+    # started, its four streamed chunks joined into one snapshot, completed
+    assert [s.status for s in c1] == ["in_progress", "in_progress", "completed"]
+    summary = [{"type": "text", "text": "We fixed the parser; tests pass."}]
+    assert c1[1].summary == summary
+    assert c1[2].summary == summary  # a completion keeps it
+    c2 = conversation.state.compactions["c2"]
+    assert (c2.status, c2.error, c2.meta) == ("failed", "context too large", {"k": "v"})
+    assert conversation.state.compactions["c1"].summary == summary
+
+    shown = rendered(events)
+    assert "! Rate limited" in shown
+    assert "retrying in 5 s" in shown
+    assert "the agent's context was compacted" in shown
+    assert "We fixed the parser; tests pass." in shown
+    assert "compacting the agent's context failed" in shown
+    assert "context too large" in shown
+
+
+def test_compaction_patches_follow_the_schema(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    """Left out keeps, null clears, a value replaces; a malformed update is kept raw."""
+    scenario = (
+        Scenario("patches")
+        .turn()
+        .compaction("c1", "in_progress", meta={"a": 1})
+        .compaction("c1", "completed", summary="first")
+        .raw_update(
+            {
+                "sessionUpdate": "compaction_update",
+                "compactionId": "c1",
+                "status": "_x",
+                "_meta": None,
+            }
+        )
+        .raw_update({"sessionUpdate": "compaction_update", "compactionId": "c1", "status": 5})
+        .stop()
+    )
+    conversation = conversations(fake_agent(scenario))
+    bounded(conversation.run, "go", timeout=20)
+    events = check_log(conversation)
+    snapshots = of(events, CompactionEvent)
+    assert [(s.status, s.meta) for s in snapshots] == [
+        ("in_progress", {"a": 1}),
+        ("completed", {"a": 1}),
+        ("_x", None),
+    ]
+    assert snapshots[-1].summary == [{"type": "text", "text": "first"}]
+    raw = of(events, RawEvent)
+    assert [r.update_kind for r in raw] == ["compaction_update"]
+    assert raw[0].data["status"] == 5
+
+
+# --- item 2: the tool's programmatic name ----------------------------------------------------
+
+
+def test_tool_call_name_is_kept_beside_the_title(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    scenario = (
+        Scenario("named-tools")
+        .turn()
+        .tool_call("t1", title="Reading configuration file", kind="read", name="read_file")
+        .tool_update("t1", status="completed")
+        .stop()
+    )
+    conversation = conversations(fake_agent(scenario))
+    bounded(conversation.run, "go", timeout=20)
+    events = check_log(conversation)
+    calls = of(events, ToolCallEvent)
+    assert [(c.name, c.title, c.status) for c in calls] == [
+        ("read_file", "Reading configuration file", "pending"),
+        ("read_file", "Reading configuration file", "completed"),  # merged: kept
+    ]
+    assert calls[0].extra is None  # a field of its own now, not an unknown key
+    assert conversation.state.tool_calls["t1"].name == "read_file"
+    assert "Reading configuration file (read_file · read) completed" in rendered(events)
