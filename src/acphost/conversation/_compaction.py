@@ -40,10 +40,10 @@ def merge_update(previous: CompactionEvent | None, data: dict[str, Any]) -> dict
     for key, name in _PATCHED.items():
         if key not in data:
             continue  # left out: unchanged
-        value: Any = data[key]
+        value = data[key]
         if value is not None and not isinstance(value, _TYPES[name]):
             raise TypeError(f"{key} is not a {_TYPES[name].__name__}")
-        if name == "summary" and not all(isinstance(block, dict) for block in value or ()):
+        if isinstance(value, list) and not all(isinstance(block, dict) for block in value):
             raise TypeError("summary holds something other than content blocks")
         fields[name] = [] if name == "summary" and value is None else value
     extra = {k: v for k, v in data.items() if k not in UPDATE_KEYS}
