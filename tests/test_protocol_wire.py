@@ -165,3 +165,34 @@ def test_tool_call_name_is_kept_beside_the_title(
     assert calls[0].extra is None  # a field of its own now, not an unknown key
     assert conversation.state.tool_calls["t1"].name == "read_file"
     assert "Reading configuration file (read_file · read) completed" in rendered(events)
+
+
+# --- item 3: a request acphost does not know is answered -32601 and recorded ------------------
+
+
+def test_unknown_agent_requests_are_answered_and_recorded_every_time(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    """Qwen Code sends ``craft/drainMidTurnQueue`` every turn: never silent, never an error."""
+    scenario = (
+        Scenario("qwen-like")
+        .turn()
+        .request("craft/drainMidTurnQueue", {"queue": "mid-turn"}, echo_result=True)
+        .stop()
+    )
+    conversation = conversations(fake_agent(scenario))
+    bounded(conversation.run, "one", timeout=20)
+    bounded(conversation.run, "two", timeout=20)  # the scenario repeats its last turn
+    events = check_log(conversation)
+
+    answers = [m.text for m in of(events, AgentMessageEvent)]  # what the agent was told
+    assert answers == ["error: Method not found: craft/drainMidTurnQueue"] * 2
+    recorded = of(events, RawEvent)
+    assert [(r.method, r.turn) for r in recorded] == [
+        ("craft/drainMidTurnQueue", t) for t in (1, 2)
+    ]
+    assert all(r.data == {"queue": "mid-turn"} for r in recorded)
+    assert all(r.request_id is not None for r in recorded)
+    assert all("-32601" in (r.error or "") for r in recorded)
+    assert conversation.state.last_error is None  # nothing failed
+    assert conversation.state.status == "idle"

@@ -334,14 +334,17 @@ class SessionEvent(EventBase):
 
 
 class RawEvent(EventBase):
-    """What acphost does not type: an unknown update kind, an extension notification, or
-    (``replay``) history the agent replayed on ``session/load``/``session/resume``."""
+    """What acphost does not type: an unknown update kind, an extension notification, a
+    request of a method acphost does not offer (``request_id`` set, ``error`` says how it was
+    answered), or (``replay``) history the agent replayed on ``session/load``/``session/resume``."""
 
     kind: Literal["raw"] = "raw"
     method: str
     update_kind: str | None = None
     data: Any = None
     error: str | None = None
+    request_id: Any = None
+    """The JSON-RPC id of the agent's request, for a request (``data`` is its params)."""
     replay: bool = False
     """History the agent replayed while its session was reattached: kept as sent, folded
     into nothing (the log already has it from the turns that made it)."""

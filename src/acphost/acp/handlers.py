@@ -23,7 +23,7 @@ from acphost.acp.jsonrpc import (
     RESOURCE_NOT_FOUND,
     IncomingRequest,
 )
-from acphost.acp.messages import ProtocolErrorMessage, TerminalMessage
+from acphost.acp.messages import ProtocolErrorMessage, RefusedRequest, TerminalMessage
 from acphost.acp.permissions import (
     CANCELLED,
     Decision,
@@ -122,11 +122,10 @@ class ClientHandlers:
                 async def work(params: Any) -> Any:
                     return await extension(method, params)
             else:
-                self._refuse(
-                    request,
-                    METHOD_NOT_FOUND,
-                    f"Method not found: {method}",
-                    f"the agent called {method}, which this client does not offer",
+                reason = f"Method not found: {method}"
+                request.fail(METHOD_NOT_FOUND, reason)
+                self._observe(
+                    RefusedRequest(request.id, method, request.params, METHOD_NOT_FOUND, reason)
                 )
                 return
         self._spawn(self._answer(request, work))
@@ -254,7 +253,7 @@ class ClientHandlers:
         self._observe(TerminalMessage(info[0], terminal_id, "started", command, args, cwd))
         return {"terminalId": terminal_id}
 
-    def _observe(self, message: TerminalMessage | ProtocolErrorMessage) -> None:
+    def _observe(self, message: TerminalMessage | ProtocolErrorMessage | RefusedRequest) -> None:
         if self.observer is not None:
             self.observer(message)
 

@@ -23,6 +23,7 @@ from acphost.acp.messages import (
     AgentExitMessage,
     ExtensionNotification,
     ProtocolErrorMessage,
+    RefusedRequest,
     SessionUpdate,
     TerminalMessage,
 )
@@ -287,6 +288,15 @@ class Translator:
             )
         elif isinstance(message, ExtensionNotification):
             self.new(RawEvent, method=message.method, data=message.params)
+        elif isinstance(message, RefusedRequest):
+            self.new(
+                RawEvent,
+                method=message.method,
+                data=message.params,
+                request_id=message.request_id,
+                error=f"acphost does not offer this method: answered with error "
+                f"{message.code} ({message.message})",
+            )
         elif isinstance(message, ProtocolErrorMessage):
             self.error(message.error)
         elif isinstance(message, AgentExitMessage) and not message.expected:
