@@ -11,19 +11,22 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from acphost._render import Renderer
 from acphost.conversation import Conversation
+from acphost.errors import UsageError
 from acphost.events import (
     AgentMessageEvent,
     CompactionEvent,
+    ConfigOptionsEvent,
     Event,
     NoticeEvent,
     RawEvent,
     ToolCallEvent,
 )
-from acphost.testing import Scenario
+from acphost.testing import Scenario, boolean_option, select_option
 
 MakeConversation = Callable[..., Conversation]
 
@@ -196,3 +199,52 @@ def test_unknown_agent_requests_are_answered_and_recorded_every_time(
     assert all("-32601" in (r.error or "") for r in recorded)
     assert conversation.state.last_error is None  # nothing failed
     assert conversation.state.status == "idle"
+
+
+# --- item 4: the speed category and boolean options ------------------------------------------
+
+
+def test_speed_and_boolean_options_are_typed_and_settable(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    options = [
+        select_option("model", "Model", ["small", "large"], category="model"),
+        select_option("effort", "Effort", ["low", "high"], category="thought_level"),
+        select_option("tier", "Speed", ["standard", "fast"], category="speed"),
+        boolean_option("web", "Web search", False, category="_vendor_tools"),
+    ]
+    scenario = Scenario("options", config_options=options, after_last_turn="end_turn")
+    scenario.turn().report().stop()
+    conversation = conversations(fake_agent(scenario))
+    bounded(conversation.start, timeout=20)
+    state = conversation.state
+    # categories as sent, also in the session/new answer (a newer one is not dropped)
+    assert [o.get("category") for o in state.config_options] == [
+        "model",
+        "thought_level",
+        "speed",
+        "_vendor_tools",
+    ]
+    assert (state.model, state.thought_level, state.speed) == ("small", "low", "standard")
+    assert state.boolean_options == {"web": False}
+
+    bounded(conversation.set_config_option, "web", True, timeout=20)
+    bounded(conversation.set_config_option, "tier", "fast", timeout=20)
+    assert state.boolean_options == {"web": True}  # the agent took a boolean of type boolean
+    assert state.speed == "fast"
+
+    for config_id, value in (("web", "yes"), ("tier", True), ("nope", "x")):
+        with pytest.raises(UsageError):
+            conversation.set_config_option(config_id, value)
+
+    bounded(conversation.run, "report", timeout=20)
+    events = check_log(conversation)
+    report = report_of(events)
+    assert report["clientCapabilities"]["session"]["configOptions"] == {"boolean": {}}
+    assert {o["id"]: o["currentValue"] for o in report["configOptions"]} == {
+        "model": "small",
+        "effort": "low",
+        "tier": "fast",
+        "web": True,
+    }
+    assert of(events, ConfigOptionsEvent)[-1].config_options == state.config_options

@@ -376,7 +376,10 @@ class Conversation:
         self._agent_call(self._runner.set_mode, mode_id)
 
     def set_config_option(self, config_id: str, value: str | bool) -> None:
-        """Set an agent config option; the model is the option of category ``model``."""
+        """Set an agent config option: a choice (a string: the model, thought level, speed...)
+        or an on/off option (a bool); a value the option cannot take raises ``UsageError``."""
+        with self.state:
+            self.state.check_config_value(config_id, value)
         self._agent_call(self._runner.set_config_option, config_id, value)
 
     def set_model(self, model: str) -> None:

@@ -82,15 +82,22 @@ def select_option(
 
 
 def boolean_option(
-    option_id: str, name: str, value: bool = False, *, description: str | None = None
+    option_id: str,
+    name: str,
+    value: bool = False,
+    *,
+    category: str | None = None,
+    description: str | None = None,
 ) -> dict[str, Any]:
-    """A ``boolean`` config option."""
+    """A ``boolean`` (on/off) config option."""
     option: dict[str, Any] = {
         "type": "boolean",
         "id": option_id,
         "name": name,
         "currentValue": value,
     }
+    if category is not None:
+        option["category"] = category
     if description is not None:
         option["description"] = description
     return option
