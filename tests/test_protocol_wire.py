@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,17 +20,22 @@ from rich.console import Console
 
 from acphost._render import Renderer
 from acphost.conversation import Conversation
-from acphost.errors import UsageError
+from acphost.errors import CapabilityMissing, UsageError
 from acphost.events import (
     AgentMessageEvent,
     CompactionEvent,
     ConfigOptionsEvent,
+    ErrorEvent,
     Event,
     NoticeEvent,
     RawEvent,
+    SessionEvent,
     ToolCallEvent,
+    parse_event,
 )
 from acphost.testing import Scenario, boolean_option, select_option
+from test_server_support import server_and_client
+from test_server_ws import wait_idle
 
 MakeConversation = Callable[..., Conversation]
 
@@ -248,3 +257,98 @@ def test_speed_and_boolean_options_are_typed_and_settable(
         "web": True,
     }
     assert of(events, ConfigOptionsEvent)[-1].config_options == state.config_options
+
+
+# --- item 5: a client system prompt ---------------------------------------------------------
+
+
+def test_system_prompt_goes_to_every_session_the_agent_opens(
+    conversations: MakeConversation,
+    fake_agent: Any,
+    bounded: Any,
+    check_log: Any,
+    store_path: Path,
+    tmp_path: Path,
+) -> None:
+    caps: dict[str, Any] = {"resume": {}, "systemPrompt": {"override": {}}}
+    scenario = Scenario("instructed", session_capabilities=caps)
+    scenario.turn().report().stop()
+    argv = fake_agent(scenario, state_dir=tmp_path / "agent-state")
+    conversation = conversations(argv, system_prompt="Be terse.", system_prompt_mode="override")
+    bounded(conversation.run, "who are you?", timeout=20)
+    told = [{"type": "text", "text": "Be terse."}]
+    report = report_of(check_log(conversation))
+    assert (report["systemPrompt"], report["systemPromptMode"]) == (told, "override")
+    conversation.close()
+
+    again = Conversation.resume(conversation.id, store=store_path)  # a new agent process
+    try:
+        bounded(again.run, "and now?", timeout=20)
+        events = check_log(again)
+    finally:
+        again.close()
+    sessions = of(events, SessionEvent)
+    assert [(s.kind, s.system_prompt, s.system_prompt_mode) for s in sessions] == [
+        ("session_started", told, "override"),
+        ("session_resumed", told, "override"),  # given again, and recorded again
+    ]
+    assert report_of(events)["systemPrompt"] == told
+
+
+def test_system_prompt_the_agent_cannot_take_fails_the_turn_not_silently(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    append_only = Scenario("append-only", session_capabilities={"systemPrompt": {}})
+    for agent, mode in ((Scenario("plain"), "append"), (append_only, "override")):
+        conversation = conversations(
+            fake_agent(agent), system_prompt="Be terse.", system_prompt_mode=mode
+        )
+        with pytest.raises(CapabilityMissing):
+            bounded(conversation.run, "hi", timeout=20)
+        events = check_log(conversation)
+        assert not of(events, SessionEvent)  # no session ran without its instructions
+        assert [e.code for e in of(events, ErrorEvent)] == ["capability_missing"]
+    with pytest.raises(UsageError):
+        conversations(fake_agent(Scenario("plain")), system_prompt="x", system_prompt_mode="y")
+
+
+def test_system_prompt_from_the_cli_and_the_rest_api(
+    fake_agent: Any, workspace: Path, store_path: Path
+) -> None:
+    scenario = Scenario("instructed", session_capabilities={"systemPrompt": {}})
+    scenario.turn().report().stop()
+    argv = fake_agent(scenario)
+    told = [{"type": "text", "text": "Answer in French."}]
+
+    command = [sys.executable, "-m", "acphost.cli", "run", "--command", shlex.join(argv)]
+    options = ["--cwd", str(workspace), "--store", ":memory:", "--json"]
+    done = subprocess.run(
+        [*command, *options, "--system-prompt", "Answer in French.", "go"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    events = [parse_event(line) for line in done.stdout.splitlines()]
+    assert of(events, SessionEvent)[0].system_prompt == told
+    assert report_of(events)["systemPrompt"] == told
+
+    with server_and_client(store_path) as (_server, client):
+        body = {
+            "command": argv[0],
+            "args": argv[1:],
+            "workspace": str(workspace),
+            "system_prompt": "Answer in French.",
+            "message": "go",
+        }
+        created = client.post("/api/conversations", json=body)
+        assert created.status_code == 201, created.text
+        cid = created.json()["id"]
+        wait_idle(client, cid)
+        page = client.get(f"/api/conversations/{cid}/events").json()
+    events = [parse_event(e) for e in page["events"]]
+    session = of(events, SessionEvent)[0]
+    assert (session.system_prompt, session.system_prompt_mode) == (told, "append")
+    assert report_of(events)["systemPromptMode"] == "append"

@@ -175,6 +175,8 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
         permission=policy,
         idle_timeout=_timeout(args.idle_timeout, 600.0),
         turn_timeout=_timeout(args.turn_timeout, None),
+        system_prompt=args.system_prompt,
+        system_prompt_mode="override" if args.override_system_prompt else "append",
     )
     if renderer is not None:
         renderer.workspace = str(conversation.workspace.root)

@@ -104,6 +104,16 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     run.add_argument("--mode", help="switch the agent to this session mode first")
     run.add_argument("--model", help="switch the agent to this model first")
+    run.add_argument(
+        "--system-prompt",
+        metavar="TEXT",
+        help="instructions added to the agent's system prompt (the agent must support it)",
+    )
+    run.add_argument(
+        "--override-system-prompt",
+        action="store_true",
+        help="--system-prompt replaces the agent's own system prompt instead",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="show tool output in full")
     run.add_argument("prompt", nargs="+", metavar="PROMPT", help='the message ("-": read stdin)')
     run.set_defaults(func=run_command)

@@ -331,6 +331,10 @@ class SessionEvent(EventBase):
     error: dict[str, Any] | None = None
     """Why the earlier session could not be reattached: the agent's error as sent (its
     JSON-RPC ``rpc_code``, ``message`` and ``data``), when that is the reason."""
+    system_prompt: list[dict[str, Any]] | None = None
+    """The client system prompt the agent was given with this session (content blocks)."""
+    system_prompt_mode: str | None = None
+    """How: ``append`` (after the agent's own) or ``override`` (instead of it)."""
 
 
 class RawEvent(EventBase):

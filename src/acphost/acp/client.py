@@ -50,7 +50,14 @@ if TYPE_CHECKING:
     )
     """An MCP server to hand the agent's session: stdio, HTTP or SSE (typed, or as JSON)."""
 
-__all__ = ["CLIENT_INFO", "PROTOCOL_VERSION", "AgentConnection", "ContentBlocks", "McpServer"]
+__all__ = [
+    "CLIENT_INFO",
+    "PROTOCOL_VERSION",
+    "AgentConnection",
+    "ContentBlocks",
+    "McpServer",
+    "SystemPromptMode",
+]
 
 CLIENT_INFO = {"name": "acphost", "title": "acphost", "version": __version__}
 """How acphost introduces itself in ``initialize`` (``clientInfo``)."""
@@ -60,6 +67,8 @@ PROTOCOL_VERSION = 1
 _M = TypeVar("_M", bound=BaseModel)
 ContentBlocks = str | Sequence[BaseModel | dict[str, Any]]
 """A prompt: plain text, or ACP content blocks (typed models or their JSON)."""
+SystemPromptMode: TypeAlias = Literal["append", "override"]
+"""How a client system prompt meets the agent's own: after it (``append``) or instead of it."""
 
 
 def __getattr__(name: str) -> Any:
@@ -315,17 +324,26 @@ class AgentConnection:
         session_id: str | None = None,
         mcp_servers: Sequence[McpServer] = (),
         additional_directories: Sequence[str | os.PathLike[str]] = (),
+        system_prompt: ContentBlocks | None = None,
+        system_prompt_mode: SystemPromptMode = "append",
         timeout: float | None = 300.0,
     ) -> SessionAnswer:
         """``session/new``, or ``session/load``/``session/resume`` of ``session_id``, read
         without the SDK. The history a load (or resume) replays arrives as updates with
-        ``replay``."""
+        ``replay``. A ``system_prompt`` needs the agent's ``sessionCapabilities.systemPrompt``
+        (and its ``override`` for that mode): else ``CapabilityMissing``, nothing sent."""
         method = f"session/{how}"
         if how == "load":
             self._require("loadSession", method)
         elif how == "resume":
             self._require("sessionCapabilities.resume", method)
         params = self._session_params(cwd, mcp_servers, additional_directories, method)
+        if system_prompt is not None:
+            self._require("sessionCapabilities.systemPrompt", method)
+            if system_prompt_mode == "override":
+                self._require("sessionCapabilities.systemPrompt.override", method)
+            params["systemPrompt"] = _content(system_prompt)
+            params["systemPromptMode"] = system_prompt_mode
         if how != "new":
             if session_id is None:
                 raise UsageError(f"{method} needs a session_id")

@@ -119,6 +119,7 @@ class ACPAgent(AgentBase):
                 session_id=resume_session_id,
                 mcp_servers=self.mcp_servers,
                 additional_directories=self.additional_directories,
+                **_system_prompt(ctx),
             )
             start = SessionStart(
                 resume_session_id,
@@ -137,6 +138,11 @@ class ACPAgent(AgentBase):
                 )
         self.session_id = ctx.session_id = start.session_id
         start.agent_info = connection.agent_info
+        if ctx.system_prompt is not None:
+            start.system_prompt, start.system_prompt_mode = (
+                ctx.system_prompt,
+                ctx.system_prompt_mode,
+            )
         return start
 
     async def _new_session(self, connection: AgentConnection, ctx: AgentContext) -> SessionStart:
@@ -147,6 +153,7 @@ class ACPAgent(AgentBase):
                 mcp_servers=self.mcp_servers,
                 additional_directories=self.additional_directories,
                 timeout=self.startup_timeout,
+                **_system_prompt(ctx),
             )
             assert created.session_id is not None  # session/new's answer requires it
             return SessionStart(
@@ -201,3 +208,11 @@ class ACPAgent(AgentBase):
     @property
     def stderr_tail(self) -> str:
         return self.connection.stderr_tail if self.connection is not None else ""
+
+
+def _system_prompt(ctx: AgentContext) -> dict[str, Any]:
+    """The ``open_session`` arguments that give the agent the conversation's system prompt."""
+    if ctx.system_prompt is None:
+        return {}
+    mode = "override" if ctx.system_prompt_mode == "override" else "append"
+    return {"system_prompt": ctx.system_prompt, "system_prompt_mode": mode}

@@ -36,6 +36,9 @@ class SessionStart:
     modes: dict[str, Any] | None = None
     config_options: list[dict[str, Any]] | None = None
     error: dict[str, Any] | None = None  # the agent's refusal to reattach, as it sent it
+    # the client system prompt the agent was given with the session, and how (append/override)
+    system_prompt: list[dict[str, Any]] | None = None
+    system_prompt_mode: str | None = None
 
 
 @dataclass(slots=True)
@@ -59,6 +62,10 @@ class AgentContext:
     cancelled: bool = False
     last_activity: float = field(default_factory=time.monotonic)
     activity: int = 0
+    system_prompt: list[dict[str, Any]] | None = None
+    """Instructions for the agent's system prompt, to give every session it opens."""
+    system_prompt_mode: str = "append"
+    """``append`` (after the agent's own system prompt) or ``override`` (instead of it)."""
 
     def note_activity(self) -> None:
         """The agent did something (sent output, called the client): the turn had effects."""

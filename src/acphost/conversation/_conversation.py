@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeAlias
 
-from acphost.acp.client import ContentBlocks
+from acphost.acp.client import ContentBlocks, SystemPromptMode
 from acphost.acp.fs import Workspace
 from acphost.acp.permissions import Decision
 from acphost.agents import AgentContext, resolve_agent
@@ -59,6 +59,10 @@ class Conversation:
     caller's thread. ``idle_timeout`` (default 600 s without a word from the agent) and
     ``turn_timeout`` (default none) cancel a turn and end it with a ``timeout`` error; an agent
     that ignores the cancel is stopped after ``cancel_grace`` seconds (default 10).
+    ``system_prompt`` goes to every session the agent opens for this conversation, after the
+    agent's own system prompt (``system_prompt_mode="append"``) or instead of it
+    (``"override"``); an agent that does not advertise it fails the turn with
+    ``CapabilityMissing`` rather than run without it.
     """
 
     def __init__(
@@ -78,6 +82,8 @@ class Conversation:
         max_retries: int = 2,
         title: str | None = None,
         id: str | None = None,
+        system_prompt: str | None = None,
+        system_prompt_mode: SystemPromptMode = "append",
         _resume: tuple[ConversationRecord, list[Event]] | None = None,
     ) -> None:
         self.agent = resolve_agent(agent)
@@ -97,8 +103,16 @@ class Conversation:
         self._current_turn: int | None = None
         self._paused = False
         self._closed = False
+        if system_prompt_mode not in ("append", "override"):
+            raise UsageError(
+                f"system_prompt_mode must be 'append' or 'override', not {system_prompt_mode!r}"
+            )
         ctx = AgentContext(
-            workspace=self.workspace, post=self._mailbox.put_soon, request_permission=self._desk.ask
+            workspace=self.workspace,
+            post=self._mailbox.put_soon,
+            request_permission=self._desk.ask,
+            system_prompt=[{"type": "text", "text": system_prompt}] if system_prompt else None,
+            system_prompt_mode=system_prompt_mode,
         )
         self._runner = TurnRunner(
             self.agent,
@@ -132,6 +146,14 @@ class Conversation:
                         "agent": self.agent.spec(),
                         "additional_directories": [str(r) for r in self.workspace.roots[1:]],
                         "permission": permission if isinstance(permission, str) else "callback",
+                        **(
+                            {
+                                "system_prompt": system_prompt,
+                                "system_prompt_mode": system_prompt_mode,
+                            }
+                            if system_prompt
+                            else {}
+                        ),
                     },
                 )
             )
@@ -178,6 +200,9 @@ class Conversation:
         options.setdefault(
             "additional_directories", record.metadata.get("additional_directories", ())
         )
+        for name in ("system_prompt", "system_prompt_mode"):  # for every session it opens
+            if name in record.metadata:
+                options.setdefault(name, record.metadata[name])
         return cls(agent, record.workspace, store=opened, _resume=(record, events), **options)
 
     def _recover_pending(self, events: list[Event]) -> None:

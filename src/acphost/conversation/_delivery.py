@@ -287,6 +287,8 @@ class Delivery:
             modes=start.modes,
             config_options=start.config_options,
             error=start.error,
+            system_prompt=start.system_prompt,
+            system_prompt_mode=start.system_prompt_mode,
         )
 
     # --- permission ----------------------------------------------------------------------

@@ -210,6 +210,8 @@ class Manager:
             permission=body.permission,
             title=body.title,
             id=conversation_id,
+            system_prompt=body.system_prompt,
+            system_prompt_mode=body.system_prompt_mode,
             **self._callbacks(hub),
             **self.options,
         )

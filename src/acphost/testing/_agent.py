@@ -75,6 +75,13 @@ def _flat_select_values(option: Mapping[str, Any]) -> set[str]:
     return values
 
 
+def _take_system_prompt(session: SessionState, params: Mapping[str, Any]) -> None:
+    """Keep a client system prompt sent on new/load/resume (shown by the ``report`` step)."""
+    if params.get("systemPrompt") is not None:
+        session.system_prompt = list(params["systemPrompt"])
+        session.system_prompt_mode = str(params.get("systemPromptMode") or "append")
+
+
 class FakeAgent:
     """Serves one client over a :class:`Peer` until the client closes stdin."""
 
@@ -212,6 +219,7 @@ class FakeAgent:
             session.mcp_servers = list(params["mcpServers"])
         if params.get("additionalDirectories") is not None:
             session.additional_directories = list(params["additionalDirectories"])
+        _take_system_prompt(session, params)
         self.store.live[session.session_id] = session
         return session
 
@@ -267,6 +275,7 @@ class FakeAgent:
             mode_id=modes.get("currentModeId"),
             config_options=copy.deepcopy(self.settings["config_options"]),
         )
+        _take_system_prompt(session, params)
         self.store.live[session.session_id] = session
         self.store.save(session)
         return {"sessionId": session.session_id, **self._session_setup(session)}

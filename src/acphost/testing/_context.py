@@ -255,6 +255,8 @@ class FakeAgentContext(ContextBase):
             "clientInfo": self.client_info,
             "modeId": self.mode_id,
             "configOptions": self.config_options,
+            "systemPrompt": self._session.system_prompt,
+            "systemPromptMode": self._session.system_prompt_mode,
             "turnIndex": self.turn_index,
             "prompt": self.prompt,
             "vars": {k: v for k, v in self.vars.items() if isinstance(v, str | int | float | bool)},
