@@ -63,6 +63,8 @@ install_project() {
 ensure_venv
 install_project
 
+# The real agents live in this project's .cache/agents: the install below and the tests use it.
+export ACPHOST_AGENTS_DIR="${ACPHOST_AGENTS_DIR:-$ROOT/.cache/agents}"
 say "installing real agents (best effort)"
 if ! bash scripts/install-agents.sh; then
     echo "(some agents could not be installed; the tests that need them will be skipped)" >&2

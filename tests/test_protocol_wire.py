@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from acphost._render import Renderer
+from acphost.cli._render import Renderer
 from acphost.conversation import Conversation
 from acphost.errors import CapabilityMissing, UsageError
 from acphost.events import (
@@ -331,7 +331,8 @@ def test_system_prompt_from_the_cli_and_the_rest_api(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    events = [parse_event(line) for line in done.stdout.splitlines()]
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    events = [parse_event(line) for line in lines if "kind" in line]
     assert of(events, SessionEvent)[0].system_prompt == told
     assert report_of(events)["systemPrompt"] == told
 

@@ -65,11 +65,11 @@ def test_subpackages_declare_tuple_all() -> None:
 
 
 UPPER = {
-    "server": ("cli", "_render"),
-    "acp": ("conversation", "agents", "cli", "server", "_render", "store"),
-    "store": ("conversation", "agents", "cli", "server", "_render", "acp"),
-    "agents": ("conversation", "cli", "server", "_render", "store"),
-    "conversation": ("cli", "server", "_render"),
+    "server": ("cli",),
+    "acp": ("conversation", "agents", "cli", "server", "store"),
+    "store": ("conversation", "agents", "cli", "server", "acp"),
+    "agents": ("conversation", "cli", "server", "store"),
+    "conversation": ("cli", "server"),
     "testing": ("conversation", "agents", "cli", "server", "store"),
 }
 

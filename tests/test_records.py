@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 
-from acphost.conversation import Conversation
-from acphost.conversation._translate import short_title
+from acphost.acp.messages import SessionUpdate
+from acphost.conversation import Conversation, ConversationState
+from acphost.conversation._items import Token
+from acphost.conversation._translate import Translator, short_title
+from acphost.errors import AgentRequestError
 from acphost.events import (
     AgentMessageEvent,
     CommandsEvent,
@@ -212,6 +215,18 @@ def test_unknown_fields_of_known_updates_are_kept(
     ]
 
 
+def test_an_update_that_is_not_an_object_is_kept_raw(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    garbage = {"sessionId": "s", "update": ["not", "an", "object"]}
+    scenario = Scenario("garbage").turn().notify("session/update", garbage).stop()
+    conversation = conversations(fake_agent(scenario))
+    bounded(conversation.run, "go", timeout=20)
+    (raw,) = of(check_log(conversation), RawEvent)
+    assert raw.update_kind == "<invalid>"
+    assert raw.data["value"] == ["not", "an", "object"]  # what the agent sent, not a stand-in
+
+
 # --- issue 12 item 8: user_message_chunk is typed --------------------------------------------
 
 
@@ -256,6 +271,19 @@ def test_a_failed_reattach_keeps_the_agents_error_data(
     assert session.error is not None
     assert session.error["data"] == detail
     assert (session.error["code"], session.error["rpc_code"]) == ("agent_request_failed", -32603)
+
+
+def test_a_failed_turn_keeps_the_agents_error_data(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    detail = {"reason": "model overloaded", "retry_after": 30}
+    scenario = Scenario("failing").turn().fail("Internal error", data=detail)
+    conversation = conversations(fake_agent(scenario), max_retries=0)
+    with pytest.raises(AgentRequestError):
+        bounded(conversation.run, "go", timeout=20)
+    (error,) = of(check_log(conversation), ErrorEvent)
+    assert (error.code, error.message) == ("agent_request_failed", "Internal error")
+    assert (error.details["rpc_code"], error.details["data"]) == (-32603, detail)
 
 
 # --- issue 12 item 10: a permission request for another session, or malformed ----------------
@@ -370,3 +398,30 @@ def test_title_comes_from_the_first_prompt_unless_the_agent_names_it(
 )
 def test_short_title(prompt: str, title: str | None) -> None:
     assert short_title(prompt) == title
+
+
+def test_replayed_history_folds_into_nothing_but_what_the_session_is_now() -> None:
+    state = ConversationState("c")
+    tr = Translator(state)
+    tr.turn = 2
+    history: list[dict[str, Any]] = [
+        {"sessionUpdate": "tool_call", "toolCallId": "old", "title": "Old", "status": "pending"},
+        {"sessionUpdate": "plan", "entries": [{"content": "old plan"}]},
+        {"sessionUpdate": "usage_update", "used": 1, "size": 2, "cost": {"amount": 9.0}},
+        {"sessionUpdate": "available_commands_update", "availableCommands": [{"name": "x"}]},
+        {"sessionUpdate": "current_mode_update", "currentModeId": "code"},
+    ]
+    for update in history:
+        tr.message(SessionUpdate("s", update, replay=True))
+    made = [e for e in tr.take() if not isinstance(e, Token)]
+    assert [(e.kind, e.turn) for e in made] == [
+        ("raw", None),
+        ("raw", None),
+        ("raw", None),
+        ("commands", 2),
+        ("mode_changed", 2),
+    ]
+    assert [e.data for e in made[:3]] == history[:3]  # type: ignore[union-attr]
+    assert not state.tool_calls
+    assert (state.plan, state.cost) == ([], None)  # history is not counted again
+    assert (state.commands, state.mode_id) == ([{"name": "x"}], "code")  # the session now

@@ -87,9 +87,11 @@ class _FromChunks(EventBase):
 
 
 class UserMessageEvent(_FromChunks):
-    """A user message: sent by the host (``source="user"``), or one the agent relayed in its
-    ``user_message_chunk`` updates (``source="agent"``; it is not a new message of the
-    conversation, so it is not in ``state.messages``)."""
+    """What the user sent to start a turn: its text and the ACP content blocks the agent got.
+
+    With ``source="agent"``, a user message the agent relayed in ``user_message_chunk``
+    updates (an echo of the prompt): not a new message, so not in ``state.messages``.
+    """
 
     kind: Literal["user_message"] = "user_message"
     source: Source = "user"
@@ -107,7 +109,7 @@ class AgentMessageEvent(_FromChunks):
 
 
 class ThoughtEvent(_FromChunks):
-    """A whole thought of the agent: its ``agent_thought_chunk`` updates joined."""
+    """A whole agent thought (its streamed chunks joined): the agent's reasoning."""
 
     kind: Literal["thought"] = "thought"
     text: str
@@ -181,7 +183,8 @@ class CommandsEvent(_FromUpdate):
 
 
 class SessionInfoEvent(_FromUpdate):
-    """The agent updated the session's metadata, such as its title."""
+    """The session's metadata, such as its title: from the agent, or (``source="host"``) the
+    title the host gives an untitled conversation from its first prompt."""
 
     kind: Literal["session_info"] = "session_info"
     title: str | None = None

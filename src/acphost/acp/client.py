@@ -161,7 +161,9 @@ class AgentConnection:
             self._on_message(
                 SessionUpdate(
                     session_id if isinstance(session_id, str) else "",
-                    update if isinstance(update, dict) else {"sessionUpdate": "<invalid>"},
+                    update
+                    if isinstance(update, dict)
+                    else {"sessionUpdate": "<invalid>", "value": update},  # kept as sent
                     params.get("_meta"),
                     session_id in self._replaying,
                 )

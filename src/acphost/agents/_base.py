@@ -154,7 +154,8 @@ class AgentBase:
 
     async def astep(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> TurnResult:
         """Run one turn on the I/O loop; by default :meth:`step` in a worker thread."""
-        return await anyio.to_thread.run_sync(self.step, ctx, prompt, abandon_on_cancel=True)
+        result = await anyio.to_thread.run_sync(self.step, ctx, prompt, abandon_on_cancel=True)
+        return TurnResult() if result is None else result  # a step that returns nothing is done
 
     async def acancel(self, ctx: AgentContext) -> None:
         """Ask the running turn to stop; ``step`` sees ``ctx.cancelled``."""
