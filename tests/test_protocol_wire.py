@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from acphost.agents import ACPAgent
 from acphost.cli._render import Renderer
 from acphost.conversation import Conversation
-from acphost.errors import CapabilityMissing, UsageError
+from acphost.errors import CapabilityMissing, RequestTimeout, UsageError
 from acphost.events import (
     AgentMessageEvent,
     CompactionEvent,
@@ -353,3 +354,33 @@ def test_system_prompt_from_the_cli_and_the_rest_api(
     session = of(events, SessionEvent)[0]
     assert (session.system_prompt, session.system_prompt_mode) == (told, "append")
     assert report_of(events)["systemPromptMode"] == "append"
+
+
+# --- item 6: $/cancel_request when acphost gives up on a request ------------------------------
+
+
+def test_a_request_acphost_gives_up_on_is_cancelled_and_recorded(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    options = [select_option("model", "Model", ["small", "large"], category="model")]
+    scenario = Scenario(
+        "slow-options",
+        config_options=options,
+        method_delays={"session/set_config_option": 30},
+    )
+    scenario.turn().report().stop()
+    agent = ACPAgent(fake_agent(scenario), request_timeout=0.5)
+    conversation = conversations(agent)
+    bounded(conversation.start, timeout=20)
+    with pytest.raises(RequestTimeout) as raised:
+        bounded(conversation.set_config_option, "model", "large", timeout=20)
+    assert "$/cancel_request" in raised.value.message
+
+    bounded(conversation.run, "report", timeout=20)
+    events = check_log(conversation)
+    # the agent was told, and stopped at once (the turn after ran normally)
+    assert report_of(events)["cancelledRequests"] == ["session/set_config_option"]
+    (gave_up,) = of(events, ErrorEvent)  # the log says what happened, and what was said
+    assert (gave_up.code, gave_up.details["method"]) == ("timeout", "session/set_config_option")
+    assert conversation.state.model == "small"
+    assert not of(events, RawEvent)  # its late answer (-32800) was expected, not a stray

@@ -191,7 +191,11 @@ class AgentConnection:
             async with asyncio.timeout(timeout):
                 return await self.rpc.request(method, params)
         except TimeoutError:
-            raise RequestTimeout(f"the agent did not answer {method} within {timeout} s") from None
+            raise RequestTimeout(  # rpc.request told the agent, as it gave up waiting
+                f"the agent did not answer {method} within {timeout} s; acphost gave up and "
+                "told it so ($/cancel_request)",
+                method=method,
+            ) from None
         except AgentRequestError as exc:
             if exc.rpc_code == AUTH_REQUIRED:
                 raise AuthRequired(

@@ -26,7 +26,9 @@ class ACPAgent(AgentBase):
     """Host an ACP agent program.
 
     ``env`` adds to (never replaces) the inherited environment; its values are not stored
-    with the conversation, only its names.
+    with the conversation, only its names. acphost gives up on the agent's start after
+    ``startup_timeout`` seconds and on a mode or option change after ``request_timeout``,
+    telling the agent so with ``$/cancel_request``.
     """
 
     def __init__(
@@ -41,6 +43,7 @@ class ACPAgent(AgentBase):
         elicitation: ElicitationHandler | None = None,
         startup_timeout: float = 120.0,
         registry_name: str | None = None,
+        request_timeout: float = 30.0,
     ) -> None:
         self.command = shlex.split(command) if isinstance(command, str) else list(command)
         self.name = name or (os.path.basename(self.command[0]) if self.command else "acp")
@@ -50,6 +53,7 @@ class ACPAgent(AgentBase):
         self.auth_method = auth_method
         self.elicitation = elicitation
         self.startup_timeout = startup_timeout
+        self.request_timeout = request_timeout  # then acphost gives up ($/cancel_request)
         self.registry_name = registry_name
         self.connection: AgentConnection | None = None
         self.session_id: str | None = None
@@ -191,14 +195,16 @@ class ACPAgent(AgentBase):
     async def aset_mode(self, ctx: AgentContext, mode_id: str) -> None:
         assert self.connection is not None
         assert self.session_id is not None
-        await self.connection.set_mode(self.session_id, mode_id)
+        await self.connection.set_mode(self.session_id, mode_id, timeout=self.request_timeout)
 
     async def aset_config_option(
         self, ctx: AgentContext, config_id: str, value: str | bool
     ) -> list[dict[str, Any]] | None:
         assert self.connection is not None
         assert self.session_id is not None
-        answer = await self.connection.set_config_option_raw(self.session_id, config_id, value)
+        answer = await self.connection.set_config_option_raw(
+            self.session_id, config_id, value, timeout=self.request_timeout
+        )
         return answer.config_options
 
     async def aclose(self) -> None:

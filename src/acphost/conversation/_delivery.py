@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeAlias, TypeVar
 from acphost.acp.messages import SessionUpdate
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.conversation._items import (
+    ControlFailed,
     PermissionAnswer,
     PermissionAsk,
     SessionBegan,
@@ -173,6 +174,9 @@ class Delivery:
             elif isinstance(item, SessionBegan):
                 tr.flush()
                 self._session(item)
+            elif isinstance(item, ControlFailed):
+                tr.flush()
+                tr.error(item.error)
             elif isinstance(item, TurnDone):
                 done = item
             else:

@@ -7,8 +7,17 @@ from dataclasses import dataclass
 
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.agents._base import SessionStart, TurnResult
+from acphost.errors import AcphostError
 
-__all__ = ["CONFIRMED", "PermissionAnswer", "PermissionAsk", "SessionBegan", "Token", "TurnDone"]
+__all__ = [
+    "CONFIRMED",
+    "ControlFailed",
+    "PermissionAnswer",
+    "PermissionAsk",
+    "SessionBegan",
+    "Token",
+    "TurnDone",
+]
 
 CONFIRMED = "acphost/confirmed"
 """``_meta`` key of an update the host made from an agent's answer (set_mode, set_config...)."""
@@ -30,6 +39,14 @@ class PermissionAnswer:
     key: str
     decision: Decision
     by: str
+
+
+@dataclass(slots=True)
+class ControlFailed:
+    """A call the user made of the agent (a mode, a config option) failed: recorded, then
+    raised to the caller."""
+
+    error: AcphostError
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ run either a Python scenario function or the document's JSON steps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -132,8 +133,11 @@ class FakeAgent:
     async def handle_request(self, request: IncomingRequest) -> Any:
         method = request.method
         delay = self.settings["method_delays"].get(method)
-        if delay:
-            await asyncio.sleep(float(delay))
+        if delay:  # a $/cancel_request cuts it short
+            cancel = asyncio.Event()
+            request.on_cancel.append(cancel.set)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(cancel.wait(), float(delay))
         if request.cancelled:
             raise RpcError(REQUEST_CANCELLED, "Request cancelled")
         scripted_error = self.settings["method_errors"].get(method)

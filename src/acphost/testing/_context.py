@@ -257,6 +257,7 @@ class FakeAgentContext(ContextBase):
             "configOptions": self.config_options,
             "systemPrompt": self._session.system_prompt,
             "systemPromptMode": self._session.system_prompt_mode,
+            "cancelledRequests": list(self._peer.cancelled),
             "turnIndex": self.turn_index,
             "prompt": self.prompt,
             "vars": {k: v for k, v in self.vars.items() if isinstance(v, str | int | float | bool)},
