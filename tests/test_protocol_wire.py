@@ -11,6 +11,7 @@ import json
 import shlex
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,14 @@ from acphost.events import (
     ErrorEvent,
     Event,
     NoticeEvent,
+    PermissionDecidedEvent,
+    PermissionRequestedEvent,
     RawEvent,
     SessionEvent,
+    SubagentEvent,
+    SubagentUpdateEvent,
     ToolCallEvent,
+    TurnEndedEvent,
     parse_event,
 )
 from acphost.testing import Scenario, boolean_option, select_option
@@ -55,7 +61,7 @@ def rendered(events: list[Event]) -> str:
 
 def report_of(events: list[Event]) -> dict[str, Any]:
     texts = [m.text for m in of(events, AgentMessageEvent) if m.text.startswith("{")]
-    report: dict[str, Any] = json.loads(texts[-1])
+    report: dict[str, Any] = json.JSONDecoder().raw_decode(texts[-1])[0]  # text may follow
     return report
 
 
@@ -384,3 +390,113 @@ def test_a_request_acphost_gives_up_on_is_cancelled_and_recorded(
     assert (gave_up.code, gave_up.details["method"]) == ("timeout", "session/set_config_option")
     assert conversation.state.model == "small"
     assert not of(events, RawEvent)  # its late answer (-32800) was expected, not a stray
+
+
+# --- item 7: subagents (unstable, opt-in) ----------------------------------------------------
+
+
+def _subagent_scenario() -> Scenario:
+    child_call = {
+        "sessionUpdate": "tool_call",
+        "toolCallId": "t1",  # the parent's id space is not the child's
+        "title": "Run the failing test",
+        "status": "pending",
+    }
+    return (
+        Scenario("delegating")
+        .turn()
+        .report()
+        .text("Delegating. ")
+        .subagent("child-1", name="test-investigator", task="Find the failing test")
+        .raw_update(child_call, session_id="child-1")
+        .permission("t1", title="Run pytest", session_id="child-1", echo_result=True)
+        .subagent_state("child-1", "completed")
+        .text("Done.")
+        .stop()
+    )
+
+
+def test_subagent_sessions_are_recorded_and_their_permissions_decided(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    asked: list[str] = []
+
+    def policy(request: Any) -> bool:
+        asked.append(request.session_id)
+        return True
+
+    agent = ACPAgent(fake_agent(_subagent_scenario()), subagents=True)
+    conversation = conversations(agent, permission=policy)
+    bounded(conversation.run, "fix it", timeout=20)
+    events = check_log(conversation)
+
+    assert report_of(events)["clientCapabilities"]["subagents"] == {}
+    spawned, ended = of(events, SubagentEvent)
+    assert (spawned.subagent_session_id, spawned.name, spawned.state) == (
+        "child-1",
+        "test-investigator",
+        "running",
+    )
+    assert spawned.parent_session_id == conversation.state.session_id
+    assert (ended.state, ended.task) == ("completed", "Find the failing test")  # merged
+    (update,) = of(events, SubagentUpdateEvent)
+    assert (update.subagent_session_id, update.update_kind) == ("child-1", "tool_call")
+    assert "t1" not in conversation.state.tool_calls  # not the parent's tool call
+
+    assert asked == ["child-1"]  # routed to the policy, not refused
+    (request,) = of(events, PermissionRequestedEvent)
+    assert (request.session_id, request.title) == ("child-1", "Run pytest")
+    texts = [m.text for m in of(events, AgentMessageEvent)]
+    assert texts[-2:] == ["selected:allow_once", "Done."]  # what the subagent was told
+    assert conversation.state.subagents["child-1"].state == "completed"
+
+
+def test_without_the_opt_in_a_subagents_permission_request_is_refused_and_recorded(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    conversation = conversations(fake_agent(_subagent_scenario()), permission="allow")
+    bounded(conversation.run, "fix it", timeout=20)
+    events = check_log(conversation)
+    assert "subagents" not in report_of(events)["clientCapabilities"]
+    assert not of(events, PermissionRequestedEvent)  # unknown session: answered, not asked
+    (refused,) = [e for e in of(events, ErrorEvent) if e.code == "protocol_error"]
+    assert refused.details["request"]["params"]["sessionId"] == "child-1"
+
+
+def test_interrupting_cancels_a_subagents_pending_permission(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    """No request is left hanging: the parent's cancel answers its subagents' too."""
+    scenario = (
+        Scenario("stuck-child", after_last_turn="end_turn")
+        .turn()
+        .subagent("child-1")
+        .permission("t1", session_id="child-1", save_as="outcome")
+        .sleep(30)
+        .stop()
+        .turn()
+        .report()
+        .stop()
+    )
+    agent = ACPAgent(fake_agent(scenario), subagents=True)
+    asked = threading.Event()
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, PermissionRequestedEvent):
+            asked.set()
+
+    conversation = conversations(agent, permission="ask", callbacks=[on_event], cancel_grace=5)
+    runner = threading.Thread(target=conversation.run, args=("go",), daemon=True)
+    runner.start()
+    assert asked.wait(20)
+    conversation.interrupt()
+    runner.join(20)
+    assert not runner.is_alive()
+    bounded(conversation.run, "what happened?", timeout=20)
+    events = check_log(conversation)
+    (decided,) = of(events, PermissionDecidedEvent)
+    assert (decided.decision, decided.decided_by) == ("cancelled", "cancel")
+    assert of(events, TurnEndedEvent)[0].stop_reason == "cancelled"
+    # the agent heard the cancel at once and was not stopped: same session, outcome told
+    assert [e.kind for e in of(events, SessionEvent)] == ["session_started"]
+    assert report_of(events)["vars"]["outcome"] == "cancelled"

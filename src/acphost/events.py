@@ -33,6 +33,8 @@ __all__ = [
     "SessionEvent",
     "SessionInfoEvent",
     "StatusChangedEvent",
+    "SubagentEvent",
+    "SubagentUpdateEvent",
     "TerminalEvent",
     "ThoughtEvent",
     "TokenUsage",
@@ -230,6 +232,30 @@ class CompactionEvent(_FromUpdate):
     than a content block (``_meta``, other keys), each as sent."""
 
 
+class SubagentEvent(_FromUpdate):
+    """Unstable (an ACP draft): a subagent the agent spawned (``subagent_spawned``) and how it
+    ended (``subagent_state_update``), a full snapshot each time."""
+
+    kind: Literal["subagent"] = "subagent"
+    subagent_session_id: str
+    parent_session_id: str = ""
+    name: str = ""
+    task: str = ""
+    capabilities: dict[str, Any] = Field(default_factory=dict)
+    """What the client may do to it: ``cancel``, ``close`` (as sent)."""
+    state: str = "running"
+    """``running``, then ``completed``, ``failed`` or ``cancelled``."""
+
+
+class SubagentUpdateEvent(EventBase):
+    """Unstable: what a subagent did (one ``session/update`` of its session), kept as sent."""
+
+    kind: Literal["subagent_update"] = "subagent_update"
+    subagent_session_id: str
+    update_kind: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
 class TokenUsage(BaseModel):
     """Raw token counts of one turn (from ``PromptResponse.usage``)."""
 
@@ -257,6 +283,8 @@ class PermissionRequestedEvent(EventBase):
     title: str = ""
     options: list[dict[str, Any]] = Field(default_factory=list)
     tool_call: dict[str, Any] = Field(default_factory=dict)
+    session_id: str | None = None
+    """The subagent session that asks (see :class:`SubagentEvent`); None: the agent's own."""
 
 
 class PermissionDecidedEvent(EventBase):
@@ -371,6 +399,8 @@ Event: TypeAlias = Annotated[
     | UsageEvent
     | NoticeEvent
     | CompactionEvent
+    | SubagentEvent
+    | SubagentUpdateEvent
     | PermissionRequestedEvent
     | PermissionDecidedEvent
     | TurnStartedEvent

@@ -158,6 +158,8 @@ class AgentConnection:
         if method == "session/update" and isinstance(params, dict):
             session_id = params.get("sessionId")
             update = params.get("update")
+            if isinstance(update, dict) and update.get("sessionUpdate") == "subagent_spawned":
+                self.handlers.spawned(str(session_id), update)  # before its first request
             self._on_message(
                 SessionUpdate(
                     session_id if isinstance(session_id, str) else "",

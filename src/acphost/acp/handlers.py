@@ -64,12 +64,16 @@ class ClientHandlers:
         terminal_env: Mapping[str, str] | None = None,
         elicitation: ElicitationHandler | None = None,
         extension: ExtensionHandler | None = None,
+        subagents: bool = False,
     ) -> None:
         self.workspace = workspace
         self.permission: PermissionHandler = as_permission_handler(permission)
         self.terminals = TerminalManager(workspace, base_env=terminal_env) if terminals else None
         self.elicitation = elicitation
         self.extension = extension
+        self.subagents = subagents  # unstable: the agent may show its subagents' sessions
+        # subagent session -> the session that spawned it (their requests are answered too)
+        self.parents: dict[str, str] = {}
         self.observer: Callable[[Any], None] | None = None  # set by AgentConnection
         # the sessions this client opened (set by AgentConnection); None: not checked
         self.sessions: set[str] | None = None
@@ -102,7 +106,21 @@ class ClientHandlers:
         }
         if self.elicitation is not None:
             caps["elicitation"] = {"form": {}, "url": {}}
+        if self.subagents:
+            caps["subagents"] = {}
         return caps
+
+    def spawned(self, parent: str, update: dict[str, Any]) -> None:
+        """A ``subagent_spawned`` update on ``parent``: the subagent's session becomes one
+        of ours, so its permission and other requests are answered, not refused."""
+        child = update.get("subagentSessionId")
+        if not self.subagents or not isinstance(child, str):
+            return
+        if self.sessions is not None and parent not in self.sessions:
+            return  # announced on a session that is not ours
+        self.parents[child] = parent
+        if self.sessions is not None:
+            self.sessions.add(child)
 
     # --- dispatch ------------------------------------------------------------------------
 
@@ -220,9 +238,13 @@ class ClientHandlers:
         self._observe(ProtocolErrorMessage(ProtocolError(record, hint=hint, request=sent)))
 
     def cancel_permissions(self, session_id: str) -> None:
-        """Answer every pending permission request of ``session_id`` with ``cancelled``."""
+        """Answer every pending permission request of ``session_id`` and of the subagents it
+        spawned with ``cancelled`` (a cancel cascades to them: none is left hanging)."""
         for pending in list(self._permissions.get(session_id, ())):
             pending.cancel()
+        for child, parent in list(self.parents.items()):
+            if parent == session_id and child != session_id:
+                self.cancel_permissions(child)
 
     # --- files ---------------------------------------------------------------------------
 

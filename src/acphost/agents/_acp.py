@@ -28,7 +28,9 @@ class ACPAgent(AgentBase):
     ``env`` adds to (never replaces) the inherited environment; its values are not stored
     with the conversation, only its names. acphost gives up on the agent's start after
     ``startup_timeout`` seconds and on a mode or option change after ``request_timeout``,
-    telling the agent so with ``$/cancel_request``.
+    telling the agent so with ``$/cancel_request``. ``subagents`` (unstable: an ACP draft)
+    lets the agent show the sessions of subagents it spawns: their updates are recorded as
+    ``subagent_update`` events and their permission requests go to the conversation's policy.
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class ACPAgent(AgentBase):
         startup_timeout: float = 120.0,
         registry_name: str | None = None,
         request_timeout: float = 30.0,
+        subagents: bool = False,
     ) -> None:
         self.command = shlex.split(command) if isinstance(command, str) else list(command)
         self.name = name or (os.path.basename(self.command[0]) if self.command else "acp")
@@ -54,6 +57,7 @@ class ACPAgent(AgentBase):
         self.elicitation = elicitation
         self.startup_timeout = startup_timeout
         self.request_timeout = request_timeout  # then acphost gives up ($/cancel_request)
+        self.subagents = subagents
         self.registry_name = registry_name
         self.connection: AgentConnection | None = None
         self.session_id: str | None = None
@@ -98,7 +102,10 @@ class ACPAgent(AgentBase):
             if self.connection is not None:
                 await self.connection.close(grace=0.5, term_grace=1.0)
             handlers = ClientHandlers(
-                ctx.workspace, permission=ctx.request_permission, elicitation=self.elicitation
+                ctx.workspace,
+                permission=ctx.request_permission,
+                elicitation=self.elicitation,
+                subagents=self.subagents,
             )
             self.connection = await AgentConnection.start(
                 self.command,

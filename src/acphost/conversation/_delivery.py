@@ -308,6 +308,7 @@ class Delivery:
             title=request.title,
             options=request.option_data,
             tool_call=tool_call if isinstance(tool_call, dict) else {},
+            session_id=request.session_id if request.session_id in self.state.subagents else None,
         )
         if ask.future.done():
             return  # decided on the I/O loop (a fixed policy): stored with its decision

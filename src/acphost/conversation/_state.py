@@ -28,6 +28,7 @@ from acphost.events import (
     SessionEvent,
     SessionInfoEvent,
     StatusChangedEvent,
+    SubagentEvent,
     TerminalEvent,
     TokenUsage,
     ToolCallEvent,
@@ -87,6 +88,8 @@ class ConversationState:
         self.pending_permissions: dict[str, PermissionRequestedEvent] = {}
         # every context compaction's latest snapshot, by compaction id
         self.compactions: dict[str, CompactionEvent] = {}
+        # unstable: the subagents the agent showed, by their session id (latest snapshot)
+        self.subagents: dict[str, SubagentEvent] = {}
         self.messages = Messages(self.events)  # the newest in memory, like the events
 
     # --- locking -------------------------------------------------------------------------
@@ -201,6 +204,7 @@ class ConversationState:
             "terminals": {k: v.model_dump() for k, v in self.terminals.items()},
             "pending_permissions": {k: v.model_dump() for k, v in self.pending_permissions.items()},
             "compactions": {k: v.model_dump() for k, v in self.compactions.items()},
+            "subagents": {k: v.model_dump() for k, v in self.subagents.items()},
             "events": len(self.events),
         }
 
@@ -255,6 +259,8 @@ class ConversationState:
             self.last_error = event
         elif isinstance(event, CompactionEvent):
             self.compactions[event.compaction_id] = event
+        elif isinstance(event, SubagentEvent):
+            self.subagents[event.subagent_session_id] = event
 
     def _apply_usage(self, event: UsageEvent) -> None:
         if event.used is not None:

@@ -44,6 +44,8 @@ from acphost.events import (
     PlanEvent,
     RawEvent,
     SessionInfoEvent,
+    SubagentEvent,
+    SubagentUpdateEvent,
     TerminalEvent,
     ThoughtEvent,
     ToolCallEvent,
@@ -94,6 +96,12 @@ _KNOWN_KEYS: dict[str, frozenset[str]] = {
     }.items()
 }
 _KNOWN_KEYS["compaction_update"] = UPDATE_KEYS
+_SUBAGENT_KINDS = ("subagent_spawned", "subagent_state_update")
+_KNOWN_KEYS["subagent_spawned"] = frozenset(
+    ("sessionUpdate", "subagentSessionId", "name", "task", "capabilities")
+)
+_KNOWN_KEYS["subagent_state_update"] = frozenset(("sessionUpdate", "subagentSessionId", "state"))
+_NOT_CARRIED = {"seq", "id", "ts", "turn", "kind", "source", "extra", "subagent_session_id"}
 _KNOWN_KEYS["tool_call_update"] = _KNOWN_KEYS["tool_call"]
 _COST_KEYS = frozenset(("amount", "currency"))
 _TOOL_TYPES: dict[str, type] = {
@@ -253,6 +261,9 @@ class Translator:
             kind = message.kind
             if message.replay and kind not in _SESSION_STATE:
                 self._replayed(kind, message.data)
+                return
+            if kind in _SUBAGENT_KINDS or message.session_id in self.state.subagents:
+                self._subagent(kind, message)
                 return
             if message.meta and message.meta.get(CONFIRMED) and self._known(message.data):
                 return  # the agent already announced what its answer confirms
@@ -444,6 +455,40 @@ class Translator:
             self._summary.add(data)
         else:
             self.new(RawEvent, method="session/update", update_kind=kind, data=data)
+
+    def _subagent(self, kind: str, message: SessionUpdate) -> None:
+        """A subagent's spawn or end (a snapshot), or an update of its own session (as sent).
+
+        Its updates are not joined into the parent's messages: no order between the two
+        sessions is implied, so what the parent is streaming goes on being joined."""
+        data = message.data
+        if kind not in _SUBAGENT_KINDS:
+            self.new(
+                SubagentUpdateEvent,
+                subagent_session_id=message.session_id,
+                update_kind=kind,
+                data=data,
+            )
+            return
+        self.flush()
+        child = data.get("subagentSessionId")
+        previous = self.state.subagents.get(child) if isinstance(child, str) else None
+        fields: dict[str, Any] = previous.model_dump(exclude=_NOT_CARRIED) if previous else {}
+        if kind == "subagent_spawned":
+            fields.update(
+                parent_session_id=message.session_id,
+                name=data.get("name", ""),
+                task=data.get("task", ""),
+                capabilities=data.get("capabilities") or {},
+            )
+        else:
+            fields["state"] = data.get("state")
+        extra = _extra(data, _KNOWN_KEYS[kind])
+        try:
+            self.new(SubagentEvent, subagent_session_id=child, extra=extra, **fields)
+        except ValidationError as exc:
+            error = f"could not type this update: {exc}".splitlines()[0]
+            self.new(RawEvent, method="session/update", update_kind=kind, data=data, error=error)
 
     def _summary_goes_on(self, kind: str, data: dict[str, Any]) -> bool:
         """Whether this update streams more of the compaction summary being joined."""

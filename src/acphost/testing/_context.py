@@ -244,6 +244,37 @@ class FakeAgentContext(ContextBase):
             }
             await self.update(update, meta=meta)
 
+    async def subagent(
+        self,
+        subagent_session_id: str,
+        *,
+        name: str = "worker",
+        task: str = "",
+        capabilities: Mapping[str, Any] | None = None,
+        meta: Any = None,
+    ) -> None:
+        """Announce a subagent (``subagent_spawned``, unstable); its own updates are then
+        sent with ``session_id=subagent_session_id``."""
+        update = {
+            "sessionUpdate": "subagent_spawned",
+            "subagentSessionId": subagent_session_id,
+            "name": name,
+            "task": task,
+            "capabilities": dict(capabilities or {}),
+        }
+        await self.update(update, meta=meta)
+
+    async def subagent_state(
+        self, subagent_session_id: str, state: str, *, meta: Any = None
+    ) -> None:
+        """A subagent ended: ``completed``, ``failed`` or ``cancelled`` (unstable)."""
+        update = {
+            "sessionUpdate": "subagent_state_update",
+            "subagentSessionId": subagent_session_id,
+            "state": state,
+        }
+        await self.update(update, meta=meta)
+
     def report_data(self) -> dict[str, Any]:
         """What the agent knows about the session and the client, for tests to check."""
         return {
@@ -297,13 +328,15 @@ class FakeAgentContext(ContextBase):
         tool_call: Mapping[str, Any] | None = None,
         cancel_request_after: float | None = None,
         meta: Any = None,
+        session_id: str | None = None,
     ) -> PermissionOutcome:
-        """Ask the client; a cancelled request (``-32800``) counts as outcome ``cancelled``."""
+        """Ask the client (as ``session_id``: a subagent's); a cancelled request
+        (``-32800``) counts as outcome ``cancelled``."""
         offered = [dict(o) for o in (options or DEFAULT_PERMISSION_OPTIONS)]
         call = _clean({"toolCallId": tool_call_id, "title": title, "kind": kind})
         call.update(tool_call or {})
         params: dict[str, Any] = {
-            "sessionId": self.session_id,
+            "sessionId": session_id or self.session_id,
             "toolCall": call,
             "options": offered,
         }

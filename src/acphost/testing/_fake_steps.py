@@ -106,6 +106,7 @@ async def _permission_step(ctx: FakeAgentContext, step: Mapping[str, Any]) -> No
             tool_call=step.get("tool_call"),
             cancel_request_after=step.get("cancel_request_after"),
             meta=step.get("meta"),
+            session_id=step.get("session_id"),
         )
     except ClientRequestError as exc:
         log(f"permission step: {exc}")
@@ -217,7 +218,17 @@ async def run_step(ctx: FakeAgentContext, raw: Mapping[str, Any]) -> None:
     elif kind == "huge_line":
         await ctx.huge_line(int(step["bytes"]))
     elif kind == "raw_update":
-        await ctx.update(step["update"], meta=meta)
+        await ctx.update(step["update"], meta=meta, session_id=step.get("session_id"))
+    elif kind == "subagent":
+        await ctx.subagent(
+            step["subagent_session_id"],
+            name=step.get("name", "worker"),
+            task=step.get("task", ""),
+            capabilities=step.get("capabilities"),
+            meta=meta,
+        )
+    elif kind == "subagent_state":
+        await ctx.subagent_state(step["subagent_session_id"], step["state"], meta=meta)
     elif kind == "notify":
         await ctx.notify(step["method"], step.get("params"))
     elif kind == "storm":

@@ -329,9 +329,37 @@ class Scenario:
             "compaction_summary", compaction_id=compaction_id, text=text, chunks=chunks, meta=meta
         )
 
-    def raw_update(self, update: Mapping[str, Any], *, meta: Any = None) -> Scenario:
-        """Any ``session/update`` body, e.g. an unknown ``sessionUpdate`` kind."""
-        return self.step("raw_update", update=dict(update), meta=meta)
+    def raw_update(
+        self, update: Mapping[str, Any], *, meta: Any = None, session_id: str | None = None
+    ) -> Scenario:
+        """Any ``session/update`` body, e.g. an unknown ``sessionUpdate`` kind; ``session_id``
+        sends it as another session (a subagent's)."""
+        return self.step("raw_update", update=dict(update), meta=meta, session_id=session_id)
+
+    def subagent(
+        self,
+        subagent_session_id: str,
+        *,
+        name: str | None = None,
+        task: str | None = None,
+        capabilities: Mapping[str, Any] | None = None,
+        meta: Any = None,
+    ) -> Scenario:
+        """Announce a subagent (``subagent_spawned``, unstable)."""
+        return self.step(
+            "subagent",
+            subagent_session_id=subagent_session_id,
+            name=name,
+            task=task,
+            capabilities=dict(capabilities) if capabilities is not None else None,
+            meta=meta,
+        )
+
+    def subagent_state(self, subagent_session_id: str, state: str, *, meta: Any = None) -> Scenario:
+        """A subagent ended (``subagent_state_update``: completed, failed or cancelled)."""
+        return self.step(
+            "subagent_state", subagent_session_id=subagent_session_id, state=state, meta=meta
+        )
 
     # -- client requests -----------------------------------------------------------------
     def permission(
@@ -347,10 +375,12 @@ class Scenario:
         cancel_request_after: float | None = None,
         echo_result: bool | None = None,
         save_as: str | None = None,
+        session_id: str | None = None,
     ) -> Scenario:
-        """``session/request_permission``. ``expect`` (option id, kind, ``selected:<id>``,
-        ``allowed``, ``rejected`` or ``cancelled``) unmet → ``otherwise``: ``error``
-        (default: the prompt fails), ``continue`` (only recorded) or a stop reason.
+        """``session/request_permission`` (as ``session_id``: a subagent's). ``expect``
+        (option id, kind, ``selected:<id>``, ``allowed``, ``rejected`` or ``cancelled``)
+        unmet → ``otherwise``: ``error`` (default: the prompt fails), ``continue`` (only
+        recorded) or a stop reason.
         ``then``/``else_`` steps run when allowed / not allowed."""
         return self.step(
             "permission",
@@ -363,6 +393,7 @@ class Scenario:
             cancel_request_after=cancel_request_after,
             echo_result=echo_result,
             save_as=save_as,
+            session_id=session_id,
             **{"else": _steps_of(else_)},
         )
 

@@ -74,6 +74,8 @@ STEP_REQUIRED: dict[str, tuple[str, ...]] = {
     "notice": ("title",),
     "compaction": ("compaction_id", "status"),
     "compaction_summary": ("compaction_id", "text"),
+    "subagent": ("subagent_session_id",),
+    "subagent_state": ("subagent_session_id", "state"),
     "sleep": ("seconds",),
     "stderr": ("text",),
     "stderr_flood": ("bytes",),
