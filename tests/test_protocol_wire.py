@@ -34,6 +34,7 @@ from acphost.events import (
     PermissionRequestedEvent,
     RawEvent,
     SessionEvent,
+    SessionInfoEvent,
     SubagentEvent,
     SubagentUpdateEvent,
     ToolCallEvent,
@@ -500,3 +501,72 @@ def test_interrupting_cancels_a_subagents_pending_permission(
     # the agent heard the cancel at once and was not stopped: same session, outcome told
     assert [e.kind for e in of(events, SessionEvent)] == ["session_started"]
     assert report_of(events)["vars"]["outcome"] == "cancelled"
+
+
+# --- item 7: session/fork and session/set_title (unstable) ----------------------------------
+
+
+def test_fork_starts_a_new_conversation_from_this_ones_context(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any, tmp_path: Path
+) -> None:
+    caps: dict[str, Any] = {"resume": {}, "fork": {}}
+    scenario = Scenario("forkable", session_capabilities=caps, after_last_turn="end_turn")
+    scenario.turn().text("noted").stop().turn().report().stop()
+    argv = fake_agent(scenario, state_dir=tmp_path / "agent-state")
+    original = conversations(argv, permission="allow")
+    bounded(original.run, "remember blue", timeout=20)
+    parent_session = original.state.session_id
+    assert parent_session is not None
+
+    fork = original.fork()
+    try:
+        bounded(fork.run, "what do you remember?", timeout=20)
+        events = check_log(fork)
+    finally:
+        fork.close()
+    assert fork.id != original.id
+    (session,) = of(events, SessionEvent)
+    assert session.kind == "session_forked"
+    assert session.session_id != parent_session
+    assert parent_session in session.reason
+    report = report_of(events)
+    assert report["vars"]["forked_from"] == parent_session
+    assert report["historyLength"] >= 2  # the parent's turn came along
+    assert original.state.session_id == parent_session  # the original goes on unchanged
+
+    plain = conversations(fake_agent(Scenario("no-fork")))
+    bounded(plain.run, "hi", timeout=20)
+    no_fork = plain.fork()
+    try:
+        with pytest.raises(CapabilityMissing):
+            bounded(no_fork.run, "hi", timeout=20)
+    finally:
+        no_fork.close()
+    with pytest.raises(UsageError):
+        conversations(fake_agent(Scenario("fresh"))).fork()  # no session yet
+
+
+def test_set_title_names_the_conversation_and_tells_the_agent(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    caps: dict[str, Any] = {"setTitle": {}}
+    scenario = Scenario("titled", session_capabilities=caps)
+    scenario.turn().report().stop()
+    conversation = conversations(fake_agent(scenario))
+    conversation.set_title("Before any session")  # only ours: no agent to tell yet
+    bounded(conversation.run, "first prompt", timeout=20)
+    assert report_of(check_log(conversation))["title"] == "first prompt"  # the agent's own
+    bounded(conversation.set_title, "Investigate OAuth timeout", timeout=20)
+    bounded(conversation.run, "report", timeout=20)
+    events = check_log(conversation)
+    titles = [(e.source, e.title) for e in of(events, SessionInfoEvent)]
+    assert titles[0] == ("user", "Before any session")  # the first prompt made none
+    assert ("user", "Investigate OAuth timeout") in titles
+    assert titles[-1] == ("agent", "Investigate OAuth timeout")  # it confirmed
+    assert report_of(events)["title"] == "Investigate OAuth timeout"
+    assert conversation.state.title == "Investigate OAuth timeout"
+    stored = conversation.store.get_conversation(conversation.id)
+    assert stored is not None
+    assert stored.title == "Investigate OAuth timeout"
+    with pytest.raises(UsageError):
+        conversation.set_title("  ")

@@ -349,9 +349,16 @@ class ErrorEvent(EventBase):
 
 
 class SessionEvent(EventBase):
-    """The agent session began: new, loaded (history replayed), resumed, or restarted."""
+    """The agent session began: new, loaded (history replayed), resumed, restarted, or
+    forked from another conversation's session (unstable: ``reason`` names it)."""
 
-    kind: Literal["session_started", "session_loaded", "session_resumed", "session_restarted"]
+    kind: Literal[
+        "session_started",
+        "session_loaded",
+        "session_resumed",
+        "session_restarted",
+        "session_forked",
+    ]
     source: Source = "host"
     session_id: str
     context_restored: bool = True

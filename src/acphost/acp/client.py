@@ -326,7 +326,7 @@ class AgentConnection:
 
     async def open_session(
         self,
-        how: Literal["new", "load", "resume"],
+        how: Literal["new", "load", "resume", "fork"],
         cwd: str | os.PathLike[str],
         *,
         session_id: str | None = None,
@@ -345,6 +345,8 @@ class AgentConnection:
             self._require("loadSession", method)
         elif how == "resume":
             self._require("sessionCapabilities.resume", method)
+        elif how == "fork":  # unstable: a new session from ``session_id``'s context
+            self._require("sessionCapabilities.fork", method)
         params = self._session_params(cwd, mcp_servers, additional_directories, method)
         if system_prompt is not None:
             self._require("sessionCapabilities.systemPrompt", method)
@@ -358,7 +360,7 @@ class AgentConnection:
             params["sessionId"] = session_id
         # What a load (or a resume: fast-agent replays there too) sends before its answer is
         # the session's history, not new work.
-        replaying = session_id
+        replaying = session_id if how in ("load", "resume") else None
         if replaying is not None:
             self._replaying.add(replaying)
         try:
@@ -472,6 +474,12 @@ class AgentConnection:
         """Switch a session's mode (``session/set_mode``)."""
         params = {"sessionId": session_id, "modeId": mode_id}
         await self.call("session/set_mode", params, timeout=timeout)
+
+    async def set_title(self, session_id: str, title: str, *, timeout: float | None = 30.0) -> None:
+        """Unstable: name the session in the agent's own records (``session/set_title``)."""
+        self._require("sessionCapabilities.setTitle", "session/set_title")
+        params = {"sessionId": session_id, "title": title}
+        await self.call("session/set_title", params, timeout=timeout)
 
     async def set_config_option_raw(
         self, session_id: str, config_id: str, value: str | bool, *, timeout: float | None = 30.0

@@ -234,6 +234,7 @@ def _short(exc: ValidationError) -> str:
 
 _SESSION_SHAPES = {
     "session/new": shapes.NEW_SESSION,
+    "session/fork": shapes.NEW_SESSION,
     "session/set_config_option": shapes.SET_CONFIG_OPTION,
 }
 

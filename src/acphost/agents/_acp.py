@@ -5,6 +5,7 @@ It uses the connection's untyped methods: hosting an agent never imports the ACP
 
 from __future__ import annotations
 
+import copy
 import os
 import shlex
 from collections.abc import Mapping, Sequence
@@ -61,6 +62,7 @@ class ACPAgent(AgentBase):
         self.registry_name = registry_name
         self.connection: AgentConnection | None = None
         self.session_id: str | None = None
+        self.fork_from: str | None = None  # the first session is session/fork of this one
         self._ctx: AgentContext | None = None
 
     def spec(self) -> dict[str, Any]:
@@ -123,7 +125,26 @@ class ACPAgent(AgentBase):
         elif connection.supports("loadSession"):
             how = "load"
         start: SessionStart
-        if resume_session_id is not None and how is not None:
+        if resume_session_id is None and self.fork_from is not None:
+            forked = await connection.open_session(
+                "fork",
+                ctx.workspace.root,
+                session_id=self.fork_from,
+                mcp_servers=self.mcp_servers,
+                additional_directories=self.additional_directories,
+                timeout=self.startup_timeout,
+            )
+            assert forked.session_id is not None  # its answer requires it
+            reason = f"forked from session {self.fork_from}"
+            start = SessionStart(
+                forked.session_id,
+                "forked",
+                reason=reason,
+                modes=forked.modes,
+                config_options=forked.config_options,
+            )
+            self.fork_from = None
+        elif resume_session_id is not None and how is not None:
             answer = await connection.open_session(
                 how,
                 ctx.workspace.root,
@@ -213,6 +234,22 @@ class ACPAgent(AgentBase):
             self.session_id, config_id, value, timeout=self.request_timeout
         )
         return answer.config_options
+
+    async def aset_title(self, ctx: AgentContext, title: str) -> bool:
+        if self.connection is None or self.session_id is None:
+            return False
+        if not self.connection.supports("sessionCapabilities.setTitle"):
+            return False
+        await self.connection.set_title(self.session_id, title, timeout=self.request_timeout)
+        return True
+
+    def forked(self, session_id: str) -> ACPAgent:
+        """The same agent (command, environment, MCP servers...) for a new conversation whose
+        first session is ``session/fork`` of ``session_id`` (unstable)."""
+        clone = copy.copy(self)
+        clone.connection, clone.session_id, clone._ctx = None, None, None
+        clone.fork_from = session_id
+        return clone
 
     async def aclose(self) -> None:
         if self.connection is not None:

@@ -29,7 +29,7 @@ class SessionStart:
     """How the agent's session began (``new``, ``loaded``, ``resumed``, or a fresh one)."""
 
     session_id: str
-    how: str = "started"  # started | loaded | resumed | restarted
+    how: str = "started"  # started | loaded | resumed | restarted | forked
     context_restored: bool = True
     reason: str = ""
     agent_info: dict[str, Any] | None = None
@@ -173,6 +173,10 @@ class AgentBase:
     ) -> list[dict[str, Any]] | None:
         """Set a session config option; returns the agent's updated options, if it sent them."""
         raise CapabilityMissing("configOptions", method="session/set_config_option")
+
+    async def aset_title(self, ctx: AgentContext, title: str) -> bool:
+        """Tell the agent the session's new title; False if it keeps no titles (the default)."""
+        return False
 
     async def aclose(self) -> None:
         """Release everything; called once when the conversation closes."""

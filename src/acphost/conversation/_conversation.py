@@ -24,7 +24,7 @@ from typing import Any, TypeAlias
 from acphost.acp.client import ContentBlocks, SystemPromptMode
 from acphost.acp.fs import Workspace
 from acphost.acp.permissions import Decision
-from acphost.agents import AgentContext, resolve_agent
+from acphost.agents import ACPAgent, AgentContext, resolve_agent
 from acphost.conversation._delivery import (
     FIXED_POLICIES,
     PUBLISH_EVERY,
@@ -38,7 +38,14 @@ from acphost.conversation._mailbox import Mailbox
 from acphost.conversation._runner import TurnRunner, TurnSettings
 from acphost.conversation._state import ConversationState
 from acphost.errors import AcphostError, ConversationClosed, UsageError
-from acphost.events import Event, TurnEndedEvent, TurnStartedEvent, UserMessageEvent, parse_event
+from acphost.events import (
+    Event,
+    SessionInfoEvent,
+    TurnEndedEvent,
+    TurnStartedEvent,
+    UserMessageEvent,
+    parse_event,
+)
 from acphost.store import ConversationRecord
 
 __all__ = ["Conversation"]
@@ -414,6 +421,35 @@ class Conversation:
         if option is None:
             raise UsageError("the agent offers no model option", hint="see state.config_options")
         self.set_config_option(str(option["id"]), model)
+
+    def set_title(self, title: str) -> None:
+        """Name the conversation (recorded, from the user); the agent is told too where it
+        keeps titles (unstable: ACP's ``session/set_title``)."""
+        self._check_open()
+        if not title.strip():
+            raise UsageError("a title must not be empty")
+        self._deliver_if_idle()  # what the agent said before comes first
+        with self.state:
+            self._delivery.tr.titled = True
+            self._delivery.tr.new(SessionInfoEvent, trusted=True, source="user", title=title)
+            self._delivery.publish()
+        self._agent_call(self._runner.set_title, title)
+
+    def fork(self, **options: Any) -> Conversation:
+        """Unstable (ACP's ``session/fork``): a new conversation in a new agent process that
+        starts from this one's context, which goes on unchanged. ``options`` are the
+        constructor's (the store, permission policy and directories default to this one's);
+        an agent that cannot fork fails the new conversation's first turn."""
+        with self.state:
+            session_id = self.state.session_id
+        if session_id is None:
+            raise UsageError("there is no agent session to fork yet", hint="run a turn first")
+        if not isinstance(self.agent, ACPAgent):
+            raise UsageError("only an ACP agent's session can be forked")
+        options.setdefault("store", self.store)
+        options.setdefault("permission", self._delivery.permission)
+        options.setdefault("additional_directories", self.workspace.roots[1:])
+        return Conversation(self.agent.forked(session_id), self.workspace.root, **options)
 
     def start(self) -> None:
         """Start the agent and its session now (otherwise the first turn does)."""

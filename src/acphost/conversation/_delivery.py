@@ -280,6 +280,7 @@ class Delivery:
             "loaded": "session_loaded",
             "resumed": "session_resumed",
             "restarted": "session_restarted",
+            "forked": "session_forked",
         }.get(start.how, "session_started")
         self.tr.new(
             SessionEvent,

@@ -122,6 +122,13 @@ class TurnRunner:
         if options is not None:
             self._host_update({"sessionUpdate": "config_option_update", "configOptions": options})
 
+    async def set_title(self, title: str) -> bool:
+        """Tell a running session's agent its new title; whether it was told."""
+        if not self.session_ready:
+            return False  # no session yet: the title is the conversation's own
+        with self._recorded():
+            return await self.agent.aset_title(self.ctx, title)
+
     @contextlib.contextmanager
     def _recorded(self) -> Iterator[None]:
         """A failed call of the user's (the agent refused, or acphost gave up) goes in the log."""

@@ -276,7 +276,7 @@ class ConversationState:
             self.currency = event.currency or self.currency
 
     def _apply_session(self, event: SessionEvent) -> None:
-        if event.kind in ("session_started", "session_restarted") and self._session_cost:
+        if event.kind not in ("session_loaded", "session_resumed") and self._session_cost:
             self._cost_before_session += self._session_cost
             self._session_cost = None
         self.session_id = event.session_id

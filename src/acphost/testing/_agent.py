@@ -45,6 +45,8 @@ _GATED = {
     "session/resume": "resume",
     "session/close": "close",
     "session/delete": "delete",
+    "session/fork": "fork",
+    "session/set_title": "setTitle",
 }
 
 
@@ -115,6 +117,8 @@ class FakeAgent:
             "session/delete": self._delete,
             "session/close": self._close,
             "session/set_mode": self._set_mode,
+            "session/fork": self._fork,
+            "session/set_title": self._set_title,
             "session/set_config_option": self._set_config_option,
             "session/prompt": self._prompt,
         }
@@ -304,6 +308,33 @@ class FakeAgent:
                 text = {"type": "text", "text": str(entry.get("text", ""))}
                 update = {"sessionUpdate": "agent_message_chunk", "content": text}
             self._update(session, update)
+
+    async def _fork(self, params: dict[str, Any], request: IncomingRequest) -> Any:
+        """A new session with a copy of the parent's history, mode, options and prompt."""
+        parent = self._reopen({"sessionId": params.get("sessionId")})
+        created = await self._new({**params, "cwd": params.get("cwd", parent.cwd)}, request)
+        session = self.store.live[created["sessionId"]]
+        session.history = copy.deepcopy(parent.history)
+        session.turn_index = parent.turn_index  # its script goes on where the parent's was
+        session.mode_id, session.config_options = (
+            parent.mode_id,
+            copy.deepcopy(parent.config_options),
+        )
+        session.system_prompt = parent.system_prompt
+        session.system_prompt_mode = parent.system_prompt_mode
+        session.vars["forked_from"] = parent.session_id
+        self.store.save(session)
+        return {"sessionId": session.session_id, **self._session_setup(session)}
+
+    async def _set_title(self, params: dict[str, Any], _: IncomingRequest) -> Any:
+        session = self._live(params)
+        title = params.get("title")
+        if not isinstance(title, str) or not title:
+            raise RpcError(INVALID_PARAMS, "title must be a non-empty string")
+        session.title = title
+        self.store.save(session)
+        self._update(session, {"sessionUpdate": "session_info_update", "title": title})
+        return {}
 
     async def _list(self, params: dict[str, Any], _: IncomingRequest) -> Any:
         cwd = params.get("cwd")

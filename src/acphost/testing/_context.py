@@ -289,6 +289,8 @@ class FakeAgentContext(ContextBase):
             "systemPrompt": self._session.system_prompt,
             "systemPromptMode": self._session.system_prompt_mode,
             "cancelledRequests": list(self._peer.cancelled),
+            "title": self._session.title,
+            "historyLength": len(self._session.history),
             "turnIndex": self.turn_index,
             "prompt": self.prompt,
             "vars": {k: v for k, v in self.vars.items() if isinstance(v, str | int | float | bool)},
