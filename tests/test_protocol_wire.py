@@ -450,6 +450,10 @@ def test_subagent_sessions_are_recorded_and_their_permissions_decided(
     texts = [m.text for m in of(events, AgentMessageEvent)]
     assert texts[-2:] == ["selected:allow_once", "Done."]  # what the subagent was told
     assert conversation.state.subagents["child-1"].state == "completed"
+    shown = rendered(events)
+    assert "↳ subagent test-investigator: Find the failing test" in shown
+    assert "permission requested: Run pytest (subagent child-1)" in shown
+    assert "↳ subagent test-investigator completed" in shown
 
 
 def test_without_the_opt_in_a_subagents_permission_request_is_refused_and_recorded(

@@ -35,6 +35,7 @@ from acphost.events import (
     SessionEvent,
     SessionInfoEvent,
     StatusChangedEvent,
+    SubagentEvent,
     ThoughtEvent,
     TokenUsage,
     ToolCallEvent,
@@ -206,7 +207,10 @@ class Renderer:
         elif isinstance(event, PlanEvent):
             self._plan_changed(event.entries)
         elif isinstance(event, PermissionRequestedEvent):
-            self._line(("? ", "bold yellow"), ("permission requested: ", "yellow"), event.title)
+            who = f" (subagent {event.session_id})" if event.session_id else ""
+            self._line(
+                ("? ", "bold yellow"), ("permission requested: ", "yellow"), event.title, who
+            )
         elif isinstance(event, PermissionDecidedEvent):
             label, style = DECISIONS.get(event.decision, (event.decision, "yellow"))
             self._line("  → ", (label, style), (f" (by {event.decided_by})", "dim"))
@@ -239,6 +243,15 @@ class Renderer:
                 self._text_block(event.description, "dim")
         elif isinstance(event, CompactionEvent):
             self._compaction(event)
+        elif isinstance(event, SubagentEvent):
+            what = f"subagent {event.name or event.subagent_session_id}"
+            if event.state == "running":
+                self._line(
+                    ("↳ ", "cyan"), (what, "bold"), (f": {event.task}" if event.task else "")
+                )
+            else:
+                style = "green" if event.state == "completed" else "yellow"
+                self._line(("↳ ", "cyan"), (what, "bold"), " ", (event.state, style))
         elif isinstance(event, RawEvent) and self.verbose:
             what = " ".join(filter(None, [event.method, event.update_kind]))
             self._line((f"raw {what}", "dim"))

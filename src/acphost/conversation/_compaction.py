@@ -56,10 +56,16 @@ def merge_update(previous: CompactionEvent | None, data: dict[str, Any]) -> dict
 class SummaryChunks:
     """The summary chunks of one compaction streamed so far, joined into content blocks."""
 
-    def __init__(self, compaction_id: str) -> None:
+    def __init__(self, compaction_id: Any) -> None:
+        if not isinstance(compaction_id, str):
+            raise TypeError("compactionId is not a string")
         self.compaction_id = compaction_id
         self.blocks: list[dict[str, Any]] = []
         self.raw: list[dict[str, Any]] = []
+
+    def continues(self, kind: str, data: dict[str, Any]) -> bool:
+        """Whether this update streams more of this summary."""
+        return kind == "compaction_summary_chunk" and data.get("compactionId") == self.compaction_id
 
     def add(self, data: dict[str, Any]) -> None:
         """Append one chunk's content block (adjacent plain text blocks are joined)."""

@@ -27,6 +27,7 @@ from acphost.acp.messages import (
     SessionUpdate,
     TerminalMessage,
 )
+from acphost.conversation import _subagents as subagents
 from acphost.conversation._compaction import UPDATE_KEYS, SummaryChunks, merge_update
 from acphost.conversation._items import CONFIRMED, Token
 from acphost.conversation._state import ConversationState
@@ -96,12 +97,7 @@ _KNOWN_KEYS: dict[str, frozenset[str]] = {
     }.items()
 }
 _KNOWN_KEYS["compaction_update"] = UPDATE_KEYS
-_SUBAGENT_KINDS = ("subagent_spawned", "subagent_state_update")
-_KNOWN_KEYS["subagent_spawned"] = frozenset(
-    ("sessionUpdate", "subagentSessionId", "name", "task", "capabilities")
-)
-_KNOWN_KEYS["subagent_state_update"] = frozenset(("sessionUpdate", "subagentSessionId", "state"))
-_NOT_CARRIED = {"seq", "id", "ts", "turn", "kind", "source", "extra", "subagent_session_id"}
+
 _KNOWN_KEYS["tool_call_update"] = _KNOWN_KEYS["tool_call"]
 _COST_KEYS = frozenset(("amount", "currency"))
 _TOOL_TYPES: dict[str, type] = {
@@ -262,7 +258,7 @@ class Translator:
             if message.replay and kind not in _SESSION_STATE:
                 self._replayed(kind, message.data)
                 return
-            if kind in _SUBAGENT_KINDS or message.session_id in self.state.subagents:
+            if kind in subagents.KINDS or message.session_id in self.state.subagents:
                 self._subagent(kind, message)
                 return
             if message.meta and message.meta.get(CONFIRMED) and self._known(message.data):
@@ -270,7 +266,7 @@ class Translator:
             if kind in _CHUNKS:
                 self._chunk(kind, message.data)
                 return
-            if not self._summary_goes_on(kind, message.data):
+            if self._summary is None or not self._summary.continues(kind, message.data):
                 self.flush()
             try:
                 self._update(kind, message.data)
@@ -447,11 +443,7 @@ class Translator:
             previous = self.state.compactions.get(data["compactionId"])
             self.new(CompactionEvent, **merge_update(previous, data))
         elif kind == "compaction_summary_chunk":
-            if self._summary is None:
-                compaction_id = data["compactionId"]
-                if not isinstance(compaction_id, str):
-                    raise TypeError("compactionId is not a string")
-                self._summary = SummaryChunks(compaction_id)
+            self._summary = self._summary or SummaryChunks(data["compactionId"])
             self._summary.add(data)
         else:
             self.new(RawEvent, method="session/update", update_kind=kind, data=data)
@@ -462,7 +454,7 @@ class Translator:
         Its updates are not joined into the parent's messages: no order between the two
         sessions is implied, so what the parent is streaming goes on being joined."""
         data = message.data
-        if kind not in _SUBAGENT_KINDS:
+        if kind not in subagents.KINDS:
             self.new(
                 SubagentUpdateEvent,
                 subagent_session_id=message.session_id,
@@ -473,31 +465,11 @@ class Translator:
         self.flush()
         child = data.get("subagentSessionId")
         previous = self.state.subagents.get(child) if isinstance(child, str) else None
-        fields: dict[str, Any] = previous.model_dump(exclude=_NOT_CARRIED) if previous else {}
-        if kind == "subagent_spawned":
-            fields.update(
-                parent_session_id=message.session_id,
-                name=data.get("name", ""),
-                task=data.get("task", ""),
-                capabilities=data.get("capabilities") or {},
-            )
-        else:
-            fields["state"] = data.get("state")
-        extra = _extra(data, _KNOWN_KEYS[kind])
         try:
-            self.new(SubagentEvent, subagent_session_id=child, extra=extra, **fields)
+            self.new(SubagentEvent, **subagents.snapshot(kind, message.session_id, data, previous))
         except ValidationError as exc:
             error = f"could not type this update: {exc}".splitlines()[0]
             self.new(RawEvent, method="session/update", update_kind=kind, data=data, error=error)
-
-    def _summary_goes_on(self, kind: str, data: dict[str, Any]) -> bool:
-        """Whether this update streams more of the compaction summary being joined."""
-        summary = self._summary
-        return (
-            kind == "compaction_summary_chunk"
-            and summary is not None
-            and summary.compaction_id == data.get("compactionId")
-        )
 
     def _usage(self, data: dict[str, Any], extra: dict[str, Any] | None) -> None:
         raw_cost = data.get("cost")
