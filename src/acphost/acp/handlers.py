@@ -240,11 +240,14 @@ class ClientHandlers:
     def cancel_permissions(self, session_id: str) -> None:
         """Answer every pending permission request of ``session_id`` and of the subagents it
         spawned with ``cancelled`` (a cancel cascades to them: none is left hanging)."""
-        for pending in list(self._permissions.get(session_id, ())):
-            pending.cancel()
-        for child, parent in list(self.parents.items()):
-            if parent == session_id and child != session_id:
-                self.cancel_permissions(child)
+        sessions, todo = {session_id}, [session_id]
+        while todo:  # the session, its subagents, theirs... (each once, whatever they claim)
+            current = todo.pop()
+            for pending in list(self._permissions.get(current, ())):
+                pending.cancel()
+            children = [c for c, p in self.parents.items() if p == current and c not in sessions]
+            sessions.update(children)
+            todo.extend(children)
 
     # --- files ---------------------------------------------------------------------------
 
