@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Final, Protocol, Self, runtime_checkable
 
 from acphost.errors import AcphostError
+from acphost.store._owner import Owner
 
 __all__ = [
     "UNSET",
@@ -22,6 +23,7 @@ __all__ = [
     "ConversationRecord",
     "EventRecord",
     "EventStore",
+    "Owner",
     "SeqConflict",
     "StoreBusy",
     "StoreError",
@@ -55,7 +57,11 @@ class EventRecord:
 
 @dataclass(slots=True)
 class ConversationRecord:
-    """A conversation's header; ``metadata`` must be JSON-serializable."""
+    """A conversation's header; ``metadata`` must be JSON-serializable.
+
+    ``status`` is the log's, except that a ``running`` turn whose ``owner`` is gone (its
+    process died mid-turn) reads ``paused``: resuming the conversation ends that turn.
+    """
 
     id: str
     agent: str
@@ -66,6 +72,7 @@ class ConversationRecord:
     updated_at: float
     session_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    owner: Owner | None = None
 
 
 @runtime_checkable
@@ -91,6 +98,14 @@ class EventStore(Protocol):
         updated_at: float | Unset = UNSET,
     ) -> None:
         """Change only the given fields; :class:`ConversationNotFound` if unknown."""
+        ...
+
+    def set_owner(self, id: str, owner: Owner) -> None:
+        """Record the process that drives the conversation's turns (before it runs one)."""
+        ...
+
+    def dangling_turns(self) -> list[str]:
+        """The conversations whose log ends in a running turn whose owner is gone."""
         ...
 
     def get_conversation(self, id: str) -> ConversationRecord | None:
