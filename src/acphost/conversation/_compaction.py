@@ -12,10 +12,9 @@ from typing import Any
 
 from acphost.events import CompactionEvent
 
-__all__ = ["UPDATE_KEYS", "SummaryChunks", "merge_update"]
+__all__ = ["SummaryChunks", "merge_update"]
 
-UPDATE_KEYS = frozenset(("sessionUpdate", "compactionId", "status", "summary", "error", "_meta"))
-"""The keys of a ``compaction_update`` that its event's fields carry."""
+_UPDATE_KEYS = frozenset(("sessionUpdate", "compactionId", "status", "summary", "error", "_meta"))
 _CHUNK_KEYS = frozenset(("sessionUpdate", "compactionId", "content"))
 _PATCHED = {"summary": "summary", "error": "error", "_meta": "meta"}
 _TYPES: dict[str, type] = {"summary": list, "error": str, "meta": dict}
@@ -46,7 +45,7 @@ def merge_update(previous: CompactionEvent | None, data: dict[str, Any]) -> dict
         if isinstance(value, list) and not all(isinstance(block, dict) for block in value):
             raise TypeError("summary holds something other than content blocks")
         fields[name] = [] if name == "summary" and value is None else value
-    extra = {k: v for k, v in data.items() if k not in UPDATE_KEYS}
+    extra = {k: v for k, v in data.items() if k not in _UPDATE_KEYS}
     if extra:
         fields["extra"] = {**(fields.get("extra") or {}), **extra}
     fields.update(compaction_id=compaction_id, status=status)

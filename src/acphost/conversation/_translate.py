@@ -28,7 +28,7 @@ from acphost.acp.messages import (
     TerminalMessage,
 )
 from acphost.conversation import _subagents as subagents
-from acphost.conversation._compaction import UPDATE_KEYS, SummaryChunks, merge_update
+from acphost.conversation._compaction import SummaryChunks, merge_update
 from acphost.conversation._items import CONFIRMED, Token
 from acphost.conversation._state import ConversationState
 from acphost.errors import AcphostError, AgentExited
@@ -97,8 +97,6 @@ _KNOWN_KEYS: dict[str, frozenset[str]] = {
         "notice": ("severity", "title", "description", "_meta"),
     }.items()
 }
-_KNOWN_KEYS["compaction_update"] = UPDATE_KEYS
-
 _KNOWN_KEYS["tool_call_update"] = _KNOWN_KEYS["tool_call"]
 _COST_KEYS = frozenset(("amount", "currency"))
 _TOOL_TYPES: dict[str, type] = {
