@@ -28,6 +28,8 @@ from acphost.events import (
     ThoughtEvent,
     ToolCallEvent,
     TurnEndedEvent,
+    TurnResumedEvent,
+    TurnStalledEvent,
 )
 from acphost.testing import Scenario, fake_agent_command
 from cli_support import TIMEOUT, Output, acphost, clean_env, conversation_id, start
@@ -193,6 +195,26 @@ def test_stop_reason_other_than_end_turn_exits_3(tmp_path: Path, env: dict[str, 
     assert "stop reason: max_tokens" in done.stdout
 
 
+def test_max_cost_and_stall_after_end_a_spending_stalled_turn(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    scenario = (
+        Scenario("spender").turn().text("working").usage(used=10, size=100, cost=0.5).sleep(60)
+    )
+    command = shlex.join(fake_agent_command(scenario, directory=tmp_path))
+    done = acphost(
+        "run",
+        *("--command", command, "--cwd", str(tmp_path), "--store", ":memory:"),
+        *("--max-cost", "0.25", "--stall-after", "0"),
+        "go",
+        env=env,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "error budget_exceeded" in done.stderr
+    assert "over its max_cost of 0.25 USD" in done.stderr
+    assert "no progress" not in done.stdout  # --stall-after 0: never
+
+
 # --- the store ---------------------------------------------------------------------------
 
 
@@ -273,6 +295,11 @@ def test_agents_lists_the_registry(env: dict[str, str]) -> None:
     assert rows["claude"]["install"] == "acphost agents install claude"
     assert rows["claude"]["pinned"] == "@agentclientprotocol/claude-agent-acp@0.49.0"
     assert rows["demo"]["pinned"] is None
+    assert rows["claude"]["ask_mode"] == "default"
+    assert rows["pi"]["asks_permission"] is False
+    assert "cannot hold it back" in rows["pi"]["permission_note"]
+    pi = next(line for line in table.stdout.splitlines() if "│ pi " in line)
+    assert "never" in pi
 
 
 # --- Ctrl-C and prompts ------------------------------------------------------------------
@@ -449,3 +476,19 @@ def test_streamed_and_stored_messages_render_alike() -> None:
     assert "    -a\n    +b\n" in live
     assert "\ndone\n" in live
     assert "stop reason: refusal · 2.0 s" in live
+
+
+def test_a_stalled_turn_is_shown_with_what_it_waits_for() -> None:
+    events: list[Event] = [
+        TurnStalledEvent(
+            seq=1, idle_s=61.4, running_tools=[{"tool_call_id": "t", "title": "Long build"}]
+        ),
+        TurnResumedEvent(seq=2, stalled_s=12.2),
+        TurnStalledEvent(seq=3, idle_s=60.0, pending_permissions=["r1"]),
+        TurnStalledEvent(seq=4, idle_s=60.0),
+    ]
+    shown = _render(events, {})
+    assert "⏸ no progress for 61 s · running: Long build\n" in shown
+    assert "▶ moving again after 12 s\n" in shown
+    assert "waiting for your answer to a permission request\n" in shown
+    assert "⏸ no progress for 60 s · the agent says nothing\n" in shown

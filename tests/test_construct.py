@@ -14,6 +14,8 @@ from acphost.conversation._translate import Translator, construct
 SAMPLES: dict[str, Any] = {
     "commands": [{"name": "c"}],
     "config_options": [{"id": "o"}],
+    "idle_s": 61.5,
+    "stalled_s": 2.5,
     "kind": "session_started",
     "status": "idle",
 }

@@ -24,6 +24,8 @@ EXPECTED = {
     "echo",
     "claude",
     "codex",
+    "copilot",
+    "pi",
     "gemini",
     "opencode",
     "goose",

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from acphost.agents import AgentBase, AgentContext, TurnResult
 from acphost.conversation import Conversation, ConversationState
 from acphost.events import (
     AgentMessageEvent,
@@ -272,3 +273,51 @@ def test_detach_stops_the_agent_and_the_next_turn_reattaches(
     kinds = [e.kind for e in conversation.state.events if isinstance(e, SessionEvent)]
     assert kinds == ["session_started", "session_resumed"]
     assert conversation.state.last_stop_reason == "end_turn"
+
+
+# --- issue 16: context is never lost silently ------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["session/load", "session/resume"])
+def test_a_rejected_reattach_says_which_request_failed_and_why(
+    conversations: MakeConversation,
+    resumed: Any,
+    fake_agent: Any,
+    bounded: Any,
+    check_log: Any,
+    method: str,
+) -> None:
+    how = MODES["load"] if method == "session/load" else MODES["resume"]
+    failing = {method: {"code": -32002, "message": "Session not found"}}
+    conversation = conversations(fake_agent(source=MEMORY_SOURCE, method_errors=failing, **how))
+    bounded(conversation.run, "first", timeout=20)
+    conversation.close()
+    again = resumed(conversation.id)
+    bounded(again.run, "next", timeout=20)
+    session = of(check_log(again), SessionEvent)[-1]
+    assert (session.kind, session.context_restored) == ("session_restarted", False)
+    assert f"it rejected {method} (Session not found)" in session.reason
+    assert "without the earlier context" in session.reason
+    texts = [m.text for m in of(again.state.events, AgentMessageEvent)]
+    assert texts[-1] == "turn 0: next"  # the agent indeed starts afresh
+
+
+class Forgetful(AgentBase):
+    """A Python agent that keeps no session across processes (no ``supports_resume``)."""
+
+    def step(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> TurnResult:
+        ctx.say("ok")
+        return TurnResult()
+
+
+def test_a_python_agent_that_cannot_reattach_says_so(
+    conversations: MakeConversation, resumed: Any, bounded: Any, check_log: Any
+) -> None:
+    conversation = conversations(Forgetful())
+    bounded(conversation.run, "first", timeout=20)
+    conversation.close()
+    again = resumed(conversation.id, agent=Forgetful())
+    bounded(again.run, "next", timeout=20)
+    session = of(check_log(again), SessionEvent)[-1]
+    assert (session.kind, session.context_restored) == ("session_restarted", False)
+    assert "supports_resume" in session.reason

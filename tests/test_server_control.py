@@ -112,3 +112,56 @@ def test_pause_lets_the_turn_finish_and_holds_queued_messages(
             second = events_of(receive_until(ws, status_is("idle")))
         assert next(e for e in second if e["kind"] == "turn_started")["prompt"] == "second"
         assert client.get(f"/api/conversations/{cid}").json()["turns"] == 2
+
+
+def test_steer_joins_the_running_turn_and_queues_when_idle(
+    store_path: Path, workspace: Path
+) -> None:
+    source = workspace.parent / "listener.py"
+    source.write_text(
+        "async def scenario(ctx, prompt):\n"
+        '    await ctx.tool_call("t1", "Thinking", status="in_progress")\n'
+        "    heard = await ctx.wait_for_steering(30)\n"
+        '    await ctx.tool_update("t1", status="completed")\n'
+        '    await ctx.text(f"heard: {heard}")\n'
+        '    return "end_turn"\n'
+    )
+    scenario = Scenario("listener", python=f"{source}:scenario", steering=True)
+    with server_and_client(store_path) as (server, client):
+        cid = create_with(client, scenario, workspace)
+        with open_ws(server, cid) as ws:
+            client.post(f"/api/conversations/{cid}/messages", json={"text": "plan"})
+            receive_until(ws, lambda e: e["kind"] == "tool_call" and e["status"] == "in_progress")
+            response = client.post(f"/api/conversations/{cid}/steer", json={"text": "go left"})
+            assert response.status_code == 202, response.text
+            steered = response.json()
+            assert (steered["steered"], steered["turn"]) == (True, 1)
+            rest = events_of(receive_until(ws, status_is("idle")))
+        said = [e["text"] for e in rest if e["kind"] == "agent_message"]
+        assert said == ["heard: go left"]
+        # idle: queued as the next turn, and run
+        queued = client.post(f"/api/conversations/{cid}/steer", json={"text": "again"}).json()
+        assert (queued["steered"], queued["turn"]) == (False, 2)
+        bad = client.post(f"/api/conversations/{cid}/steer", json={"text": ""})
+        assert bad.status_code == 422
+
+
+def test_a_conversation_created_with_max_cost_stops_over_it(
+    store_path: Path, workspace: Path
+) -> None:
+    scenario = Scenario("spender").turn().text("working").usage(used=1, size=9, cost=0.5).sleep(60)
+    with server_and_client(store_path) as (server, client):
+        cid = create_with(client, scenario, workspace, max_cost=0.25)
+        with open_ws(server, cid) as ws:
+            client.post(f"/api/conversations/{cid}/messages", json={"text": "spend"})
+            rest = events_of(receive_until(ws, status_is("error")))
+        (error,) = [e for e in rest if e["kind"] == "error"]
+        assert error["code"] == "budget_exceeded"
+        assert error["details"]["max_cost"] == 0.25
+        ended = next(e for e in rest if e["kind"] == "turn_ended")
+        assert (ended["stop_reason"], ended["error_code"]) == ("cancelled", "budget_exceeded")
+        bad = client.post(
+            "/api/conversations",
+            json={"agent": "demo", "workspace": str(workspace), "max_cost": -1},
+        )
+        assert bad.status_code == 422

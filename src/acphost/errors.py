@@ -18,6 +18,7 @@ __all__ = [
     "AgentRequestError",
     "AgentStartError",
     "AuthRequired",
+    "BudgetExceeded",
     "CapabilityMissing",
     "ConnectionClosed",
     "ConversationClosed",
@@ -257,3 +258,29 @@ class RequestTimeout(AgentError):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "method": self.method}
+
+
+class BudgetExceeded(AcphostError):
+    """The conversation cost more than its ``max_cost``: the turn was cancelled cleanly, and
+    no new turn starts until the budget is raised (queued messages wait, nothing is lost)."""
+
+    code = "budget_exceeded"
+    default_hint = "raise conversation.max_cost to go on, or start a new conversation"
+
+    def __init__(
+        self, cost: float, max_cost: float, currency: str | None, *, hint: str | None = None
+    ) -> None:
+        unit = f" {currency}" if currency else ""
+        spent = f"the conversation has cost {cost:.6g}{unit}"
+        super().__init__(f"{spent}, over its max_cost of {max_cost:.6g}{unit}", hint=hint)
+        self.cost = cost
+        self.max_cost = max_cost
+        self.currency = currency
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **super().to_dict(),
+            "cost": self.cost,
+            "max_cost": self.max_cost,
+            "currency": self.currency,
+        }

@@ -27,6 +27,7 @@ __all__ = [
     "ModeChangedEvent",
     "NoticeEvent",
     "PermissionDecidedEvent",
+    "PermissionModeEvent",
     "PermissionRequestedEvent",
     "PlanEvent",
     "RawEvent",
@@ -40,6 +41,8 @@ __all__ = [
     "TokenUsage",
     "ToolCallEvent",
     "TurnEndedEvent",
+    "TurnResumedEvent",
+    "TurnStalledEvent",
     "TurnStartedEvent",
     "UsageEvent",
     "UserMessageEvent",
@@ -102,6 +105,8 @@ class UserMessageEvent(_FromChunks):
     source: Source = "user"
     text: str
     content: list[dict[str, Any]] = Field(default_factory=list)
+    steered: bool = False
+    """Sent into the running turn (``Conversation.steer``), not as a prompt of its own."""
 
 
 class AgentMessageEvent(_FromChunks):
@@ -305,6 +310,18 @@ class PermissionDecidedEvent(EventBase):
     decided_by: Literal["policy", "callback", "user", "cancel", "timeout"] = "policy"
 
 
+class PermissionModeEvent(EventBase):
+    """Whether the permission policy can hold the agent back: the session mode acphost
+    selected so that the agent asks before acting (``mode_id``), or, with ``can_ask`` false,
+    why the agent will act without asking (no permission system, no asking mode on offer)."""
+
+    kind: Literal["permission_mode"] = "permission_mode"
+    source: Source = "host"
+    mode_id: str | None = None
+    can_ask: bool = True
+    message: str = ""
+
+
 class TurnStartedEvent(EventBase):
     """A turn began: the prompt sent to the agent, and which attempt it is (retries start at 2)."""
 
@@ -315,7 +332,10 @@ class TurnStartedEvent(EventBase):
 
 
 class TurnEndedEvent(EventBase):
-    """A turn ended: the stop reason, usage, cost and duration; ``error_code`` if it failed."""
+    """A turn ended: the stop reason, usage, cost and duration; ``error_code`` if it failed.
+
+    ``usage`` is the turn's token counts (``PromptResponse.usage``); ``cost`` is what the turn
+    added to the agent's running cost total (its ``usage_update``s)."""
 
     kind: Literal["turn_ended"] = "turn_ended"
     source: Source = "host"
@@ -327,6 +347,26 @@ class TurnEndedEvent(EventBase):
     extra: dict[str, Any] | None = None
     """What the agent's ``session/prompt`` answer carried beyond the stop reason and the usage
     read here (its ``_meta``, other keys, usage fields acphost does not know), as sent."""
+
+
+class TurnStalledEvent(EventBase):
+    """The running turn made no progress for ``idle_s`` seconds (``stall_timeout``): never a
+    silent hang. Says what it waits for: permission requests still unanswered (by id), and the
+    tool calls still running (id and title)."""
+
+    kind: Literal["turn_stalled"] = "turn_stalled"
+    source: Source = "host"
+    idle_s: float
+    pending_permissions: list[str] = Field(default_factory=list)
+    running_tools: list[dict[str, str]] = Field(default_factory=list)
+
+
+class TurnResumedEvent(EventBase):
+    """The stalled turn moved again (the agent's next word), ``stalled_s`` after it stalled."""
+
+    kind: Literal["turn_resumed"] = "turn_resumed"
+    source: Source = "host"
+    stalled_s: float
 
 
 class StatusChangedEvent(EventBase):
@@ -415,8 +455,11 @@ Event: TypeAlias = Annotated[
     | SubagentUpdateEvent
     | PermissionRequestedEvent
     | PermissionDecidedEvent
+    | PermissionModeEvent
     | TurnStartedEvent
     | TurnEndedEvent
+    | TurnStalledEvent
+    | TurnResumedEvent
     | StatusChangedEvent
     | ErrorEvent
     | SessionEvent

@@ -148,6 +148,13 @@ class AgentConnection:
         )
         return self
 
+    def rebind(self, handlers: ClientHandlers) -> None:
+        """Hand a started agent that has no session yet (one kept warm) the client handlers
+        of the conversation taking it: its workspace, permission path and terminals."""
+        handlers.observer = self._on_message
+        handlers.sessions = self.handlers.sessions
+        self.handlers = handlers
+
     # --- plumbing ------------------------------------------------------------------------
 
     def _write(self, data: bytes) -> None:

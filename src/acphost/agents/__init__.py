@@ -1,7 +1,13 @@
 """Agents a conversation can host: any ACP program, a registry name, or plain Python."""
 
 from acphost.agents._acp import ACPAgent
-from acphost.agents._base import AgentBase, AgentContext, SessionStart, TurnResult
+from acphost.agents._base import (
+    AgentBase,
+    AgentContext,
+    SessionStart,
+    SteerOutcome,
+    TurnResult,
+)
 from acphost.agents._registry import KNOWN_AGENTS, AgentEntry, resolve_agent
 
 __all__ = (
@@ -11,6 +17,7 @@ __all__ = (
     "AgentContext",
     "AgentEntry",
     "SessionStart",
+    "SteerOutcome",
     "TurnResult",
     "resolve_agent",
 )

@@ -8,20 +8,25 @@ from __future__ import annotations
 import copy
 import os
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from acphost.acp.client import AgentConnection
+from acphost.acp.fs import Workspace
 from acphost.acp.handlers import ClientHandlers, ElicitationHandler
 from acphost.acp.messages import AgentExitMessage, AgentMessage
+from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.acp.process import build_env
-from acphost.agents._base import AgentBase, AgentContext, SessionStart, TurnResult
+from acphost.agents._base import AgentBase, AgentContext, SessionStart, SteerOutcome, TurnResult
 from acphost.errors import AuthRequired
 
 if TYPE_CHECKING:
     from acphost.acp.client import McpServer
 
 __all__ = ["ACPAgent"]
+
+STEER_METHOD = "_session/steering"
+"""The steering extension claude-agent-acp and codex-acp implement (RFD: ``session/inject``)."""
 
 
 class ACPAgent(AgentBase):
@@ -49,6 +54,8 @@ class ACPAgent(AgentBase):
         elicitation: ElicitationHandler | None = None,
         startup_timeout: float = 120.0,
         registry_name: str | None = None,
+        ask_mode: str | None = None,
+        asks_permission: bool | None = None,
         request_timeout: float = 30.0,
         subagents: bool = False,
     ) -> None:
@@ -63,11 +70,15 @@ class ACPAgent(AgentBase):
         self.request_timeout = request_timeout  # then acphost gives up ($/cancel_request)
         self.subagents = subagents
         self.registry_name = registry_name
+        self.ask_mode = ask_mode
+        self.asks_permission = asks_permission
         self.connection: AgentConnection | None = None
         self.session_id: str | None = None
         self.fork_from: str | None = None  # the first session is session/fork of this one
         self._ctx: AgentContext | None = None
         self._older_terminals: frozenset[str] = frozenset()
+        self._warm = False  # started by an agent pool, not yet taken by a conversation
+        self._env: dict[str, str] = {}
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -107,22 +118,11 @@ class ACPAgent(AgentBase):
         if not self.alive:
             if self.connection is not None:
                 await self.connection.close(grace=0.5, term_grace=1.0)
-            env = build_env(self.env)  # the agent's, also for the commands it runs
-            handlers = ClientHandlers(
-                ctx.workspace,
-                permission=ctx.request_permission,
-                elicitation=self.elicitation,
-                subagents=self.subagents,
-                terminal_env=env,
-            )
-            self.connection = await AgentConnection.start(
-                self.command,
-                handlers=handlers,
-                on_message=self._message,
-                on_request=lambda request: ctx.note_activity(),
-                env=env,
-            )
-            await self.connection.initialize_raw(timeout=self.startup_timeout)
+            await self._spawn(ctx.workspace, ctx.request_permission)
+        elif self._warm:  # started by an agent pool: it becomes this conversation's
+            assert self.connection is not None
+            self.connection.rebind(self._handlers(ctx.workspace, ctx.request_permission))
+        self._warm = False
         connection = self.connection
         assert connection is not None
         how: Literal["resume", "load"] | None = None
@@ -183,6 +183,41 @@ class ACPAgent(AgentBase):
             )
         return start
 
+    async def awarm(self, directory: str | os.PathLike[str]) -> None:
+        """Start the process and run ``initialize`` now, before any conversation takes the
+        agent (see :class:`acphost.AgentPool`); it runs in ``directory`` until then."""
+        if not self.alive:
+            await self._spawn(Workspace(directory), _refuse)
+            self._warm = True
+
+    def _handlers(
+        self, workspace: Workspace, permission: Callable[[PermissionRequest], Awaitable[Decision]]
+    ) -> ClientHandlers:
+        return ClientHandlers(
+            workspace,
+            permission=permission,
+            elicitation=self.elicitation,
+            terminal_env=self._env,
+            subagents=self.subagents,
+        )
+
+    async def _spawn(
+        self, workspace: Workspace, permission: Callable[[PermissionRequest], Awaitable[Decision]]
+    ) -> None:
+        self._env = build_env(self.env)  # the agent's, also for the commands it runs
+        self.connection = await AgentConnection.start(
+            self.command,
+            handlers=self._handlers(workspace, permission),
+            on_message=self._message,
+            on_request=self._request_seen,
+            env=self._env,
+        )
+        await self.connection.initialize_raw(timeout=self.startup_timeout)
+
+    def _request_seen(self, _: object) -> None:
+        if self._ctx is not None:
+            self._ctx.note_activity()
+
     async def _new_session(self, connection: AgentConnection, ctx: AgentContext) -> SessionStart:
         async def create() -> SessionStart:
             created = await connection.open_session(
@@ -228,6 +263,28 @@ class ACPAgent(AgentBase):
                 self.session_id, keep=self._older_terminals
             )
 
+    @property
+    def supports_steering(self) -> bool:
+        """Whether the agent advertised ``_meta.steering.supported`` on ``initialize``."""
+        init = self.connection.init_json if self.connection is not None else None
+        meta = init.get("_meta") if init else None
+        steering = meta.get("steering") if isinstance(meta, dict) else None
+        return isinstance(steering, dict) and steering.get("supported") is True
+
+    async def asteer(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> SteerOutcome:
+        if not self.supports_steering or self.connection is None or self.session_id is None:
+            return "promptRequired"
+        params = {
+            "sessionId": self.session_id,
+            "prompt": prompt,
+            # a turn that ended meanwhile leaves the message to us, to send as a prompt
+            "_meta": {"steering": {"idleBehavior": "promptRequired"}},
+        }
+        answer = await self.connection.call(STEER_METHOD, params, timeout=60.0)
+        outcome = answer.get("outcome") if isinstance(answer, dict) else None
+        # anything else means the agent has it now: it must never be sent a second time
+        return outcome if outcome in ("injected", "promptRequired") else "startedNewTurn"
+
     async def akill(self) -> None:
         if self.connection is not None:
             await self.connection.close(grace=0.0, term_grace=2.0)
@@ -260,6 +317,7 @@ class ACPAgent(AgentBase):
         first session is ``session/fork`` of ``session_id`` (unstable)."""
         clone = copy.copy(self)
         clone.connection, clone.session_id, clone._ctx = None, None, None
+        clone._older_terminals, clone._warm = frozenset(), False
         clone.fork_from = session_id
         return clone
 
@@ -278,3 +336,8 @@ def _system_prompt(ctx: AgentContext) -> dict[str, Any]:
         return {}
     mode = "override" if ctx.system_prompt_mode == "override" else "append"
     return {"system_prompt": ctx.system_prompt, "system_prompt_mode": mode}
+
+
+async def _refuse(request: PermissionRequest) -> Decision:
+    """The permission path of an agent kept warm: no conversation, nobody to ask."""
+    return "reject_once"

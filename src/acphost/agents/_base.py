@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import anyio.from_thread
@@ -21,7 +21,10 @@ from acphost.acp.messages import AgentMessage, SessionUpdate
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.errors import CapabilityMissing
 
-__all__ = ["AgentBase", "AgentContext", "SessionStart", "TurnResult"]
+__all__ = ["AgentBase", "AgentContext", "SessionStart", "SteerOutcome", "TurnResult"]
+
+SteerOutcome = Literal["injected", "promptRequired", "startedNewTurn"]
+"""What an agent did with a steered message (the ``_session/steering`` extension's outcomes)."""
 
 
 @dataclass(slots=True)
@@ -125,6 +128,13 @@ class AgentBase:
     """
 
     name: str = "agent"
+    ask_mode: str | None = None
+    """The session mode in which the agent asks the client before acting: selected when the
+    permission policy decides (ask, deny, a callback). ``None``: not known, the agent's own
+    default mode is kept."""
+    asks_permission: bool | None = None
+    """``False`` for an agent that never asks the client (no permission system); ``None``:
+    not known."""
 
     def spec(self) -> dict[str, Any]:
         """A JSON description to store with the conversation (no secrets), for resume."""
@@ -138,10 +148,20 @@ class AgentBase:
     async def astart(
         self, ctx: AgentContext, *, resume_session_id: str | None = None
     ) -> SessionStart:
-        """Start (or reattach to) a session."""
+        """Start (or reattach to) a session; without :attr:`supports_resume`, a session to
+        reattach is started anew, saying so (context is never lost silently)."""
+        if resume_session_id is None or self.supports_resume:
+            return SessionStart(
+                session_id=resume_session_id or f"{self.name}-session",
+                how="resumed" if resume_session_id else "started",
+            )
         return SessionStart(
-            session_id=resume_session_id or f"{self.name}-session",
-            how="resumed" if resume_session_id else "started",
+            session_id=f"{self.name}-session",
+            how="restarted",
+            context_restored=False,
+            reason=f"{type(self).__name__} cannot reattach session {resume_session_id} "
+            "(its supports_resume is false): a new session was started without the earlier "
+            "context",
         )
 
     def step(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> TurnResult:
@@ -163,6 +183,16 @@ class AgentBase:
 
     async def akill(self) -> None:
         """Stop hard (after a cancel was ignored); the next turn calls :meth:`astart` again."""
+
+    @property
+    def supports_steering(self) -> bool:
+        """Whether :meth:`asteer` can put a message into a running turn."""
+        return False
+
+    async def asteer(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> SteerOutcome:
+        """Put ``prompt`` into the running turn: ``injected``, ``promptRequired`` (not taken:
+        send it as a prompt), or ``startedNewTurn`` (the agent took it as a turn of its own)."""
+        return "promptRequired"
 
     async def aset_mode(self, ctx: AgentContext, mode_id: str) -> None:
         """Switch the session's mode; an agent without modes raises ``CapabilityMissing``."""

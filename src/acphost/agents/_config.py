@@ -30,7 +30,7 @@ from acphost.errors import UsageError
 
 __all__ = ["agents_dir", "config_path", "read_config"]
 
-_STRINGS = ("title", "install", "notes", "default_mode", "homepage", "python_module")
+_STRINGS = ("title", "install", "notes", "default_mode", "homepage", "python_module", "ask_mode")
 _LISTS = ("credentials", "base_urls", "locations")
 
 
@@ -90,12 +90,16 @@ def _entry_fields(path: Path, name: str, table: Any) -> dict[str, Any]:
             if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
                 raise _bad(path, name, f"{key} must be a list of strings")
             fields[key] = tuple(value)
+        elif key == "asks_permission":
+            if not isinstance(value, bool):
+                raise _bad(path, name, "asks_permission must be true or false")
+            fields[key] = value
         elif key in _STRINGS:
             if not isinstance(value, str):
                 raise _bad(path, name, f"{key} must be a string")
             fields[key] = value
         else:
-            known = ", ".join(("command", "env", *_LISTS, *_STRINGS))
+            known = ", ".join(("command", "env", "asks_permission", *_LISTS, *_STRINGS))
             raise _bad(path, name, f"unknown key {key!r} (known: {known})")
     return fields
 

@@ -44,7 +44,9 @@ class AgentEntry:
     ``<its python> -m MODULE`` instead (for agents whose entry point does more than serve
     ACP). ``credentials`` and ``base_urls`` name the variables the agent reads; ``env`` is
     added to its environment. ``normalize_env`` rewrites variables that are set to a value the
-    agent accepts (Claude Code exits on any ``IS_SANDBOX`` but ``1``).
+    agent accepts (Claude Code exits on any ``IS_SANDBOX`` but ``1``). ``ask_mode`` is the
+    session mode in which the agent asks the client before acting (selected when the
+    permission policy decides); ``asks_permission=False`` marks an agent that never asks.
     """
 
     name: str
@@ -62,6 +64,8 @@ class AgentEntry:
     normalize_env: Mapping[str, str] = field(default_factory=dict)
     source: str = "built in"
     package: Package | None = None
+    ask_mode: str = ""
+    asks_permission: bool | None = None
 
     # --- finding it ----------------------------------------------------------------------
 
@@ -163,6 +167,8 @@ class AgentEntry:
             name=self.name,
             env=merged,
             registry_name=self.name,
+            ask_mode=self.ask_mode or None,
+            asks_permission=self.asks_permission,
             **options,
         )
 
@@ -184,7 +190,19 @@ class AgentEntry:
             "homepage": self.homepage,
             "package": None if self.package is None else dataclasses.asdict(self.package),
             "source": self.source,
+            "ask_mode": self.ask_mode or None,
+            "asks_permission": self.asks_permission,
+            "permission_note": self.permission_note,
         }
+
+    @property
+    def permission_note(self) -> str:
+        """Whether a permission policy can hold the agent back, in words."""
+        if self.asks_permission is False:
+            return "never asks before acting: a deny or ask policy cannot hold it back"
+        if self.ask_mode:
+            return f"asks in mode {self.ask_mode!r} (selected for ask, deny or a callback)"
+        return ""
 
 
 def _python_of(script: Path) -> str | None:
@@ -249,6 +267,7 @@ BUILTIN_AGENTS: dict[str, AgentEntry] = {
             credentials=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"),
             base_urls=("ANTHROPIC_BASE_URL",),
             default_mode="default",
+            ask_mode="default",
             normalize_env={"IS_SANDBOX": "1"},
             package=Package(
                 "npm", "@agentclientprotocol/claude-agent-acp", "0.49.0", "claude-agent-acp"
@@ -385,7 +404,32 @@ BUILTIN_AGENTS: dict[str, AgentEntry] = {
             base_urls=("OPENAI_BASE_URL",),
             homepage="https://github.com/QwenLM/qwen-code",
             locations=("~/.local/bin/qwen",),
-            notes="A Gemini CLI fork; older releases spell the flag --experimental-acp.",
+            ask_mode="default",
+            notes=(
+                "A Gemini CLI fork; older releases spell the flag --experimental-acp. 0.24 "
+                "starts in mode auto (it approves its own tool calls); default asks, yolo never."
+            ),
+        ),
+        AgentEntry(
+            "copilot",
+            "GitHub Copilot CLI",
+            ("copilot", "--acp", "--stdio"),
+            "npm install -g @github/copilot",
+            credentials=("COPILOT_GITHUB_TOKEN", "GH_TOKEN", "GITHUB_TOKEN"),
+            homepage="https://docs.github.com/en/copilot/reference/copilot-cli-reference/acp-server",
+            locations=("~/.local/bin/copilot",),
+            notes="ACP support is in public preview; `--port N` serves TCP instead of stdio.",
+        ),
+        AgentEntry(
+            "pi",
+            "pi (pi-acp)",
+            ("pi-acp",),
+            "npm install -g pi-acp @mariozechner/pi-coding-agent",
+            credentials=("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY"),
+            homepage="https://github.com/svkozak/pi-acp",
+            locations=("~/.local/bin/pi-acp",),
+            asks_permission=False,
+            notes="An ACP adapter for the pi coding agent, which has no permission system.",
         ),
         AgentEntry(
             "openhands",

@@ -73,6 +73,18 @@ def add_agent_options(parser: argparse.ArgumentParser, *, verb: str) -> None:
     parser.add_argument(
         "--turn-timeout", type=seconds, metavar="S", help="cancel the turn after S seconds"
     )
+    parser.add_argument(
+        "--stall-after",
+        type=seconds,
+        metavar="S",
+        help="say so when a turn makes no progress for S seconds (default 60; 0: never)",
+    )
+    parser.add_argument(
+        "--max-cost",
+        type=float,
+        metavar="AMOUNT",
+        help="cancel the turn once the conversation cost more (in the agent's currency)",
+    )
     parser.add_argument("--mode", help="switch the agent to this session mode first")
     parser.add_argument("--model", help="switch the agent to this model first")
     parser.add_argument(
@@ -236,6 +248,8 @@ def open_conversation(
         "permission": policy,
         "idle_timeout": _timeout(args.idle_timeout, 600.0),
         "turn_timeout": _timeout(args.turn_timeout, None),
+        "stall_timeout": _timeout(args.stall_after, 60.0),
+        "max_cost": args.max_cost,
     }
     if args.system_prompt:
         options["system_prompt"] = args.system_prompt

@@ -29,6 +29,7 @@ from acphost.events import (
     ModeChangedEvent,
     NoticeEvent,
     PermissionDecidedEvent,
+    PermissionModeEvent,
     PermissionRequestedEvent,
     PlanEvent,
     RawEvent,
@@ -40,6 +41,8 @@ from acphost.events import (
     TokenUsage,
     ToolCallEvent,
     TurnEndedEvent,
+    TurnResumedEvent,
+    TurnStalledEvent,
     TurnStartedEvent,
     UserMessageEvent,
 )
@@ -99,6 +102,14 @@ def format_usage(usage: TokenUsage) -> str:
 
 def _key(block: dict[str, Any]) -> str:
     return json.dumps(block, sort_keys=True, default=str)
+
+
+def _waiting_on(event: TurnStalledEvent) -> str:
+    """What a stalled turn waits for, in words."""
+    if event.pending_permissions:
+        return " · waiting for your answer to a permission request"
+    titles = [tool.get("title") or tool.get("tool_call_id", "") for tool in event.running_tools]
+    return f" · running: {', '.join(titles)}" if titles else " · the agent says nothing"
 
 
 def _model_of(options: list[dict[str, Any]] | None) -> str | None:
@@ -216,7 +227,8 @@ class Renderer:
             self._line("  → ", (label, style), (f" (by {event.decided_by})", "dim"))
         elif isinstance(event, UserMessageEvent):
             if event.source != "agent":  # not the agent relaying it (an echo of the prompt)
-                self._line(("> ", "bold blue"), (event.text, "bold"))
+                steered = ("  (steered into the running turn)", "dim") if event.steered else ""
+            self._line(("> ", "bold blue"), (event.text, "bold"), steered)
         elif isinstance(event, SessionEvent):
             self._session(event)
         elif isinstance(event, ErrorEvent):
@@ -234,6 +246,14 @@ class Renderer:
             if model is not None and model != self._model:
                 self._model = model
                 self._line(("model: ", "dim"), model)
+        elif isinstance(event, PermissionModeEvent):
+            self._line(
+                ("permission: ", "dim"), (event.message, "dim" if event.can_ask else "yellow")
+            )
+        elif isinstance(event, TurnStalledEvent):
+            self._line((f"⏸ no progress for {event.idle_s:.0f} s", "yellow"), _waiting_on(event))
+        elif isinstance(event, TurnResumedEvent):
+            self._line((f"▶ moving again after {event.stalled_s:.0f} s", "dim"))
         elif isinstance(event, SessionInfoEvent) and event.title and event.source == "agent":
             self._line(("title: ", "dim"), event.title)
         elif isinstance(event, NoticeEvent):

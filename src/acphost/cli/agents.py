@@ -69,6 +69,13 @@ def _versions(entries: list[AgentEntry]) -> dict[str, str | None]:
         return {entry.name: version for entry, version in zip(installed, found, strict=True)}
 
 
+def _asks(entry: AgentEntry) -> Text:
+    """Whether a deny or ask policy can hold the agent back (see ``AgentEntry.ask_mode``)."""
+    if entry.asks_permission is False:
+        return Text("never", style="yellow")
+    return Text(f"in {entry.ask_mode}" if entry.ask_mode else "-", style="dim")
+
+
 def agents_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """The registry: what can be run by name, whether it is installed, how to install it."""
     entries = list(KNOWN_AGENTS.values())
@@ -84,12 +91,15 @@ def agents_command(args: argparse.Namespace, out: Console, err: Console) -> int:
                 "install": entry.install,
                 "pinned": None if entry.package is None else entry.package.spec,
                 "credentials": list(entry.credentials),
+                "ask_mode": entry.ask_mode or None,
+                "asks_permission": entry.asks_permission,
+                "permission_note": entry.permission_note,
             }
             for entry in entries
         ]
         print_json(out, rows)
         return EXIT_OK
-    table = Table("name", "title", "installed", "version")
+    table = Table("name", "title", "installed", "version", "asks")
     table.add_column("command", overflow="fold")
     table.add_column("install", overflow="fold")
     for entry in entries:
@@ -99,6 +109,7 @@ def agents_command(args: argparse.Namespace, out: Console, err: Console) -> int:
             entry.title,
             Text("yes", style="green") if installed else Text("no", style="dim"),
             versions.get(entry.name) or "-",
+            _asks(entry),
             _command_line(entry),
             entry.install,
         )

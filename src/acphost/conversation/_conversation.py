@@ -35,6 +35,7 @@ from acphost.conversation._desk import PermissionDesk
 from acphost.conversation._inputs import AgentSpec, StoreSpec, blocks_of, open_store
 from acphost.conversation._loop import IOLoop
 from acphost.conversation._mailbox import Mailbox
+from acphost.conversation._pool import AgentPool
 from acphost.conversation._runner import TurnRunner, TurnSettings
 from acphost.conversation._state import ConversationState
 from acphost.errors import AcphostError, ConversationClosed, UsageError
@@ -70,11 +71,22 @@ class Conversation:
     ``permission_timeout`` seconds (default: no limit) is denied, recorded as decided by
     ``timeout``. ``idle_timeout`` (default 600 s without a word from the agent) and
     ``turn_timeout`` (default none) cancel a turn and end it with a ``timeout`` error; an agent
-    that ignores the cancel is stopped after ``cancel_grace`` seconds (default 10).
+    that ignores the cancel is stopped after ``cancel_grace`` seconds (default 10). A turn
+    without progress for ``stall_timeout`` seconds (default 60) is reported by a
+    ``turn_stalled`` event (what it waits for: a permission, a running tool), and a
+    ``turn_resumed`` follows when the agent moves again. Once the conversation cost more than
+    ``max_cost`` (in the agent's currency, from its usage updates), the running turn is
+    cancelled cleanly and ends with a ``budget_exceeded`` error, and no turn starts until
+    :attr:`max_cost` is raised. With ``pool`` (an :class:`AgentPool`), the agent is one the
+    pool started and initialised in advance, when it has one ready.
+
     ``system_prompt`` goes to every session the agent opens for this conversation, after the
     agent's own system prompt (``system_prompt_mode="append"``) or instead of it
     (``"override"``); an agent that does not advertise it fails the turn with
     ``CapabilityMissing`` rather than run without it.
+
+    Every method that waits for the agent has an async twin (``start``/``astart``,
+    ``set_mode``/``aset_mode``, ``run``/``arun``, ``close``/``aclose``...).
     """
 
     def __init__(
@@ -92,6 +104,9 @@ class Conversation:
         idle_timeout: float | None = 600.0,
         turn_timeout: float | None = None,
         cancel_grace: float = 10.0,
+        stall_timeout: float | None = 60.0,
+        max_cost: float | None = None,
+        pool: AgentPool | None = None,
         max_retries: int = 2,
         title: str | None = None,
         id: str | None = None,
@@ -99,7 +114,7 @@ class Conversation:
         system_prompt_mode: SystemPromptMode = "append",
         _resume: tuple[ConversationRecord, list[Event]] | None = None,
     ) -> None:
-        self.agent = resolve_agent(agent)
+        self.agent = pool.take(agent) if pool is not None else resolve_agent(agent)
         self.workspace = Workspace(workspace, *additional_directories)
         self.store = open_store(store)
         self.id = _resume[0].id if _resume else (id or uuid.uuid4().hex)
@@ -135,7 +150,14 @@ class Conversation:
             self.agent,
             ctx,
             self._mailbox,
-            TurnSettings(idle_timeout, turn_timeout, cancel_grace, max_retries),
+            TurnSettings(
+                idle_timeout,
+                turn_timeout,
+                cancel_grace,
+                max_retries,
+                stall_timeout=stall_timeout,
+                want_asks=permission not in ("allow", "allow_once", "allow_always"),
+            ),
             asking=self._desk.asking,
         )
         self._delivery = Delivery(
@@ -147,6 +169,7 @@ class Conversation:
             permission=permission,
             asks=self._desk.asks,
             ask_timeout=permission_timeout,
+            max_cost=max_cost,
         )
         self._delivery.tr.titled = (_resume[0].title if _resume else title) is not None
         if _resume is None:
@@ -164,6 +187,7 @@ class Conversation:
                         "agent": self.agent.spec(),
                         "additional_directories": [str(r) for r in self.workspace.roots[1:]],
                         "permission": permission if isinstance(permission, str) else "callback",
+                        "max_cost": max_cost,
                         **(
                             {
                                 "system_prompt": system_prompt,
@@ -219,6 +243,7 @@ class Conversation:
                     hint="pass agent= to Conversation.resume",
                 )
         options.setdefault("permission", record.metadata.get("permission", "deny"))
+        options.setdefault("max_cost", record.metadata.get("max_cost"))
         if options["permission"] == "callback":
             options["permission"] = "deny"
         options.setdefault(
@@ -243,8 +268,60 @@ class Conversation:
     # --- sending -------------------------------------------------------------------------
 
     def send_message(self, message: ContentBlocks) -> UserMessageEvent:
-        """Queue a message for the agent; ``run()`` sends it. Its event is stored at once."""
+        """Queue a message for the agent; ``run()`` sends it. Its event is stored at once.
+
+        While a turn runs, the message waits for it to end, then runs as the next turn of the
+        same ``run()`` (never interrupting the running one): to say something to the agent
+        while it works, use :meth:`steer`.
+        """
         return self._queue(message, publish=True)
+
+    def steer(self, message: ContentBlocks) -> UserMessageEvent:
+        """Say something to the agent while it works, from any thread.
+
+        If a turn runs and the agent takes messages mid-turn (the ``_session/steering``
+        extension of claude-agent-acp and codex-acp), the message joins that turn: its event,
+        stored before the agent gets it, has ``steered=True`` and the turn's number. Otherwise
+        it is queued exactly like :meth:`send_message`; so is a message the agent did not take
+        because its turn ended meanwhile (a second event says so). Never lost, never sent twice.
+        """
+        event = self._steering(message)
+        if event is None:
+            return self.send_message(message)
+        assert event.turn is not None
+        outcome = self._io.submit(self._runner.steer, event.turn, event.content).result()
+        return event if outcome != "promptRequired" else self.send_message(message)
+
+    async def asteer(self, message: ContentBlocks) -> UserMessageEvent:
+        """Like :meth:`steer`, awaited without blocking the caller's loop."""
+        event = self._steering(message)
+        if event is None:
+            return self.send_message(message)
+        assert event.turn is not None
+        steering = self._io.submit(self._runner.steer, event.turn, event.content)
+        outcome = await asyncio.wrap_future(steering)
+        return event if outcome != "promptRequired" else self.send_message(message)
+
+    def _steering(self, message: ContentBlocks) -> UserMessageEvent | None:
+        """Store the message as steered into the running turn, if the agent can take it;
+        stored first, so that whatever the agent does about it comes after it in the log."""
+        self._check_open()
+        text, blocks = blocks_of(message)
+        with self.state:
+            turn = self._current_turn
+            if turn is None or not self.agent.supports_steering:
+                return None
+            event = self._delivery.tr.new(
+                UserMessageEvent,
+                trusted=isinstance(message, str),
+                text=text,
+                content=blocks,
+                turn=turn,
+                steered=True,
+            )
+            self._delivery.publish()
+        self._raise_from_callbacks()
+        return event
 
     def _queue(self, message: ContentBlocks, *, publish: bool) -> UserMessageEvent:
         # run(message) stores the message with the turn's start, in one transaction
@@ -279,6 +356,7 @@ class Conversation:
             self._queue(message, publish=False)
         if self._io.in_loop():
             raise UsageError("run() was called on acphost's I/O loop", hint="use arun()")
+        self._check_budget()
         self._enter_driver()
         try:
             return self._drive_sync()
@@ -292,6 +370,7 @@ class Conversation:
             self._queue(message, publish=False)
         if self._io.in_loop():
             raise UsageError("arun() was called on acphost's I/O loop", hint="use your own loop")
+        self._check_budget()
         # another driver is running: wait our turn
         while not self._try_enter_driver():  # noqa: ASYNC110
             await asyncio.sleep(0.005)
@@ -299,6 +378,21 @@ class Conversation:
             return await self._drive_async()
         finally:
             self._leave_driver()
+
+    @property
+    def max_cost(self) -> float | None:
+        """The conversation's budget (``None``: no limit); raise it to go on once exceeded."""
+        return self._delivery.max_cost
+
+    @max_cost.setter
+    def max_cost(self, value: float | None) -> None:
+        self._delivery.max_cost = value
+
+    def _check_budget(self) -> None:
+        with self.state:
+            over = self._delivery.over_budget()
+        if over is not None:
+            raise over  # queued messages stay queued
 
     def _enter_driver(self) -> None:
         if self._driver == threading.get_ident():
@@ -441,6 +535,8 @@ class Conversation:
         with self.state:
             done = self._delivery.deliver(items, turn=self._current_turn)
             if done is None:
+                if self._delivery.stop_over_budget():
+                    self._io.call_soon(self._runner.stop, self._current_turn, "budget")
                 return None
             self._current_turn = None
             end = self._delivery.end_turn(done, self._runner)
@@ -475,6 +571,10 @@ class Conversation:
         """Switch the agent's session mode (one of ``state.available_modes``); it is recorded."""
         self._agent_call(self._runner.set_mode, mode_id)
 
+    async def aset_mode(self, mode_id: str) -> None:
+        """Like :meth:`set_mode`, awaited without blocking the caller's loop."""
+        await self._aagent_call(self._runner.set_mode, mode_id)
+
     def set_config_option(self, config_id: str, value: str | bool) -> None:
         """Set an agent config option: a choice (a string: the model, thought level, speed...)
         or an on/off option (a bool); a value the option cannot take raises ``UsageError``."""
@@ -482,17 +582,39 @@ class Conversation:
             self.state.check_config_value(config_id, value)
         self._agent_call(self._runner.set_config_option, config_id, value)
 
+    async def aset_config_option(self, config_id: str, value: str | bool) -> None:
+        """Like :meth:`set_config_option`, awaited without blocking the caller's loop."""
+        with self.state:
+            self.state.check_config_value(config_id, value)
+        await self._aagent_call(self._runner.set_config_option, config_id, value)
+
     def set_model(self, model: str) -> None:
         """Choose the model: sets the agent's config option of category ``model`` to ``model``."""
+        self.set_config_option(self._model_option_id(), model)
+
+    async def aset_model(self, model: str) -> None:
+        """Like :meth:`set_model`, awaited without blocking the caller's loop."""
+        await self.aset_config_option(self._model_option_id(), model)
+
+    def _model_option_id(self) -> str:
         with self.state:
             option = self.state.model_option
         if option is None:
             raise UsageError("the agent offers no model option", hint="see state.config_options")
-        self.set_config_option(str(option["id"]), model)
+        return str(option["id"])
 
     def set_title(self, title: str) -> None:
         """Name the conversation (recorded, from the user); the agent is told too where it
         keeps titles (unstable: ACP's ``session/set_title``)."""
+        self._record_title(title)
+        self._agent_call(self._runner.set_title, title)
+
+    async def aset_title(self, title: str) -> None:
+        """Like :meth:`set_title`, awaited without blocking the caller's loop."""
+        self._record_title(title)
+        await self._aagent_call(self._runner.set_title, title)
+
+    def _record_title(self, title: str) -> None:
         self._check_open()
         if not title.strip():
             raise UsageError("a title must not be empty")
@@ -501,7 +623,6 @@ class Conversation:
             self._delivery.tr.titled = True
             self._delivery.tr.new(SessionInfoEvent, trusted=True, source="user", title=title)
             self._delivery.publish()
-        self._agent_call(self._runner.set_title, title)
 
     def fork(self, **options: Any) -> Conversation:
         """Unstable (ACP's ``session/fork``): a new conversation in a new agent process that
@@ -523,9 +644,18 @@ class Conversation:
         """Start the agent and its session now (otherwise the first turn does)."""
         self._agent_call(self._runner.ensure_session)
 
+    async def astart(self) -> None:
+        """Like :meth:`start`, awaited without blocking the caller's loop."""
+        await self._aagent_call(self._runner.ensure_session)
+
     def _agent_call(self, func: Callable[..., Any], *args: Any) -> None:
         self._check_open()
         self._io.submit(func, *args).result()
+        self._deliver_if_idle()
+
+    async def _aagent_call(self, func: Callable[..., Any], *args: Any) -> None:
+        self._check_open()
+        await asyncio.wrap_future(self._io.submit(func, *args))
         self._deliver_if_idle()
 
     def _deliver_if_idle(self) -> None:
@@ -547,12 +677,16 @@ class Conversation:
         if self._closed:
             raise ConversationClosed(f"conversation {self.id} is closed")
 
-    async def adetach(self) -> None:
+    def detach(self) -> None:
         """Stop the agent process but leave the conversation as it is (not finished).
 
         For a host going away: the next turn, here or in a ``Conversation.resume`` elsewhere,
         starts the agent again and reattaches its session.
         """
+        self._io.submit(self._runner.detach).result()
+
+    async def adetach(self) -> None:
+        """Like :meth:`detach`, awaited without blocking the caller's loop."""
         await asyncio.wrap_future(self._io.submit(self._runner.detach))
 
     def close(self) -> None:

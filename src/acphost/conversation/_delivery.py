@@ -18,27 +18,32 @@ from typing import Any, Literal, TypeAlias, TypeVar
 from acphost.acp.messages import SessionUpdate
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.conversation._items import (
+    AskingNote,
     ControlFailed,
     PermissionAnswer,
     PermissionAsk,
     SessionBegan,
+    Stalled,
     Token,
     TurnDone,
 )
 from acphost.conversation._runner import TurnRunner
 from acphost.conversation._state import ConversationState, Status
 from acphost.conversation._translate import Translator
-from acphost.errors import AcphostError, AgentError
+from acphost.errors import AcphostError, AgentError, BudgetExceeded
 from acphost.events import (
     Event,
     EventBase,
     PermissionDecidedEvent,
+    PermissionModeEvent,
     PermissionRequestedEvent,
     SessionEvent,
     Source,
     StatusChangedEvent,
     TokenUsage,
     TurnEndedEvent,
+    TurnResumedEvent,
+    TurnStalledEvent,
     TurnStartedEvent,
 )
 from acphost.store import EventRecord, EventStore
@@ -96,6 +101,7 @@ class Delivery:
         permission: PermissionPolicy,
         asks: dict[str, PermissionAsk],
         ask_timeout: float | None = None,
+        max_cost: float | None = None,
     ) -> None:
         if isinstance(permission, str) and permission not in (*FIXED_POLICIES, "ask"):
             raise ValueError(f"unknown permission policy {permission!r}")
@@ -107,12 +113,15 @@ class Delivery:
         self.permission = permission
         self.asks = asks
         self.ask_timeout = ask_timeout  # for the message saying a request waits
+        self.max_cost = max_cost
+        self._over_budget: BudgetExceeded | None = None  # why the running turn is being stopped
         self.tr = Translator(state, tokens=on_token is not None, thoughts=on_thought is not None)
         # stored but not yet seen by the callbacks, in seq order (see publish)
         self._undelivered: deque[Event | Token] = deque()
         self._publishing = False
         self._turn_started = 0.0
         self._cost_at_start: float | None = None
+        self._stalled_at: float | None = None  # when the running turn was reported stalled
         self.raised: BaseException | None = None  # see take_raised
         self._raised_on = 0  # the thread whose callback raised it
 
@@ -193,11 +202,15 @@ class Delivery:
         tr = self.tr
         for i, item in enumerate(items, 1):
             if type(item) is SessionUpdate:
+                if self._stalled_at is not None:
+                    self._resumed()
                 tr.message(item)
                 if publish and not i % PUBLISH_EVERY:
                     self.publish()  # a storm's events, rows and JSON stay bounded in memory
             elif isinstance(item, PermissionAsk):
                 tr.flush()
+                if self._stalled_at is not None:
+                    self._resumed()
                 self._ask(item)
             elif isinstance(item, PermissionAnswer):
                 tr.flush()
@@ -208,12 +221,27 @@ class Delivery:
             elif isinstance(item, ControlFailed):
                 tr.flush()
                 tr.error(item.error)
+            elif isinstance(item, AskingNote):
+                tr.flush()
+                tr.new(
+                    PermissionModeEvent,
+                    trusted=True,
+                    mode_id=item.mode_id,
+                    can_ask=item.can_ask,
+                    message=item.message,
+                )
+            elif isinstance(item, Stalled):
+                if item.turn == turn:
+                    tr.flush()
+                    self._stalled(item)
             elif isinstance(item, TurnDone):
                 if item.turn == turn:
                     done = item
                 else:
                     log.error("turn %s ended while turn %s runs: ignored", item.turn, turn)
             else:
+                if self._stalled_at is not None:
+                    self._resumed()
                 tr.message(item)
         if final or done is not None:
             tr.flush()
@@ -242,6 +270,8 @@ class Delivery:
         self.tr.turn = turn
         self._turn_started = time.monotonic()
         self._cost_at_start = self.state.cost
+        self._stalled_at = None
+        self._over_budget = None
         self.tr.new(TurnStartedEvent, trusted=True, prompt=prompt)
         self.set_status("running")
         self.publish()
@@ -270,11 +300,13 @@ class Delivery:
     ) -> tuple[TurnEndedEvent, AcphostError | None]:
         tr = self.tr
         tr.flush()
+        self._stalled_at = None
         error: AcphostError | None = None
         status: Status = "idle"
         stop = done.result.stop_reason if done.result is not None else "cancelled"
         if done.timeout is not None:
-            error = runner.timed_out_error(done.timeout)
+            over = self._over_budget if done.timeout == "budget" else None
+            error = over or runner.timed_out_error(done.timeout)
             stop, status = "cancelled", "error"
         elif done.error is not None:
             exc = done.error
@@ -304,6 +336,41 @@ class Delivery:
         self.set_status(status, hold=True)
         self.publish()
         return ended, error
+
+    def over_budget(self) -> BudgetExceeded | None:
+        """Why no turn may run: the conversation cost more than ``max_cost``."""
+        cost, limit = self.state.cost, self.max_cost
+        if cost is None or limit is None or cost <= limit:
+            return None
+        return BudgetExceeded(cost, limit, self.state.currency)
+
+    def stop_over_budget(self) -> bool:
+        """Whether the running turn went over budget just now (once per turn): the driver
+        then stops it, and its end reports this error."""
+        if self._over_budget is None and self.tr.turn is not None:
+            self._over_budget = self.over_budget()
+            return self._over_budget is not None
+        return False
+
+    def _stalled(self, stalled: Stalled) -> None:
+        self._stalled_at = time.monotonic()
+        self.tr.new(
+            TurnStalledEvent,
+            trusted=True,
+            idle_s=stalled.idle_s,
+            pending_permissions=list(self.state.pending_permissions),
+            running_tools=[
+                {"tool_call_id": c.tool_call_id, "title": c.title}
+                for c in self.state.running_tool_calls
+            ],
+        )
+
+    def _resumed(self) -> None:
+        assert self._stalled_at is not None
+        stalled_s = round(time.monotonic() - self._stalled_at, 3)
+        self._stalled_at = None
+        self.tr.flush()
+        self.tr.new(TurnResumedEvent, trusted=True, stalled_s=stalled_s)
 
     # --- sessions ------------------------------------------------------------------------
 

@@ -11,10 +11,12 @@ from acphost.errors import AcphostError
 
 __all__ = [
     "CONFIRMED",
+    "AskingNote",
     "ControlFailed",
     "PermissionAnswer",
     "PermissionAsk",
     "SessionBegan",
+    "Stalled",
     "Token",
     "TurnDone",
 ]
@@ -71,6 +73,24 @@ class TurnDone:
     cancelled: bool = False
     timeout: str | None = None
     killed: bool = False
+
+
+@dataclass(slots=True)
+class AskingNote:
+    """What acphost did so that the agent asks before acting (``mode_id`` selected), or why it
+    cannot (``can_ask`` false)."""
+
+    mode_id: str | None
+    can_ask: bool
+    message: str
+
+
+@dataclass(slots=True)
+class Stalled:
+    """The running turn made no progress for ``idle_s`` seconds (the stall watchdog)."""
+
+    turn: int
+    idle_s: float
 
 
 @dataclass(slots=True)

@@ -14,8 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from acphost.acp.messages import SessionUpdate
-from acphost.agents._base import AgentBase, AgentContext, TurnResult
-from acphost.conversation._items import CONFIRMED, ControlFailed, SessionBegan, TurnDone
+from acphost.agents._base import AgentBase, AgentContext, SessionStart, SteerOutcome, TurnResult
+from acphost.conversation._items import (
+    CONFIRMED,
+    AskingNote,
+    ControlFailed,
+    SessionBegan,
+    Stalled,
+    TurnDone,
+)
 from acphost.conversation._mailbox import Mailbox
 from acphost.errors import (
     AcphostError,
@@ -37,6 +44,8 @@ class TurnSettings:
     cancel_grace: float = 10.0
     max_retries: int = 2
     retry_backoff: float = 0.5
+    stall_timeout: float | None = 60.0
+    want_asks: bool = False  # the policy decides: select the agent's asking mode
 
 
 class TurnRunner:
@@ -72,6 +81,7 @@ class TurnRunner:
         self._hurry = asyncio.Event()  # see hurry(); a new one per turn
         self._killed = False
         self._timeout: str | None = None
+        self._stalled: int | None = None  # ctx.activity when the turn was reported stalled
 
     # --- sessions ------------------------------------------------------------------------
 
@@ -92,7 +102,11 @@ class TurnRunner:
             start = await self.agent.astart(self.ctx, resume_session_id=None)
             start.how = "restarted"
             start.context_restored = False
-            start.reason = f"the agent could not reattach session {resume}: {exc.message}"
+            start.reason = (
+                f"the agent could not reattach session {resume}: it rejected "
+                f"{exc.method or 'the request'} ({exc.message}); a new session was started "
+                "without the earlier context"
+            )
             start.error = exc.to_dict()
         if reason is not None and start.how == "started":
             start.how = "restarted"
@@ -103,6 +117,36 @@ class TurnRunner:
         self.restart_reason = None
         self.ctx.session_id = start.session_id
         self.mailbox.put(SessionBegan(start))
+        if self.settings.want_asks:
+            await self._make_it_ask(start)
+
+    async def _make_it_ask(self, start: SessionStart) -> None:
+        """The policy decides permissions (ask, deny, a callback): select the mode in which
+        the agent asks before acting, where the registry knows it; say so when it can't ask
+        (an agent in an ``auto`` mode approves its own tool calls and never asks)."""
+        agent, mode = self.agent, self.agent.ask_mode
+        if agent.asks_permission is False:
+            message = f"{agent.name} never asks before acting (it has no permission system)"
+            self.mailbox.put(AskingNote(None, False, message + ": the policy cannot stop it"))
+            return
+        if mode is None:
+            return
+        offered = [str(m.get("id")) for m in (start.modes or {}).get("availableModes") or []]
+        current = (start.modes or {}).get("currentModeId")
+        if current == mode:
+            return
+        if mode not in offered:
+            message = f"{agent.name} offers no mode {mode!r}, in which it would ask before acting"
+            self.mailbox.put(AskingNote(None, False, message + ": it may act without asking"))
+            return
+        try:
+            await self.set_mode(mode)
+        except AcphostError as exc:
+            message = f"{agent.name} refused mode {mode!r} ({exc.message}): it may act unasked"
+            self.mailbox.put(AskingNote(None, False, message))
+            return
+        why = f"{agent.name} started in mode {current!r}; in {mode!r} it asks before acting"
+        self.mailbox.put(AskingNote(mode, True, f"selected mode {mode!r}: {why}"))
 
     async def detach(self) -> None:
         """Stop the agent; the next turn starts it again and reattaches the session."""
@@ -139,6 +183,12 @@ class TurnRunner:
         except AcphostError as exc:
             self.mailbox.put(ControlFailed(exc))
             raise
+
+    async def steer(self, turn: int, prompt: list[dict[str, Any]]) -> SteerOutcome:
+        """Put ``prompt`` into ``turn`` if it is still running and the agent can take it."""
+        if turn != self._turn or self._step is None or self.ctx.cancelled:
+            return "promptRequired"
+        return await self.agent.asteer(self.ctx, prompt)
 
     def _host_update(self, data: dict[str, Any]) -> None:
         # What the agent confirmed in a response, recorded as the update it amounts to.
@@ -219,6 +269,7 @@ class TurnRunner:
         assert task is not None
         ended: asyncio.Future[None] = loop.create_future()
         self._step, self._step_task, self._stopping = ended, task, False
+        self._stalled = None
         started = time.monotonic()
         # idle time counts from the prompt: starting the agent has its own time limit
         self.ctx.last_activity = started
@@ -248,6 +299,7 @@ class TurnRunner:
             return
         now = time.monotonic()
         settings = self.settings
+        self._watch_stall(now)
         if settings.turn_timeout is not None and now - started >= settings.turn_timeout:
             self._start_cancel("turn")
         elif (
@@ -260,15 +312,33 @@ class TurnRunner:
                 self._start_cancel("idle")
         self._arm(loop, started)  # no more once cancelling on a limit (see _next_deadline)
 
+    def _watch_stall(self, now: float) -> None:
+        """Report a turn without progress for ``stall_timeout`` once; the driver reports its
+        resumption on the agent's next word, and the watch starts again from that word."""
+        limit = self.settings.stall_timeout
+        if self._stalled is not None and self._stalled != self.ctx.activity:
+            self._stalled = None  # it moved again
+        if limit is None or self._stalled is not None or self._turn is None:
+            return
+        idle = now - self.ctx.last_activity
+        if idle >= limit:
+            self._stalled = self.ctx.activity
+            self.mailbox.put(Stalled(self._turn, round(idle, 3)))
+
     def _next_deadline(self, started: float) -> float | None:
         if self._timeout is not None:
             return None  # already cancelling; the grace timer takes over
         now = time.monotonic()
         waits = []
-        if self.settings.turn_timeout is not None:
-            waits.append(started + self.settings.turn_timeout - now)
-        if self.settings.idle_timeout is not None:
-            waits.append(self.ctx.last_activity + self.settings.idle_timeout - now)
+        settings = self.settings
+        if settings.turn_timeout is not None:
+            waits.append(started + settings.turn_timeout - now)
+        if settings.idle_timeout is not None:
+            waits.append(self.ctx.last_activity + settings.idle_timeout - now)
+        if settings.stall_timeout is not None:
+            stall = self.ctx.last_activity + settings.stall_timeout - now
+            # stalled: look again a period later for progress (and the next stall)
+            waits.append(settings.stall_timeout if self._stalled is not None else stall)
         return max(0.0, min(waits)) if waits else None
 
     # --- cancel --------------------------------------------------------------------------
@@ -283,6 +353,12 @@ class TurnRunner:
         if self._turn is not None and self._step is None:
             self.ctx.cancelled = True  # starting its session, or between attempts
         self._start_cancel(None)
+
+    def stop(self, turn: int, limit: str) -> None:
+        """Called on the I/O loop: cancel ``turn`` on a limit the driver watches (``budget``);
+        it ends like a timeout, with the error the driver makes for ``limit``."""
+        if turn == self._turn:
+            self._start_cancel(limit)
 
     def hurry(self) -> None:
         """Called on the I/O loop: the user insists (a second Ctrl-C); an agent that has not

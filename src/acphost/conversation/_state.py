@@ -33,6 +33,8 @@ from acphost.events import (
     TokenUsage,
     ToolCallEvent,
     TurnEndedEvent,
+    TurnResumedEvent,
+    TurnStalledEvent,
     TurnStartedEvent,
     UsageEvent,
     UserMessageEvent,
@@ -70,6 +72,7 @@ class ConversationState:
         self.title: str | None = None
         self.turns = 0
         self.last_stop_reason: str | None = None
+        self.stalled: TurnStalledEvent | None = None  # the running turn has stalled: on what
         self.last_error: ErrorEvent | None = None
         self.usage = TokenUsage()
         self.context_used: int | None = None
@@ -230,8 +233,10 @@ class ConversationState:
                 self.messages.append(event)
         elif isinstance(event, TurnStartedEvent):
             self.turns = max(self.turns, event.turn or 0)
+            self.stalled = None
         elif isinstance(event, TurnEndedEvent):
             self.last_stop_reason = event.stop_reason
+            self.stalled = None
             if event.usage is not None:
                 self.usage = self.usage + event.usage
         elif isinstance(event, UsageEvent):
@@ -261,6 +266,8 @@ class ConversationState:
             self.compactions[event.compaction_id] = event
         elif isinstance(event, SubagentEvent):
             self.subagents[event.subagent_session_id] = event
+        elif isinstance(event, TurnStalledEvent | TurnResumedEvent):
+            self.stalled = event if isinstance(event, TurnStalledEvent) else None
 
     def _apply_usage(self, event: UsageEvent) -> None:
         if event.used is not None:

@@ -39,6 +39,8 @@ __all__ = [
     "SendMessage",
     "SetConfigOption",
     "SetMode",
+    "Steer",
+    "SteerAccepted",
 ]
 
 MAX_SEQ = 2**63 - 1
@@ -104,6 +106,11 @@ class CreateConversation(_Request):
         "append",
         description="`append`: after the agent's own system prompt; `override`: instead of it",
     )
+    max_cost: Annotated[float, Field(ge=0)] | SkipJsonSchema[None] = Field(
+        None,
+        description="A budget in the agent's currency: the turn that goes over it is cancelled "
+        "and ends with a `budget_exceeded` error; no turn starts while over it",
+    )
 
     @field_validator("env")
     @classmethod
@@ -123,6 +130,10 @@ class CreateConversation(_Request):
 class SendMessage(_Request):
     text: str = Field(min_length=1)
     run: bool = Field(True, description="Run it now; false only queues it for the next run")
+
+
+class Steer(_Request):
+    text: str = Field(min_length=1)
 
 
 class SetConfigOption(_Request):
@@ -176,6 +187,12 @@ class ConversationSummary(BaseModel):
     created_at: float
     updated_at: float
     live: bool = Field(description="Whether its agent is attached in this server process")
+    running: bool = Field(description="Whether a turn is being driven right now")
+    cost: float | None = Field(description="Total cost reported by the agent, if it reports one")
+    currency: str | None
+    pending_permission_count: int = Field(
+        description="Permission requests waiting for an answer (see pending_permissions)"
+    )
 
 
 class ConversationPage(BaseModel):
@@ -197,15 +214,12 @@ class PendingPermission(BaseModel):
 class ConversationDetail(ConversationSummary):
     """A conversation's state: the fold of its events (see GET .../events)."""
 
-    running: bool = Field(description="Whether a turn is being driven right now")
     last_seq: int
     session_id: str | None
     permission: str
     turns: int
     last_stop_reason: str | None
     usage: TokenUsage
-    cost: float | None
-    currency: str | None
     context_used: int | None
     context_size: int | None
     mode_id: str | None
@@ -228,6 +242,12 @@ class ActionResult(BaseModel):
 class MessageAccepted(ActionResult):
     seq: int = Field(description="The seq of the stored user_message event")
     turn: int | None
+
+
+class SteerAccepted(MessageAccepted):
+    steered: bool = Field(
+        description="True: it joined the running turn; false: it was queued as the next turn"
+    )
 
 
 class EventPage(BaseModel):

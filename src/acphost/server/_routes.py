@@ -11,6 +11,7 @@ import acphost
 from acphost.agents import KNOWN_AGENTS
 from acphost.events import Event
 from acphost.server._errors import ApiError, errors
+from acphost.server._listing import Rows
 from acphost.server._manager import Live, Manager
 from acphost.server._models import (
     MAX_SEQ,
@@ -27,8 +28,10 @@ from acphost.server._models import (
     SetConfigOption,
     SetMode,
     Status,
+    Steer,
+    SteerAccepted,
 )
-from acphost.server._views import detail, summary
+from acphost.server._views import detail
 
 __all__ = ["conversations_router", "public_router"]
 
@@ -50,6 +53,7 @@ def public_router(manager: Manager) -> APIRouter:
 
 def conversations_router(manager: Manager) -> APIRouter:
     router = APIRouter()
+    rows = Rows(manager)
 
     async def describe(conversation_id: str) -> ConversationDetail:
         record = manager.record(conversation_id)
@@ -108,7 +112,7 @@ def conversations_router(manager: Manager) -> APIRouter:
         )
         total = store.count_conversations(status=status, agent=agent, search=search)
         return ConversationPage(
-            conversations=[summary(r, r.id in manager.live) for r in records],
+            conversations=await rows.rows(records),
             total=total,
             limit=limit,
             offset=offset,
@@ -148,6 +152,26 @@ def conversations_router(manager: Manager) -> APIRouter:
         if body.run:
             manager.drive(live)
         return MessageAccepted(**action(live).model_dump(), seq=event.seq, turn=event.turn)
+
+    @router.post(
+        "/conversations/{conversation_id}/steer",
+        responses=errors(404, 409, 429),
+        status_code=202,
+        response_model=SteerAccepted,
+        tags=["control"],
+    )
+    async def steer(conversation_id: ConversationId, body: Steer) -> SteerAccepted:
+        """Say something to the agent while it works: it joins the running turn where the agent
+        takes messages mid-turn (``_session/steering``); otherwise it is queued as the next
+        turn and run (as ``POST /messages`` does)."""
+        live = await manager.get_live(conversation_id)
+        with live.held():  # its agent stays attached meanwhile
+            event = await live.conversation.asteer(body.text)
+        if not event.steered:
+            manager.drive(live)
+        return SteerAccepted(
+            **action(live).model_dump(), seq=event.seq, turn=event.turn, steered=event.steered
+        )
 
     @router.post(
         "/conversations/{conversation_id}/run",
@@ -211,7 +235,7 @@ def conversations_router(manager: Manager) -> APIRouter:
                 hint=f"its options: {', '.join(known)}",
             )
         with live.held():  # its agent stays attached meanwhile
-            await asyncio.to_thread(live.conversation.set_config_option, body.config_id, body.value)
+            await live.conversation.aset_config_option(body.config_id, body.value)
         return await describe(conversation_id)
 
     @router.post(
@@ -233,7 +257,7 @@ def conversations_router(manager: Manager) -> APIRouter:
                 hint=f"its modes: {', '.join(known)}",
             )
         with live.held():  # its agent stays attached meanwhile
-            await asyncio.to_thread(live.conversation.set_mode, body.mode_id)
+            await live.conversation.aset_mode(body.mode_id)
         return await describe(conversation_id)
 
     @router.post(

@@ -121,6 +121,7 @@ class FakeAgent:
             "session/set_title": self._set_title,
             "session/set_config_option": self._set_config_option,
             "session/prompt": self._prompt,
+            "_session/steering": self._steering,
         }
 
     async def run(self) -> None:
@@ -252,12 +253,15 @@ class FakeAgent:
             },
         }
         capabilities.update(s["agent_capabilities"])
-        return {
+        result: dict[str, Any] = {
             "protocolVersion": s["protocol_version"],
             "agentCapabilities": capabilities,
             "authMethods": self.auth_methods,
             "agentInfo": s["agent_info"],
         }
+        if s["steering"]:  # as claude-agent-acp and codex-acp advertise it
+            result["_meta"] = {"steering": {"supported": True}}
+        return result
 
     async def _authenticate(self, params: dict[str, Any], _: IncomingRequest) -> Any:
         method_id = params.get("methodId")
@@ -390,6 +394,23 @@ class FakeAgent:
         self.store.save(session)
         self._update(session, {"sessionUpdate": "config_option_update", "configOptions": options})
         return {"configOptions": options}
+
+    async def _steering(self, params: dict[str, Any], _: IncomingRequest) -> Any:
+        """``_session/steering``: the text joins the running turn (the scenario takes it with
+        ``ctx.wait_for_steering``); with no turn running the client is told to prompt."""
+        if not self.settings["steering"]:
+            raise RpcError(METHOD_NOT_FOUND, "Method not found: _session/steering")
+        session = self._live(params)
+        blocks = params.get("prompt")
+        if not isinstance(blocks, list):
+            raise RpcError(INVALID_PARAMS, "_session/steering needs a prompt (content blocks)")
+        turn = session.active_turn
+        if turn is None:
+            return {"outcome": "promptRequired", "reason": "noRunningTurn"}
+        session.history.extend({"role": "user", "content": b} for b in blocks)
+        turn.steered.append(prompt_text(blocks))
+        turn.steer_event.set()
+        return {"outcome": "injected"}
 
     async def _prompt(self, params: dict[str, Any], request: IncomingRequest) -> Any:
         session = self._live(params)

@@ -96,6 +96,24 @@ class ContextBase:
             return False
         return True
 
+    async def wait_for_steering(self, timeout: float = 30.0) -> str | None:
+        """Wait for text the client steered into this turn (``_session/steering``, with the
+        ``steering`` setting); ``None`` if ``timeout`` passes or the turn is cancelled first."""
+        turn = self._turn
+        waits = {asyncio.ensure_future(turn.steer_event.wait())}
+        waits.add(asyncio.ensure_future(turn.cancel_event.wait()))
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        if not turn.steered:
+            return None
+        text = turn.steered.pop(0)
+        if not turn.steered:
+            turn.steer_event.clear()
+        return text
+
     def has_capability(self, dotted: str) -> bool:
         """``ctx.has_capability("fs.readTextFile")``, ``"terminal"``, ``"elicitation.form"``."""
         node: Any = self.client_capabilities

@@ -36,6 +36,9 @@ class TurnState:
     cancel_requested: bool = False
     cancelled_by_request: bool = False
     agent_text: list[str] = field(default_factory=list)
+    # texts the client steered into this turn (_session/steering), not yet taken
+    steered: list[str] = field(default_factory=list)
+    steer_event: asyncio.Event = field(default_factory=asyncio.Event)
 
     def request_cancel(self, *, by_request: bool = False) -> None:
         self.cancel_requested = True

@@ -33,6 +33,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "modes": None,
     "config_options": None,
     "ignore_cancel": False,
+    "steering": False,  # advertise and answer the _session/steering extension
     "string_ids": False,
     "respect_client_capabilities": True,
     "after_last_turn": "repeat",
