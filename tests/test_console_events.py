@@ -1,8 +1,9 @@
-"""The console shows the host's word that a turn stalled, and steers the running turn.
+"""The console shows the newer events: host-reported stalls, steering, notices, compactions,
+subagents and tool names.
 
-A real server with a short ``stall_timeout``, a fake agent that waits for a steered message,
-and Chromium: the stall banner comes from the host's ``turn_stalled`` event (no clock in the
-page), the Steer button sends into the running turn, and the banner goes when it resumes.
+Real servers and fake agents, and Chromium. With a short ``stall_timeout`` the stall banner comes
+from the host's ``turn_stalled`` event (no clock in the page), the Steer button sends into the
+running turn, and the banner goes when it resumes.
 """
 
 from __future__ import annotations
@@ -67,3 +68,46 @@ def test_a_stalled_turn_is_shown_and_steered_back_to_work(
         expect(page.locator("[data-testid=note-row][data-what=resumed]")).to_have_count(1)
         expect(page.get_by_test_id("user-message")).to_have_count(2)  # no echo, no duplicate
         expect(page.get_by_test_id("composer-steer")).to_have_count(0)
+
+
+def test_notices_compactions_subagents_and_tool_names_are_shown(
+    browser: Browser, store_path: Path, workspace: Path
+) -> None:
+    scenario = (
+        Scenario("wire")
+        .turn()
+        .notice("Switched to a smaller model", severity="warning", description="rate limited")
+        .compaction("c1", "in_progress")
+        .compaction("c1", "completed", summary="We fixed the parser.")
+        .subagent("sub-1", name="scout", task="map the repo")
+        .raw_update(
+            {
+                "sessionUpdate": "agent_message_chunk",
+                "content": {"type": "text", "text": "3 files"},
+            },
+            session_id="sub-1",
+        )
+        .subagent_state("sub-1", "completed")
+        .tool_call("t1", title="Run the tests", kind="execute", status="completed", name="Bash")
+        .text("all done")
+    )
+    with console_server(store_path) as console, browser_page(browser) as page:
+        command = fake_agent_command(scenario, directory=workspace.parent)
+        cid = console.create(workspace, command=command, permission="allow", message="go")
+        sign_in(page, console, f"/#/c/{cid}")
+        expect(page.get_by_test_id("turn-ended")).to_have_count(1)
+        notice = page.locator("[data-testid=note-row][data-what=notice]")
+        expect(notice).to_have_attribute("data-tone", "warn")
+        expect(notice).to_contain_text("Switched to a smaller model")
+        expect(notice).to_contain_text("rate limited")
+        divider = page.get_by_test_id("compaction")
+        expect(divider).to_have_count(1)  # one divider, updated in place
+        expect(divider).to_have_attribute("data-status", "completed")
+        divider.locator("summary").click()
+        expect(page.get_by_test_id("compaction-summary")).to_have_text("We fixed the parser.")
+        subagent = page.get_by_test_id("subagent")
+        expect(subagent).to_have_attribute("data-state", "completed")
+        expect(subagent).to_contain_text("scout")
+        expect(page.get_by_test_id("subagent-text")).to_have_text("3 files")
+        expect(page.get_by_test_id("tool-call-name")).to_have_text("Bash")
+        expect(page.get_by_test_id("agent-message")).to_have_text(["all done"])
