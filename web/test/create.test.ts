@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 
 import { Api, ApiError } from "../src/api";
-import { createConversation } from "../src/views/create";
+import type { ConversationDetail, ConversationPage } from "../src/types";
+import { createConversation, knownChoices } from "../src/views/create";
 
 /** An Api whose requests are answered here, in order, and recorded. */
 class ScriptedApi extends Api {
@@ -73,5 +74,51 @@ describe("createConversation", () => {
       /no such mode \(its modes: a, b\); the first message was not sent/,
     );
     expect(api.calls.some((c) => c.includes("/messages"))).toBe(false);
+  });
+});
+
+describe("knownChoices", () => {
+  /** A server with two conversations of ``demo`` (the newer one knows its modes and models). */
+  class History extends Api {
+    calls: string[] = [];
+    override request<T>(method: string, path: string): Promise<T> {
+      this.calls.push(`${method} ${path}`);
+      if (path.startsWith("/api/conversations?")) {
+        const summary = (id: string, agent: string, updated_at: number) => ({
+          id,
+          agent,
+          updated_at,
+        });
+        const page = {
+          conversations: [
+            summary("old", "demo", 1),
+            summary("new", "demo", 5),
+            summary("x", "other", 9),
+          ],
+          total: 3,
+        } as unknown as ConversationPage;
+        return Promise.resolve(page as T);
+      }
+      const detail = {
+        id: "new",
+        modes: [{ id: "code", name: "Code" }],
+        models: [{ value: "big", name: "Big model" }],
+      } as unknown as ConversationDetail;
+      return Promise.resolve(detail as T);
+    }
+  }
+
+  it("offers the modes and models of the agent's latest conversation", async () => {
+    const api = new History();
+    const known = await knownChoices(api, "demo");
+    expect(known.modes.map((c) => c.id)).toEqual(["code"]);
+    expect(known.models.map((c) => c.value)).toEqual(["big"]);
+    expect(api.calls.at(-1)).toBe("GET /api/conversations/new");
+  });
+
+  it("offers nothing for an agent without conversations", async () => {
+    const api = new History();
+    expect(await knownChoices(api, "never")).toEqual({ modes: [], models: [] });
+    expect(api.calls).toHaveLength(1);
   });
 });

@@ -2,13 +2,15 @@
 // workspace, a permission policy, optionally a mode, a model, a title and a first message.
 //
 // The API takes mode and model once the agent's session exists, so they are set right after
-// creating the conversation and before its first message is sent.
+// creating the conversation and before its first message is sent. The registry does not know
+// an agent's modes and models before a session starts, so the fields stay free text, offering
+// the choices the agent gave in its latest conversation here (once it has had one).
 
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
 import { type Api, describe } from "../api";
-import type { AgentInfo, CreateRequest } from "../types";
+import type { AgentInfo, Choice, CreateRequest } from "../types";
 
 interface Props {
   api: Api;
@@ -41,6 +43,32 @@ export async function createConversation(
   return { id: detail.id, warning: null };
 }
 
+/** An agent's modes and models as it offered them in its latest conversation (none: empty). */
+export async function knownChoices(
+  api: Api,
+  agent: string,
+): Promise<{ modes: Choice[]; models: Choice[] }> {
+  const page = await api.conversations({});
+  const latest = page.conversations
+    .filter((c) => c.agent === agent)
+    .sort((a, b) => b.updated_at - a.updated_at)[0];
+  if (!latest) return { modes: [], models: [] };
+  const detail = await api.conversation(latest.id);
+  return { modes: detail.modes, models: detail.models };
+}
+
+/** Suggestions for a free-text field: the value to type, and its name beside it. */
+function Suggestions(props: { id: string; choices: Choice[] }): JSX.Element {
+  return (
+    <datalist id={props.id} data-testid={props.id}>
+      {props.choices.map((c) => {
+        const value = c.id ?? c.value ?? "";
+        return <option key={value} value={value} label={c.name ?? value} />;
+      })}
+    </datalist>
+  );
+}
+
 export function CreateForm(props: Props): JSX.Element {
   const { api } = props;
   const [agents, setAgents] = useState<AgentInfo[]>([]);
@@ -53,6 +81,10 @@ export function CreateForm(props: Props): JSX.Element {
   const [message, setMessage] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [choices, setChoices] = useState<{ modes: Choice[]; models: Choice[] }>({
+    modes: [],
+    models: [],
+  });
 
   useEffect(() => {
     api.agents().then(
@@ -66,6 +98,22 @@ export function CreateForm(props: Props): JSX.Element {
       },
     );
   }, [api]);
+
+  useEffect(() => {
+    let alive = true;
+    setChoices({ modes: [], models: [] });
+    if (agent) {
+      knownChoices(api, agent).then(
+        (known) => {
+          if (alive) setChoices(known);
+        },
+        () => undefined, // only suggestions: the fields stay free text
+      );
+    }
+    return () => {
+      alive = false;
+    };
+  }, [api, agent]);
 
   const chosen = agents.find((a) => a.name === agent);
   const submit = async (): Promise<void> => {
@@ -149,6 +197,7 @@ export function CreateForm(props: Props): JSX.Element {
           Mode (optional)
           <input
             data-testid="create-mode"
+            list="create-mode-choices"
             placeholder="the agent's default"
             value={mode}
             onInput={(e) => {
@@ -160,6 +209,7 @@ export function CreateForm(props: Props): JSX.Element {
           Model (optional)
           <input
             data-testid="create-model"
+            list="create-model-choices"
             placeholder="the agent's default"
             value={model}
             onInput={(e) => {
@@ -167,6 +217,8 @@ export function CreateForm(props: Props): JSX.Element {
             }}
           />
         </label>
+        <Suggestions id="create-mode-choices" choices={choices.modes} />
+        <Suggestions id="create-model-choices" choices={choices.models} />
       </div>
       <label>
         Title (optional)
