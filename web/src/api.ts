@@ -7,6 +7,8 @@ import type {
   ConversationPage,
   CreateRequest,
   EventPage,
+  JobDetail,
+  JobSummary,
   SessionInfo,
   Status,
 } from "./types";
@@ -160,6 +162,15 @@ export class Api {
       config_id: configId,
       value,
     });
+  }
+
+  /** Stored jobs, most recently updated first. */
+  jobs(): Promise<JobSummary[]> {
+    return this.request("GET", "/api/jobs");
+  }
+
+  job(id: string): Promise<JobDetail> {
+    return this.request("GET", `/api/jobs/${enc(id)}`);
   }
 
   answer(id: string, requestId: string, decision: string): Promise<unknown> {

@@ -1,5 +1,6 @@
 // The console's shell: sign-in when the server needs it, then the list beside the open
-// conversation (or the create form). Routes live in the URL hash: #/, #/new, #/c/<id>.
+// conversation (or the create form, or the jobs). Routes live in the URL hash: #/, #/new,
+// #/c/<id>, #/jobs, #/jobs/<id>.
 // The page title counts the permission requests waiting, so a background tab shows them.
 
 import type { JSX } from "preact";
@@ -9,15 +10,23 @@ import { Api, describe } from "./api";
 import type { ConversationSummary } from "./types";
 import { ConversationView } from "./views/conversation";
 import { CreateForm } from "./views/create";
+import { JobsView } from "./views/jobs";
 import { ConversationList } from "./views/list";
 import { SignIn } from "./views/signin";
 
-export type Route = { page: "home" } | { page: "new" } | { page: "conversation"; id: string };
+export type Route =
+  | { page: "home" }
+  | { page: "new" }
+  | { page: "conversation"; id: string }
+  | { page: "jobs"; id: string | null };
 
 /** The route of a location hash (or a path, when the server's fallback served /c/<id>). */
 export function parseRoute(hash: string, path = "/"): Route {
   const where = hash.replace(/^#/, "") || path;
   if (where === "/new") return { page: "new" };
+  if (where === "/jobs") return { page: "jobs", id: null };
+  const job = /^\/jobs\/(.+)$/.exec(where);
+  if (job?.[1]) return { page: "jobs", id: decodeURIComponent(job[1]) };
   const match = /^\/c\/(.+)$/.exec(where);
   if (match?.[1]) return { page: "conversation", id: decodeURIComponent(match[1]) };
   return { page: "home" };
@@ -131,6 +140,9 @@ export function App(): JSX.Element {
       <aside class="side">
         <div class="brand">
           <a href="#/">acphost</a>
+          <a href="#/jobs" class="nav" data-testid="jobs-link">
+            Jobs
+          </a>
           {pending > 0 ? (
             <span class="badge" data-testid="pending-total">
               ⚠ {pending}
@@ -185,6 +197,8 @@ export function App(): JSX.Element {
               location.hash = `#/c/${encodeURIComponent(id)}`;
             }}
           />
+        ) : route.page === "jobs" ? (
+          <JobsView api={api} id={route.id} />
         ) : route.page === "conversation" ? (
           <ConversationView
             key={route.id}

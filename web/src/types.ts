@@ -317,3 +317,49 @@ export interface CreateRequest {
   model?: string;
   max_cost?: number;
 }
+
+/** A stored job and how far it got (``GET /api/jobs``). */
+export interface JobSummary {
+  id: string;
+  status: string;
+  tasks: number;
+  agents: string[];
+  cells: number;
+  finished: number;
+  passed: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One trial: a (task, agent, attempt) cell, its outcome, figures and conversation. */
+export interface Trial {
+  task_id: string;
+  agent: string;
+  attempt: number;
+  outcome: string;
+  conversation_id: string | null;
+  cost: number | null;
+  currency: string | null;
+  total_tokens: number;
+  wall_time: number;
+  stop_reason: string | null;
+}
+
+/** One agent's figures over its finished trials. */
+export interface AgentStats {
+  agent: string;
+  trials: number;
+  passed: number;
+  pass_rate: number | null;
+  pass_rate_low: number;
+  pass_rate_high: number;
+  total_cost: number | null;
+  cost_per_solved: number | null;
+  median_time: number | null;
+  mean_tokens: number | null;
+}
+
+/** A job's results (``GET /api/jobs/{id}``): every trial, the grid's axes, per-agent figures. */
+export interface JobDetail extends JobSummary {
+  results: { job: string; tasks: string[]; agents: string[]; trials: Trial[]; stats: AgentStats[] };
+}

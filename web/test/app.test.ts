@@ -8,6 +8,8 @@ describe("routes", () => {
     expect(parseRoute("#/new")).toEqual({ page: "new" });
     expect(parseRoute("", "/c/xyz")).toEqual({ page: "conversation", id: "xyz" });
     expect(parseRoute("", "/")).toEqual({ page: "home" });
+    expect(parseRoute("#/jobs")).toEqual({ page: "jobs", id: null });
+    expect(parseRoute("#/jobs/bench%201")).toEqual({ page: "jobs", id: "bench 1" });
   });
 
   it("puts waiting permissions first in the page title", () => {
