@@ -334,13 +334,7 @@ export class Timeline {
       row?.type === "subagent"
         ? row.subagent
         : {
-            event: {
-              ...event,
-              kind: "subagent",
-              name: "",
-              task: "",
-              state: "running",
-            },
+            event: { ...event, kind: "subagent", name: "", task: "", state: "running" },
             text: "",
             updates: 0,
           };

@@ -78,6 +78,7 @@ export function CreateForm(props: Props): JSX.Element {
   const [mode, setMode] = useState("");
   const [model, setModel] = useState("");
   const [title, setTitle] = useState("");
+  const [maxCost, setMaxCost] = useState("");
   const [message, setMessage] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -125,6 +126,7 @@ export function CreateForm(props: Props): JSX.Element {
       if (message.trim()) body.message = message.trim();
       if (mode.trim()) body.mode = mode.trim();
       if (model.trim()) body.model = model.trim();
+      if (maxCost.trim()) body.max_cost = Number(maxCost);
       const { id, warning } = await createConversation(api, body);
       props.onCreated(id, warning);
     } catch (e) {
@@ -220,6 +222,19 @@ export function CreateForm(props: Props): JSX.Element {
         <Suggestions id="create-mode-choices" choices={choices.modes} />
         <Suggestions id="create-model-choices" choices={choices.models} />
       </div>
+      <label>
+        Budget (optional: the turn that costs more is cancelled, in the agent's currency)
+        <input
+          data-testid="create-max-cost"
+          type="number"
+          min="0"
+          step="any"
+          value={maxCost}
+          onInput={(e) => {
+            setMaxCost(e.currentTarget.value);
+          }}
+        />
+      </label>
       <label>
         Title (optional)
         <input
