@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-import pytest
 
-from acphost.jobs import AgentConfig, Budget, Job, JobStore, Task, run_job
+from acphost.jobs import AgentConfig, Budget, Job, JobStore, Task, load_job, run_job
 from acphost.store import SQLiteStore
 from acphost.testing import Scenario, fake_agent_command
-
-DEADLINE = 60.0
-
-
-def _writes(cost: float | None = None) -> Scenario:
-    scenario = Scenario("writes").turn().text("on it").write_file("out.txt", "done")
-    if cost is not None:
-        scenario = scenario.usage(used=10, size=100, cost=cost)
-    return scenario.stop()
+from jobs_support import counting_agent, has_event, starts, trial_row, wait_for, writes
 
 
 def _job(tmp_path: Path, scenario: Scenario | list[str], **fields: object) -> Job:
     command = (
-        scenario
-        if isinstance(scenario, list)
-        else fake_agent_command(scenario, directory=tmp_path)
+        scenario if isinstance(scenario, list) else fake_agent_command(scenario, directory=tmp_path)
     )
     options: dict[str, object] = {
         "name": "j",
@@ -59,7 +45,7 @@ def _run(tmp_path: Path, job: Job) -> list:
 def test_a_passing_and_a_failing_check(tmp_path: Path) -> None:
     job = _job(
         tmp_path,
-        _writes(cost=0.02),
+        writes(cost=0.02),
         tasks=[
             Task(id="pass", prompt="go", check="test -f out.txt && echo 'score: 0.75'"),
             Task(id="fail", prompt="go", check="test -f missing.txt"),
@@ -73,10 +59,12 @@ def test_a_passing_and_a_failing_check(tmp_path: Path) -> None:
     assert (by_task["fail"].outcome, by_task["fail"].check_exit) == ("failed", 1)
     # the trial is an ordinary stored conversation, in its own fresh workspace
     kinds = _kinds(tmp_path / "s.db", by_task["pass"].conversation_id)
-    assert "agent_message" in kinds and kinds[-1] == "status_changed"
+    assert "agent_message" in kinds
+    assert kinds[-1] == "status_changed"
     with SQLiteStore(tmp_path / "s.db") as events:
         record = events.get_conversation(by_task["pass"].conversation_id or "")
-    assert record is not None and record.workspace.endswith("/j/pass/fake/1.1")
+    assert record is not None
+    assert record.workspace.endswith("/j/pass/fake/1.1")
     assert (Path(record.workspace) / "out.txt").read_text() == "done"
 
 
@@ -85,7 +73,8 @@ def test_a_crash_after_the_agent_did_something_is_an_error_and_not_retried(
 ) -> None:
     (trial,) = _run(tmp_path, _job(tmp_path, Scenario("c").turn().text("hi").crash(3)))
     assert trial.outcome == "error"
-    assert trial.error is not None and trial.error["code"] == "agent_exited"
+    assert trial.error is not None
+    assert trial.error["code"] == "agent_exited"
     assert (trial.tries, trial.previous) == (1, [])
 
 
@@ -94,7 +83,8 @@ def test_a_hanging_agent_is_timed_out_by_the_task_timeout(tmp_path: Path) -> Non
     job = _job(tmp_path, hang, tasks=[Task(id="t1", prompt="go", timeout=1.5, check="true")])
     (trial,) = _run(tmp_path, job)
     assert trial.outcome == "timed_out"
-    assert trial.error is not None and trial.error["code"] == "timeout"
+    assert trial.error is not None
+    assert trial.error["code"] == "timeout"
     kinds = _kinds(tmp_path / "s.db", trial.conversation_id)
     assert "turn_ended" in kinds  # the turn was cancelled cleanly and recorded
 
@@ -109,7 +99,7 @@ def test_a_trial_at_its_budget_is_interrupted_and_over_budget(tmp_path: Path) ->
 def test_a_job_at_its_budget_starts_no_new_trial(tmp_path: Path) -> None:
     job = _job(
         tmp_path,
-        _writes(cost=0.2),
+        writes(cost=0.2),
         tasks=[Task(id=f"t{i}", prompt="go") for i in range(1, 4)],
         budget=Budget(job=0.3),
         concurrency=1,
@@ -118,31 +108,22 @@ def test_a_job_at_its_budget_starts_no_new_trial(tmp_path: Path) -> None:
     assert [t.task_id for t in trials] == ["t1", "t2"]
     with JobStore(tmp_path / "s.db") as store:
         stored = store.get_job("j")
-    assert stored is not None and stored.status == "budget_reached"
-
-
-def _flaky(tmp_path: Path, fails: int) -> list[str]:
-    """An agent command whose first ``fails`` starts exit before saying a word."""
-    good = " ".join(fake_agent_command(_writes(), directory=tmp_path))
-    count = tmp_path / "starts"
-    script = (
-        f'n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}; '
-        f'if [ "$n" -le {fails} ]; then exit 3; fi; exec {good}'
-    )
-    return ["sh", "-c", script]
+    assert stored is not None
+    assert stored.status == "budget_reached"
 
 
 def test_an_infrastructure_failure_with_no_effect_is_retried(tmp_path: Path) -> None:
-    (trial,) = _run(tmp_path, _job(tmp_path, _flaky(tmp_path, 2), retries=2))
+    (trial,) = _run(tmp_path, _job(tmp_path, counting_agent(tmp_path, fail_first=2), retries=2))
     assert (trial.outcome, trial.tries, len(trial.previous)) == ("passed", 3, 2)
     for conversation_id in trial.previous:  # the failed tries are recorded, not lost
         assert "error" in _kinds(tmp_path / "s.db", conversation_id)
 
 
 def test_retries_are_bounded(tmp_path: Path) -> None:
-    (trial,) = _run(tmp_path, _job(tmp_path, _flaky(tmp_path, 5), retries=1))
+    (trial,) = _run(tmp_path, _job(tmp_path, counting_agent(tmp_path, fail_first=5), retries=1))
     assert (trial.outcome, trial.tries) == ("error", 2)
-    assert trial.error is not None and trial.error["retryable"]
+    assert trial.error is not None
+    assert trial.error["retryable"]
 
 
 _KILLABLE = """
@@ -152,105 +133,44 @@ run_job(load_job(sys.argv[1]), store=sys.argv[2], workdir=sys.argv[3])
 """
 
 
-def _wait_for(what: str, check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def _row(db: Path, task: str) -> dict | None:
-    if not db.exists():
-        return None
-    with sqlite3.connect(db) as conn:
-        try:
-            row = conn.execute(
-                "SELECT data FROM job_trials WHERE task_id = ?", (task,)
-            ).fetchone()
-        except sqlite3.OperationalError:  # the tables are not made yet
-            return None
-    return None if row is None else orjson.loads(row[0])
-
-
-def _has_tool_call(db: Path, conversation_id: str) -> bool:
-    with sqlite3.connect(db) as conn:
-        return bool(
-            conn.execute(
-                "SELECT 1 FROM events WHERE conversation_id = ? AND kind = 'tool_call'",
-                (conversation_id,),
-            ).fetchone()
-        )
-
-
 def test_resume_after_the_job_process_is_killed(tmp_path: Path) -> None:
-    quick = " ".join(fake_agent_command(_writes(cost=0.01), directory=tmp_path))
-    slow = " ".join(
-        fake_agent_command(
-            Scenario("slow").turn().tool_call("c1", title="Working").sleep(120).stop(), directory=tmp_path
-        )
-    )
-    count = tmp_path / "starts"
-    agent = (  # the second start (task t2's first) hangs; every other start is quick
-        f'n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}; '
-        f'if [ "$n" = 2 ]; then exec {slow}; fi; exec {quick}'
-    )
+    agent = counting_agent(tmp_path, hang_on=2)  # the second start (task t2's first) hangs
     job_file = tmp_path / "job.toml"
+    tasks = "".join(
+        f'[[tasks]]\nid = "t{i}"\nprompt = "go"\ncheck = "test -f out.txt"\n' for i in (1, 2, 3)
+    )
     job_file.write_text(
-        textwrap.dedent(
-            f"""\
-            name = "killed"
-            concurrency = 1
-            [[agents]]
-            name = "fake"
-            command = ["sh", "-c", {orjson.dumps(agent).decode()}]
-            [[tasks]]
-            id = "t1"
-            prompt = "go"
-            check = "test -f out.txt"
-            [[tasks]]
-            id = "t2"
-            prompt = "go"
-            check = "test -f out.txt"
-            [[tasks]]
-            id = "t3"
-            prompt = "go"
-            check = "test -f out.txt"
-            """
-        )
+        f'name = "killed"\nconcurrency = 1\n'
+        f'[[agents]]\nname = "fake"\ncommand = {orjson.dumps(agent).decode()}\n{tasks}'
     )
     db, ws = tmp_path / "s.db", tmp_path / "ws"
     process = subprocess.Popen(
         [sys.executable, "-c", _KILLABLE, str(job_file), str(db), str(ws)],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for("t2 to be running", lambda: (_row(db, "t2") or {}).get("outcome") == "running")
-        killed_id = (_row(db, "t2") or {})["conversation_id"]
-        _wait_for("t2's agent to start a tool call", lambda: _has_tool_call(db, killed_id))
-        first = _row(db, "t1")
-        assert first is not None and first["outcome"] == "passed"
+        wait_for("t2 to run", lambda: (trial_row(db, "t2") or {}).get("outcome") == "running")
+        killed_id = (trial_row(db, "t2") or {})["conversation_id"]
+        wait_for("t2's tool call", lambda: has_event(db, killed_id, "tool_call"))
+        first = trial_row(db, "t1")
+        assert first is not None
+        assert first["outcome"] == "passed"
         os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=DEADLINE)
     finally:
-        if process.poll() is None:
-            process.kill()
+        process.kill()
         process.wait()
-        assert process.stderr is not None
-        process.stderr.close()
-    from acphost.jobs import load_job
-
     results = run_job(load_job(job_file), store=db, workdir=ws)
     by_task = {t.task_id: t for t in results.trials}
     assert {t: r.outcome for t, r in by_task.items()} == dict.fromkeys(("t1", "t2", "t3"), "passed")
-    assert by_task["t1"].conversation_id == first["conversation_id"]  # skipped, not rerun
+    assert by_task["t1"].conversation_id == first["conversation_id"]  # skipped, not run again
     assert by_task["t2"].previous == [killed_id]  # the cut-short conversation is kept
-    assert _has_tool_call(db, killed_id)
-    assert int((tmp_path / "starts").read_text()) == 4  # t1, t2 (killed), t2, t3
+    assert has_event(db, killed_id, "tool_call")
+    assert starts(tmp_path) == 4  # t1, t2 (killed), t2 again, t3
 
 
 def test_running_a_finished_job_again_runs_nothing(tmp_path: Path) -> None:
-    job = _job(tmp_path, _writes(), attempts=2)
+    job = _job(tmp_path, writes(), attempts=2)
     first = _run(tmp_path, job)
     again = _run(tmp_path, job)
     assert [t.conversation_id for t in again] == [t.conversation_id for t in first]
@@ -275,4 +195,4 @@ def test_per_agent_concurrency_and_a_multi_turn_task(tmp_path: Path) -> None:
     trials = _run(tmp_path, job)
     assert [(t.outcome, t.turns) for t in trials] == [("passed", 2)] * 3
     spans = sorted((t.started_at, t.ended_at or 0) for t in trials)
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))  # one at a time
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))  # one at a time

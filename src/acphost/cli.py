@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_conversations(sub)
     _add_replay(sub.add_parser("replay", help="alias of: conversations replay"))
     _add_serve(sub)
+    from acphost.jobs._cli import add_parser as add_jobs  # the jobs commands (own module)
+
+    add_jobs(sub)
     return parser
 
 

@@ -147,7 +147,7 @@ def _toml_line(text: str, loc: Loc) -> int | None:
             found = next(
                 (
                     i
-                    for i in range(0, len(lines))
+                    for i in range(len(lines))
                     if lines[i].strip().replace(" ", "") in (f"[{table}]", f"[[{table}]]")
                 ),
                 None,
