@@ -286,6 +286,9 @@ class RayExecutor(Executor):
             self._pump.cancel()
             with contextlib.suppress(BaseException):
                 await self._pump
+        if self._sink is not None:
+            _ray().kill(self._sink)
+            self._sink = None
         if self._started_ray:
             await asyncio.to_thread(_ray().shutdown)
             self._started_ray = False
