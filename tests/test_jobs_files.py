@@ -10,6 +10,7 @@ import pytest
 
 from acphost.jobs import (
     AgentConfig,
+    Budget,
     CommandSandbox,
     Job,
     JobFileError,
@@ -67,7 +68,7 @@ def test_a_toml_job_and_the_same_job_in_python_are_equal(tmp_path: Path) -> None
         name="cmp",
         attempts=2,
         concurrency=3,
-        budget={"trial": 0.5, "job": 5.0},  # type: ignore[arg-type]
+        budget=Budget(trial=0.5, job=5.0),
         agents=[
             AgentConfig(
                 name="fake",

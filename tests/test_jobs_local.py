@@ -11,7 +11,16 @@ from pathlib import Path
 
 import orjson
 
-from acphost.jobs import AgentConfig, Budget, Job, JobStore, Task, load_job, run_job
+from acphost.jobs import (
+    AgentConfig,
+    Budget,
+    Job,
+    JobStore,
+    Task,
+    TrialRecord,
+    load_job,
+    run_job,
+)
 from acphost.store import SQLiteStore
 from acphost.testing import Scenario, fake_agent_command
 from jobs_support import counting_agent, has_event, starts, trial_row, wait_for, writes
@@ -37,7 +46,7 @@ def _kinds(store: Path, conversation_id: str | None) -> list[str]:
         return [e.kind for e in events.events(conversation_id)]
 
 
-def _run(tmp_path: Path, job: Job) -> list:
+def _run(tmp_path: Path, job: Job) -> list[TrialRecord]:
     results = run_job(job, store=tmp_path / "s.db", workdir=tmp_path / "ws")
     return results.trials
 

@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from acphost.jobs import AgentConfig, Job, JobResults, RayExecutor, Task, run_job
+from acphost.jobs import (
+    AgentConfig,
+    Job,
+    JobResults,
+    RayExecutor,
+    Task,
+    WorkspaceSource,
+    run_job,
+)
 from acphost.store import SQLiteStore
 from acphost.testing import fake_agent_command
 from jobs_support import DEADLINE, counting_agent, has_event, trial_row, wait_for, writes
@@ -31,15 +39,15 @@ def cluster() -> Iterator[Any]:
             "Ray tests run in a loopback-only network namespace: "
             "unshare -n bash -c 'ip link set lo up; exec pytest -m ray'"
         )
-    ray = pytest.importorskip("ray")
+    ray: Any = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster: Any = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     try:
-        cluster.worker = cluster.add_node(num_cpus=1, resources={"agent:x": 1})
+        worker = cluster.add_node(num_cpus=1, resources={"agent:x": 1})
         ray.init(address=cluster.address, log_to_driver=False)
-        yield cluster
+        yield cluster, worker
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -66,7 +74,7 @@ def test_trials_run_on_both_nodes_placed_by_resources(cluster: Any, tmp_path: Pa
             Task(
                 id=f"t{i}",
                 prompt="go",
-                workspace={"path": str(source)},  # type: ignore[arg-type]
+                workspace=WorkspaceSource(path=str(source)),
                 check="test -f given.txt && test -f out.txt",
             )
             for i in range(4)
@@ -75,7 +83,8 @@ def test_trials_run_on_both_nodes_placed_by_resources(cluster: Any, tmp_path: Pa
     db = tmp_path / "s.db"
     results = run_job(job, store=db, workdir=tmp_path / "ws", executor=RayExecutor())
     assert [t.outcome for t in results.trials] == ["passed"] * 8
-    head, worker = cluster.head_node.node_id, cluster.worker.node_id
+    cluster, worker_node = cluster
+    head, worker = cluster.head_node.node_id, worker_node.node_id
     assert {t.node for t in results.trials if t.agent == "any"} == {head, worker}
     assert {t.node for t in results.trials if t.agent == "x"} == {worker}
     for trial in results.trials:  # each conversation came back to the job's store
@@ -86,6 +95,7 @@ def test_trials_run_on_both_nodes_placed_by_resources(cluster: Any, tmp_path: Pa
 
 
 def test_a_trial_on_a_lost_node_is_retried_elsewhere(cluster: Any, tmp_path: Path) -> None:
+    cluster, _ = cluster
     doomed = cluster.add_node(num_cpus=1, resources={"agent:slow": 1})
     job = Job(
         name="survives",

@@ -54,6 +54,7 @@ def test_subpackages_declare_tuple_all() -> None:
     for module in (
         "acphost.agents",
         "acphost.conversation",
+        "acphost.jobs",
         "acphost.server",
         "acphost.store",
         "acphost.testing",
@@ -67,9 +68,10 @@ def test_subpackages_declare_tuple_all() -> None:
 UPPER = {
     "server": ("cli", "_render"),
     "acp": ("conversation", "agents", "cli", "server", "_render", "store"),
-    "store": ("conversation", "agents", "cli", "server", "_render", "acp"),
-    "agents": ("conversation", "cli", "server", "_render", "store"),
-    "conversation": ("cli", "server", "_render"),
+    "store": ("conversation", "agents", "cli", "server", "_render", "acp", "jobs"),
+    "agents": ("conversation", "cli", "server", "_render", "store", "jobs"),
+    "conversation": ("cli", "server", "_render", "jobs"),
+    "jobs": ("cli", "server", "_render"),
     "testing": ("conversation", "agents", "cli", "server", "store"),
 }
 

@@ -42,9 +42,7 @@ def _ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise UsageError(
-            "the Ray executor needs Ray", hint="pip install 'acphost[ray]'"
-        ) from None
+        raise UsageError("the Ray executor needs Ray", hint="pip install 'acphost[ray]'") from None
     return ray
 
 
@@ -199,7 +197,8 @@ class RayExecutor(Executor):
         if spec.task_id not in self._packed:
             self._packed[spec.task_id] = ray.put(pack(spec.task.workspace))
         self._specs[key] = spec
-        done = self._done[key] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[TrialRecord] = asyncio.get_running_loop().create_future()
+        self._done[key] = done
         ref = self._remote.options(
             num_cpus=config.cpus,
             resources=config.resources or None,

@@ -137,9 +137,11 @@ def _stats_table(stats: list[AgentStats]) -> str:
 
 
 def _grid(results: JobResults) -> str:
-    head = "<tr><th>task</th>" + "".join(
-        f"<th>{html.escape(a)}</th>" for a in results.agents
-    ) + "</tr>"
+    head = (
+        "<tr><th>task</th>"
+        + "".join(f"<th>{html.escape(a)}</th>" for a in results.agents)
+        + "</tr>"
+    )
     rows = []
     for task in results.tasks:
         cells = []

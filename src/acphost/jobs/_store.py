@@ -24,9 +24,7 @@ from acphost.store import SQLiteStore, StoreError
 
 __all__ = ["FINISHED", "JobRecord", "JobStore", "Outcome", "TrialRecord"]
 
-Outcome = Literal[
-    "running", "passed", "failed", "error", "timed_out", "over_budget", "cancelled"
-]
+Outcome = Literal["running", "passed", "failed", "error", "timed_out", "over_budget", "cancelled"]
 #: Outcomes that finish a cell: a resumed job does not run it again.
 FINISHED: frozenset[str] = frozenset(("passed", "failed", "error", "timed_out", "over_budget"))
 
@@ -160,8 +158,7 @@ class JobStore:
         """Every job, most recently updated first."""
         with self._db() as conn:
             rows = conn.execute(
-                "SELECT id, spec, status, created_at, updated_at FROM jobs"
-                " ORDER BY updated_at DESC"
+                "SELECT id, spec, status, created_at, updated_at FROM jobs ORDER BY updated_at DESC"
             ).fetchall()
         return [_job(row) for row in rows]
 

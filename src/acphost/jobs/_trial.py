@@ -120,9 +120,7 @@ async def _try(spec: TrialSpec, record: TrialRecord, tries: int) -> bool:
     try:
         try:
             async with asyncio.timeout(task.timeout):
-                await asyncio.to_thread(
-                    materialise, task.workspace, workspace, packed=spec.packed
-                )
+                await asyncio.to_thread(materialise, task.workspace, workspace, packed=spec.packed)
                 if task.setup:
                     await _setup(task, workspace, sandbox)
                 conversation = Conversation(

@@ -41,9 +41,7 @@ class WorkspaceSetupError(AcphostError):
     default_hint = "check the task's workspace source and setup command"
 
 
-def materialise(
-    source: WorkspaceSource, dest: Path, *, packed: bytes | None = None
-) -> Path:
+def materialise(source: WorkspaceSource, dest: Path, *, packed: bytes | None = None) -> Path:
     """Make ``dest`` a fresh copy of ``source`` (``packed``: the folder as :func:`pack` made
     it, on a node that cannot see the original)."""
     if dest.exists():
