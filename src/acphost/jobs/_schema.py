@@ -87,7 +87,7 @@ class AgentConfig(_Model):
     name: str = ""
     agent: str | None = None
     command: list[str] | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str | None] = Field(default_factory=dict)  # None: unset the inherited
     mode: str | None = None
     model: str | None = None
     permission: Literal["allow", "deny"] = "allow"
