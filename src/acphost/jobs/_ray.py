@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import tempfile
+import threading
+import uuid
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any
@@ -55,7 +58,11 @@ class TrialLost(AcphostError):
 
 
 class _EventSink:
-    """The actor trials push their writes to, in order; the job process takes them."""
+    """The actor trials push their writes to; the job process takes them.
+
+    An async actor may run calls out of order, so every item carries its try's stream id
+    and a number; the job process puts each stream back in order (:meth:`RayExecutor._accept`).
+    """
 
     def __init__(self) -> None:
         self.items: list[Any] = []
@@ -80,10 +87,15 @@ class _ShippingStore(SQLiteStore):
     def __init__(self, path: str, sink: Any, key: str) -> None:
         super().__init__(path)
         self.sink, self.key = sink, key
+        self.stream = uuid.uuid4().hex  # this try of the cell (Ray may run it again)
+        self._numbers = itertools.count()
+        self._lock = threading.Lock()
         self._last: Any = None
 
     def ship(self, *item: Any) -> None:
-        self._last = self.sink.push.remote([(self.key, *item)])
+        with self._lock:
+            number = next(self._numbers)
+            self._last = self.sink.push.remote([(self.key, self.stream, number, *item)])
 
     def flush(self) -> None:
         if self._last is not None:
@@ -168,6 +180,7 @@ class RayExecutor(Executor):
         self._seen: dict[str, list[str]] = {}
         self._last: dict[str, TrialRecord] = {}
         self._packed: dict[str, Any] = {}
+        self._streams: dict[str, tuple[list[int], dict[int, tuple[Any, ...]]]] = {}
         self._store: JobStore | None = None
 
     async def start(self, job: Job, store: JobStore) -> None:
@@ -243,12 +256,23 @@ class RayExecutor(Executor):
     async def _drain(self) -> None:
         """Apply what trials pushed, in order, until the executor closes."""
         while True:
-            items = await self._sink.take.remote(_TAKE_WAIT)
-            for item in items:
-                try:
-                    self._apply(item)
-                except Exception:  # one bad write must not stop the others' events
-                    log.exception("a write shipped by trial %s could not be applied", item[0])
+            for item in await self._sink.take.remote(_TAKE_WAIT):
+                self._accept(item)
+
+    def _accept(self, item: tuple[Any, ...]) -> None:
+        """Apply a stream's items in the order they were made."""
+        key, stream, number, *rest = item
+        following, waiting = self._streams.setdefault(stream, ([0], {}))
+        waiting[number] = (key, *rest)
+        while following[0] in waiting:
+            ready = waiting.pop(following[0])
+            following[0] += 1
+            try:
+                self._apply(ready)
+            except Exception:  # one bad write must not stop the others' events
+                log.exception("a write shipped by trial %s could not be applied", key)
+            if ready[1] == "done":
+                del self._streams[stream]
 
     def _apply(self, item: tuple[Any, ...]) -> None:
         assert self._store is not None
