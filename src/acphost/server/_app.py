@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 import acphost
 from acphost.server._auth import KeyCheck, check_auth_config
 from acphost.server._errors import ERROR_RESPONSES, install_error_handlers
+from acphost.server._jobs_routes import jobs_router
 from acphost.server._limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LIVE, BodyLimit
 from acphost.server._manager import Manager, StoreSpec
 from acphost.server._routes import conversations_router, public_router
@@ -110,6 +111,9 @@ def create_app(
         prefix="/api",
         dependencies=[Depends(keys)],
         responses=ERROR_RESPONSES,
+    )
+    app.include_router(
+        jobs_router(manager), prefix="/api", dependencies=[Depends(keys)], responses=ERROR_RESPONSES
     )
     app.add_api_websocket_route(
         "/api/conversations/{conversation_id}/events",
