@@ -18,6 +18,7 @@ from acphost.jobs import (
     JobStore,
     Task,
     TrialRecord,
+    WorkspaceSource,
     load_job,
     run_job,
 )
@@ -174,6 +175,13 @@ def test_resume_after_the_job_process_is_killed(tmp_path: Path) -> None:
     assert {t: r.outcome for t, r in by_task.items()} == dict.fromkeys(("t1", "t2", "t3"), "passed")
     assert by_task["t1"].conversation_id == first["conversation_id"]  # skipped, not run again
     assert by_task["t2"].previous == [killed_id]  # the cut-short conversation is kept
+    assert by_task["t2"].tries == 2
+    with SQLiteStore(db) as events:  # in a workspace of its own, the killed one's left as it was
+        workspaces = {
+            events.get_conversation(c).workspace.rsplit("/", 1)[-1]  # type: ignore[union-attr]
+            for c in (killed_id, by_task["t2"].conversation_id or "")
+        }
+    assert workspaces == {"1.1", "1.2"}
     assert has_event(db, killed_id, "tool_call")
     assert starts(tmp_path) == 4  # t1, t2 (killed), t2 again, t3
 
@@ -205,3 +213,24 @@ def test_per_agent_concurrency_and_a_multi_turn_task(tmp_path: Path) -> None:
     assert [(t.outcome, t.turns) for t in trials] == [("passed", 2)] * 3
     spans = sorted((t.started_at, t.ended_at or 0) for t in trials)
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))  # one at a time
+
+
+def test_a_broken_task_is_an_error_of_its_own_trial(tmp_path: Path) -> None:
+    job = _job(
+        tmp_path,
+        writes(),
+        tasks=[
+            Task(id="setup", prompt="go", setup="echo broken >&2; exit 4"),
+            Task(id="folder", prompt="go", workspace=WorkspaceSource(path=str(tmp_path / "no"))),
+            Task(id="fine", prompt="go", check="test -f out.txt"),
+        ],
+    )
+    by_task = {t.task_id: t for t in _run(tmp_path, job)}
+    assert by_task["fine"].outcome == "passed"
+    for task in ("setup", "folder"):
+        error = by_task[task].error
+        assert by_task[task].outcome == "error"
+        assert error is not None
+        assert error["code"] == "workspace_setup_failed"
+        assert by_task[task].conversation_id is None  # it never began
+    assert "broken" in (by_task["setup"].error or {})["message"]

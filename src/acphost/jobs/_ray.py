@@ -21,6 +21,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import astuple
 from pathlib import Path
@@ -54,7 +55,7 @@ class TrialLost(AcphostError):
 
     code = "trial_lost"
     retryable = True
-    default_hint = "run the job again: the cell is not finished and will run again"
+    default_hint = "Ray gave up after its retries (nodes or workers died); see the cluster's logs"
 
 
 class _EventSink:
@@ -248,7 +249,7 @@ class RayExecutor(Executor):
         record = self._last.get(key) or TrialRecord(
             job_id=spec.job.name, task_id=spec.task_id, agent=spec.agent, attempt=spec.attempt
         )
-        record.outcome = "error"
+        record.outcome, record.ended_at = "error", time.time()
         record.error = TrialLost(f"Ray could not run the trial: {exc}").to_dict()
         spec.report(record)
         return record

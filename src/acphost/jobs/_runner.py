@@ -162,17 +162,18 @@ async def arun_job(
         executor = executor or LocalExecutor()
         jobs.save_job(job)
         run = _Run(job, jobs, executor, root, on_progress)
-        await executor.start(job, jobs)
-        tasks = [asyncio.ensure_future(run.cell(cell)) for cell in run.todo]
         try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            with contextlib.suppress(BaseException):
-                await asyncio.gather(*tasks, return_exceptions=True)
-            jobs.set_status(job.name, "stopped")
-            raise
+            await executor.start(job, jobs)
+            tasks = [asyncio.ensure_future(run.cell(cell)) for cell in run.todo]
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                for task in tasks:
+                    task.cancel()
+                with contextlib.suppress(BaseException):
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                jobs.set_status(job.name, "stopped")
+                raise
         finally:
             await executor.close()
         jobs.set_status(job.name, "budget_reached" if run.progress.budget_reached else "finished")

@@ -52,7 +52,9 @@ class TrialRecord(BaseModel):
     """One trial: its cell, outcome, conversation and figures.
 
     ``previous`` lists the conversations of earlier tries of the cell (retries, or runs cut
-    short by a dead job process or node): nothing an agent did is lost.
+    short by a dead job process or node): nothing an agent did is lost. ``tries`` counts the
+    tries over every run of the job; try ``n`` of attempt ``a`` has the workspace folder
+    ``<workdir>/<job>/<task>/<agent>/<a>.<n>``.
     """
 
     job_id: str

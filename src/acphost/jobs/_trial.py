@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 import uuid
@@ -35,6 +36,8 @@ from acphost.jobs._workspace import (
 from acphost.store import EventStore
 
 __all__ = ["TrialSpec", "run_trial", "sandbox_of"]
+
+log = logging.getLogger("acphost.jobs")
 
 # Events that show the agent did something: a try with one of these is never run again.
 _EFFECTS = frozenset(
@@ -87,7 +90,7 @@ async def run_trial(spec: TrialSpec) -> TrialRecord:
     cancellation goes on.
     """
     previous = list(spec.previous)
-    tries = 0
+    tries = len(previous)  # earlier runs of the job tried this cell already
     while True:
         tries += 1
         record = TrialRecord(
@@ -102,11 +105,12 @@ async def run_trial(spec: TrialSpec) -> TrialRecord:
         )
         spec.report(record)
         retry = await _try(spec, record, tries)
-        if not retry or tries > spec.job.retries:
+        if not retry or tries - len(spec.previous) > spec.job.retries:
             record.ended_at = time.time()
             spec.report(record)
             return record
-        previous.append(record.conversation_id or "")
+        if record.conversation_id is not None:
+            previous.append(record.conversation_id)
         await asyncio.sleep(spec.job.retry_backoff * 2 ** (tries - 1))
 
 
@@ -148,10 +152,21 @@ async def _try(spec: TrialSpec, record: TrialRecord, tries: int) -> bool:
             record.outcome, record.error = "error", exc.to_dict()
             if exc.retryable and not watch.effect:
                 return True
+        except Exception as exc:  # a bug or an OS failure: this trial's, not the job's
+            log.exception("trial %s/%s/%s failed", task.id, spec.agent, spec.attempt)
+            record.outcome = "error"
+            record.error = {
+                "code": "trial_failed",
+                "message": repr(exc),
+                "hint": "",
+                "retryable": False,
+            }
         finally:
             if conversation is not None:
                 await conversation.aclose()
                 _figures(conversation, watch, record)
+            else:  # it failed before its conversation began: there is none to point at
+                record.conversation_id = None
         if record.outcome == "running" and watch.over_budget:
             record.outcome = "over_budget"
         if record.outcome == "running":
