@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from acphost.jobs._loading import JobFileError, load_job, parse_job
 from acphost.jobs._local import Executor, LocalExecutor
+from acphost.jobs._report import to_csv, to_html, to_json
 from acphost.jobs._results import AgentStats, JobResults, summarize, wilson_interval
 from acphost.jobs._runner import JobProgress, arun_job, run_job
 from acphost.jobs._schema import AgentConfig, Budget, Job, Task, WorkspaceSource
@@ -46,6 +47,9 @@ __all__ = (
     "parse_job",
     "run_job",
     "summarize",
+    "to_csv",
+    "to_html",
+    "to_json",
     "wilson_interval",
 )
 

@@ -111,7 +111,7 @@ async def run_trial(spec: TrialSpec) -> TrialRecord:
             return record
         if record.conversation_id is not None:
             previous.append(record.conversation_id)
-        await asyncio.sleep(spec.job.retry_backoff * 2 ** (tries - 1))
+        await asyncio.sleep(spec.job.retry_backoff * 2 ** (tries - len(spec.previous) - 1))
 
 
 async def _try(spec: TrialSpec, record: TrialRecord, tries: int) -> bool:
@@ -127,19 +127,7 @@ async def _try(spec: TrialSpec, record: TrialRecord, tries: int) -> bool:
                 await asyncio.to_thread(materialise, task.workspace, workspace, packed=spec.packed)
                 if task.setup:
                     await _setup(task, workspace, sandbox)
-                conversation = Conversation(
-                    _agent(spec.config, sandbox, workspace),
-                    workspace,
-                    store=spec.store,
-                    permission=spec.config.permission,
-                    idle_timeout=spec.config.idle_timeout,
-                    turn_timeout=spec.config.turn_timeout,
-                    max_retries=0,  # retries are the job's, in a fresh workspace
-                    title=f"{spec.job.name} · {task.id} · {spec.agent} #{spec.attempt}",
-                    id=record.conversation_id,
-                    callbacks=[watch],
-                )
-                watch.conversation = conversation
+                conversation = _conversation(spec, record, workspace, sandbox, watch)
                 await _drive(conversation, spec.config, task, watch, record)
         except TimeoutError:
             record.outcome = "timed_out"
@@ -179,6 +167,25 @@ async def _try(spec: TrialSpec, record: TrialRecord, tries: int) -> bool:
     finally:
         record.wall_time = time.monotonic() - started
     return False
+
+
+def _conversation(
+    spec: TrialSpec, record: TrialRecord, workspace: Path, sandbox: Sandbox, watch: _Watch
+) -> Conversation:
+    conversation = Conversation(
+        _agent(spec.config, sandbox, workspace),
+        workspace,
+        store=spec.store,
+        permission=spec.config.permission,
+        idle_timeout=spec.config.idle_timeout,
+        turn_timeout=spec.config.turn_timeout,
+        max_retries=0,  # retries are the job's, in a fresh workspace
+        title=f"{spec.job.name} · {spec.task_id} · {spec.agent} #{spec.attempt}",
+        id=record.conversation_id,
+        callbacks=[watch],
+    )
+    watch.conversation = conversation
+    return conversation
 
 
 class _Watch:

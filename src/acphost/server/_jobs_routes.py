@@ -8,22 +8,22 @@ names its conversation: ``/api/conversations/{id}`` shows it like any other.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from acphost.jobs import Job, JobResults, JobStore, summarize
-from acphost.jobs._report import to_html
-from acphost.server._errors import ApiError, ErrorBody
+from acphost.jobs import Job, JobResults, JobStore, summarize, to_html
+from acphost.server._errors import ApiError
 from acphost.server._manager import Manager
+from acphost.server._models import ErrorBody
 from acphost.store import SQLiteStore
 
 __all__ = ["JobDetail", "JobSummary", "jobs_router"]
 
 JobId = Annotated[str, Path(min_length=1, max_length=200)]
-NOT_FOUND = {
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {
         "model": ErrorBody,
         "description": "No such job (code `job_not_found`), or a store that keeps no jobs"
