@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import tempfile
 import threading
 import time
@@ -127,27 +126,27 @@ def _trial_on_node(
     ray = _ray()
     job = Job.model_validate_json(job_json)
     root = Path(tempfile.gettempdir()) / "acphost-ray-workspaces"
-    with tempfile.TemporaryDirectory(prefix="acphost-trial-") as tmp:
-        store = _ShippingStore(os.path.join(tmp, "trial.db"), sink, key)
-        try:
-            spec = TrialSpec(
-                job=job,
-                task_id=cell[0],
-                agent=cell[1],
-                attempt=cell[2],
-                store=store,
-                root=root,
-                report=lambda record: store.ship("report", record.model_dump_json()),
-                on_cost=lambda cost: store.ship("cost", cost),
-                packed=packed,
-                node=ray.get_runtime_context().get_node_id(),
-                previous=previous,
-            )
-            record = asyncio.run(run_trial(spec))
-            store.ship("done")
-            store.flush()  # everything is in the sink before the task returns
-        finally:
-            store.close()
+    # The trial's own store only serves its conversation; the job's store keeps the record.
+    store = _ShippingStore(":memory:", sink, key)
+    try:
+        spec = TrialSpec(
+            job=job,
+            task_id=cell[0],
+            agent=cell[1],
+            attempt=cell[2],
+            store=store,
+            root=root,
+            report=lambda record: store.ship("report", record.model_dump_json()),
+            on_cost=lambda cost: store.ship("cost", cost),
+            packed=packed,
+            node=ray.get_runtime_context().get_node_id(),
+            previous=previous,
+        )
+        record = asyncio.run(run_trial(spec))
+        store.ship("done")
+        store.flush()  # everything is in the sink before the task returns
+    finally:
+        store.close()
     return record.model_dump_json()
 
 

@@ -112,6 +112,8 @@ class JobStore:
             self._conn = sqlite3.connect(
                 self.path, timeout=30, isolation_level=None, check_same_thread=False
             )
+            # WAL (set by the event store): NORMAL commits survive a killed process
+            self._conn.execute("PRAGMA synchronous = NORMAL")
             for statement in _SCHEMA:
                 self._conn.execute(statement)
         except sqlite3.Error as exc:
