@@ -182,6 +182,7 @@ class RayExecutor(Executor):
         self._packed: dict[str, Any] = {}
         self._streams: dict[str, tuple[list[int], dict[int, tuple[Any, ...]]]] = {}
         self._store: JobStore | None = None
+        self._job: Any = None
 
     async def start(self, job: Job, store: JobStore) -> None:
         ray = _ray()
@@ -201,6 +202,7 @@ class RayExecutor(Executor):
             .remote()
         )
         self._remote = ray.remote(_trial_on_node)
+        self._job = ray.put(job.model_dump_json())  # once, not with every trial
         self._store = store
         self._pump = asyncio.ensure_future(self._drain())
 
@@ -208,7 +210,8 @@ class RayExecutor(Executor):
         ray = _ray()
         config, key = spec.config, "/".join(map(str, (spec.task_id, spec.agent, spec.attempt)))
         if spec.task_id not in self._packed:
-            self._packed[spec.task_id] = ray.put(pack(spec.task.workspace))
+            packed = await asyncio.to_thread(pack, spec.task.workspace)
+            self._packed[spec.task_id] = ray.put(packed)
         self._specs[key] = spec
         done: asyncio.Future[TrialRecord] = asyncio.get_running_loop().create_future()
         self._done[key] = done
@@ -218,7 +221,7 @@ class RayExecutor(Executor):
             max_retries=self.max_retries,
             retry_exceptions=False,
         ).remote(
-            spec.job.model_dump_json(),
+            self._job,
             (spec.task_id, spec.agent, spec.attempt),
             self._packed[spec.task_id],
             spec.previous,
@@ -241,8 +244,8 @@ class RayExecutor(Executor):
                 spec.report(last)
             raise
         finally:
-            self._specs.pop(key, None)
-            self._done.pop(key, None)
+            for table in (self._specs, self._done, self._last, self._seen):
+                table.pop(key, None)
 
     def _lost(self, spec: TrialSpec, key: str, exc: Exception) -> TrialRecord:
         record = self._last.get(key) or TrialRecord(

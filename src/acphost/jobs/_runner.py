@@ -81,6 +81,7 @@ class _Run:
         self.progress = JobProgress(job.name, len(job.cells()), len(self.todo))
         self.spent = 0.0  # finished trials
         self.live: dict[Cell, float] = {}  # running trials' cost so far
+        self.running: set[Cell] = set()
         for cell in job.cells():
             record = self.existing.get(cell)
             if record is not None and record.finished:
@@ -110,11 +111,17 @@ class _Run:
 
     def _report(self, record: TrialRecord) -> None:
         self.store.put_trial(record)
-        if record.ended_at is not None and record.finished:
-            self.live.pop(record.cell, None)
-            self._count(record)
-            self.progress.done_now += 1
+        if record.ended_at is not None:
+            self._stopped(record.cell)
+            if record.finished:
+                self._count(record)
+                self.progress.done_now += 1
         self.on_progress(self.progress)
+
+    def _stopped(self, cell: Cell) -> None:
+        self.running.discard(cell)
+        self.live.pop(cell, None)
+        self.progress.running = len(self.running)
 
     async def cell(self, cell: Cell) -> None:
         task_id, agent, attempt = cell
@@ -136,12 +143,12 @@ class _Run:
                 on_cost=lambda cost: self._on_cost(cell, cost),
                 previous=[p for p in previous if p],
             )
-            self.progress.running += 1
+            self.running.add(cell)
+            self.progress.running = len(self.running)
             try:
                 await self.executor.run(spec)
             finally:
-                self.progress.running -= 1
-                self.live.pop(cell, None)
+                self._stopped(cell)
                 self.on_progress(self.progress)
 
 
