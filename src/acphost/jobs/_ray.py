@@ -188,7 +188,13 @@ class RayExecutor(Executor):
         ray = _ray()
         if not ray.is_initialized():
             options = {"log_to_driver": False, **self.init_options}
-            await asyncio.to_thread(ray.init, address=self.address, **options)
+            try:
+                ray.init(address=self.address, **options)  # on this thread: its signal handlers
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise UsageError(
+                    f"cannot reach Ray at {self.address or 'a new local instance'}: {exc}",
+                    hint="start a cluster (ray start --head), or use --ray local",
+                ) from exc
             self._started_ray = True
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
