@@ -138,14 +138,24 @@ def _child(mode: str, n: int, concurrency: int) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _commit() -> str:
+    done = subprocess.run(
+        ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or "unknown"
+
+
 def _report(results: dict[str, dict[str, float]], n: int, samples: int) -> str:
     bare = results["bare"]["per_trial_ms"]
     lines = [
         "# Jobs: executor overhead and throughput",
         "",
         f"`python benchmarks/jobs_bench.py` on {os.cpu_count()} cores shared with other work,",
-        f"Python {sys.version.split()[0]}. A trial is one trivial turn of `storm_agent.py` in",
-        "a fresh workspace. Method: see the script's docstring.",
+        f"Python {sys.version.split()[0]}, at commit {_commit()}. A trial is one trivial turn",
+        "of `storm_agent.py` in a fresh workspace. Method: see the script's docstring.",
         "",
         f"## Per-trial overhead ({samples} trials, one at a time)",
         "",
@@ -170,6 +180,15 @@ def _report(results: dict[str, dict[str, float]], n: int, samples: int) -> str:
             f"| {label} | {r['trials_per_s']:.1f} | {r['wall']:.1f} | {r['mean_trial_ms']:.0f} "
             f"| {r['scheduler_overhead_ms']:.1f} | {r['peak_rss_mib']:.0f} | {r['nodes']:.0f} |"
         )
+    lines += [
+        "",
+        "Reading it: the local executor adds a few ms per trial to a bare loop (a workspace",
+        "folder, two record writes, the trial's bookkeeping). The Ray executor adds Ray's task",
+        "dispatch and the shipping of every write through the sink actor. On one machine its",
+        'two "nodes" share the same cores with Ray\'s own processes (GCS, raylets, workers),',
+        "so it cannot beat the local executor here: Ray is for going past one machine. The",
+        "job process's memory stays flat over 1,000 trials (records are written, not kept).",
+    ]
     return "\n".join(lines) + "\n"
 
 
