@@ -17,6 +17,7 @@ from acphost.jobs._results import AgentStats, JobResults, summarize, wilson_inte
 from acphost.jobs._runner import JobProgress, arun_job, run_job
 from acphost.jobs._schema import AgentConfig, Budget, Job, Task, WorkspaceSource
 from acphost.jobs._store import JobRecord, JobStore, TrialRecord
+from acphost.jobs._trial import TrialSpec, run_trial
 from acphost.jobs._workspace import CommandSandbox, FolderSandbox, Sandbox, WorkspaceSetupError
 
 if TYPE_CHECKING:
@@ -40,12 +41,14 @@ __all__ = (
     "Sandbox",
     "Task",
     "TrialRecord",
+    "TrialSpec",
     "WorkspaceSetupError",
     "WorkspaceSource",
     "arun_job",
     "load_job",
     "parse_job",
     "run_job",
+    "run_trial",
     "summarize",
     "to_csv",
     "to_html",

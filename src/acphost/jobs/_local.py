@@ -13,8 +13,6 @@ class Executor:
     """Where trials run. The job runner calls :meth:`start`, then :meth:`run` for every
     trial (concurrently, within the job's limits), then :meth:`close`."""
 
-    name = "executor"
-
     async def start(self, job: Job, store: JobStore) -> None:
         """Prepare for ``job`` (connect to a cluster...)."""
 
@@ -29,8 +27,6 @@ class Executor:
 class LocalExecutor(Executor):
     """Each trial in this process: its own workspace and agent process, driven by ``arun``
     on the caller's loop while the agents' I/O runs on acphost's I/O loop."""
-
-    name = "local"
 
     async def run(self, spec: TrialSpec) -> TrialRecord:
         return await run_trial(spec)

@@ -159,8 +159,6 @@ class RayExecutor(Executor):
     times Ray re-runs a trial whose node or worker died.
     """
 
-    name = "ray"
-
     def __init__(
         self,
         address: str | None = "auto",
