@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 from jobs_support import DEADLINE, counting_agent, has_event, starts, trial_row, wait_for
 
@@ -44,13 +46,19 @@ def test_ctrl_c_cancels_and_records_the_running_trial_and_a_rerun_resumes(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT dumps its threads
     )
     try:
         wait_for("a to run", lambda: (trial_row(db, "a") or {}).get("outcome") == "running")
         hung = (trial_row(db, "a") or {})["conversation_id"]
         wait_for("the tool call", lambda: has_event(db, hung, "tool_call"))
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=DEADLINE)
+        try:
+            _, err = process.communicate(timeout=DEADLINE)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            _, err = process.communicate(timeout=DEADLINE)
+            pytest.fail(f"Ctrl-C did not stop the job; its threads:\n{err[-6000:]}")
     finally:
         process.kill()
         process.wait()
