@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import ctypes
 import io
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -36,8 +38,22 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+_TGKILL = {"x86_64": 234, "aarch64": 131}.get(platform.machine())
+
+
+def _interrupt_a_side_thread(pid: int) -> None:
+    """SIGINT to one of the process's threads other than its main one (as the kernel may
+    choose when a terminal sends it): only a wakeup of its event loop makes it seen."""
+    threads = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid)
+    assert threads, "the job process has no other thread"
+    assert _TGKILL is not None
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.syscall(_TGKILL, pid, threads[0], signal.SIGINT) == 0, ctypes.get_errno()
+
+
+@pytest.mark.parametrize("target", ["process", "side_thread"])
 def test_ctrl_c_cancels_and_records_the_running_trial_and_a_rerun_resumes(
-    tmp_path: Path,
+    tmp_path: Path, target: str
 ) -> None:
     db = tmp_path / "s.db"
     job_file = _job_file(tmp_path, counting_agent(tmp_path, hang_on=1))
@@ -52,7 +68,10 @@ def test_ctrl_c_cancels_and_records_the_running_trial_and_a_rerun_resumes(
         wait_for("a to run", lambda: (trial_row(db, "a") or {}).get("outcome") == "running")
         hung = (trial_row(db, "a") or {})["conversation_id"]
         wait_for("the tool call", lambda: has_event(db, hung, "tool_call"))
-        process.send_signal(signal.SIGINT)
+        if target == "process":
+            process.send_signal(signal.SIGINT)
+        else:
+            _interrupt_a_side_thread(process.pid)
         try:
             _, err = process.communicate(timeout=DEADLINE)
         except subprocess.TimeoutExpired:

@@ -10,7 +10,10 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import sys
+from collections.abc import Coroutine
 from typing import Any
 
 from rich.console import Console, Group
@@ -139,22 +142,48 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
         console=err,
         refresh_per_second=4,
     )
-    try:
-        with live if err.is_terminal else contextlib.nullcontext():
-            results = asyncio.run(
-                arun_job(
-                    job,
-                    store=args.store,
-                    executor=executor,
-                    workdir=args.workdir,
-                    on_progress=on_progress,
-                )
-            )
-    except KeyboardInterrupt:
+    job_run = arun_job(
+        job, store=args.store, executor=executor, workdir=args.workdir, on_progress=on_progress
+    )
+    with live if err.is_terminal else contextlib.nullcontext():
+        results = asyncio.run(_until_ctrl_c(job_run, err))
+    if results is None:
         err.print("stopped: running trials were cancelled and recorded; run again to resume")
         return _EXIT_CANCELLED
     _print_results(out, results, as_json=args.json)
     return _EXIT_OK
+
+
+async def _until_ctrl_c(
+    job_run: Coroutine[Any, Any, JobResults], err: Console
+) -> JobResults | None:
+    """Run the job; Ctrl-C cancels it cleanly (``None``), a second one exits at once.
+
+    The handler goes through the loop's wakeup fd: the kernel may hand SIGINT to any thread,
+    and a Python-level handler would then wait for the main thread's next bytecode, which an
+    idle loop may never run.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(job_run)
+    stopping: list[bool] = []
+
+    def on_ctrl_c() -> None:
+        if stopping:
+            err.print("interrupted twice: exiting now (running cells stay unfinished)")
+            os._exit(_EXIT_CANCELLED)
+        stopping.append(True)
+        err.print("stopping: cancelling the running trials (Ctrl-C again to exit at once)")
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGINT, on_ctrl_c)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not stopping:
+            raise
+        return None
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 def show_command(args: argparse.Namespace, out: Console, err: Console) -> int:
