@@ -1,21 +1,27 @@
 #!/usr/bin/env python
-"""Breaking-change checks of acphost's two public contracts, against the last release.
+"""Breaking-change checks of acphost's two public contracts.
 
-    python scripts/check_api.py              both checks; exit 1 on a breaking change
-    python scripts/check_api.py --write      regenerate the committed openapi.json
+    python scripts/check_api.py                      both checks; exit 1 on a breaking change
+    python scripts/check_api.py --write              regenerate the committed openapi.json
+    python scripts/check_api.py --accept-python-api  make today's Python API the baseline
     python scripts/check_api.py --base OLD.json --current NEW.json   compare two documents
 
-The last release is the newest ``v*`` git tag; before the first one the OpenAPI document is
-compared with the one committed at ``HEAD`` and the Python API check is skipped.
-
-1. HTTP API: a small checker of our own (no service, no network) over two OpenAPI documents.
+1. HTTP API: a small checker of our own (no service, no network) over two OpenAPI documents:
+   the app's against the ``openapi.json`` of the last release (the newest ``v*`` git tag), or of
+   ``HEAD`` before the first one.
    Breaking: a removed endpoint or method, a removed success status, a removed or newly
    optional response field, a response type that now admits more (e.g. null), a removed
    request field or parameter, a request field or parameter that became required, and a
    request type that admits less (a removed type, enum value or alternative, tighter bounds).
    Additions (endpoints, optional fields, response fields, event kinds) are not breaking:
    clients must ignore what they do not know.
-2. Python API: griffe's breakage check of ``acphost`` (removed names, changed signatures...).
+2. Python API: griffe's breakage check (removed names, changed signatures...) of the code
+   against the committed baseline ``api/python-api.json``: every name in a public module's
+   ``__all__`` (a module is public when no part of its path starts with ``_``), with its
+   signature and public members, as griffe sees it (no docstrings, values or line numbers, so
+   it changes only with the API). It travels with the code, so the check always runs. Additions
+   never fail it; rewrite it (``--accept-python-api``) when a release is cut, or to accept a
+   breaking change on purpose, saying so in CHANGELOG.md.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "openapi.json"
+PYTHON_API = ROOT / "api" / "python-api.json"
 METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 _BOUNDS_UP = ("minLength", "minimum", "exclusiveMinimum", "minItems", "minProperties")
 _BOUNDS_DOWN = ("maxLength", "maximum", "exclusiveMaximum", "maxItems", "maxProperties")
@@ -362,39 +369,144 @@ def check_openapi(base: Path | None, current: Path | None, tag: str | None) -> i
     return 1 if problems else 0
 
 
-def check_python(tag: str | None, *, root: Path = ROOT, package: str = "acphost") -> int:
-    if tag is None:
-        print("Python API: no release tag (v*) yet; nothing to compare with (skipped)")
-        return 0
+# --- the Python API ---------------------------------------------------------------------------
+
+_DROPPED_KEYS = {"docstring", "runtime", "analysis", "filepath", "relative_filepath", "imports"}
+
+
+def _public(name: str) -> bool:
+    return not name.startswith("_") or (name.startswith("__") and name.endswith("__"))
+
+
+def _plain(obj: dict[str, Any]) -> dict[str, Any]:
+    """A griffe object's dict, without what is no contract: docstrings, places, values, privates."""
+    out = {k: v for k, v in obj.items() if k not in _DROPPED_KEYS}
+    out.update(lineno=0, endlineno=0)
+    if out["kind"] == "attribute":
+        out.pop("value", None)
+    members = out.get("members")
+    if isinstance(members, dict):
+        out["members"] = {k: _plain(v) for k, v in members.items() if _public(k)}
+    return out
+
+
+def _public_module(module: Any, seen: dict[str, str], encoder: type[Any]) -> dict[str, Any]:
+    """A public module as griffe JSON: each name of its ``__all__`` inlined, aliases resolved.
+
+    Public submodules come first, so a name is described where it is defined in a public
+    package; a re-export elsewhere stands as a placeholder (its removal still shows).
+    """
+    members: dict[str, Any] = {}
+    for name, submodule in sorted(module.modules.items()):
+        if not name.startswith("_"):
+            members[name] = _public_module(submodule, seen, encoder)
+    exports = sorted(n for n in module.exports or () if isinstance(n, str) and _public(n))
+    for name in (n for n in exports if not n.startswith("__")):
+        found = module[name]
+        target = found.final_target if found.is_alias else found
+        if target.path in seen:
+            members[name] = {
+                "kind": "attribute",
+                "name": name,
+                "lineno": 0,
+                "endlineno": 0,
+                "labels": [f"see {seen[target.path]}"],
+            }
+            continue
+        seen[target.path] = f"{module.path}.{name}"
+        data = _plain(json.loads(json.dumps(target.as_dict(full=False), cls=encoder)))
+        members[name] = {**data, "name": name}
+    return {
+        "kind": "module",
+        "name": module.name,
+        "lineno": 0,
+        "endlineno": 0,
+        "exports": exports,
+        "members": members,
+    }
+
+
+def python_api(root: Path = ROOT, package: str = "acphost") -> dict[str, Any]:
+    """The public Python API of ``package`` under ``root/src``, as a griffe JSON module tree."""
     import griffe
 
-    old = griffe.load_git(package, ref=tag, repo=root, search_paths=["src"])
-    new = griffe.load(package, search_paths=[str(root / "src")])
-    breakages = list(griffe.find_breaking_changes(old, new))
-    for breakage in breakages:
-        print(f"Python API breaking change: {breakage.explain()}")
-    if not breakages:
-        print(f"Python API: no breaking change since {tag}")
-    return 1 if breakages else 0
+    class Encoder(griffe.JSONEncoder):  # annotations and defaults as the code spells them
+        def default(self, obj: Any) -> Any:
+            return str(obj) if isinstance(obj, griffe.Expr) else super().default(obj)
+
+    loaded = griffe.load(package, search_paths=[str(root / "src")], resolve_aliases=True)
+    return _public_module(loaded, {}, Encoder)
+
+
+def dump_python_api(api: dict[str, Any]) -> str:
+    """The baseline's text: stable (sorted keys), so a rewrite shows only what changed."""
+    return json.dumps(api, indent=1, sort_keys=True) + "\n"
+
+
+def python_breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """griffe's breakage check between two :func:`python_api` snapshots, one line each."""
+    import griffe
+
+    def load(api: dict[str, Any]) -> Any:
+        return json.loads(json.dumps(api), object_hook=griffe.json_decoder)
+
+    found = []
+    for breakage in griffe.find_breaking_changes(load(old), load(new)):
+        change = f"{breakage.obj.path}: {breakage.kind.value}"
+        if breakage.kind.name.startswith("PARAMETER"):
+            parameter = breakage.old_value or breakage.new_value
+            change += f": {getattr(parameter, 'name', parameter)}"
+        found.append(change)
+    return found
+
+
+def check_python(
+    baseline: Path = PYTHON_API, *, root: Path = ROOT, package: str = "acphost"
+) -> int:
+    if not baseline.exists():
+        print(f"Python API: no baseline {baseline}; write one with --accept-python-api")
+        return 1
+    old = json.loads(baseline.read_text(encoding="utf-8"))
+    problems = python_breaking_changes(old, python_api(root, package))
+    for problem in problems:
+        print(f"Python API breaking change: {problem}")
+    label = baseline.relative_to(root) if baseline.is_relative_to(root) else baseline
+    if problems:
+        print(
+            "(on purpose? run: python scripts/check_api.py --accept-python-api, and say so in "
+            "CHANGELOG.md)"
+        )
+    else:
+        print(f"Python API: no breaking change since {label}")
+    return 1 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--write", action="store_true", help="regenerate openapi.json")
+    parser.add_argument(
+        "--accept-python-api",
+        action="store_true",
+        help=f"make the code's Python API the new baseline ({PYTHON_API.relative_to(ROOT)})",
+    )
     parser.add_argument("--base", type=Path, help="the old OpenAPI document (default: release)")
     parser.add_argument("--current", type=Path, help="the new document (default: the code's)")
     args = parser.parse_args(argv)
-    if args.write:
-        sys.path.insert(0, str(ROOT / "src"))
-        from acphost.server.openapi import dumps
+    if args.write or args.accept_python_api:
+        if args.write:
+            sys.path.insert(0, str(ROOT / "src"))
+            from acphost.server.openapi import dumps
 
-        DOCUMENT.write_text(dumps(current_document()), encoding="utf-8")
-        print(f"wrote {DOCUMENT.relative_to(ROOT)}")
+            DOCUMENT.write_text(dumps(current_document()), encoding="utf-8")
+            print(f"wrote {DOCUMENT.relative_to(ROOT)}")
+        if args.accept_python_api:
+            PYTHON_API.parent.mkdir(exist_ok=True)
+            PYTHON_API.write_text(dump_python_api(python_api()), encoding="utf-8")
+            print(f"wrote {PYTHON_API.relative_to(ROOT)}")
         return 0
-    tag = last_release_tag()
-    status = check_openapi(args.base, args.current, tag)
+    status = check_openapi(args.base, args.current, last_release_tag())
     if args.base is None and args.current is None:
-        status |= check_python(tag)
+        status |= check_python()
     return status
 
 

@@ -3,8 +3,9 @@
 #
 # Installs acphost into .venv (if needed), makes a fresh sample project in a temporary folder,
 # and lets the built-in demo agent work on it with every permission allowed:
-#   acphost run --agent demo --cwd <sample> --allow "Summarise this project and leave notes"
-# Arguments replace the default prompt. The sample folder is kept so you can look at it.
+#   acphost run --agent demo --cwd <demo>/project --store <demo>/acphost.db --allow "..."
+# Arguments replace the default prompt. The demo folder is kept so you can look at it; its
+# store holds the conversation (your own store, ~/.local/share/acphost, is not touched).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,8 +42,11 @@ if ! [[ -f "$stamp" && "$(cut -d' ' -f1 "$stamp")" == "$hash" ]]; then
     echo "$hash" >"$stamp"
 fi
 
-# A small sample project, new on every run.
-WS="$(mktemp -d "${TMPDIR:-/tmp}/acphost-demo.XXXXXX")"
+# A small sample project and a store of its own, new on every run.
+DEMO="$(mktemp -d "${TMPDIR:-/tmp}/acphost-demo.XXXXXX")"
+WS="$DEMO/project"
+STORE="$DEMO/acphost.db"
+mkdir "$WS"
 cat >"$WS/README.md" <<'EOF'
 # Tiny Tally
 
@@ -87,9 +91,11 @@ if [[ $# -eq 0 ]]; then
 fi
 
 status=0
-"$VENV/bin/acphost" run --agent demo --cwd "$WS" --allow "$@" || status=$?
+"$VENV/bin/acphost" run --agent demo --cwd "$WS" --store "$STORE" --allow "$@" || status=$?
 
 echo >&2
 echo "demo: the sample project is kept in $WS:" >&2
 ls -la "$WS" >&2
+echo "demo: its conversation is stored in $STORE; to go on with it:" >&2
+echo "  $VENV/bin/acphost chat --continue ID --store $STORE   (ID: the conversation above)" >&2
 exit "$status"

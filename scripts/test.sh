@@ -4,7 +4,7 @@
 # Idempotent. Creates .venv (Python >= 3.11) if missing, installs acphost with its dev extras,
 # installs the pinned real agents (best effort: tests needing a missing agent skip, saying why),
 # then runs, stopping at the first failure:
-#   ruff check · ruff format --check · mypy · pytest "$@"
+#   ruff check · ruff format --check · mypy · API breakage checks · reference docs · pytest "$@"
 # e.g. bash scripts/test.sh -k fast_agent -x
 set -uo pipefail
 
@@ -63,6 +63,8 @@ install_project() {
 ensure_venv
 install_project
 
+# The real agents live in this project's .cache/agents: the install below and the tests use it.
+export ACPHOST_AGENTS_DIR="${ACPHOST_AGENTS_DIR:-$ROOT/.cache/agents}"
 say "installing real agents (best effort)"
 if ! bash scripts/install-agents.sh; then
     echo "(some agents could not be installed; the tests that need them will be skipped)" >&2
@@ -84,6 +86,7 @@ run_step "ruff check" ruff check src tests
 run_step "ruff format --check" ruff format --check src tests
 run_step "mypy" mypy
 run_step "API breakage checks" python scripts/check_api.py
+run_step "reference docs (mkdocs build --strict: site/)" mkdocs build --strict --quiet
 run_step "pytest" pytest -m "not ray" "$@"
 # Ray binds the machine's interface unless it has none: its tests run in a loopback-only
 # network namespace (needs root; see docs/jobs.md).

@@ -16,12 +16,10 @@ exercise the entries users get.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from typing import Any
 import pytest
 
 from acphost.agents import ACPAgent, AgentEntry
+from acphost.agents._config import agents_dir
 from acphost.agents._registry import BUILTIN_AGENTS
 from acphost.testing import ScriptedReply, TextReply, ToolCallReply
 
@@ -47,8 +46,11 @@ __all__ = [
 ]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-AGENTS_DIR = Path(os.environ.get("ACPHOST_AGENTS_DIR") or PROJECT_ROOT / ".cache" / "agents")
-INSTALL_HINT = "run `bash scripts/install-agents.sh`"
+# The same variable as scripts/test.sh and acphost's registry: set here too, so a bare
+# `pytest` and the CLI subprocesses it starts see the agents install-agents.sh put there.
+os.environ.setdefault("ACPHOST_AGENTS_DIR", str(PROJECT_ROOT / ".cache" / "agents"))
+AGENTS_DIR = agents_dir()
+INSTALL_HINT = f"run `ACPHOST_AGENTS_DIR={AGENTS_DIR} bash scripts/install-agents.sh`"
 
 
 class AgentUnavailable(Exception):
@@ -166,10 +168,9 @@ class Profile:
         """The registry entry and its launch command, found in this project's agents
         directory; :class:`AgentUnavailable` when it is not installed there."""
         entry = BUILTIN_AGENTS[self.entry]
-        with _agents_dir():
-            if not entry.installed():
-                raise AgentUnavailable(f"{entry.not_found().message}; {INSTALL_HINT}")
-            return entry, entry.launch_command()
+        if not entry.installed():
+            raise AgentUnavailable(f"{entry.not_found().message}; {INSTALL_HINT}")
+        return entry, entry.launch_command()
 
     def version(self) -> str | None:
         return installed_versions().get(_VERSION_KEYS.get(self.entry, self.entry))
@@ -298,20 +299,6 @@ class Profile:
         if not self.uses_server:
             return Step(f"***FIXED_RESPONSE {text}")
         return Step(f"Just reply: {text}", (TextReply(text=text),))
-
-
-@contextlib.contextmanager
-def _agents_dir() -> Iterator[None]:
-    """The registry looks in this project's ``.cache/agents`` (for the duration only)."""
-    before = os.environ.get("ACPHOST_AGENTS_DIR")
-    os.environ["ACPHOST_AGENTS_DIR"] = str(AGENTS_DIR)
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["ACPHOST_AGENTS_DIR"]
-        else:
-            os.environ["ACPHOST_AGENTS_DIR"] = before
 
 
 def _passthrough(tool: str, **arguments: Any) -> str:

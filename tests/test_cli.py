@@ -10,11 +10,9 @@ import io
 import json
 import os
 import pty
-import select
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,7 +20,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from acphost._render import Renderer
+from acphost.cli._render import Renderer
 from acphost.conversation import ConversationState
 from acphost.events import (
     AgentMessageEvent,
@@ -32,66 +30,17 @@ from acphost.events import (
     TurnEndedEvent,
 )
 from acphost.testing import Scenario, fake_agent_command
-
-TIMEOUT = 60.0
-CLI = [sys.executable, "-m", "acphost.cli"]
+from cli_support import TIMEOUT, Output, acphost, clean_env, conversation_id, start
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """A private default store, and no forced colours or width from the caller's shell."""
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("FORCE_COLOR", "CLICOLOR_FORCE", "COLUMNS", "TTY_COMPATIBLE")
-    }
-    environ["ACPHOST_HOME"] = str(tmp_path / "home")
-    return environ
+    return clean_env(tmp_path)
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> str:
     return str(tmp_path / "store.db")
-
-
-def acphost(
-    *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = TIMEOUT
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def conversation_id(stdout: str) -> str:
-    line = next(x for x in stdout.splitlines() if x.strip().startswith("conversation:"))
-    return line.split(":", 1)[1].strip()
-
-
-class Output:
-    """Reads a child's pipe without blocking past a deadline (for Ctrl-C and prompts)."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.data = b""
-
-    def wait_for(self, marker: str, timeout: float = TIMEOUT) -> str:
-        deadline = time.monotonic() + timeout
-        while marker.encode() not in self.data:
-            left = deadline - time.monotonic()
-            assert left > 0, f"{marker!r} never came; got {self.data.decode(errors='replace')!r}"
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if ready:
-                chunk = os.read(self.fd, 65536)
-                assert chunk, f"EOF before {marker!r}: {self.data.decode(errors='replace')!r}"
-                self.data += chunk
-        return self.data.decode()
 
 
 # --- run ---------------------------------------------------------------------------------
@@ -167,7 +116,9 @@ def test_run_without_a_terminal_denies_with_a_note(workspace: Path, env: dict[st
     assert (Path(env["ACPHOST_HOME"]) / "acphost.db").exists()  # the default store
 
 
-def test_run_json_prints_only_events(workspace: Path, env: dict[str, str]) -> None:
+def test_run_json_prints_the_conversation_then_events(
+    workspace: Path, env: dict[str, str], store: str
+) -> None:
     done = acphost(
         "run",
         "--agent",
@@ -177,12 +128,15 @@ def test_run_json_prints_only_events(workspace: Path, env: dict[str, str]) -> No
         "--allow",
         "--json",
         "--store",
-        ":memory:",
+        store,
         "hi",
         env=env,
     )
     assert done.returncode == 0, done.stderr
-    events = [json.loads(line) for line in done.stdout.splitlines()]
+    head, *events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert head["type"] == "conversation"
+    assert head["agent"] == "demo"
+    assert head["workspace"] == str(workspace)
     seqs = [e["seq"] for e in events]
     assert seqs == list(range(1, len(events) + 1))
     kinds = {e["kind"] for e in events}
@@ -191,6 +145,9 @@ def test_run_json_prints_only_events(workspace: Path, env: dict[str, str]) -> No
     assert ended["stop_reason"] == "end_turn"
     assert ended["usage"]["total_tokens"] > 0
     assert events[-1] == {**events[-1], "kind": "status_changed", "status": "finished"}
+
+    shown = acphost("conversations", "show", head["id"], "--store", store, "--json", env=env)
+    assert json.loads(shown.stdout)["state"]["events"] == len(events)
 
 
 def test_unknown_command_is_agent_not_found(workspace: Path, env: dict[str, str]) -> None:
@@ -310,19 +267,15 @@ def test_agents_lists_the_registry(env: dict[str, str]) -> None:
     demo = next(line for line in table.stdout.splitlines() if "│ demo " in line)
     assert "yes" in demo
     assert "built in" in demo
-    assert "npm install -g @agentclientprotocol/claude-agent-acp" in table.stdout
+    assert "acphost agents install claude" in table.stdout
     rows = {row["name"]: row for row in json.loads(acphost("agents", "--json", env=env).stdout)}
     assert rows["demo"]["installed"] is True
-    assert rows["claude"]["install"].startswith("npm")
+    assert rows["claude"]["install"] == "acphost agents install claude"
+    assert rows["claude"]["pinned"] == "@agentclientprotocol/claude-agent-acp@0.49.0"
+    assert rows["demo"]["pinned"] is None
 
 
 # --- Ctrl-C and prompts ------------------------------------------------------------------
-
-
-def _start(args: list[str], env: dict[str, str], stdin: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [*CLI, *args], env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
 
 
 def _slow_command(tmp_path: Path, *, ignore_cancel: bool = False) -> str:
@@ -339,7 +292,7 @@ def _slow_command(tmp_path: Path, *, ignore_cancel: bool = False) -> str:
 
 
 def test_ctrl_c_cancels_the_turn_cleanly(tmp_path: Path, env: dict[str, str], store: str) -> None:
-    proc = _start(
+    proc = start(
         [
             "run",
             "--command",
@@ -375,7 +328,7 @@ def test_ctrl_c_cancels_the_turn_cleanly(tmp_path: Path, env: dict[str, str], st
 
 def test_second_ctrl_c_exits_at_once(tmp_path: Path, env: dict[str, str]) -> None:
     command = _slow_command(tmp_path, ignore_cancel=True)
-    proc = _start(
+    proc = start(
         ["run", "--command", command, "--cwd", str(tmp_path), "--store", ":memory:", "go"],
         env,
         stdin=subprocess.DEVNULL,
@@ -408,7 +361,7 @@ def terminal() -> Iterator[tuple[int, int]]:
 def _run_at_terminal(
     workspace: Path, env: dict[str, str], terminal: tuple[int, int]
 ) -> tuple[subprocess.Popen[bytes], Output]:
-    proc = _start(
+    proc = start(
         ["run", "--agent", "demo", "--cwd", str(workspace), "--store", ":memory:", "hi"],
         env,
         stdin=terminal[1],

@@ -279,6 +279,8 @@ def test_agent_auth_method_and_auth_required(workspace: Path) -> None:
                 await agent.new()
             assert info.value.code == "auth_required"
             assert "--login" in info.value.hint  # says what to run
+            methods = info.value.to_dict()["data"]["authMethods"]  # the agent's detail, kept
+            assert [m["id"] for m in methods] == ["oauth", "login"]
             with pytest.raises(AuthRequired):
                 await agent.conn.authenticate("login")  # the user must run it
             await agent.conn.authenticate("oauth")

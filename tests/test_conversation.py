@@ -88,7 +88,14 @@ def test_demo_turn_events_and_state(
     assert isinstance(ended, TurnEndedEvent)
     assert ended is events[-2]
     kinds = [e.kind for e in events]
-    assert kinds[:4] == ["user_message", "turn_started", "status_changed", "session_started"]
+    assert kinds[:5] == [
+        "user_message",
+        "session_info",  # the host titles the conversation after its first prompt
+        "turn_started",
+        "status_changed",
+        "session_started",
+    ]
+    assert conversation.state.title == "Summarise the project"
     assert kinds[-2:] == ["turn_ended", "status_changed"]
     assert all(e.turn == 1 for e in events)
 

@@ -130,5 +130,5 @@ def test_show_and_the_reports(tmp_path: Path) -> None:
     for external in ("<script", "src=", "href=", "@import"):
         assert external not in text  # one self-contained file
     missing = _cli("show", "nope", "--store", str(db))
-    assert missing.returncode == 1
+    assert missing.returncode == 2  # a usage error
     assert "no job 'nope'" in missing.stderr

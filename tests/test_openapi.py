@@ -143,31 +143,30 @@ def test_script_exits_nonzero_on_a_broken_document(
     assert same.returncode == 0, same.stdout + same.stderr
 
 
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-
-
-def test_python_api_check_uses_griffe_against_the_release_tag(
+def test_python_api_check_compares_with_the_committed_baseline(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     package = tmp_path / "src" / "toypkg"
     package.mkdir(parents=True)
-    (package / "__init__.py").write_text("def greet(name, punctuation='!'):\n    return name\n")
-    git(tmp_path, "init", "-q")
-    git(tmp_path, "add", ".")
-    git(tmp_path, "commit", "-q", "-m", "v1")
-    git(tmp_path, "tag", "v1.0.0")
-    assert check_api.check_python("v1.0.0", root=tmp_path, package="toypkg") == 0
-    (package / "__init__.py").write_text("def greet(name):\n    return name\n")
-    assert check_api.check_python("v1.0.0", root=tmp_path, package="toypkg") == 1
+    (package / "__init__.py").write_text(
+        "__all__ = ['greet']\ndef greet(name, punctuation='!'):\n    return name\n"
+    )
+    baseline = tmp_path / "api" / "python-api.json"
+    baseline.parent.mkdir()
+    baseline.write_text(check_api.dump_python_api(check_api.python_api(tmp_path, "toypkg")))
+    assert check_api.check_python(baseline, root=tmp_path, package="toypkg") == 0
+    assert "no breaking change since api/python-api.json" in capsys.readouterr().out
+    (package / "__init__.py").write_text(
+        "__all__ = ['greet', 'wave']\ndef greet(name):\n    return name\ndef wave():\n    pass\n"
+    )
+    assert check_api.check_python(baseline, root=tmp_path, package="toypkg") == 1
     out = capsys.readouterr().out
-    assert "Python API breaking change" in out
-    assert "punctuation" in out
-    assert check_api.check_python(None) == 0
-    assert "skipped" in capsys.readouterr().out
+    assert "Python API breaking change: toypkg.greet: Parameter was removed: punctuation" in out
+    assert "wave" not in out  # an addition is not a break
+    assert "--accept-python-api" in out
+
+
+def test_the_code_keeps_the_committed_python_api() -> None:
+    """api/python-api.json is the baseline; a break needs --accept-python-api, on purpose."""
+    baseline = json.loads(check_api.PYTHON_API.read_text(encoding="utf-8"))
+    assert check_api.python_breaking_changes(baseline, check_api.python_api()) == []

@@ -66,12 +66,12 @@ def test_subpackages_declare_tuple_all() -> None:
 
 
 UPPER = {
-    "server": ("cli", "_render"),
-    "acp": ("conversation", "agents", "cli", "server", "_render", "store"),
-    "store": ("conversation", "agents", "cli", "server", "_render", "acp", "jobs"),
-    "agents": ("conversation", "cli", "server", "_render", "store", "jobs"),
-    "conversation": ("cli", "server", "_render", "jobs"),
-    "jobs": ("cli", "server", "_render"),
+    "server": ("cli",),
+    "acp": ("conversation", "agents", "cli", "server", "store", "jobs"),
+    "store": ("conversation", "agents", "cli", "server", "acp", "jobs"),
+    "agents": ("conversation", "cli", "server", "store", "jobs"),
+    "conversation": ("cli", "server", "jobs"),
+    "jobs": ("cli", "server"),
     "testing": ("conversation", "agents", "cli", "server", "store"),
 }
 

@@ -83,9 +83,10 @@ def test_builtin_entries_say_how_to_run_install_and_configure() -> None:
     assert BUILTIN_AGENTS["kimi"].python_module == "kimi_cli.cli"
     assert BUILTIN_AGENTS["fast-agent"].command[:3] == ("fast-agent", "--no-update-check", "acp")
     assert "ANTHROPIC_BASE_URL" in BUILTIN_AGENTS["claude"].base_urls
-    assert BUILTIN_AGENTS["claude"].install.startswith(
-        "npm install -g @agentclientprotocol/claude-agent-acp"
-    )
+    assert BUILTIN_AGENTS["claude"].install == "acphost agents install claude"
+    package = BUILTIN_AGENTS["claude"].package
+    assert package is not None
+    assert (package.manager, package.name) == ("npm", "@agentclientprotocol/claude-agent-acp")
 
 
 def test_builtins_are_installed_and_versioned(home: Path) -> None:

@@ -269,6 +269,6 @@ def test_detach_stops_the_agent_and_the_next_turn_reattaches(
         os.kill(pid, 0)
     assert conversation.state.status == "idle"  # not finished: it goes on
     bounded(conversation.run, "two")
-    kinds = [e.kind for e in conversation.state.events if e.kind.startswith("session_")]
+    kinds = [e.kind for e in conversation.state.events if isinstance(e, SessionEvent)]
     assert kinds == ["session_started", "session_resumed"]
     assert conversation.state.last_stop_reason == "end_turn"

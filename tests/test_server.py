@@ -239,6 +239,10 @@ def test_bad_bodies_are_4xx_with_a_message(store_path: Path, workspace: Path) ->
             ({"workspace": str(workspace), "command": "x", "env": {"A=B": "1"}}, 422, ""),
             ({"workspace": "/nowhere", "command": ":_", "agent": None}, 400, ""),
             ({"workspace": str(workspace), "agent": None}, 422, "invalid_request"),
+            ({"workspace": str(workspace), "agent": "demo", "args": [1]}, 422, ""),
+            ({"workspace": str(workspace), "agent": "demo", "env": {"A": 1}}, 422, ""),
+            ({"workspace": str(workspace), "agent": "demo", "title": 5}, 422, ""),
+            ({"workspace": str(workspace), "agent": "demo", "message": 7}, 422, ""),
         ]
         for body, status, code in cases:
             if isinstance(body, str):
@@ -262,6 +266,13 @@ def test_bad_bodies_are_4xx_with_a_message(store_path: Path, workspace: Path) ->
             ("messages", {"text": 5}),
             ("config", {"config_id": "model"}),
             ("mode", {"mode": "x"}),
+            # strict types: no lax booleans or numbers-as-strings in any body
+            ("messages", {"text": "x", "run": "yes"}),
+            ("messages", {"text": "x", "run": 0}),
+            ("messages", {"text": "x", "run": "false"}),
+            ("config", {"config_id": "model", "value": 1}),
+            ("mode", {"mode_id": 1}),
+            ("permissions/r1", {"decision": ["allow_once"]}),
         ]
         for path, body in paths:
             response = client.post(f"/api/conversations/{cid}/{path}", json=body)

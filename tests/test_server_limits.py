@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ import httpx
 import pytest
 
 from acphost.server import create_app
+from acphost.store import SQLiteStore
 from test_server_support import (
     events_of,
     open_ws,
@@ -123,3 +126,27 @@ def test_limits_are_checked_when_the_app_is_made(store_path: Path) -> None:
         create_app(api_key="k" * 20, store=store_path, max_live=0)
     with pytest.raises(ValueError, match="at least 1"):
         create_app(api_key="k" * 20, store=store_path, max_body=0)
+
+
+def test_a_busy_store_is_a_503_the_document_declares(tmp_path: Path, workspace: Path) -> None:
+    # another process holds the write lock past the store's busy timeout
+    store_path = tmp_path / "acphost.db"
+    document = json.loads((Path(__file__).parents[1] / "openapi.json").read_text())
+    with (
+        SQLiteStore(store_path, busy_timeout=0.05) as store,
+        server_and_client(store) as (_server, client),
+    ):
+        holder = sqlite3.connect(store_path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            response = client.post(
+                "/api/conversations", json={"agent": "echo", "workspace": str(workspace)}
+            )
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "store_busy"
+    assert response.json()["retryable"] is True
+    declared = document["paths"]["/api/conversations"]["post"]["responses"]
+    assert "503" in declared

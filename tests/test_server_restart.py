@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
+from acphost import Conversation
+from acphost.errors import UsageError
+from acphost.store import SQLiteStore
 from acphost.testing import Scenario, fake_agent_command
 from test_server_support import (
+    WAIT,
     events_of,
     open_ws,
     read_until_closed,
     receive_until,
     server_and_client,
     status_is,
+    wait_until,
 )
 
 
@@ -111,3 +122,70 @@ def test_a_conversation_whose_workspace_vanished_is_readable_but_not_resumable(
         _, closed = read_until_closed(ws)
         assert closed.rcvd is not None
         assert closed.rcvd.code in (1001, 1012)
+
+
+# A process that drives one conversation through a long turn, as the CLI or a script does.
+DRIVER = """
+import sys
+from acphost import Conversation
+store, workspace, *agent = sys.argv[1:]
+conversation = Conversation(agent, workspace, store=store)
+print(conversation.id, flush=True)
+conversation.run("wait")
+"""
+
+
+def test_a_turn_whose_process_was_killed_reads_paused_and_the_server_ends_it_on_start(
+    tmp_path: Path, workspace: Path
+) -> None:
+    store_path = tmp_path / "acphost.db"
+    long = Scenario("long").turn().tool_call("t", title="Wait", status="in_progress").sleep(60)
+    agent = fake_agent_command(long, directory=tmp_path)
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(store_path), str(workspace), *agent],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its agent goes down with it
+    )
+    try:
+        assert driver.stdout is not None
+        cid = driver.stdout.readline().strip()
+        with SQLiteStore(store_path) as store:
+
+            def tool_call_stored() -> bool:
+                return bool(store.events(cid, kinds=["tool_call"]))
+
+            wait_until(tool_call_stored, what="the turn's tool call")
+            record = store.get_conversation(cid)
+            assert record is not None
+            assert record.status == "running"  # its driver is alive
+            with pytest.raises(UsageError, match="is running a turn in process"):
+                Conversation.resume(cid, store=store)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)  # a hard exit: nothing is settled
+        driver.wait(timeout=WAIT)
+        assert driver.stdout is not None
+        driver.stdout.close()
+
+    with SQLiteStore(store_path) as store:
+        record = store.get_conversation(cid)
+        assert record is not None
+        assert record.status == "paused"
+        assert store.list_conversations(status="running") == []
+        assert store.dangling_turns() == [cid]
+        assert not store.events(cid, kinds=["turn_ended"])  # nothing written since the kill
+
+    with server_and_client(store_path) as (_server, client):
+        with SQLiteStore(store_path) as store:  # ended on start, before anything asked
+            assert store.dangling_turns() == []
+        detail = client.get(f"/api/conversations/{cid}").json()
+        assert (detail["status"], detail["running"], detail["live"]) == ("paused", False, False)
+        assert detail["running_tool_calls"] == []
+        events = client.get(f"/api/conversations/{cid}/events").json()["events"]
+        ended = [e for e in events if e["kind"] == "turn_ended"]
+        assert [(e["stop_reason"], e["error_code"]) for e in ended] == [
+            ("cancelled", "host_exited")
+        ]
+        failed = [e for e in events if e["kind"] == "tool_call" and e["status"] == "failed"]
+        assert [e["tool_call_id"] for e in failed] == ["t"]

@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from acphost.server import create_app
+from acphost.server._app import WS_PROTOCOL
 
 KEY = "test-key-0123456789"
 WAIT = 8.0  # an upper bound for a busy machine; the tests take well under it
@@ -28,7 +29,9 @@ WAIT = 8.0  # an upper bound for a busy machine; the tests take well under it
 class LiveServer:
     """A real uvicorn on a free loopback port, running the app in a background thread."""
 
-    def __init__(self, app: FastAPI, *, send_buffer: int | None = None) -> None:
+    def __init__(
+        self, app: FastAPI, *, send_buffer: int | None = None, ping: float | None = None
+    ) -> None:
         self.app = app
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -36,8 +39,14 @@ class LiveServer:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
+        # ``ping``: uvicorn's keepalive (interval and timeout), off unless a test needs it
         config = uvicorn.Config(
-            app, log_level="warning", ws="websockets-sansio", lifespan="on", ws_ping_interval=None
+            app,
+            log_level="warning",
+            ws=WS_PROTOCOL,
+            lifespan="on",
+            ws_ping_interval=ping,
+            ws_ping_timeout=ping,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
@@ -68,8 +77,10 @@ class LiveServer:
 
 
 @contextmanager
-def running(app: FastAPI, *, send_buffer: int | None = None) -> Iterator[LiveServer]:
-    server = LiveServer(app, send_buffer=send_buffer).start()
+def running(
+    app: FastAPI, *, send_buffer: int | None = None, ping: float | None = None
+) -> Iterator[LiveServer]:
+    server = LiveServer(app, send_buffer=send_buffer, ping=ping).start()
     try:
         yield server
     finally:
@@ -78,11 +89,16 @@ def running(app: FastAPI, *, send_buffer: int | None = None) -> Iterator[LiveSer
 
 @contextmanager
 def server_and_client(
-    store: Any, *, key: str | None = KEY, send_buffer: int | None = None, **options: Any
+    store: Any,
+    *,
+    key: str | None = KEY,
+    send_buffer: int | None = None,
+    ping: float | None = None,
+    **options: Any,
 ) -> Iterator[tuple[LiveServer, httpx.Client]]:
     options.setdefault("conversation_options", {"cancel_grace": 2.0})
     app = create_app(api_key=key, store=store, allow_no_auth=key is None, **options)
-    with running(app, send_buffer=send_buffer) as server:
+    with running(app, send_buffer=send_buffer, ping=ping) as server:
         headers = {"X-API-Key": key} if key else {}
         with httpx.Client(base_url=server.url, headers=headers, timeout=WAIT) as client:
             yield server, client

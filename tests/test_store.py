@@ -24,6 +24,7 @@ from acphost.store import (
     ConversationRecord,
     EventRecord,
     EventStore,
+    Owner,
     SeqConflict,
     SQLiteStore,
     StoreError,
@@ -542,3 +543,84 @@ def test_a_batch_of_many_statements_with_a_seq_conflict_writes_nothing(
     assert [e.seq for e in store.events("c")] == [1, 150]
     store.append([ev("c", seq) for seq in range(151, 451)])  # five statements, one commit
     assert [e.seq for e in store.events("c", after_seq=150)] == list(range(151, 451))
+
+
+def exited_owner() -> Owner:
+    """The owner record of a process that ran and exited (and was reaped)."""
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import dataclasses, json; from acphost.store import Owner;"
+            " print(json.dumps(dataclasses.asdict(Owner.current())))",
+        ],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    return Owner(**orjson.loads(child.stdout))
+
+
+def running_turn(store: SQLiteStore, id: str, owner: Owner | None) -> None:
+    store.create_conversation(conv(id))
+    if owner is not None:
+        store.set_owner(id, owner)
+    store.append([EventRecord(id, 1, "e1", "status_changed", 201.0, b'{"status":"running"}')])
+
+
+def test_a_running_turn_whose_owner_is_gone_reads_paused(store: SQLiteStore) -> None:
+    me = Owner.current()
+    assert not me.gone()
+    dead = exited_owner()
+    assert dead.host == me.host
+    assert dead.gone()
+    reused = Owner(me.host, me.pid, "another boot:123")  # the pid now runs another process
+    assert reused.gone()
+    elsewhere = Owner("another-host", 1, None)  # cannot be checked from here
+    assert not elsewhere.gone()
+    for id, owner in [("dead", dead), ("reused", reused), ("mine", me), ("far", elsewhere)]:
+        running_turn(store, id, owner)
+    running_turn(store, "unowned", None)  # written without an owner: taken at its word
+
+    statuses = {r.id: r.status for r in store.list_conversations()}
+    assert statuses == {
+        "dead": "paused",
+        "reused": "paused",
+        "mine": "running",
+        "far": "running",
+        "unowned": "running",
+    }
+    running = store.list_conversations(status="running")
+    assert sorted(r.id for r in running) == ["far", "mine", "unowned"]
+    assert store.count_conversations(status="running") == 3
+    assert store.count_conversations(status="paused") == 2
+    record = store.get_conversation("dead")
+    assert record is not None
+    assert (record.status, record.owner) == ("paused", dead)
+    assert sorted(store.dangling_turns()) == ["dead", "reused"]
+    with pytest.raises(ConversationNotFound):
+        store.set_owner("nope", me)
+
+
+def test_a_turn_running_when_the_database_is_upgraded_has_a_gone_owner(db: Path) -> None:
+    raw = sqlite3.connect(db, isolation_level=None)
+    for step in _MIGRATIONS[:3]:  # owners came with v4
+        step(raw)
+    raw.execute("PRAGMA user_version = 3")
+    for id in ("left-running", "idle"):
+        raw.execute(
+            f"INSERT INTO conversations ({_CONV_COLUMNS}) VALUES"
+            f" ('{id}', 'a', '/w', NULL, 'idle', 1.0, 1.0, NULL, '{{}}')"
+        )
+    raw.execute(
+        _insert_rows(1),
+        ("left-running", 1, "e1", "status_changed", 201.0, b'{"status":"running"}'),
+    )
+    raw.close()
+    with SQLiteStore(db) as store:
+        assert store.dangling_turns() == ["left-running"]
+        assert {r.id: r.status for r in store.list_conversations()} == {
+            "left-running": "paused",
+            "idle": "idle",
+        }

@@ -62,12 +62,23 @@ class ProtocolError(AcphostError):
     code = "protocol_error"
     default_hint = "the agent sent something that is not valid ACP; the session goes on"
 
-    def __init__(self, message: str, *, line: bytes | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: bytes | None = None,
+        hint: str | None = None,
+        request: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message, hint=hint)
         self.line_preview = line[:200].decode("utf-8", "replace") if line is not None else None
+        self.request = request  # a request refused for it: its id, method and params, as sent
 
     def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "line_preview": self.line_preview}
+        data = {**super().to_dict(), "line_preview": self.line_preview}
+        if self.request is not None:
+            data["request"] = self.request
+        return data
 
 
 class UsageError(AcphostError):
@@ -189,13 +200,19 @@ class AuthRequired(AgentError):
     code = "auth_required"
 
     def __init__(
-        self, message: str, *, methods: Sequence[dict[str, Any]] = (), hint: str | None = None
+        self,
+        message: str,
+        *,
+        methods: Sequence[dict[str, Any]] = (),
+        hint: str | None = None,
+        data: Any = None,
     ) -> None:
         super().__init__(message, hint=hint or _auth_hint(methods))
         self.methods = list(methods)
+        self.data = data  # the ``data`` of the agent's JSON-RPC error, as sent
 
     def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "methods": self.methods}
+        return {**super().to_dict(), "methods": self.methods, "data": self.data}
 
 
 def _auth_hint(methods: Sequence[dict[str, Any]]) -> str:

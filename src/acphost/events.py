@@ -67,14 +67,37 @@ class EventBase(BaseModel):
     turn: int | None = None
 
 
-class UserMessageEvent(EventBase):
+class _FromUpdate(EventBase):
+    """An event made from one agent update: what it has no field for is kept, not dropped."""
+
+    extra: dict[str, Any] | None = None
+    """Keys of the agent's update that no field of the event carries, as sent."""
+
+
+class _FromChunks(EventBase):
+    """A message joined from chunks: what its text and blocks cannot say is kept, not dropped."""
+
+    message_id: str | None = None
+    """The ``messageId`` the agent gave its chunks, if any."""
+    raw_chunks: list[dict[str, Any]] | None = None
+    """The chunks that carried more than plain text (``_meta``, annotations, other keys), each
+    as sent (``chunk``) with ``at``, the offset in ``text`` where it arrived."""
+
+
+class UserMessageEvent(_FromChunks):
+    """What the user sent to start a turn: its text and the ACP content blocks the agent got.
+
+    With ``source="agent"``, a user message the agent relayed in ``user_message_chunk``
+    updates (an echo of the prompt): not a new message, so not in ``state.messages``.
+    """
+
     kind: Literal["user_message"] = "user_message"
     source: Source = "user"
     text: str
     content: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class AgentMessageEvent(EventBase):
+class AgentMessageEvent(_FromChunks):
     """A whole agent message: its chunks joined (tokens were streamed through ``on_token``)."""
 
     kind: Literal["agent_message"] = "agent_message"
@@ -83,12 +106,14 @@ class AgentMessageEvent(EventBase):
     replay: bool = False
 
 
-class ThoughtEvent(EventBase):
+class ThoughtEvent(_FromChunks):
+    """A whole agent thought (its streamed chunks joined): the agent's reasoning."""
+
     kind: Literal["thought"] = "thought"
     text: str
 
 
-class ToolCallEvent(EventBase):
+class ToolCallEvent(_FromUpdate):
     """A full merged snapshot of one tool call, emitted on start, on change and at the end."""
 
     kind: Literal["tool_call"] = "tool_call"
@@ -123,36 +148,47 @@ class TerminalEvent(EventBase):
     signal: str | None = None
 
 
-class PlanEvent(EventBase):
+class PlanEvent(_FromUpdate):
+    """The agent's plan: its entries (content, priority, status) as it last sent them."""
+
     kind: Literal["plan"] = "plan"
     entries: list[dict[str, Any]] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-class ModeChangedEvent(EventBase):
+class ModeChangedEvent(_FromUpdate):
+    """The session's mode changed (by the agent, or on request), with the modes on offer."""
+
     kind: Literal["mode_changed"] = "mode_changed"
     mode_id: str
     available_modes: list[dict[str, Any]] | None = None
 
 
-class ConfigOptionsEvent(EventBase):
+class ConfigOptionsEvent(_FromUpdate):
+    """The agent's session config options now (model, mode, thought level...), values included."""
+
     kind: Literal["config_options"] = "config_options"
     config_options: list[dict[str, Any]]
 
 
-class CommandsEvent(EventBase):
+class CommandsEvent(_FromUpdate):
+    """The slash commands the agent offers now (``available_commands_update``)."""
+
     kind: Literal["commands"] = "commands"
     commands: list[dict[str, Any]]
 
 
-class SessionInfoEvent(EventBase):
+class SessionInfoEvent(_FromUpdate):
+    """The session's metadata, such as its title: from the agent, or (``source="host"``) the
+    title the host gives an untitled conversation from its first prompt."""
+
     kind: Literal["session_info"] = "session_info"
     title: str | None = None
     updated_at: str | None = None
     meta: dict[str, Any] | None = None
 
 
-class UsageEvent(EventBase):
+class UsageEvent(_FromUpdate):
     """The agent's ``usage_update``: context ``used``/``size`` and the session's cost so far."""
 
     kind: Literal["usage"] = "usage"
@@ -181,6 +217,8 @@ class TokenUsage(BaseModel):
 
 
 class PermissionRequestedEvent(EventBase):
+    """The agent asks permission for a tool call; answer with the request id and an option kind."""
+
     kind: Literal["permission_requested"] = "permission_requested"
     request_id: str
     tool_call_id: str
@@ -190,6 +228,10 @@ class PermissionRequestedEvent(EventBase):
 
 
 class PermissionDecidedEvent(EventBase):
+    """How a permission request was answered, by whom (policy, callback, user, cancel), and the
+    option the agent was told.
+    """
+
     kind: Literal["permission_decided"] = "permission_decided"
     source: Source = "user"
     request_id: str
@@ -199,6 +241,8 @@ class PermissionDecidedEvent(EventBase):
 
 
 class TurnStartedEvent(EventBase):
+    """A turn began: the prompt sent to the agent, and which attempt it is (retries start at 2)."""
+
     kind: Literal["turn_started"] = "turn_started"
     source: Source = "host"
     prompt: str = ""
@@ -206,6 +250,8 @@ class TurnStartedEvent(EventBase):
 
 
 class TurnEndedEvent(EventBase):
+    """A turn ended: the stop reason, usage, cost and duration; ``error_code`` if it failed."""
+
     kind: Literal["turn_ended"] = "turn_ended"
     source: Source = "host"
     stop_reason: str
@@ -213,9 +259,14 @@ class TurnEndedEvent(EventBase):
     cost: float | None = None
     duration_s: float = 0.0
     error_code: str | None = None
+    extra: dict[str, Any] | None = None
+    """What the agent's ``session/prompt`` answer carried beyond the stop reason and the usage
+    read here (its ``_meta``, other keys, usage fields acphost does not know), as sent."""
 
 
 class StatusChangedEvent(EventBase):
+    """The conversation's status changed (see :data:`~acphost.conversation.Status`)."""
+
     kind: Literal["status_changed"] = "status_changed"
     source: Source = "host"
     status: Status
@@ -223,6 +274,10 @@ class StatusChangedEvent(EventBase):
 
 
 class ErrorEvent(EventBase):
+    """Something failed: the error's stable code, message, hint, whether a retry may help, and
+    the agent's stderr tail when the agent is to blame.
+    """
+
     kind: Literal["error"] = "error"
     source: Source = "host"
     code: str
@@ -244,16 +299,23 @@ class SessionEvent(EventBase):
     agent_info: dict[str, Any] | None = None
     modes: dict[str, Any] | None = None
     config_options: list[dict[str, Any]] | None = None
+    error: dict[str, Any] | None = None
+    """Why the earlier session could not be reattached: the agent's error as sent (its
+    JSON-RPC ``rpc_code``, ``message`` and ``data``), when that is the reason."""
 
 
 class RawEvent(EventBase):
-    """Anything acphost could not type (an unknown update kind, an extension notification)."""
+    """What acphost does not type: an unknown update kind, an extension notification, or
+    (``replay``) history the agent replayed on ``session/load``/``session/resume``."""
 
     kind: Literal["raw"] = "raw"
     method: str
     update_kind: str | None = None
     data: Any = None
     error: str | None = None
+    replay: bool = False
+    """History the agent replayed while its session was reattached: kept as sent, folded
+    into nothing (the log already has it from the turns that made it)."""
 
 
 Event: TypeAlias = Annotated[
@@ -278,6 +340,7 @@ Event: TypeAlias = Annotated[
     | RawEvent,
     Field(discriminator="kind"),
 ]
+"""Any stored event: a union discriminated by ``kind`` (parse one with :func:`parse_event`)."""
 
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 

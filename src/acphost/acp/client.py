@@ -48,15 +48,18 @@ if TYPE_CHECKING:
     McpServer: TypeAlias = (
         schema.McpServerStdio | schema.HttpMcpServer | schema.SseMcpServer | dict[str, Any]
     )
+    """An MCP server to hand the agent's session: stdio, HTTP or SSE (typed, or as JSON)."""
 
 __all__ = ["CLIENT_INFO", "PROTOCOL_VERSION", "AgentConnection", "ContentBlocks", "McpServer"]
 
 CLIENT_INFO = {"name": "acphost", "title": "acphost", "version": __version__}
+"""How acphost introduces itself in ``initialize`` (``clientInfo``)."""
 PROTOCOL_VERSION = 1
 """The ACP version acphost speaks (the SDK's ``acp.meta.PROTOCOL_VERSION``)."""
 
 _M = TypeVar("_M", bound=BaseModel)
 ContentBlocks = str | Sequence[BaseModel | dict[str, Any]]
+"""A prompt: plain text, or ACP content blocks (typed models or their JSON)."""
 
 
 def __getattr__(name: str) -> Any:
@@ -92,6 +95,7 @@ class AgentConnection:
     ) -> None:
         self.handlers = handlers
         handlers.observer = on_message
+        handlers.sessions = set()  # filled as sessions open: requests for others are refused
         self._on_message = on_message
         self.process: AgentProcess | None = None
         self.rpc = JsonRpcConnection(
@@ -148,7 +152,9 @@ class AgentConnection:
             self._on_message(
                 SessionUpdate(
                     session_id if isinstance(session_id, str) else "",
-                    update if isinstance(update, dict) else {"sessionUpdate": "<invalid>"},
+                    update
+                    if isinstance(update, dict)
+                    else {"sessionUpdate": "<invalid>", "value": update},  # kept as sent
                     params.get("_meta"),
                     session_id in self._replaying,
                 )
@@ -182,6 +188,7 @@ class AgentConnection:
                 raise AuthRequired(
                     f"the agent requires authentication: {exc.message}",
                     methods=self.auth_methods,
+                    data=exc.data,
                 ) from exc
             raise
 
@@ -192,6 +199,7 @@ class AgentConnection:
         return model.model_validate(result if result is not None else {})
 
     def notify(self, method: str, params: Any = None) -> None:
+        """Send a JSON-RPC notification to the agent."""
         self.rpc.notify(method, params)
 
     # --- capabilities --------------------------------------------------------------------
@@ -209,6 +217,7 @@ class AgentConnection:
 
     @property
     def capabilities(self) -> schema.AgentCapabilities:
+        """What the agent said it can do in ``initialize`` (empty before it)."""
         init = self.init
         if init is None or init.agent_capabilities is None:
             from acp import schema
@@ -255,6 +264,7 @@ class AgentConnection:
         return raw
 
     async def initialize(self, *, timeout: float | None = 120.0) -> schema.InitializeResponse:
+        """Run the ``initialize`` handshake; returns the agent's typed answer."""
         await self.initialize_raw(timeout=timeout)
         init = self.init
         assert init is not None
@@ -262,6 +272,7 @@ class AgentConnection:
 
     @property
     def auth_methods(self) -> list[dict[str, Any]]:
+        """The authentication methods the agent offered in ``initialize``."""
         methods = (self.init_json or {}).get("authMethods") or []
         return [m for m in methods if isinstance(m, dict)]
 
@@ -309,7 +320,8 @@ class AgentConnection:
         timeout: float | None = 300.0,
     ) -> SessionAnswer:
         """``session/new``, or ``session/load``/``session/resume`` of ``session_id``, read
-        without the SDK. The history a load replays arrives as updates with ``replay``."""
+        without the SDK. The history a load (or resume) replays arrives as updates with
+        ``replay``."""
         method = f"session/{how}"
         if how == "load":
             self._require("loadSession", method)
@@ -320,14 +332,20 @@ class AgentConnection:
             if session_id is None:
                 raise UsageError(f"{method} needs a session_id")
             params["sessionId"] = session_id
-        replaying = session_id if how == "load" else None
+        # What a load (or a resume: fast-agent replays there too) sends before its answer is
+        # the session's history, not new work.
+        replaying = session_id
         if replaying is not None:
             self._replaying.add(replaying)
         try:
-            return SessionAnswer.read(method, await self.call(method, params, timeout=timeout))
+            answer = SessionAnswer.read(method, await self.call(method, params, timeout=timeout))
         finally:
             if replaying is not None:
                 self._replaying.discard(replaying)
+        opened = answer.session_id or session_id
+        if opened is not None and self.handlers.sessions is not None:
+            self.handlers.sessions.add(opened)
+        return answer
 
     async def new_session(
         self,
@@ -337,6 +355,7 @@ class AgentConnection:
         additional_directories: Sequence[str | os.PathLike[str]] = (),
         timeout: float | None = 120.0,
     ) -> schema.NewSessionResponse:
+        """Open a new session in ``cwd`` (``session/new``)."""
         from acp import schema
 
         answer = await self.open_session(
@@ -379,6 +398,7 @@ class AgentConnection:
         additional_directories: Sequence[str | os.PathLike[str]] = (),
         timeout: float | None = 300.0,
     ) -> schema.ResumeSessionResponse:
+        """Reattach to a session without replaying it (``session/resume``)."""
         from acp import schema
 
         answer = await self.open_session(
@@ -392,6 +412,7 @@ class AgentConnection:
         return schema.ResumeSessionResponse.model_validate(answer.data)
 
     async def close_session(self, session_id: str, *, timeout: float | None = 30.0) -> None:
+        """End a session (``session/close``); an agent without the capability raises."""
         method = "session/close"
         self._require("sessionCapabilities.close", method)
         await self.call(method, {"sessionId": session_id}, timeout=timeout)
@@ -403,6 +424,7 @@ class AgentConnection:
         cursor: str | None = None,
         timeout: float | None = 30.0,
     ) -> schema.ListSessionsResponse:
+        """The agent's stored sessions, optionally of one ``cwd``, a page at a time."""
         from acp import schema
 
         method = "session/list"
@@ -415,6 +437,7 @@ class AgentConnection:
         return await self._typed(schema.ListSessionsResponse, method, params, timeout)
 
     async def delete_session(self, session_id: str, *, timeout: float | None = 30.0) -> None:
+        """Delete a stored session (``session/delete``); an agent without the capability raises."""
         method = "session/delete"
         self._require("sessionCapabilities.delete", method)
         await self.call(method, {"sessionId": session_id}, timeout=timeout)
@@ -422,6 +445,7 @@ class AgentConnection:
     async def set_mode(
         self, session_id: str, mode_id: str, *, timeout: float | None = 30.0
     ) -> None:
+        """Switch a session's mode (``session/set_mode``)."""
         params = {"sessionId": session_id, "modeId": mode_id}
         await self.call("session/set_mode", params, timeout=timeout)
 
@@ -451,7 +475,7 @@ class AgentConnection:
             result = await self.rpc.request("session/prompt", params, cancellable=False)
         except AgentRequestError as exc:
             if exc.rpc_code == AUTH_REQUIRED:
-                raise AuthRequired(exc.message, methods=self.auth_methods) from exc
+                raise AuthRequired(exc.message, methods=self.auth_methods, data=exc.data) from exc
             raise
         return PromptAnswer.read(result)
 
@@ -478,6 +502,7 @@ class AgentConnection:
 
     @property
     def stderr_tail(self) -> str:
+        """The last output the agent process wrote to stderr (empty for a non-process peer)."""
         return self.process.stderr_tail() if self.process is not None else ""
 
     async def __aenter__(self) -> AgentConnection:

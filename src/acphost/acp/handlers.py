@@ -23,7 +23,7 @@ from acphost.acp.jsonrpc import (
     RESOURCE_NOT_FOUND,
     IncomingRequest,
 )
-from acphost.acp.messages import TerminalMessage
+from acphost.acp.messages import ProtocolErrorMessage, TerminalMessage
 from acphost.acp.permissions import (
     CANCELLED,
     Decision,
@@ -71,6 +71,8 @@ class ClientHandlers:
         self.elicitation = elicitation
         self.extension = extension
         self.observer: Callable[[Any], None] | None = None  # set by AgentConnection
+        # the sessions this client opened (set by AgentConnection); None: not checked
+        self.sessions: set[str] | None = None
         self._terminal_info: dict[str, tuple[str, str, tuple[str, ...], str | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._permissions: dict[str, set[asyncio.Future[Decision]]] = {}
@@ -117,7 +119,12 @@ class ClientHandlers:
                 async def work(params: Any) -> Any:
                     return await extension(method, params)
             else:
-                request.fail(METHOD_NOT_FOUND, f"Method not found: {method}")
+                self._refuse(
+                    request,
+                    METHOD_NOT_FOUND,
+                    f"Method not found: {method}",
+                    f"the agent called {method}, which this client does not offer",
+                )
                 return
         self._spawn(self._answer(request, work))
 
@@ -142,7 +149,10 @@ class ClientHandlers:
         except (WorkspaceError, TerminalNotFound) as exc:
             request.fail(INVALID_PARAMS, exc.message, exc.to_dict())
         except (ValidationError, KeyError, TypeError, ValueError) as exc:
-            request.fail(INVALID_PARAMS, f"Invalid params for {request.method}: {exc}")
+            reason = f"params for {request.method}: {exc}"
+            self._refuse(
+                request, INVALID_PARAMS, f"Invalid {reason}", f"the agent sent invalid {reason}"
+            )
         except AcphostError as exc:
             request.fail(INTERNAL_ERROR, exc.message, exc.to_dict())
         except Exception as exc:
@@ -156,7 +166,18 @@ class ClientHandlers:
         try:
             permission = PermissionRequest.from_params(request.params, request.id)
         except ProtocolError as exc:
-            request.fail(INVALID_PARAMS, f"Invalid params for {request.method}: {exc.message}")
+            reason = f"Invalid params for {request.method}: {exc.message}"
+            self._refuse(request, INVALID_PARAMS, reason, exc.message)
+            return
+        session_id = permission.session_id
+        if self.sessions is not None and session_id not in self.sessions:
+            self._refuse(
+                request,
+                INVALID_PARAMS,
+                f"Invalid params for {request.method}: unknown session {session_id!r}",
+                f"the agent asked permission for session {session_id!r}, which is not its "
+                "session here",
+            )
             return
         try:
             pending = asyncio.ensure_future(self.permission(permission))
@@ -188,6 +209,13 @@ class ClientHandlers:
         waiting.add(pending)
         pending.add_done_callback(answer)
         request.on_cancel(pending.cancel)
+
+    def _refuse(self, request: IncomingRequest, code: int, reason: str, record: str) -> None:
+        """Answer a request with an error (``reason``), and record it (``record``) as sent."""
+        request.fail(code, reason)
+        sent = {"id": request.id, "method": request.method, "params": request.params}
+        hint = f"it was answered with error {code} ({reason}); no policy or user was asked"
+        self._observe(ProtocolErrorMessage(ProtocolError(record, hint=hint, request=sent)))
 
     def cancel_permissions(self, session_id: str) -> None:
         """Answer every pending permission request of ``session_id`` with ``cancelled``."""
@@ -223,7 +251,7 @@ class ClientHandlers:
         self._observe(TerminalMessage(info[0], terminal_id, "started", command, args, cwd))
         return {"terminalId": terminal_id}
 
-    def _observe(self, message: TerminalMessage) -> None:
+    def _observe(self, message: TerminalMessage | ProtocolErrorMessage) -> None:
         if self.observer is not None:
             self.observer(message)
 

@@ -30,17 +30,23 @@ __all__ = [
 ]
 
 RequestId = int | str
+"""A JSON-RPC request id."""
 
 log = logging.getLogger("acphost.acp")
 
 PARSE_ERROR: Final = -32700
 INVALID_REQUEST: Final = -32600
 METHOD_NOT_FOUND: Final = -32601
+"""JSON-RPC error code: no such method (what acphost answers for anything unknown)."""
 INVALID_PARAMS: Final = -32602
+"""JSON-RPC error code: the method's params are invalid."""
 INTERNAL_ERROR: Final = -32603
+"""JSON-RPC error code: the handler failed."""
 REQUEST_CANCELLED: Final = -32800
+"""JSON-RPC error code: the request was cancelled with ``$/cancel_request``."""
 AUTH_REQUIRED: Final = -32000
 RESOURCE_NOT_FOUND: Final = -32002
+"""ACP error code: the session, file or terminal named does not exist."""
 
 CANCEL_REQUEST_METHOD: Final = "$/cancel_request"
 
@@ -67,10 +73,12 @@ class IncomingRequest:
         self._cancel_callbacks: list[Callable[[], object]] = []
 
     def respond(self, result: Any) -> None:
+        """Answer the request with ``result`` (once: a second answer is ignored)."""
         if self._finish():
             self._conn._send({"jsonrpc": "2.0", "id": self.id, "result": result})
 
     def fail(self, code: int, message: str, data: Any = None) -> None:
+        """Answer the request with a JSON-RPC error (once: a second answer is ignored)."""
         if self._finish():
             error: dict[str, Any] = {"code": code, "message": message}
             if data is not None:
@@ -134,6 +142,7 @@ class JsonRpcConnection:
 
     @property
     def closed(self) -> bool:
+        """Whether the connection ended (the peer exited or the stream broke)."""
         return self._closed_error is not None
 
     # --- reading -------------------------------------------------------------------------
@@ -254,6 +263,7 @@ class JsonRpcConnection:
         self._write(_dumps(message, option=_NEWLINE))
 
     def notify(self, method: str, params: Any = None) -> None:
+        """Send a notification; raises the closing error if the connection ended."""
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
         if params is not None:
             message["params"] = params

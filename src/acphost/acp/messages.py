@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         | schema.SessionInfoUpdate
         | schema.UsageUpdate
     )
+    """A ``session/update`` body typed with the ACP SDK's model for its kind."""
 
 _UPDATE_MODELS = {  # sessionUpdate kind -> the SDK's model
     "user_message_chunk": "UserMessageChunk",
@@ -72,6 +73,7 @@ _UPDATE_MODELS = {  # sessionUpdate kind -> the SDK's model
     "usage_update": "UsageUpdate",
 }
 UPDATE_KINDS: frozenset[str] = frozenset(_UPDATE_MODELS)
+"""The ``sessionUpdate`` kinds acphost types; any other is kept raw, never dropped."""
 
 
 def __getattr__(name: str) -> Any:
@@ -104,8 +106,8 @@ class SessionUpdate:
 
     ``data`` is the update object exactly as the agent sent it; ``update`` is its typed form,
     parsed on first use (a host that only needs the JSON never pays for the SDK).
-    ``replay`` is true for updates sent while answering ``session/load`` (history, not new work).
-    """
+    ``replay`` is true for updates sent while answering ``session/load`` or ``session/resume``
+    (history, not new work)."""
 
     __slots__ = ("_typed", "data", "meta", "replay", "session_id")
 
@@ -124,11 +126,13 @@ class SessionUpdate:
 
     @property
     def kind(self) -> str:
+        """The update's ``sessionUpdate`` kind (``<missing>`` if it has none)."""
         kind = self.data.get("sessionUpdate")
         return kind if isinstance(kind, str) else "<missing>"
 
     @property
     def update(self) -> KnownUpdate | RawUpdate:
+        """The update typed by the ACP SDK, or raw if its kind is unknown or it is invalid."""
         if self._typed is None:
             self._typed = parse_update(self.data)
         return self._typed
@@ -184,6 +188,7 @@ AgentMessage: TypeAlias = (
     | ProtocolErrorMessage
     | AgentExitMessage
 )
+"""Anything the agent's connection posts to a conversation's mailbox."""
 
 
 def parse_update(update: Any) -> KnownUpdate | RawUpdate:
@@ -256,3 +261,11 @@ class PromptAnswer:
         data = result or {}
         dump = shapes.read_json("session/prompt answer", shapes.PROMPT, data)
         return cls(data, dump["stopReason"], dump.get("usage"), dump.get("_meta"))
+
+    @property
+    def extra(self) -> dict[str, Any] | None:
+        """What the answer carries beyond ``stopReason`` and the ``usage`` read, as sent."""
+        extra = {k: v for k, v in self.data.items() if k not in ("stopReason", "usage")}
+        if self.data.get("usage") not in (None, self.usage):
+            extra["usage"] = self.data["usage"]  # fields beyond the schema's, or invalid ones
+        return extra or None

@@ -35,7 +35,9 @@ __all__ = [
 Decision: TypeAlias = Literal[
     "allow_once", "allow_always", "reject_once", "reject_always", "cancelled"
 ]
+"""An answer to a permission request, by ACP option kind (``cancelled``: the turn was cancelled)."""
 CANCELLED: Decision = "cancelled"
+"""The decision given to every pending request when the turn is cancelled."""
 
 _FALLBACK: dict[str, tuple[str, ...]] = {
     "allow_once": ("allow_once", "allow_always"),
@@ -116,6 +118,7 @@ class PermissionRequest:
 
     @property
     def tool_call(self) -> schema.ToolCallUpdate:
+        """The tool call asking for permission, as the ACP SDK's model (parsed on first use)."""
         if self._tool_call is None:
             from acp import schema
 
@@ -124,6 +127,7 @@ class PermissionRequest:
 
     @property
     def options(self) -> list[schema.PermissionOption]:
+        """The options the agent offered, as the ACP SDK's typed models (parsed on first use)."""
         if self._options is None:
             from acp import schema
 
@@ -131,6 +135,7 @@ class PermissionRequest:
         return self._options
 
     def option_for(self, decision: Decision) -> schema.PermissionOption | None:
+        """The offered option that carries out ``decision`` (by kind, with fallbacks), if any."""
         index = _choose([o["kind"] for o in self.option_data], decision)
         return self.options[index] if index is not None else None
 

@@ -200,6 +200,7 @@ class AgentProcess:
     # --- I/O -----------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        """Write bytes to the agent's stdin (dropped once stdin is closed)."""
         if self._stdin is not None and not self._stdin.is_closing():
             self._stdin.write(data)
 
@@ -216,6 +217,7 @@ class AgentProcess:
 
     @property
     def returncode(self) -> int | None:
+        """The exit code, negative for a signal; ``None`` while running."""
         return None if self._transport is None else self._transport.get_returncode()
 
     def _pipe_closed(self, fd: int) -> None:
@@ -248,6 +250,7 @@ class AgentProcess:
         self._on_exit(error)
 
     def exit_error(self, what: str = "the agent exited") -> AgentExited:
+        """An ``AgentExited`` error saying how the agent ended, with its stderr tail."""
         code = self.returncode
         exit_code = code if code is not None and code >= 0 else None
         sig = -code if code is not None and code < 0 else None

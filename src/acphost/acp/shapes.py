@@ -211,6 +211,7 @@ def tagged(key: str, shapes: dict[str, Check]) -> Check:
 IMPLEMENTATION = record(
     ("name", text, REQUIRED), ("title", text, SALVAGED), ("version", text, REQUIRED)
 )
+"""Checks an ``Implementation`` (name, title, version of a client or agent)."""
 
 
 def _protocol_version(value: Any) -> int:
@@ -226,6 +227,7 @@ INITIALIZE = record(
     ("authMethods", array(anything), OPTIONAL),
     ("agentInfo", IMPLEMENTATION, SALVAGED),
 )
+"""Checks the agent's answer to ``initialize``."""
 
 _MODE = record(("id", text, REQUIRED), ("name", text, REQUIRED), ("description", text, SALVAGED))
 _MODES = record(
@@ -259,15 +261,19 @@ _BOOLEAN = record(
     ("type", one_of("boolean"), REQUIRED),
 )
 CONFIG_OPTIONS = array(tagged("type", {"select": _SELECT, "boolean": _BOOLEAN}), skip_invalid=True)
+"""Checks a list of session config options; an invalid option is skipped, not fatal."""
 
 SESSION = record(("modes", _MODES, SALVAGED), ("configOptions", CONFIG_OPTIONS, OPTIONAL))
+"""Checks the modes and config options of a session answer."""
 """A ``session/load`` or ``session/resume`` answer."""
 NEW_SESSION = record(
     ("sessionId", text, REQUIRED),
     ("modes", _MODES, SALVAGED),
     ("configOptions", CONFIG_OPTIONS, OPTIONAL),
 )
+"""Checks the agent's answer to ``session/new``."""
 SET_CONFIG_OPTION = record(("configOptions", CONFIG_OPTIONS, REQUIRED))
+"""Checks the agent's answer to ``session/set_config_option``."""
 
 _USAGE = record(
     ("totalTokens", count, REQUIRED),
@@ -279,13 +285,16 @@ _USAGE = record(
 )
 _STOP_REASON = one_of("end_turn", "max_tokens", "max_turn_requests", "refusal", "cancelled")
 PROMPT = record(("stopReason", _STOP_REASON, REQUIRED), ("usage", _USAGE, SALVAGED))
+"""Checks the agent's answer to ``session/prompt`` (stop reason, usage)."""
 
 PERMISSION_KINDS = ("allow_once", "allow_always", "reject_once", "reject_always")
+"""The ACP permission option kinds."""
 PERMISSION_OPTION = record(
     ("optionId", text, REQUIRED),
     ("name", text, REQUIRED),
     ("kind", one_of(*PERMISSION_KINDS), REQUIRED),
 )
+"""Checks one permission option the agent offers."""
 _TOOL_CALL = record(  # only what the SDK could reject, and the title
     ("toolCallId", text, REQUIRED),
     ("title", text, SALVAGED),
@@ -297,3 +306,4 @@ PERMISSION_REQUEST = record(
     ("toolCall", _TOOL_CALL, REQUIRED),
     ("options", array(PERMISSION_OPTION), REQUIRED),
 )
+"""Checks a ``session/request_permission`` request's params."""

@@ -74,6 +74,7 @@ class ACPAgent(AgentBase):
 
     @property
     def alive(self) -> bool:
+        """Whether the agent process is running and its connection open."""
         return self.connection is not None and not self.connection.rpc.closed
 
     def _message(self, message: AgentMessage) -> None:
@@ -167,7 +168,9 @@ class ACPAgent(AgentBase):
         assert self.connection is not None
         assert self.session_id is not None
         answer = await self.connection.prompt_raw(self.session_id, prompt)
-        return TurnResult(stop_reason=answer.stop_reason, usage=answer.usage, meta=answer.meta)
+        return TurnResult(
+            stop_reason=answer.stop_reason, usage=answer.usage, meta=answer.meta, extra=answer.extra
+        )
 
     async def acancel(self, ctx: AgentContext) -> None:
         ctx.cancelled = True

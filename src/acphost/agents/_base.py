@@ -35,13 +35,17 @@ class SessionStart:
     agent_info: dict[str, Any] | None = None
     modes: dict[str, Any] | None = None
     config_options: list[dict[str, Any]] | None = None
+    error: dict[str, Any] | None = None  # the agent's refusal to reattach, as it sent it
 
 
 @dataclass(slots=True)
 class TurnResult:
+    """How a turn ended: the ACP stop reason, and the token usage and ``_meta`` if any."""
+
     stop_reason: str = "end_turn"
     usage: dict[str, Any] | None = None
     meta: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None  # what else the agent's answer carried, as sent
 
 
 @dataclass
@@ -71,11 +75,13 @@ class AgentContext:
         self.emit(SessionUpdate(self.session_id, data))
 
     def say(self, text: str) -> None:
+        """Stream answer text, as an ACP agent's ``agent_message_chunk``."""
         self.update(
             {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": text}}
         )
 
     def think(self, text: str) -> None:
+        """Stream a thought, as an ACP agent's ``agent_thought_chunk``."""
         self.update(
             {"sessionUpdate": "agent_thought_chunk", "content": {"type": "text", "text": text}}
         )
@@ -119,6 +125,7 @@ class AgentBase:
 
     @property
     def supports_resume(self) -> bool:
+        """Whether :meth:`astart` can reattach to a stored session (else resume starts anew)."""
         return False
 
     async def astart(
@@ -131,10 +138,17 @@ class AgentBase:
         )
 
     def step(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> TurnResult:
+        """Run one turn in a worker thread: report with ``ctx.say()``, return how it ended.
+
+        Override this (or :meth:`astep`); it may block, and should return soon after
+        ``ctx.cancelled`` becomes true.
+        """
         raise NotImplementedError(f"{type(self).__name__} implements neither step() nor astep()")
 
     async def astep(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> TurnResult:
-        return await anyio.to_thread.run_sync(self.step, ctx, prompt, abandon_on_cancel=True)
+        """Run one turn on the I/O loop; by default :meth:`step` in a worker thread."""
+        result = await anyio.to_thread.run_sync(self.step, ctx, prompt, abandon_on_cancel=True)
+        return TurnResult() if result is None else result  # a step that returns nothing is done
 
     async def acancel(self, ctx: AgentContext) -> None:
         """Ask the running turn to stop; ``step`` sees ``ctx.cancelled``."""
@@ -144,11 +158,13 @@ class AgentBase:
         """Stop hard (after a cancel was ignored); the next turn calls :meth:`astart` again."""
 
     async def aset_mode(self, ctx: AgentContext, mode_id: str) -> None:
+        """Switch the session's mode; an agent without modes raises ``CapabilityMissing``."""
         raise CapabilityMissing("modes", method="session/set_mode")
 
     async def aset_config_option(
         self, ctx: AgentContext, config_id: str, value: str | bool
     ) -> list[dict[str, Any]] | None:
+        """Set a session config option; returns the agent's updated options, if it sent them."""
         raise CapabilityMissing("configOptions", method="session/set_config_option")
 
     async def aclose(self) -> None:
@@ -156,4 +172,5 @@ class AgentBase:
 
     @property
     def stderr_tail(self) -> str:
+        """The last output the agent wrote to stderr, for error reports (empty if it has none)."""
         return ""

@@ -48,7 +48,8 @@ def config_path() -> Path:
 
 
 def agents_dir() -> Path:
-    """Where ``scripts/install-agents.sh`` puts agents acphost installs for itself.
+    """Where ``acphost agents install`` (and ``scripts/install-agents.sh``) put the agents
+    acphost installs for itself, and where the registry looks for them first.
 
     ``$ACPHOST_AGENTS_DIR``, else ``$ACPHOST_HOME/agents``, else
     ``$XDG_DATA_HOME/acphost/agents`` (``~/.local/share/acphost/agents``).

@@ -24,6 +24,7 @@ from typing import Any
 from acphost.agents._acp import ACPAgent
 from acphost.agents._base import AgentBase
 from acphost.agents._config import agents_dir, config_path, read_config
+from acphost.agents._install import Package
 from acphost.errors import AgentNotFound, UsageError
 
 __all__ = ["BUILTIN_AGENTS", "KNOWN_AGENTS", "AgentEntry", "resolve_agent"]
@@ -60,11 +61,13 @@ class AgentEntry:
     python_module: str = ""
     normalize_env: Mapping[str, str] = field(default_factory=dict)
     source: str = "built in"
+    package: Package | None = None
 
     # --- finding it ----------------------------------------------------------------------
 
     @property
     def builtin(self) -> bool:
+        """Whether the agent ships with acphost (the demo agent): nothing to install."""
         return self.install == BUILT_IN
 
     def _candidates(self) -> Iterator[Path]:
@@ -91,6 +94,7 @@ class AgentEntry:
         return None
 
     def installed(self) -> bool:
+        """Whether the agent's executable can be found (on PATH or in acphost's agents folder)."""
         return self.executable() is not None
 
     def launch_command(self) -> list[str]:
@@ -107,6 +111,7 @@ class AgentEntry:
         return [str(program), *args]
 
     def not_found(self) -> AgentNotFound:
+        """The error for an agent that is not installed: where it looked, how to install it."""
         places = [self.command[0]]
         places += [loc.replace("{agents}", str(agents_dir()), 1) for loc in self.locations]
         return AgentNotFound(
@@ -177,6 +182,7 @@ class AgentEntry:
             "default_mode": self.default_mode,
             "notes": self.notes,
             "homepage": self.homepage,
+            "package": None if self.package is None else dataclasses.asdict(self.package),
             "source": self.source,
         }
 
@@ -239,11 +245,14 @@ BUILTIN_AGENTS: dict[str, AgentEntry] = {
             "claude",
             "Claude Code (claude-agent-acp)",
             ("claude-agent-acp",),
-            "npm install -g @agentclientprotocol/claude-agent-acp@0.49.0",
+            "acphost agents install claude",
             credentials=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"),
             base_urls=("ANTHROPIC_BASE_URL",),
             default_mode="default",
             normalize_env={"IS_SANDBOX": "1"},
+            package=Package(
+                "npm", "@agentclientprotocol/claude-agent-acp", "0.49.0", "claude-agent-acp"
+            ),
             homepage="https://github.com/agentclientprotocol/claude-agent-acp",
             locations=(
                 "{agents}/claude-agent-acp/node_modules/.bin/claude-agent-acp",
@@ -265,10 +274,11 @@ BUILTIN_AGENTS: dict[str, AgentEntry] = {
             "codex",
             "Codex (codex-acp)",
             ("codex-acp",),
-            "npm install -g @agentclientprotocol/codex-acp@2.6.0",
+            "acphost agents install codex",
             credentials=("OPENAI_API_KEY", "CODEX_API_KEY"),
             base_urls=("OPENAI_BASE_URL",),
             default_mode="agent",
+            package=Package("npm", "@agentclientprotocol/codex-acp", "2.6.0", "codex-acp"),
             homepage="https://github.com/agentclientprotocol/codex-acp",
             locations=(
                 "{agents}/codex-acp/node_modules/.bin/codex-acp",
@@ -320,13 +330,14 @@ BUILTIN_AGENTS: dict[str, AgentEntry] = {
             "kimi",
             "Kimi CLI",
             ("kimi", "acp"),
-            "pip install kimi-cli==1.52.0  (Python >= 3.13, or: uv tool install kimi-cli)",
+            "acphost agents install kimi  (a Python 3.13 venv)",
             credentials=("KIMI_API_KEY",),
             base_urls=("KIMI_BASE_URL",),
             homepage="https://github.com/MoonshotAI/kimi-cli",
             locations=("{agents}/kimi/venv/bin/kimi", "~/.local/bin/kimi"),
             python_module="kimi_cli.cli",
             default_mode="default",
+            package=Package("pip", "kimi-cli", "1.52.0", "kimi", python=(3, 13)),
             notes=(
                 "Run as `python -m kimi_cli.cli acp` (the `kimi` entry point may try to "
                 "download an installer). Configured by $KIMI_SHARE_DIR/config.toml; refuses "
@@ -349,13 +360,14 @@ BUILTIN_AGENTS: dict[str, AgentEntry] = {
             "fast-agent",
             "fast-agent",
             ("fast-agent", "--no-update-check", "acp", "--shell"),
-            "pip install fast-agent-mcp==0.10.46  (Python >= 3.12)",
+            "acphost agents install fast-agent  (a Python >= 3.12 venv)",
             credentials=("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GENERIC_API_KEY"),
             base_urls=("GENERIC_BASE_URL", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"),
             homepage="https://fast-agent.ai",
             locations=("{agents}/fast-agent/venv/bin/fast-agent", "~/.local/bin/fast-agent"),
             env={"OTEL_SDK_DISABLED": "true"},
             default_mode="agent",
+            package=Package("pip", "fast-agent-mcp", "0.10.46", "fast-agent", python=(3, 12)),
             notes=(
                 "Add `--model passthrough` (the prompt scripts the turn: ***CALL_TOOL <tool> "
                 "<json>) or `--model generic.<name>` with GENERIC_BASE_URL for any Chat "
@@ -437,8 +449,11 @@ class _Registry(Mapping[str, AgentEntry]):
         return f"<KNOWN_AGENTS {', '.join(self)}>"
 
 
-#: Every agent that can be run by name: built-ins plus the user's config file.
 KNOWN_AGENTS: Mapping[str, AgentEntry] = _Registry(BUILTIN_AGENTS)
+"""Every agent that can be run by name: the built-ins plus the user's ``agents.toml``.
+
+Read live: an edit of the config file shows on the next lookup.
+"""
 
 
 def resolve_agent(agent: AgentBase | str | Sequence[str]) -> AgentBase:

@@ -4,6 +4,7 @@ from acphost.conversation._conversation import Conversation
 from acphost.conversation._delivery import PermissionPolicy
 from acphost.conversation._lock import FIFOLock
 from acphost.conversation._runner import TurnSettings
+from acphost.conversation._settle import settle_dangling_turn
 from acphost.conversation._state import ConversationState, Status
 
 __all__ = (
@@ -13,4 +14,5 @@ __all__ = (
     "PermissionPolicy",
     "Status",
     "TurnSettings",
+    "settle_dangling_turn",
 )

@@ -39,7 +39,7 @@ from acphost.conversation._runner import TurnRunner, TurnSettings
 from acphost.conversation._state import ConversationState
 from acphost.errors import AcphostError, ConversationClosed, UsageError
 from acphost.events import Event, TurnEndedEvent, TurnStartedEvent, UserMessageEvent, parse_event
-from acphost.store import ConversationRecord
+from acphost.store import ConversationRecord, Owner
 
 __all__ = ["Conversation"]
 
@@ -97,6 +97,7 @@ class Conversation:
         self._current_turn: int | None = None
         self._paused = False
         self._closed = False
+        self._owned = False  # this process is recorded as the driver of its turns
         ctx = AgentContext(
             workspace=self.workspace, post=self._mailbox.put_soon, request_permission=self._desk.ask
         )
@@ -116,6 +117,7 @@ class Conversation:
             permission=permission,
             asks=self._desk.asks,
         )
+        self._delivery.tr.titled = (_resume[0].title if _resume else title) is not None
         if _resume is None:
             now = time.time()
             self.store.create_conversation(
@@ -162,6 +164,12 @@ class Conversation:
         record = opened.get_conversation(id)
         if record is None:
             raise UsageError(f"no conversation {id!r} in the store", hint="list conversations")
+        owner = record.owner
+        if record.status == "running" and owner is not None and owner != Owner.current():
+            raise UsageError(
+                f"conversation {id!r} is running a turn in process {owner.pid} on {owner.host}",
+                hint="wait until its turn ends, or stop that process",
+            )
         events = [parse_event(r.data) for r in opened.iter_events(id)]
         spec = record.metadata.get("agent") or {}
         if agent is None:
@@ -293,6 +301,9 @@ class Conversation:
                 return None
             event, blocks = self._pending.popleft()
             turn = event.turn or self.state.turns + 1
+            if not self._owned:  # so that readers tell our turns from a dead process's
+                self.store.set_owner(self.id, Owner.current())
+                self._owned = True
             self._current_turn = turn
             self._delivery.start_turn(turn, event.text)
             return turn, blocks
@@ -371,6 +382,7 @@ class Conversation:
         self._deliver_if_idle()
 
     def set_mode(self, mode_id: str) -> None:
+        """Switch the agent's session mode (one of ``state.available_modes``); it is recorded."""
         self._agent_call(self._runner.set_mode, mode_id)
 
     def set_config_option(self, config_id: str, value: str | bool) -> None:
@@ -378,6 +390,7 @@ class Conversation:
         self._agent_call(self._runner.set_config_option, config_id, value)
 
     def set_model(self, model: str) -> None:
+        """Choose the model: sets the agent's config option of category ``model`` to ``model``."""
         with self.state:
             option = self.state.model_option
         if option is None:
@@ -453,6 +466,7 @@ class Conversation:
             self._delivery.publish()
 
     async def aclose(self) -> None:
+        """Like :meth:`close`, awaited from async code without blocking the loop."""
         await asyncio.to_thread(self.close)
 
     def __enter__(self) -> Conversation:

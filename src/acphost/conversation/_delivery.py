@@ -262,6 +262,7 @@ class Delivery:
             cost=None if cost is None else cost - (self._cost_at_start or 0.0),
             duration_s=round(time.monotonic() - self._turn_started, 6),
             error_code=error.code if error is not None else None,
+            extra=done.result.extra if done.result is not None else None,
         )
         self.set_status(status, hold=True)
         self.publish()
@@ -285,6 +286,7 @@ class Delivery:
             agent_info=start.agent_info,
             modes=start.modes,
             config_options=start.config_options,
+            error=start.error,
         )
 
     # --- permission ----------------------------------------------------------------------

@@ -90,6 +90,7 @@ class TurnRunner:
             start.how = "restarted"
             start.context_restored = False
             start.reason = f"the agent could not reattach session {resume}: {exc.message}"
+            start.error = exc.to_dict()
         if reason is not None and start.how == "started":
             start.how = "restarted"
             start.context_restored = False

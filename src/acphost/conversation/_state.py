@@ -39,6 +39,9 @@ from acphost.store import EventStore
 __all__ = ["ConversationState", "Status"]
 
 Status = Literal["idle", "running", "paused", "finished", "error"]
+"""Where a conversation is: ``idle`` between turns, ``running`` a turn, ``paused`` after an
+interrupt, ``finished`` once closed, ``error`` after a failed turn.
+"""
 
 
 class ConversationState:
@@ -114,6 +117,7 @@ class ConversationState:
 
     @property
     def model_option(self) -> dict[str, Any] | None:
+        """The agent's config option of category ``model`` (value and choices), if it has one."""
         return next((o for o in self.config_options if o.get("category") == "model"), None)
 
     @property
@@ -162,8 +166,11 @@ class ConversationState:
             self.status = event.status
         elif isinstance(event, TerminalEvent):
             self.terminals[event.terminal_id] = event
-        elif isinstance(event, UserMessageEvent | AgentMessageEvent):
-            if not (isinstance(event, AgentMessageEvent) and event.replay):
+        elif isinstance(event, AgentMessageEvent):
+            if not event.replay:
+                self.messages.append(event)
+        elif isinstance(event, UserMessageEvent):
+            if event.source != "agent":  # not the agent relaying one (an echo, its history)
                 self.messages.append(event)
         elif isinstance(event, TurnStartedEvent):
             self.turns = max(self.turns, event.turn or 0)

@@ -4,6 +4,9 @@ Runs on the driver (caller's thread or loop) under the state lock. Message chunk
 into one message event (their deltas go to ``on_token`` as they come); tool calls are merged
 into full snapshots, tolerating real agents' quirks (a repeated ``tool_call`` id merges, an
 update for an unknown id creates the call); anything that cannot be typed becomes a raw event.
+Nothing the agent sent is lost: what a typed event has no field for is kept on it as sent
+(``extra``, ``raw_chunks``), and history replayed while a session is reattached is recorded
+raw, as replay, folded into nothing.
 """
 
 from __future__ import annotations
@@ -41,13 +44,51 @@ from acphost.events import (
     ThoughtEvent,
     ToolCallEvent,
     UsageEvent,
+    UserMessageEvent,
 )
 
-__all__ = ["Translator"]
+__all__ = ["TITLE_WIDTH", "Translator", "short_title"]
+
+TITLE_WIDTH = 60
+"""At most this many characters of the first prompt make an untitled conversation's title."""
 
 E = TypeVar("E", bound=EventBase)
 
-_CHUNKS = ("agent_message_chunk", "agent_thought_chunk")
+_CHUNKS = ("agent_message_chunk", "agent_thought_chunk", "user_message_chunk")
+# Replayed kinds that say what the session is now (not what happened in it): folded as usual.
+_SESSION_STATE = frozenset(
+    (
+        "available_commands_update",
+        "current_mode_update",
+        "config_option_update",
+        "session_info_update",
+    )
+)
+# The keys of each update kind that its event's fields carry; the rest go to ``extra``.
+_KNOWN_KEYS: dict[str, frozenset[str]] = {
+    kind: frozenset(("sessionUpdate", *keys))
+    for kind, keys in {
+        "tool_call": (
+            "toolCallId",
+            "title",
+            "kind",
+            "status",
+            "content",
+            "locations",
+            "rawInput",
+            "rawOutput",
+            "_meta",
+        ),
+        "plan": ("entries",),
+        "available_commands_update": ("availableCommands",),
+        "current_mode_update": ("currentModeId",),
+        "config_option_update": ("configOptions",),
+        "session_info_update": ("title", "updatedAt", "_meta"),
+        "usage_update": ("used", "size", "cost"),
+    }.items()
+}
+_KNOWN_KEYS["tool_call_update"] = _KNOWN_KEYS["tool_call"]
+_COST_KEYS = frozenset(("amount", "currency"))
 _TOOL_TYPES: dict[str, type] = {
     "title": str,
     "tool_kind": str,
@@ -109,15 +150,24 @@ class Translator:
         self, state: ConversationState, *, tokens: bool = True, thoughts: bool = True
     ) -> None:
         self.state = state
-        self._streams = {"agent_message_chunk": tokens, "agent_thought_chunk": thoughts}
+        self._streams = {
+            "agent_message_chunk": tokens,
+            "agent_thought_chunk": thoughts,
+            "user_message_chunk": False,  # the agent relaying a user message: not its output
+        }
         self.turn: int | None = None
         self.out: list[Event | Token] = []
         # made and queued, folded into the state only when delivered (see new(hold=True))
         self.held: deque[Event] = deque()
         self._chunk_kind: str | None = None
+        self._message_id: str | None = None
         self._texts: list[str] = []
+        self._length = 0  # of the texts so far
         self._blocks: list[dict[str, Any]] = []
+        self._raw_chunks: list[dict[str, Any]] = []
         self._reported: deque[AcphostError] = deque(maxlen=8)
+        # a title was given (the conversation's own, or stored): the first prompt makes none
+        self.titled = False
 
     def take(self) -> list[Event | Token]:
         out, self.out = self.out, []
@@ -145,7 +195,17 @@ class Translator:
         else:
             self.state.apply(event)  # type: ignore[arg-type]
         self.out.append(event)  # type: ignore[arg-type]
+        if cls is UserMessageEvent and not self.titled and event.source == "user":
+            self._title_from(event)  # type: ignore[arg-type]
         return event
+
+    def _title_from(self, message: UserMessageEvent) -> None:
+        """Title an untitled conversation after its first prompt, until the agent names it."""
+        title = short_title(message.text)
+        if title is None or self.state.title is not None:
+            return
+        self.titled = True
+        self.new(SessionInfoEvent, trusted=True, source="host", title=title, turn=message.turn)
 
     def release(self, upto: Event | None = None) -> None:
         """Fold held events into the state: all of them, or up to ``upto``."""
@@ -180,11 +240,12 @@ class Translator:
 
     def message(self, message: Any) -> None:
         if isinstance(message, SessionUpdate):
-            if message.replay:
-                return  # history the agent replays on session/load is already in our log
+            kind = message.kind
+            if message.replay and kind not in _SESSION_STATE:
+                self._replayed(kind, message.data)
+                return
             if message.meta and message.meta.get(CONFIRMED) and self._known(message.data):
                 return  # the agent already announced what its answer confirms
-            kind = message.kind
             if kind in _CHUNKS:
                 self._chunk(kind, message.data)
                 return
@@ -229,19 +290,63 @@ class Translator:
             return data.get("configOptions") == self.state.config_options
         return False
 
+    def _replayed(self, kind: str, data: dict[str, Any]) -> None:
+        """Record history the agent replays while its session is reattached, as sent."""
+        self.flush()
+        self.new(  # trusted: every field is as the agent sent it, or acphost's own
+            RawEvent,
+            trusted=True,
+            method="session/update",
+            update_kind=kind,
+            data=data,
+            replay=True,
+            turn=None,  # history, of no turn of ours
+        )
+
     def _chunk(self, kind: str, data: dict[str, Any]) -> None:
-        if kind != self._chunk_kind:
-            self.flush()
-            self._chunk_kind = kind
         content = data.get("content")
-        if isinstance(content, dict) and content.get("type") == "text":
-            text = content.get("text")
-            if isinstance(text, str) and text:
+        if (  # the common case first: plain text, more of the message being streamed
+            kind == self._chunk_kind
+            and len(data) == 2
+            and type(content) is dict
+            and len(content) == 2
+            and content.get("type") == "text"
+            and type(text := content.get("text")) is str
+        ):
+            if text:
+                self._texts.append(text)
+                self._length += len(text)
+                if self._streams[kind]:  # only when someone listens
+                    self.out.append(Token(text, kind == "agent_thought_chunk"))
+            return
+        message_id = data.get("messageId")
+        if not isinstance(message_id, str):
+            message_id = None  # a malformed one stays in the chunk, kept raw (not plain)
+        if kind != self._chunk_kind or (
+            message_id is not None and self._message_id not in (None, message_id)
+        ):
+            self.flush()  # another kind, or another message of the same kind
+            self._chunk_kind = kind
+        if message_id is not None:
+            self._message_id = message_id
+        # plain: the kind, a text block (or a block that `content` keeps) and the id only
+        plain = len(data) == (2 if message_id is None else 3)
+        text = content.get("text") if isinstance(content, dict) else None
+        if isinstance(content, dict) and isinstance(text, str) and content.get("type") == "text":
+            plain = plain and len(content) == 2
+            if text:
                 self._texts.append(text)
                 if self._streams[kind]:  # only when someone listens
                     self.out.append(Token(text, kind == "agent_thought_chunk"))
-        elif isinstance(content, dict):
+        elif isinstance(content, dict) and kind != "agent_thought_chunk":
             self._blocks.append(content)
+            text = None
+        else:
+            plain, text = False, None
+        if not plain:
+            self._raw_chunks.append({"at": self._length, "chunk": data})
+        if text:
+            self._length += len(text)
 
     def flush(self) -> None:
         """Close the message being streamed, if any, as one event."""
@@ -250,50 +355,71 @@ class Translator:
             return
         self._chunk_kind = None
         text = "".join(self._texts)
-        blocks = self._blocks
-        self._texts, self._blocks = [], []
-        if not text and not blocks:
+        blocks, raw_chunks, message_id = self._blocks, self._raw_chunks, self._message_id
+        self._texts, self._blocks, self._raw_chunks = [], [], []
+        self._length, self._message_id = 0, None
+        if not text and not blocks and not raw_chunks:
             return
         # trusted: the text is joined from strings, the blocks are dicts (see _chunk)
-        if kind == "agent_message_chunk":
-            self.new(AgentMessageEvent, trusted=True, text=text, content=blocks)
-        else:
-            self.new(ThoughtEvent, trusted=True, text=text)
+        fields: dict[str, Any] = {"text": text}
+        if message_id is not None:
+            fields["message_id"] = message_id
+        if raw_chunks:
+            fields["raw_chunks"] = raw_chunks
+        if kind == "agent_thought_chunk":
+            self.new(ThoughtEvent, trusted=True, **fields)
+        elif kind == "agent_message_chunk":
+            self.new(AgentMessageEvent, trusted=True, content=blocks, **fields)
+        else:  # the agent relaying a user message (an echo of the prompt, or its history)
+            self.new(UserMessageEvent, trusted=True, content=blocks, source="agent", **fields)
 
     def _update(self, kind: str, data: dict[str, Any]) -> None:
         if kind in ("tool_call", "tool_call_update"):
             self.tool_call(data, announced=kind == "tool_call")
-        elif kind == "plan":
-            self.new(PlanEvent, entries=data.get("entries") or [])
+            return
+        known = _KNOWN_KEYS.get(kind)
+        extra = None if known is None else _extra(data, known)
+        if kind == "plan":
+            self.new(PlanEvent, entries=data.get("entries") or [], extra=extra)
         elif kind == "plan_removed":
             self.new(PlanEvent, entries=[], data=data)
         elif kind == "plan_update":
             self.new(PlanEvent, entries=self.state.plan, data=data)
         elif kind == "available_commands_update":
-            self.new(CommandsEvent, commands=data.get("availableCommands") or [])
+            commands = data.get("availableCommands") or []
+            self.new(CommandsEvent, commands=commands, extra=extra)
         elif kind == "current_mode_update":
-            self.new(ModeChangedEvent, mode_id=data["currentModeId"])
+            self.new(ModeChangedEvent, mode_id=data["currentModeId"], extra=extra)
         elif kind == "config_option_update":
-            self.new(ConfigOptionsEvent, config_options=data.get("configOptions") or [])
+            options = data.get("configOptions") or []
+            self.new(ConfigOptionsEvent, config_options=options, extra=extra)
         elif kind == "session_info_update":
             self.new(
                 SessionInfoEvent,
                 title=data.get("title"),
                 updated_at=data.get("updatedAt"),
                 meta=data.get("_meta"),
+                extra=extra,
             )
         elif kind == "usage_update":
-            raw_cost = data.get("cost")
-            cost: dict[str, Any] = raw_cost if isinstance(raw_cost, dict) else {}
-            fields: dict[str, Any] = {
-                "used": data.get("used"),
-                "size": data.get("size"),
-                "cost": cost.get("amount"),
-                "currency": cost.get("currency"),
-            }
-            self.new(UsageEvent, trusted=_usage_typed(fields), **fields)
+            self._usage(data, extra)
         else:
             self.new(RawEvent, method="session/update", update_kind=kind, data=data)
+
+    def _usage(self, data: dict[str, Any], extra: dict[str, Any] | None) -> None:
+        raw_cost = data.get("cost")
+        cost: dict[str, Any] = raw_cost if isinstance(raw_cost, dict) else {}
+        if raw_cost is not None and not (cost and cost.keys() <= _COST_KEYS):
+            extra = {**(extra or {}), "cost": raw_cost}  # more than an amount and a currency
+        fields: dict[str, Any] = {
+            "used": data.get("used"),
+            "size": data.get("size"),
+            "cost": cost.get("amount"),
+            "currency": cost.get("currency"),
+        }
+        trusted = _usage_typed(fields)
+        fields["extra"] = extra
+        self.new(UsageEvent, trusted=trusted, **fields)
 
     def tool_call(self, data: dict[str, Any], *, announced: bool) -> ToolCallEvent:
         tool_call_id = data["toolCallId"]
@@ -310,13 +436,36 @@ class Translator:
             if expected is list and not all(isinstance(item, dict) for item in value):
                 raise TypeError(f"{key} holds something other than objects")
             fields[name] = value
+        extra = _extra(data, _KNOWN_KEYS["tool_call"])
         previous = self.state.tool_calls.get(tool_call_id)
         if previous is not None:  # a shallow merge: snapshots are never mutated
             merged = {name: getattr(previous, name) for name in _TOOL_FIELDS.values()}
             merged.update(fields)
             fields = merged
+            if previous.extra:
+                extra = {**previous.extra, **extra} if extra else previous.extra
+        if extra:
+            fields["extra"] = extra
         # checked above, field by field: the snapshot needs no second validation
         return self.new(ToolCallEvent, trusted=True, tool_call_id=tool_call_id, **fields)
+
+
+def short_title(text: str, width: int = TITLE_WIDTH) -> str | None:
+    """The first line of ``text`` with its spaces collapsed, cut at a word to ``width``."""
+    line = next((" ".join(line.split()) for line in text.splitlines() if line.strip()), "")
+    if len(line) <= width:
+        return line or None
+    cut = line[: width - 1]
+    if " " in cut[width // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+def _extra(data: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
+    """The keys of an update that its event has no field for, as sent (None: there are none)."""
+    if data.keys() <= known:
+        return None
+    return {key: value for key, value in data.items() if key not in known}
 
 
 def _usage_typed(fields: dict[str, Any]) -> bool:

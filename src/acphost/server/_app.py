@@ -14,14 +14,16 @@ from fastapi.routing import APIRoute
 
 import acphost
 from acphost.server._auth import KeyCheck, check_auth_config
+from acphost.server._docs_assets import install_docs
 from acphost.server._errors import ERROR_RESPONSES, install_error_handlers
 from acphost.server._jobs_routes import jobs_router
 from acphost.server._limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LIVE, BodyLimit
 from acphost.server._manager import Manager, StoreSpec
 from acphost.server._routes import conversations_router, public_router
+from acphost.server._transport import WebSocketProtocol
 from acphost.server._ws import event_stream
 
-__all__ = ["DESCRIPTION", "create_app", "serve"]
+__all__ = ["DESCRIPTION", "WS_PROTOCOL", "create_app", "serve"]
 
 log = logging.getLogger("acphost.server")
 
@@ -47,6 +49,10 @@ conversation is busy (running a turn, or waiting on its agent), another gets 429
 """
 
 
+WS_PROTOCOL = WebSocketProtocol
+"""uvicorn's WebSocket implementation that :func:`serve` runs (tests run the same)."""
+
+
 def _operation_id(route: APIRoute) -> str:
     return route.name  # stable, readable ids for generated clients (and the API checker)
 
@@ -57,7 +63,7 @@ def create_app(
     store: StoreSpec = None,
     allow_no_auth: bool = False,
     cors_origins: Sequence[str] = (),
-    ws_queue_size: int = 1024,
+    ws_queue_size: int = 8192,
     ws_max_lag: float = 5.0,
     conversation_options: Mapping[str, Any] | None = None,
     stop_timeout: float = 15.0,
@@ -69,9 +75,10 @@ def create_app(
     ``store`` is an :class:`~acphost.store.EventStore` or the path of a SQLite file (default:
     acphost's usual store), opened when the app starts. ``api_key=None`` is refused unless
     ``allow_no_auth=True``, and then only loopback clients are served. ``ws_queue_size`` is how
-    many live messages a WebSocket client may fall behind (a burst may exceed it while younger
-    than ``ws_max_lag`` seconds; token deltas merge) before it is served from the store instead
-    (token deltas dropped meanwhile are lost); a client whose socket accepts nothing for
+    many live messages a conversation keeps for its WebSocket clients: one that falls further
+    behind is served from the store instead (token deltas dropped meanwhile are lost); while a
+    turn runs, sending to clients takes at most a tenth of the server's loop, so watchers fall
+    behind and catch up instead of slowing the turn. A client whose socket accepts nothing for
     ``ws_max_lag`` seconds (it stopped reading) is closed with 4008. ``conversation_options``
     go to every :class:`~acphost.Conversation` (``idle_timeout``, ``turn_timeout``,
     ``cancel_grace``...). ``max_live`` bounds the agents attached at once (``None``: no
@@ -84,7 +91,11 @@ def create_app(
     if (max_live is not None and max_live < 1) or max_body < 1:
         raise ValueError("max_live and max_body must be at least 1")
     manager = Manager(
-        store, conversation_options or {}, stop_timeout=stop_timeout, max_live=max_live
+        store,
+        conversation_options or {},
+        stop_timeout=stop_timeout,
+        max_live=max_live,
+        hub_size=ws_queue_size,
     )
     keys = KeyCheck(api_key)
 
@@ -102,7 +113,10 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)  # /docs and /redoc with local assets: they work offline
     app.state.manager = manager
     install_error_handlers(app)
     app.include_router(public_router(manager), prefix="/api")
@@ -117,7 +131,7 @@ def create_app(
     )
     app.add_api_websocket_route(
         "/api/conversations/{conversation_id}/events",
-        event_stream(manager, keys, ws_queue_size, ws_max_lag),
+        event_stream(manager, keys, ws_max_lag),
         name="stream_events",
     )
     app.add_middleware(BodyLimit, max_bytes=max_body)
@@ -165,4 +179,4 @@ def serve(
         "API key required" if api_key else "no API key, loopback only",
         where,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets-sansio")
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ws=WS_PROTOCOL)

@@ -193,7 +193,8 @@ _DESCRIPTIONS: dict[int, str] = {
     " retry later",
     422: "The request does not match its schema",
     502: "The agent failed or rejected the request",
-    503: "The agent could not be started or went away; retry",
+    503: "The agent could not be started or went away, or the store is busy (another"
+    " process holds its write lock); retry",
     504: "The agent did not answer in time",
 }
 
@@ -203,5 +204,6 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
 
 
-ERROR_RESPONSES = errors(400, 401, 403, 413, 422)
-"""Documented on every authenticated operation (replacing FastAPI's default 422 body)."""
+ERROR_RESPONSES = errors(400, 401, 403, 413, 422, 503)
+"""Documented on every authenticated operation (replacing FastAPI's default 422 body); 503:
+every one reads the store, which may be busy (code ``store_busy``)."""

@@ -1,18 +1,18 @@
 """Per-conversation fan-out of events and token deltas to WebSocket subscribers.
 
 The conversation calls the hub from its driver (the ``arun()`` task on the server loop) with
-the state lock held, so publishing must never block or await: each subscriber gets its own
-queue of shared messages, and a subscriber whose queue overflows is not waited for. Its queue is
-emptied (the memory is freed at once) and it is marked ``behind``: its sender then re-reads the
-store from the last seq it sent, which loses no event because every event is in the store before
-it is published. Only token deltas dropped with the queue are lost (they are never stored; the
-whole text follows as an ``agent_message`` event). Closing a socket is the sender's business,
-and only for a client that stopped reading (see :mod:`acphost.server._ws`).
+the state lock held, so publishing must cost the same whatever the number of subscribers: a
+message is appended once to the hub's shared log, and one event wakes every sender waiting for
+more. Each subscriber is a cursor into that log. The log keeps the last ``size`` messages (up to
+twice that between trims); a subscriber that fell further behind is told :data:`CATCH_UP`: its
+sender re-reads the store from the last seq it sent, which loses no event because every event
+is in the store before it is published. Only token deltas trimmed meanwhile are lost (they are
+never stored; the whole text follows as an ``agent_message`` event). Closing a socket is the
+sender's business, and only for a client that stopped reading (see :mod:`acphost.server._ws`).
 
-Overflow is measured in time as well as in messages: a burst of events (a batch the driver
-delivers in one go, before any socket could be written) fills every queue at once, and is
-cheaper to send from memory than to re-read. So a queue may pass ``limit`` while its oldest
-message is younger than ``max_lag`` seconds, up to a hard ``limit * 8``.
+Watchers never slow the work: the :class:`Pacer` keeps the senders of every hub to a share of
+the loop while a turn is being driven, so a storm's subscribers fall behind and catch up after
+the turn instead of stretching it.
 
 A few deliveries happen on worker threads (``close()``, ``set_mode()`` run there because they
 block). Those hop to the loop with ``call_soon_threadsafe``; while any hop is pending, deliveries
@@ -22,18 +22,29 @@ made on the loop queue up behind it, so subscribers always see events in seq ord
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final
 
 import orjson
 
 from acphost.events import Event
+from acphost.store import EventStore
 
-__all__ = ["CATCH_UP", "TOO_SLOW", "Hub", "Outgoing", "Subscriber"]
+__all__ = [
+    "CATCH_UP",
+    "PAGE",
+    "TOO_SLOW",
+    "Hub",
+    "Outgoing",
+    "Pacer",
+    "Subscriber",
+    "token_message",
+]
 
 TOO_SLOW = 4008
 """Close code for a client that stopped reading; it reconnects with ``after_seq``."""
@@ -47,12 +58,7 @@ class Outgoing:
     payload: str = ""
     token: str = ""
     thought: bool = False
-    at: float = field(default_factory=time.monotonic)
-
-    def text(self) -> str:
-        if self.seq:
-            return self.payload
-        return orjson.dumps({"type": "token", "text": self.token, "thought": self.thought}).decode()
+    frames: dict[int, bytes] | None = None  # made by the transport, shared by subscribers
 
 
 def event_message(event_json: bytes | str) -> str:
@@ -61,86 +67,139 @@ def event_message(event_json: bytes | str) -> str:
     return '{"type":"event","event":' + body + "}"
 
 
-CATCH_UP = Outgoing(-1)
-"""What :meth:`Subscriber.get` returns after an overflow: re-read the store, then go on."""
+def token_message(text: str, thought: bool) -> str:
+    return orjson.dumps({"type": "token", "text": text, "thought": thought}).decode()
+
+
+class _CatchUp(enum.Enum):
+    CATCH_UP = enum.auto()
+
+
+CATCH_UP: Final = _CatchUp.CATCH_UP
+"""What :meth:`Subscriber.get` returns after falling behind: re-read the store, then go on."""
+
+
+_PACE_TICK = 0.02  # the longest a paced sender sleeps at once
+
+
+class Pacer:
+    """Keeps the WebSocket senders to ``share`` of the server loop while a turn is driven.
+
+    A sender reports the loop time each batch took; while any turn is being driven, every
+    sender then waits until the fan-out's time is repaid (``spent * (1 - share) / share``,
+    one debt shared by all senders), or until no turn runs any more (seen within 20 ms). With
+    no turn running, nothing waits: subscribers catch up at full speed. A trickle of events
+    costs microseconds and waits as much.
+    """
+
+    def __init__(self, share: float = 0.1) -> None:
+        if not 0 < share <= 1:
+            raise ValueError("share must be in (0, 1]")
+        self.factor = (1 - share) / share
+        self.driving = 0  # turns being driven right now
+        self._until = 0.0
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Around the driving of turns: the senders are paced meanwhile."""
+        self.driving += 1
+        try:
+            yield
+        finally:
+            self.driving -= 1
+            if not self.driving:
+                self._until = 0.0
+
+    async def pace(self, spent: float) -> None:
+        if not self.driving:
+            return
+        self._until = max(self._until, time.perf_counter()) + spent * self.factor
+        # sleeps, not an event: a timer per batch is cheaper than a task around every wait
+        while self.driving and (due := self._until - time.perf_counter()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(min(due, _PACE_TICK))
 
 
 class Subscriber:
-    """A queue bounded in lag, emptied past it (``behind``); token deltas merge into one slot."""
+    """A cursor into its hub's log; ``closed`` once the hub closes it."""
 
-    def __init__(self, limit: int, max_lag: float) -> None:
-        self.limit = limit
-        self.max_lag = max_lag
-        self.items: deque[Outgoing] = deque()
-        self.behind = False  # the queue overflowed: what was dropped is in the store
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.cursor = hub.end  # the absolute index of the next message to send
         self.closed: tuple[int, str] | None = None
-        self._ready = asyncio.Event()
-
-    def push(self, item: Outgoing) -> None:
-        if self.behind or self.closed:
-            return  # the sender re-reads the store after ``CATCH_UP``: nothing to keep until then
-        items = self.items
-        last = items[-1] if items else None
-        if not item.seq and last is not None and not last.seq and last.thought == item.thought:
-            # a new object: ``item`` and ``last`` are shared with the other subscribers
-            items[-1] = Outgoing(0, token=last.token + item.token, thought=item.thought, at=last.at)
-        elif len(items) >= self.limit and (
-            item.at - items[0].at >= self.max_lag or len(items) >= 8 * self.limit
-        ):
-            self.behind = True
-            items.clear()  # free the memory now; the sender re-reads the events from the store
-        else:
-            items.append(item)
-        self._ready.set()
 
     def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
-        self._ready.set()
 
-    def drop_through(self, seq: int) -> None:
-        """Drop the queue's head up to its last event at or below ``seq`` (sent from the store).
-
-        Token deltas queued before such an event were streamed before it: sent after it, they
-        would repeat text the client already has, so they go too.
-        """
-        items = self.items
-        last = 0
-        for i, item in enumerate(items, 1):
-            if item.seq > seq:
-                break  # events are queued in seq order: none older follows
-            if item.seq:
-                last = i
-        for _ in range(last):
-            items.popleft()
-
-    async def get(self) -> Outgoing | None:
-        """The next message, :data:`CATCH_UP` after an overflow, or ``None`` once closed.
+    async def get(self, limit: int) -> list[Outgoing] | _CatchUp | None:
+        """Up to ``limit`` messages, :data:`CATCH_UP` after falling behind, ``None`` once
+        closed.
 
         Everything published before ``CATCH_UP`` is returned is in the store (stored first),
-        and everything after it is queued again, so reading the store to its end then
-        following the queue leaves no gap.
+        and everything after it follows in the log, so reading the store to its end, then
+        :meth:`skip_through` the last seq sent, leaves no gap and no duplicate.
         """
+        hub = self.hub
         while True:
             if self.closed:
                 return None
-            if self.behind:
-                self.behind = False
+            if self.cursor < hub.base:
+                self.cursor = hub.base
                 return CATCH_UP
-            if self.items:
-                return self.items.popleft()
-            self._ready.clear()
-            await self._ready.wait()
+            start = self.cursor - hub.base
+            if start < len(hub.log):
+                batch = hub.log[start : start + limit]
+                self.cursor += len(batch)
+                return batch
+            hub.ready.clear()
+            await hub.ready.wait()
+
+    def skip_through(self, seq: int) -> None:
+        """Skip the log's messages up to its last event at or below ``seq`` (sent from the
+        store). Token deltas before such an event were streamed before it: sent after it, they
+        would repeat text the client already has, so they go too."""
+        hub = self.hub
+        log = hub.log
+        start = max(self.cursor, hub.base) - hub.base
+        end = start
+        for i in range(start, len(log)):
+            item_seq = log[i].seq
+            if item_seq > seq:
+                break  # events are logged in seq order: none older follows
+            if item_seq:
+                end = i + 1
+        self.cursor = hub.base + end
+
+
+PAGE = 500
+"""Events per page read from the store for subscribers that are behind."""
+
+_PAGES_KEPT = 64  # ~32,000 events: a storm's subscribers catch up from the same pages
+
+
+def _read_page(store: EventStore, conversation_id: str, index: int) -> list[Outgoing]:
+    records = store.events(conversation_id, after_seq=index * PAGE, limit=PAGE)
+    return [Outgoing(r.seq, event_message(r.data)) for r in records]
 
 
 class Hub:
     """One conversation's subscribers; the ``on_*`` methods are the conversation's callbacks."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, size: int = 8192) -> None:
         self.loop = loop
+        self.size = size
+        self.log: list[Outgoing] = []
+        self.base = 0  # the absolute index of log[0]
+        self.ready = asyncio.Event()  # set when the log grew; waiting senders clear it
         self.subscribers: set[Subscriber] = set()
+        self._pages: dict[int, list[Outgoing]] = {}  # full pages of the store, by index
+        self._reading: dict[int, asyncio.Future[list[Outgoing]]] = {}
         self._thread = threading.get_ident()
         self._hops = 0  # deliveries sent to the loop from another thread...
         self._landed = 0  # ...and how many of them ran
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.log)
 
     # --- the conversation's callbacks (state lock held, any thread) -----------------------
 
@@ -175,18 +234,60 @@ class Hub:
             self._publish(Outgoing(event.seq, payload))
 
     def _publish(self, item: Outgoing) -> None:
-        for subscriber in self.subscribers:  # push() never awaits nor changes the set
-            subscriber.push(item)
+        if not self.subscribers:
+            return  # a subscriber joins at the log's end: nobody would read it
+        log = self.log
+        log.append(item)
+        if len(log) >= 2 * self.size:  # trim in bulk: a slice, not a pop per message
+            drop = len(log) - self.size
+            del log[:drop]
+            self.base += drop
+        if not self.ready.is_set():
+            self.ready.set()
 
-    def subscribe(self, limit: int, max_lag: float) -> Subscriber:
-        subscriber = Subscriber(limit, max_lag)
+    def subscribe(self) -> Subscriber:
+        subscriber = Subscriber(self)
         self.subscribers.add(subscriber)
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
+        if not self.subscribers:  # free the memory: the next subscriber starts at the end
+            self.base += len(self.log)
+            self.log.clear()
+            self._pages.clear()
+
+    # --- the store, for subscribers that are behind (server loop) ---------------------------
+
+    async def stored(
+        self, store: EventStore, conversation_id: str, after: int, limit: int
+    ) -> tuple[list[Outgoing], bool]:
+        """Up to ``limit`` stored events after seq ``after``, and whether more may follow.
+
+        The store is read in pages aligned on seq (``PAGE`` events: 1-500, 501-1000...)
+        that the hub's subscribers share: 50 subscribers catching up after a storm read
+        each page once, and send the same message objects (whose frames the transport
+        compresses once, see ``_transport.py``). Only full pages are kept (the last few).
+        """
+        index = after // PAGE
+        page = self._pages.get(index)
+        if page is None:
+            reading = self._reading.get(index)
+            if reading is None:
+                reading = self._reading[index] = asyncio.ensure_future(
+                    asyncio.to_thread(_read_page, store, conversation_id, index)
+                )
+                reading.add_done_callback(lambda _: self._reading.pop(index, None))
+            page = await asyncio.shield(reading)
+            if len(page) == PAGE and self.subscribers:
+                if len(self._pages) >= _PAGES_KEPT:
+                    self._pages.pop(next(iter(self._pages)), None)
+                self._pages[index] = page
+        events = [item for item in page if item.seq > after][:limit]
+        return events, len(page) == PAGE and (not events or events[-1].seq >= page[-1].seq)
 
     def close_all(self, code: int, reason: str) -> None:
         for subscriber in list(self.subscribers):
             subscriber.close(code, reason)
         self.subscribers.clear()
+        self.ready.set()

@@ -19,13 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from acphost.agents import KNOWN_AGENTS, ACPAgent, AgentBase
-from acphost.conversation import Conversation, ConversationState
+from acphost.conversation import Conversation, ConversationState, settle_dangling_turn
 from acphost.errors import AcphostError
 from acphost.events import parse_event
 from acphost.server._errors import ApiError
-from acphost.server._hub import Hub
+from acphost.server._hub import Hub, Pacer
 from acphost.server._models import CreateConversation
-from acphost.store import ConversationRecord, EventStore, SQLiteStore, default_store_path
+from acphost.store import (
+    ConversationRecord,
+    EventStore,
+    SeqConflict,
+    SQLiteStore,
+    default_store_path,
+)
 
 __all__ = ["Live", "Manager", "StoreSpec"]
 
@@ -83,6 +89,7 @@ class Manager:
         *,
         stop_timeout: float,
         max_live: int | None = None,
+        hub_size: int = 8192,
     ) -> None:
         self._store_spec = store
         self._store: EventStore | None = store if isinstance(store, EventStore) else None
@@ -93,6 +100,8 @@ class Manager:
         self.live: dict[str, Live] = {}  # least recently used first
         self._evicting: dict[str, asyncio.Task[None]] = {}
         self.hubs: dict[str, Hub] = {}
+        self.hub_size = hub_size
+        self.pacer = Pacer()  # watchers never slow the turns (see _hub.py)
         self._deleting: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -105,6 +114,15 @@ class Manager:
             path = default_store_path() if spec is None else spec
             assert not isinstance(path, EventStore)
             self._store = await asyncio.to_thread(SQLiteStore, path)
+        await asyncio.to_thread(self._settle_dangling_turns)
+
+    def _settle_dangling_turns(self) -> None:
+        """End every turn a dead process (this server before a crash, a CLI) left running."""
+        for conversation_id in self.store.dangling_turns():
+            try:
+                self._fold(conversation_id)
+            except Exception:  # one bad log must not keep the server down: it is read later
+                log.exception("could not end the dangling turn of %s", conversation_id)
 
     async def shutdown(self) -> None:
         """Stop every turn (it ends ``cancelled``) and every agent; statuses stay as they are."""
@@ -142,7 +160,7 @@ class Manager:
     def hub(self, conversation_id: str) -> Hub:
         hub = self.hubs.get(conversation_id)
         if hub is None:
-            hub = self.hubs[conversation_id] = Hub(self.loop)
+            hub = self.hubs[conversation_id] = Hub(self.loop, self.hub_size)
         return hub
 
     def release_hub(self, conversation_id: str) -> None:
@@ -186,13 +204,19 @@ class Manager:
         self.record(conversation_id)
         return await asyncio.to_thread(self._fold, conversation_id), None
 
-    def _fold(self, conversation_id: str) -> ConversationState:
+    def _fold(self, conversation_id: str, *, settle: bool = True) -> ConversationState:
+        """The stored log's state; a turn it shows running whose driver is gone is ended."""
         state = ConversationState(conversation_id, store=self.store)
         for record in self.store.iter_events(conversation_id):
             try:
                 state.apply(parse_event(record.data), stored=True)
             except ValueError:  # a kind from a newer acphost: skip it, keep the rest
                 log.warning("skipping unreadable event %s#%s", conversation_id, record.seq)
+        try:
+            if settle and settle_dangling_turn(state, self.store):
+                log.info("ended the turn a dead process left running in %s", conversation_id)
+        except SeqConflict:  # another reader ended it meanwhile
+            return self._fold(conversation_id, settle=False)
         return state
 
     # --- creating and driving ---------------------------------------------------------------
@@ -261,11 +285,11 @@ class Manager:
             name = f"acphost-drive-{live.conversation.id}"
             live.driver = self.loop.create_task(self._drive(live), name=name)
 
-    @staticmethod
-    async def _drive(live: Live) -> None:
+    async def _drive(self, live: Live) -> None:
         conversation = live.conversation
         try:
-            await conversation.arun()
+            with self.pacer.turn():
+                await conversation.arun()
         except AcphostError as exc:  # already recorded as an error event
             log.info("a turn of %s failed: %s", conversation.id, exc.code)
         except Exception:

@@ -1,8 +1,9 @@
 """Request and response bodies: the HTTP contract, documented in ``openapi.json``.
 
 Requests forbid unknown fields, so a typo (``"mesage"``) is a 422 instead of a silently
-ignored option. Strings that reach the operating system (paths, argv, environment) may not
-contain NUL bytes, which no OS call accepts.
+ignored option, and their types are strict: ``"run": "yes"`` or ``"run": 0`` is a 422, not a
+guess at what the client meant. Strings that reach the operating system (paths, argv,
+environment) may not contain NUL bytes, which no OS call accepts.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictBool,
-    StrictStr,
     StringConstraints,
     field_validator,
     model_validator,
@@ -58,7 +57,7 @@ _ENV_NAME = r"^[^=\x00]+$"
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class CreateConversation(_Request):
@@ -67,6 +66,7 @@ class CreateConversation(_Request):
     # exactly one of agent/command, said in the schema too (so generated clients know)
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={"oneOf": [{"required": ["agent"]}, {"required": ["command"]}]},
     )
 
@@ -117,7 +117,7 @@ class SendMessage(_Request):
 
 class SetConfigOption(_Request):
     config_id: str = Field(min_length=1)
-    value: StrictStr | StrictBool
+    value: str | bool
 
 
 class SetMode(_Request):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -26,15 +27,22 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from acphost.server._auth import KeyCheck
 from acphost.server._errors import ApiError
-from acphost.server._hub import CATCH_UP, TOO_SLOW, Subscriber, event_message
+from acphost.server._hub import (
+    CATCH_UP,
+    PAGE,
+    TOO_SLOW,
+    Outgoing,
+    Subscriber,
+    token_message,
+)
 from acphost.server._manager import Manager
 from acphost.server._models import MAX_SEQ
+from acphost.server._transport import SEND_MANY
 
 __all__ = ["event_stream"]
 
 log = logging.getLogger("acphost.server")
 
-_PAGE = 500
 _TICK = 0.05  # the stall timer's shortest period (``max_lag`` may be 0)
 
 
@@ -60,7 +68,7 @@ def _after_seq(raw: str | None) -> int:
 
 
 def event_stream(
-    manager: Manager, keys: KeyCheck, queue_size: int, max_lag: float
+    manager: Manager, keys: KeyCheck, max_lag: float
 ) -> Callable[[WebSocket, str], Coroutine[Any, Any, None]]:
     async def stream_events(websocket: WebSocket, conversation_id: str) -> None:
         peer = websocket.client.host if websocket.client else None
@@ -82,7 +90,7 @@ def event_stream(
             return
         await websocket.accept()
         hub = manager.hub(conversation_id)
-        subscriber = hub.subscribe(queue_size, max_lag)
+        subscriber = hub.subscribe()
         try:
             close = await _serve(
                 websocket, manager, conversation_id, subscriber, after_seq, max_lag
@@ -94,6 +102,7 @@ def event_stream(
             # may wait for a stuck client to read again (or go away); it holds no subscription
             with contextlib.suppress(WebSocketDisconnect, OSError):
                 await websocket.close(*close)
+            log.debug("closed the event stream of %s with %d", conversation_id, close[0])
 
     return stream_events
 
@@ -139,12 +148,19 @@ async def _drain_client(websocket: WebSocket) -> None:
             return
 
 
-class _Sender:
-    """Sends one subscriber's events in seq order, from its queue or, after a gap, the store.
+def _token(delta: Outgoing) -> Outgoing:
+    """A token delta as a message of its own (not shared: merged per subscriber)."""
+    return Outgoing(0, token_message(delta.token, delta.thought))
 
-    A stall timer cancels the task that runs :meth:`run` once a single send has been blocked
-    for ``max_lag`` (``stuck``). It fires once per ``max_lag`` instead of a timeout around every
-    send, which would cost a timer per message per subscriber during a storm.
+
+class _Sender:
+    """Sends one subscriber's events in seq order, from the hub's log or, after a gap, the store.
+
+    Messages go in batches (one write for all that is waiting, see ``_transport.py``), each
+    followed by the pacer's due (:class:`~acphost.server._hub.Pacer`). A stall timer cancels
+    the task that runs :meth:`run` once a single send has been blocked for ``max_lag``
+    (``stuck``). It fires once per ``max_lag`` instead of a timeout around every send, which
+    would cost a timer per batch per subscriber during a storm.
     """
 
     def __init__(
@@ -163,6 +179,7 @@ class _Sender:
         self.sent = sent  # the last seq written to the socket
         self.max_lag = max_lag
         self.stuck = False
+        self._many = SEND_MANY in websocket.scope.get("extensions", {})
         self._since: float | None = None  # when the send in progress began
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[Any] | None = None
@@ -174,29 +191,61 @@ class _Sender:
         try:
             sub = self.sub
             await self._backlog()
-            sub.drop_through(self.sent)
-            while (item := await sub.get()) is not None:
-                seq = item.seq
-                if item is CATCH_UP:
+            sub.skip_through(self.sent)
+            while (batch := await sub.get(PAGE)) is not None:
+                if batch is CATCH_UP:
                     log.debug("a subscriber of %s fell behind", self.conversation_id)
                     await self._backlog()  # to the store's end, even if nothing more comes
-                    sub.drop_through(self.sent)
-                elif not seq:
-                    await self._emit(item.text(), 0)
-                elif seq > self.sent:
-                    if seq > self.sent + 1:  # never expected; the store has what we missed
-                        await self._backlog(seq - 1)
-                    await self._emit(item.payload, seq)
-                # else already sent from the store
+                    sub.skip_through(self.sent)
+                else:
+                    await self._live(batch)
         finally:
             self._timer.cancel()  # the last one armed
 
-    async def _emit(self, text: str, seq: int) -> None:
-        self._since = self._loop.time()
-        await self.websocket.send_text(text)
-        self._since = None
-        if seq:
-            self.sent = seq
+    async def _live(self, batch: list[Outgoing]) -> None:
+        """Send a batch from the log: events not sent yet, token deltas merged."""
+        began = time.perf_counter()
+        out: list[Outgoing] = []
+        last = self.sent
+        token: Outgoing | None = None
+        for item in batch:
+            seq = item.seq
+            if not seq:  # consecutive deltas of one kind go as one message
+                if token is not None and token.thought == item.thought:
+                    token = Outgoing(0, token=token.token + item.token, thought=item.thought)
+                else:
+                    if token is not None:
+                        out.append(_token(token))
+                    token = item
+                continue
+            if token is not None:
+                out.append(_token(token))
+                token = None
+            if seq <= last:
+                continue  # already sent from the store
+            if seq > last + 1:  # never expected; the store has what we missed
+                await self._emit(out, last)
+                out = []
+                await self._backlog(seq - 1)
+                last = self.sent
+            out.append(item)
+            last = seq
+        if token is not None:
+            out.append(_token(token))
+        await self._emit(out, last)
+        await self.manager.pacer.pace(time.perf_counter() - began)
+
+    async def _emit(self, batch: list[Outgoing], seq: int) -> None:
+        """Send ``batch``; ``seq`` is the last event in it (or the last one sent)."""
+        if batch:
+            self._since = self._loop.time()
+            if self._many:
+                await self.websocket.send({"type": "websocket.send", SEND_MANY: batch})
+            else:  # another ASGI server: one message at a time
+                for item in batch:
+                    await self.websocket.send_text(item.payload)
+            self._since = None
+        self.sent = seq
 
     def _check(self) -> None:
         """The stall timer: cancel the sender if its send has been blocked for ``max_lag``."""
@@ -215,17 +264,17 @@ class _Sender:
     async def _backlog(self, until: int | None = None) -> None:
         """Send the stored events after ``sent``, up to ``until`` or else the store's end."""
         sub = self.sub
-        events = self.manager.store.events
-        while not sub.closed:
-            limit = _PAGE if until is None else min(_PAGE, until - self.sent)
+        more = True
+        while more and not sub.closed:
+            limit = PAGE if until is None else min(PAGE, until - self.sent)
             if limit <= 0:
                 break
-            page = await asyncio.to_thread(
-                events, self.conversation_id, after_seq=self.sent, limit=limit
+            page, more = await sub.hub.stored(
+                self.manager.store, self.conversation_id, self.sent, limit
             )
-            for record in page:
-                await self._emit(event_message(record.data), record.seq)
-                if sub.closed:
-                    return
-            if len(page) < limit:
-                break
+            if sub.closed:
+                return
+            began = time.perf_counter()  # the loop's time: the read ran on a worker thread
+            if page:
+                await self._emit(page, page[-1].seq)
+            await self.manager.pacer.pace(time.perf_counter() - began)

@@ -17,6 +17,7 @@ __all__ = ["dumps", "openapi_document"]
 
 
 def openapi_document() -> dict[str, Any]:
+    """The server's OpenAPI document, built without serving or opening a store."""
     from acphost.server._app import create_app
 
     # The key only satisfies the no-auth guard; nothing is served and no store is opened.

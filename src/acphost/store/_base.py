@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Final, Protocol, Self, runtime_checkable
 
 from acphost.errors import AcphostError
+from acphost.store._owner import Owner
 
 __all__ = [
     "UNSET",
@@ -22,6 +23,7 @@ __all__ = [
     "ConversationRecord",
     "EventRecord",
     "EventStore",
+    "Owner",
     "SeqConflict",
     "StoreBusy",
     "StoreError",
@@ -55,7 +57,11 @@ class EventRecord:
 
 @dataclass(slots=True)
 class ConversationRecord:
-    """A conversation's header; ``metadata`` must be JSON-serializable."""
+    """A conversation's header; ``metadata`` must be JSON-serializable.
+
+    ``status`` is the log's, except that a ``running`` turn whose ``owner`` is gone (its
+    process died mid-turn) reads ``paused``: resuming the conversation ends that turn.
+    """
 
     id: str
     agent: str
@@ -66,6 +72,7 @@ class ConversationRecord:
     updated_at: float
     session_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    owner: Owner | None = None
 
 
 @runtime_checkable
@@ -93,7 +100,17 @@ class EventStore(Protocol):
         """Change only the given fields; :class:`ConversationNotFound` if unknown."""
         ...
 
-    def get_conversation(self, id: str) -> ConversationRecord | None: ...
+    def set_owner(self, id: str, owner: Owner) -> None:
+        """Record the process that drives the conversation's turns (before it runs one)."""
+        ...
+
+    def dangling_turns(self) -> list[str]:
+        """The conversations whose log ends in a running turn whose owner is gone."""
+        ...
+
+    def get_conversation(self, id: str) -> ConversationRecord | None:
+        """The conversation's record, or ``None`` if there is no such conversation."""
+        ...
 
     def list_conversations(
         self,
@@ -109,7 +126,9 @@ class EventStore(Protocol):
 
     def count_conversations(
         self, *, status: str | None = None, agent: str | None = None, search: str | None = None
-    ) -> int: ...
+    ) -> int:
+        """How many conversations :meth:`list_conversations` would give with these filters."""
+        ...
 
     def append(
         self, events: Sequence[EventRecord], *, update: Mapping[str, Any] | None = None
@@ -147,7 +166,9 @@ class EventStore(Protocol):
         """Like :meth:`events` but paged, for logs too big to hold in memory."""
         ...
 
-    def get_event(self, conversation_id: str, seq: int) -> EventRecord | None: ...
+    def get_event(self, conversation_id: str, seq: int) -> EventRecord | None:
+        """One stored event by its ``seq``, or ``None``."""
+        ...
 
     def last_seq(self, conversation_id: str) -> int:
         """The highest stored seq, 0 when there is none."""
@@ -157,7 +178,9 @@ class EventStore(Protocol):
         """Delete a conversation and its events; whether it existed."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the store's connections; it is not used afterwards."""
+        ...
 
     def __enter__(self) -> Self: ...
 

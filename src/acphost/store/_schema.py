@@ -106,6 +106,32 @@ LEFT JOIN events e ON e.conversation_id = h.id AND e.seq = h.status_seq
 """
 
 
+# v4: the owner of a conversation's turns (see _owner.py), so that readers tell a running turn
+# from one whose process died. The view passes it on; the reading queries (``_sqlite.py``)
+# turn a running status whose owner is gone into ``paused``. A turn already running when the
+# database is upgraded was started by an older acphost: its owner is pid 0, i.e. gone.
+_OWNER_V4 = """
+ALTER TABLE conversations ADD COLUMN owner_host TEXT;
+ALTER TABLE conversations ADD COLUMN owner_pid INTEGER;
+ALTER TABLE conversations ADD COLUMN owner_started TEXT;
+UPDATE conversations SET owner_pid = 0
+WHERE id IN (SELECT id FROM conversation_heads WHERE status = 'running');
+DROP VIEW conversation_heads;
+CREATE VIEW conversation_heads AS
+SELECT h.id, h.agent, h.workspace, h.title,
+       coalesce(json_extract(CAST(e.data AS TEXT), '$.status'), h.status) AS status,
+       h.created_at, max(h.updated_at, coalesce(e.ts, h.updated_at)) AS updated_at,
+       h.session_id, h.metadata, h.row, h.owner_host, h.owner_pid, h.owner_started
+FROM (SELECT c.*, c.rowid AS row,
+             (SELECT s.seq FROM events s
+              WHERE s.conversation_id = c.id AND s.seq > c.head_seq
+                AND s.kind = 'status_changed'
+              ORDER BY s.seq DESC LIMIT 1) AS status_seq
+      FROM conversations c) h
+LEFT JOIN events e ON e.conversation_id = h.id AND e.seq = h.status_seq
+"""
+
+
 def _create_v1(conn: sqlite3.Connection) -> None:
     _run(conn, _SCHEMA_V1)
 
@@ -114,11 +140,16 @@ def _derive_the_status(conn: sqlite3.Connection) -> None:
     _run(conn, _HEADS_V3)
 
 
+def _add_the_owner(conn: sqlite3.Connection) -> None:
+    _run(conn, _OWNER_V4)
+
+
 # _MIGRATIONS[n] brings a database from user_version n to n + 1; append, never edit.
 _MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_v1,
     _add_header_triggers,
     _derive_the_status,
+    _add_the_owner,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 

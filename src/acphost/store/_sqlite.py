@@ -27,6 +27,7 @@ from acphost.store._base import (
     ConversationNotFound,
     ConversationRecord,
     EventRecord,
+    Owner,
     SeqConflict,
     StoreBusy,
     StoreError,
@@ -59,13 +60,28 @@ def _insert_rows(count: int) -> str:
 
 
 _PAGE_SIZE = 1000
-_HEADS = "conversation_heads"  # the rows with the status the log gives them (see _schema.py)
+_OWNER_COLUMNS = "owner_host, owner_pid, owner_started"
+_GONE = f"status = 'running' AND acphost_owner_gone({_OWNER_COLUMNS})"
+# The rows with the status the log gives them (see _schema.py), except that a running turn
+# whose owner is gone reads paused (see _owner.py).
+_HEADS = f"""(SELECT id, agent, workspace, title,
+       CASE WHEN {_GONE} THEN 'paused' ELSE status END AS status,
+       created_at, updated_at, session_id, metadata, row, {_OWNER_COLUMNS}
+FROM conversation_heads)"""
+_READ_COLUMNS = f"{_CONV_COLUMNS}, {_OWNER_COLUMNS}"
 
 
 def _conversation(row: Any) -> ConversationRecord:
-    record = ConversationRecord(*row)
+    record = ConversationRecord(*row[:8])
     record.metadata = orjson.loads(row[8])  # the column holds JSON text
+    if row[10] is not None:
+        record.owner = Owner(row[9] or "", row[10], row[11])
     return record
+
+
+def _owner_gone(host: str | None, pid: int | None, started: str | None) -> bool:
+    """SQL ``acphost_owner_gone(...)``: no owner recorded is not a gone one."""
+    return pid is not None and Owner(host or "", pid, started).gone()
 
 
 def _filters(status: str | None, agent: str | None, search: str | None) -> tuple[str, list[Any]]:
@@ -121,6 +137,7 @@ class SQLiteStore:
             conn.execute(f"PRAGMA synchronous = {synchronous}")
             conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.create_function("acphost_owner_gone", 3, _owner_gone)
             migrate(conn)
         except BaseException as exc:
             conn.close()
@@ -166,10 +183,15 @@ class SQLiteStore:
 
     def create_conversation(self, record: ConversationRecord) -> None:
         """Store a new conversation; :class:`ConversationExists` if the id is taken."""
-        row = (*astuple(record)[:8], orjson.dumps(record.metadata).decode())
+        owner = record.owner
+        row = (
+            *astuple(record)[:8],
+            orjson.dumps(record.metadata).decode(),
+            *((None, None, None) if owner is None else (owner.host, owner.pid, owner.started)),
+        )
         with self._write() as conn:
             inserted = conn.execute(
-                f"INSERT INTO conversations ({_CONV_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+                f"INSERT INTO conversations ({_READ_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (id) DO NOTHING",
                 row,
             ).rowcount
@@ -191,10 +213,26 @@ class SQLiteStore:
         with self._write() as conn:
             _apply_update(conn, id, changes)
 
+    def set_owner(self, id: str, owner: Owner) -> None:
+        """Record the process that drives the conversation's turns (before it runs one)."""
+        with self._write() as conn:
+            if not conn.execute(
+                f"UPDATE conversations SET ({_OWNER_COLUMNS}) = (?, ?, ?) WHERE id = ?",
+                (owner.host, owner.pid, owner.started, id),
+            ).rowcount:
+                raise ConversationNotFound(f"no conversation {id!r}")
+
+    def dangling_turns(self) -> list[str]:
+        """The conversations whose log ends in a running turn whose owner is gone."""
+        with self._db() as conn:
+            rows = conn.execute(f"SELECT id FROM conversation_heads WHERE {_GONE}").fetchall()
+        return [row[0] for row in rows]
+
     def get_conversation(self, id: str) -> ConversationRecord | None:
+        """The conversation's record, or ``None`` if there is no such conversation."""
         with self._db() as conn:
             row = conn.execute(
-                f"SELECT {_CONV_COLUMNS} FROM {_HEADS} WHERE id = ?", (id,)
+                f"SELECT {_READ_COLUMNS} FROM {_HEADS} WHERE id = ?", (id,)
             ).fetchone()
         return None if row is None else _conversation(row)
 
@@ -214,7 +252,7 @@ class SQLiteStore:
         """
         where, params = _filters(status, agent, search)
         sql = (
-            f"SELECT {_CONV_COLUMNS} FROM {_HEADS}{where}"
+            f"SELECT {_READ_COLUMNS} FROM {_HEADS}{where}"
             " ORDER BY updated_at DESC, row DESC LIMIT ? OFFSET ?"
         )
         with self._db() as conn:
@@ -224,6 +262,7 @@ class SQLiteStore:
     def count_conversations(
         self, *, status: str | None = None, agent: str | None = None, search: str | None = None
     ) -> int:
+        """How many conversations :meth:`list_conversations` would give with these filters."""
         where, params = _filters(status, agent, search)
         with self._db() as conn:
             count: int = conn.execute(
@@ -368,6 +407,7 @@ class SQLiteStore:
                 remaining -= len(page)
 
     def get_event(self, conversation_id: str, seq: int) -> EventRecord | None:
+        """One stored event by its ``seq``, or ``None``."""
         with self._db() as conn:
             row = conn.execute(
                 f"SELECT {_EVENT_COLUMNS} FROM events WHERE conversation_id = ? AND seq = ?",

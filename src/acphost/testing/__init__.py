@@ -12,6 +12,7 @@ library and orjson, so it starts fast and never shares code paths with the host 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import tempfile
@@ -70,8 +71,8 @@ __all__ = (
     "text_content",
 )
 
-#: Scenario names the fake agent knows without a file.
 BUILTIN_SCENARIOS = ("demo", "echo")
+"""Scenarios the fake agent runs by name (``fake_agent_command("demo")``)."""
 
 FAKE_AGENT_MODULE = "acphost.testing.fake_agent"
 
@@ -86,16 +87,20 @@ def fake_agent_command(
     """The argv that starts the fake agent on ``scenario``.
 
     A :class:`Scenario` or a document mapping is written to a JSON file in ``directory``
-    (default: the system temp dir; pass a test's tmp dir to avoid leftovers). Strings are
-    passed through: a ``.json`` path, ``module:function``, ``file.py:function``, ``demo``
-    or ``echo``.
+    (default: the system temp dir), named by its content: calling again with the same
+    scenario reuses the file instead of leaving one more behind. Strings are passed through:
+    a ``.json`` path, ``module:function``, ``file.py:function``, ``demo`` or ``echo``.
     """
     if isinstance(scenario, Scenario | Mapping):
         doc = scenario.to_dict() if isinstance(scenario, Scenario) else dict(scenario)
-        fd, name = tempfile.mkstemp(prefix="fake-agent-", suffix=".json", dir=directory)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-        target = name
+        data = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        folder = Path(directory) if directory is not None else Path(tempfile.gettempdir())
+        target = str(folder / f"fake-agent-{hashlib.sha256(data).hexdigest()[:16]}.json")
+        if not os.path.exists(target):
+            fd, partial = tempfile.mkstemp(prefix=".fake-agent-", dir=folder)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(partial, target)  # atomic: a concurrent caller sees all or nothing
     else:
         target = os.fspath(scenario)
     argv = [python, "-m", FAKE_AGENT_MODULE, target]

@@ -273,6 +273,17 @@ class FakeAgent:
 
     async def _load(self, params: dict[str, Any], _: IncomingRequest) -> Any:
         session = self._reopen(params)
+        self._replay(session)
+        return self._session_setup(session)
+
+    async def _resume(self, params: dict[str, Any], _: IncomingRequest) -> Any:
+        session = self._reopen(params)
+        if self.settings["replay_on_resume"]:
+            self._replay(session)
+        return self._session_setup(session)
+
+    def _replay(self, session: SessionState) -> None:
+        """Send the session's history as updates, before the load (or resume) answer."""
         for entry in session.history:
             if entry.get("role") == "user":
                 update = {"sessionUpdate": "user_message_chunk", "content": entry.get("content")}
@@ -280,10 +291,6 @@ class FakeAgent:
                 text = {"type": "text", "text": str(entry.get("text", ""))}
                 update = {"sessionUpdate": "agent_message_chunk", "content": text}
             self._update(session, update)
-        return self._session_setup(session)
-
-    async def _resume(self, params: dict[str, Any], _: IncomingRequest) -> Any:
-        return self._session_setup(self._reopen(params))
 
     async def _list(self, params: dict[str, Any], _: IncomingRequest) -> Any:
         cwd = params.get("cwd")

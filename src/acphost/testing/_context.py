@@ -56,12 +56,15 @@ class FakeAgentContext(ContextBase):
         self._turn.agent_text.append(text)
 
     async def thought(self, text: str, *, chunks: int = 1, meta: Any = None) -> None:
+        """Stream a thought (``agent_thought_chunk``) in ``chunks`` pieces."""
         await self._chunks("agent_thought_chunk", text, chunks, None, meta)
 
     async def user_text(self, text: str, *, meta: Any = None) -> None:
+        """Send a ``user_message_chunk`` (as an agent replaying history does)."""
         await self._chunks("user_message_chunk", text, 1, None, meta)
 
     async def echo_prompt(self, *, chunks: int = 3) -> None:
+        """Answer with the prompt's text, streamed in ``chunks`` pieces."""
         await self.text(self.prompt, chunks=chunks)
 
     async def tool_call(
@@ -76,6 +79,7 @@ class FakeAgentContext(ContextBase):
         raw_input: Any = None,
         meta: Any = None,
     ) -> None:
+        """Start a tool call (``tool_call``) and remember it in the session."""
         update = {
             "sessionUpdate": "tool_call",
             "toolCallId": tool_call_id,
@@ -101,6 +105,7 @@ class FakeAgentContext(ContextBase):
         raw_output: Any = None,
         meta: Any = None,
     ) -> None:
+        """Update a tool call (``tool_call_update``): only the fields given are sent."""
         update = {
             "sessionUpdate": "tool_call_update",
             "toolCallId": tool_call_id,
@@ -145,6 +150,7 @@ class FakeAgentContext(ContextBase):
     async def session_info(
         self, *, title: str | None = None, updated_at: str | None = None, meta: Any = None
     ) -> None:
+        """Send ``session_info_update``; a title is kept for ``session/list``."""
         if title is not None:
             self._session.title = title
         update = {"sessionUpdate": "session_info_update", "title": title, "updatedAt": updated_at}
@@ -168,6 +174,7 @@ class FakeAgentContext(ContextBase):
         await self.update(update, meta=meta)
 
     async def commands(self, commands: Sequence[Mapping[str, Any]], *, meta: Any = None) -> None:
+        """Offer slash commands (``available_commands_update``)."""
         update = {"sessionUpdate": "available_commands_update", "availableCommands": list(commands)}
         await self.update(update, meta=meta)
 
@@ -206,6 +213,7 @@ class FakeAgentContext(ContextBase):
         return await self._peer.request(method, params, cancel_after=cancel_request_after)
 
     async def notify(self, method: str, params: Any = None) -> None:
+        """Send any JSON-RPC notification to the client."""
         self.check()
         self._peer.notify(method, params)
         await asyncio.sleep(0)
@@ -252,6 +260,7 @@ class FakeAgentContext(ContextBase):
     async def read_file(
         self, path: str, *, line: int | None = None, limit: int | None = None
     ) -> str:
+        """Read a file through the client (``fs/read_text_file``); fails unless it offers fs."""
         self._require("fs/read_text_file", "fs.readTextFile")
         params = _clean(
             {"sessionId": self.session_id, "path": self.resolve(path), "line": line, "limit": limit}
@@ -260,6 +269,7 @@ class FakeAgentContext(ContextBase):
         return str(result.get("content", "")) if isinstance(result, dict) else ""
 
     async def write_file(self, path: str, content: str) -> None:
+        """Write a file through the client (``fs/write_text_file``); fails unless it offers fs."""
         self._require("fs/write_text_file", "fs.writeTextFile")
         params = {"sessionId": self.session_id, "path": self.resolve(path), "content": content}
         await self.request("fs/write_text_file", params)
@@ -298,15 +308,19 @@ class FakeAgentContext(ContextBase):
         return result if isinstance(result, dict) else {}
 
     async def wait_for_terminal_exit(self, terminal_id: str) -> dict[str, Any]:
+        """Wait until a client terminal's command exits (``terminal/wait_for_exit``)."""
         return await self._terminal_call("terminal/wait_for_exit", terminal_id)
 
     async def terminal_output(self, terminal_id: str) -> dict[str, Any]:
+        """A client terminal's output so far and exit status (``terminal/output``)."""
         return await self._terminal_call("terminal/output", terminal_id)
 
     async def kill_terminal(self, terminal_id: str) -> None:
+        """Kill a client terminal's command, keeping its output (``terminal/kill``)."""
         await self._terminal_call("terminal/kill", terminal_id)
 
     async def release_terminal(self, terminal_id: str) -> None:
+        """Release a client terminal: the client kills it if needed and forgets it."""
         await self._terminal_call("terminal/release", terminal_id)
 
     async def terminal(

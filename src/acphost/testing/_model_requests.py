@@ -67,10 +67,12 @@ class ModelRequest:
 
     @property
     def stream(self) -> bool:
+        """Whether the client asked for a streamed answer."""
         return isinstance(self.body, dict) and bool(self.body.get("stream"))
 
     @property
     def model(self) -> str:
+        """The model the client asked for (``fake-model`` if it named none)."""
         model = self.body.get("model") if isinstance(self.body, dict) else None
         return model if isinstance(model, str) else "fake-model"
 

@@ -88,17 +88,21 @@ class ModelServer:
 
     @property
     def port(self) -> int:
+        """The port the server listens on (on 127.0.0.1)."""
         return int(self._httpd.server_address[1])
 
     @property
     def base_url(self) -> str:
+        """The URL to give an agent as its Anthropic API base."""
         return f"http://127.0.0.1:{self.port}"
 
     @property
     def openai_base_url(self) -> str:
+        """The URL to give an agent as its OpenAI API base (with ``/v1``)."""
         return f"{self.base_url}/v1"
 
     def start(self) -> ModelServer:
+        """Serve in a background thread (once); returns the server, for chaining."""
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever,

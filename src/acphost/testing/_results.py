@@ -25,6 +25,7 @@ DEFAULT_PERMISSION_OPTIONS: tuple[dict[str, str], ...] = (
     {"optionId": "allow_always", "name": "Always allow", "kind": "allow_always"},
     {"optionId": "reject_once", "name": "Reject", "kind": "reject_once"},
 )
+"""The options a fake agent's permission request offers unless the scenario names others."""
 
 
 class TurnCancelled(Exception):
@@ -68,6 +69,7 @@ class PermissionOutcome:
 
     @property
     def allowed(self) -> bool:
+        """Whether the client chose an option that allows the tool call."""
         return self.outcome == "selected" and (self.kind or "").startswith("allow")
 
     def matches(self, expected: str) -> bool:
@@ -91,6 +93,7 @@ class TerminalResult(NamedTuple):
 
     @property
     def exit_code(self) -> int | None:
+        """The terminal command's exit code, or ``None`` if it was killed by a signal."""
         code = self.exit_status.get("exitCode")
         return code if isinstance(code, int) else None
 

@@ -177,12 +177,15 @@ class Scenario:
         return self.step("text", text=text, chunks=chunks, meta=meta)
 
     def thought(self, text: str, *, chunks: int | None = None, meta: Any = None) -> Scenario:
+        """Stream a thought (``agent_thought_chunk``), optionally in ``chunks`` pieces."""
         return self.step("thought", text=text, chunks=chunks, meta=meta)
 
     def user_text(self, text: str, *, meta: Any = None) -> Scenario:
+        """Send a ``user_message_chunk`` (as an agent replaying history does)."""
         return self.step("user_text", text=text, meta=meta)
 
     def echo_prompt(self, *, chunks: int | None = None) -> Scenario:
+        """Answer with the prompt's text, streamed in ``chunks`` pieces."""
         return self.step("echo_prompt", chunks=chunks)
 
     def report(self) -> Scenario:
@@ -201,6 +204,7 @@ class Scenario:
         raw_input: Any = None,
         meta: Any = None,
     ) -> Scenario:
+        """Start a tool call (``tool_call``) with this id, title, kind, status and content."""
         return self.step(
             "tool_call",
             tool_call_id=tool_call_id,
@@ -225,6 +229,7 @@ class Scenario:
         raw_output: Any = None,
         meta: Any = None,
     ) -> Scenario:
+        """Update a tool call (``tool_call_update``): only the fields given change."""
         return self.step(
             "tool_update",
             tool_call_id=tool_call_id,
@@ -238,19 +243,23 @@ class Scenario:
         )
 
     def plan(self, entries: Sequence[Mapping[str, Any] | str], *, meta: Any = None) -> Scenario:
+        """Send a plan; a string entry becomes a pending entry of medium priority."""
         return self.step("plan", entries=list(entries), meta=meta)
 
     def mode(self, mode_id: str, *, meta: Any = None) -> Scenario:
+        """Switch the session's mode (``current_mode_update``)."""
         return self.step("mode", mode_id=mode_id, meta=meta)
 
     def config_update(
         self, config_options: Sequence[Mapping[str, Any]] | None = None, *, meta: Any = None
     ) -> Scenario:
+        """Send ``config_option_update``: these options, or the session's current ones again."""
         return self.step("config_update", config_options=config_options, meta=meta)
 
     def session_info(
         self, *, title: str | None = None, updated_at: str | None = None, meta: Any = None
     ) -> Scenario:
+        """Send ``session_info_update`` (a title, an update time)."""
         return self.step("session_info", title=title, updated_at=updated_at, meta=meta)
 
     def usage(
@@ -265,6 +274,7 @@ class Scenario:
         return self.step("usage", used=used, size=size, cost=cost, meta=meta)
 
     def commands(self, commands: Sequence[Mapping[str, Any]], *, meta: Any = None) -> Scenario:
+        """Offer slash commands (``available_commands_update``)."""
         return self.step("commands", commands=list(commands), meta=meta)
 
     def raw_update(self, update: Mapping[str, Any], *, meta: Any = None) -> Scenario:
@@ -313,11 +323,13 @@ class Scenario:
         echo_result: bool | None = None,
         save_as: str | None = None,
     ) -> Scenario:
+        """Call ``fs/read_text_file``; ``echo_result`` says it, ``save_as`` keeps it"""
         return self.step(
             "read_file", path=path, line=line, limit=limit, echo_result=echo_result, save_as=save_as
         )
 
     def write_file(self, path: str, content: str, *, echo_result: bool | None = None) -> Scenario:
+        """Call the client's ``fs/write_text_file``."""
         return self.step("write_file", path=path, content=content, echo_result=echo_result)
 
     def terminal(
@@ -353,6 +365,7 @@ class Scenario:
         echo_result: bool | None = None,
         save_as: str | None = None,
     ) -> Scenario:
+        """Ask the user for input (an elicitation form with this JSON ``schema``)."""
         return self.step(
             "elicitation", message=message, schema=schema, echo_result=echo_result, save_as=save_as
         )
@@ -386,21 +399,27 @@ class Scenario:
         return self.step("sleep", seconds=seconds)
 
     def stderr(self, text: str) -> Scenario:
+        """Write ``text`` to the agent's stderr."""
         return self.step("stderr", text=text)
 
     def stderr_flood(self, bytes: int) -> Scenario:
+        """Write this many bytes to stderr at once: a client that does not drain it blocks."""
         return self.step("stderr_flood", bytes=bytes)
 
     def crash(self, exit_code: int = 1) -> Scenario:
+        """Exit the agent process now with ``exit_code``, mid-turn."""
         return self.step("crash", exit_code=exit_code)
 
     def malformed(self, text: str = "this is not json") -> Scenario:
+        """Write a line that is not JSON-RPC on stdout."""
         return self.step("malformed", text=text)
 
     def huge_line(self, bytes: int) -> Scenario:
+        """Send one ``agent_message_chunk`` whose text is ``bytes`` long (a line of any size)."""
         return self.step("huge_line", bytes=bytes)
 
     def storm(self, kind: Literal["agent_message_chunk", "tool_call"], count: int) -> Scenario:
+        """Send ``count`` updates of ``kind`` as fast as possible (for load tests, benchmarks)."""
         return self.step("storm", kind=kind, count=count)
 
     def stop(
@@ -416,6 +435,7 @@ class Scenario:
 
     # -- serialization -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The scenario as a JSON-ready document (see docs/fake-agent.md for its format)."""
         return {
             "format": FORMAT_VERSION,
             **copy.deepcopy(self.settings),
@@ -423,16 +443,19 @@ class Scenario:
         }
 
     def to_json(self, *, indent: bool = True) -> str:
+        """The scenario as JSON text."""
         option = orjson.OPT_INDENT_2 if indent else 0
         return orjson.dumps(self.to_dict(), option=option).decode()
 
     def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the scenario as JSON to ``path``; returns the path."""
         target = Path(path)
         target.write_text(self.to_json() + "\n", encoding="utf-8")
         return target
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Scenario:
+        """A scenario from its document (validated: a bad one raises ``ScenarioError``)."""
         normalize(doc)  # validates
         scenario = cls.__new__(cls)
         scenario.settings = {
@@ -446,6 +469,7 @@ class Scenario:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Scenario:
+        """A scenario from a JSON file."""
         return cls.from_dict(orjson.loads(Path(path).read_bytes()))
 
     def __repr__(self) -> str:

@@ -18,12 +18,12 @@ DEFAULT_AGENT_INFO: dict[str, Any] = {
     "version": "1.0.0",
 }
 
-#: Top-level settings of a scenario document and their defaults.
 DEFAULT_SETTINGS: dict[str, Any] = {
     "name": "scenario",
     "protocol_version": 1,
     "agent_info": DEFAULT_AGENT_INFO,
     "load_session": True,
+    "replay_on_resume": False,  # like fast-agent: session/resume replays history as load does
     "prompt_capabilities": {"image": True, "audio": False, "embeddedContext": True},
     "mcp_capabilities": {"http": True, "sse": True},
     "session_capabilities": {"list": {}, "resume": {}, "close": {}, "delete": {}},
@@ -47,6 +47,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "python": None,
     "turns": [],
 }
+"""Top-level settings of a scenario document (agent info, capabilities...) and their defaults."""
 
 AFTER_LAST_TURN = ("repeat", "echo", "end_turn")
 

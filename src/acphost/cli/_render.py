@@ -11,12 +11,14 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import shlex
 from typing import Any, Literal
 
 from rich.console import Console
 from rich.status import Status
 from rich.text import Text
 
+from acphost.cli._common import Report
 from acphost.conversation import ConversationState
 from acphost.events import (
     AgentMessageEvent,
@@ -85,6 +87,10 @@ def format_usage(usage: TokenUsage) -> str:
     return f"{total:,} tokens ({', '.join(parts)})"
 
 
+def _key(block: dict[str, Any]) -> str:
+    return json.dumps(block, sort_keys=True, default=str)
+
+
 def _model_of(options: list[dict[str, Any]] | None) -> str | None:
     for option in options or []:
         if option.get("category") == "model":
@@ -99,6 +105,8 @@ class Renderer:
     ``verbose`` shows tool output in full, tool locations and raw (untyped) events; otherwise
     long text is cut at ``max_lines`` so a chatty tool does not bury the answer. ``workspace``
     makes diff paths relative, so the same run renders the same wherever it is replayed from.
+    ``report``, when given, takes the error events (a live run prints them once, on stderr);
+    otherwise they are rendered in line with the rest.
     """
 
     def __init__(
@@ -109,12 +117,14 @@ class Renderer:
         workspace: str | None = None,
         max_lines: int = 20,
         max_diff_lines: int = 200,
+        report: Report | None = None,
     ) -> None:
         self.console = console
         self.verbose = verbose
         self.workspace = workspace
         self.max_lines = max_lines
         self.max_diff_lines = max_diff_lines
+        self.report = report
         self._open: Stream | None = None  # a streamed line is open (no newline yet)
         self._at_line_start = True
         self._streamed: dict[Stream, bool] = {"text": False, "thought": False}
@@ -122,6 +132,7 @@ class Renderer:
         self._plan: list[dict[str, Any]] | None = None
         self._model: str | None = None
         self._status: Status | None = None
+        self._whole_diffs: set[str] = set()  # diffs shown uncut (a prompt need not repeat them)
 
     # --- progress ------------------------------------------------------------------------
 
@@ -190,7 +201,8 @@ class Renderer:
             label, style = DECISIONS.get(event.decision, (event.decision, "yellow"))
             self._line("  → ", (label, style), (f" (by {event.decided_by})", "dim"))
         elif isinstance(event, UserMessageEvent):
-            self._line(("> ", "bold blue"), (event.text, "bold"))
+            if event.source != "agent":  # not the agent relaying it (an echo of the prompt)
+                self._line(("> ", "bold blue"), (event.text, "bold"))
         elif isinstance(event, SessionEvent):
             self._session(event)
         elif isinstance(event, ErrorEvent):
@@ -208,7 +220,7 @@ class Renderer:
             if model is not None and model != self._model:
                 self._model = model
                 self._line(("model: ", "dim"), model)
-        elif isinstance(event, SessionInfoEvent) and event.title:
+        elif isinstance(event, SessionInfoEvent) and event.title and event.source == "agent":
             self._line(("title: ", "dim"), event.title)
         elif isinstance(event, RawEvent) and self.verbose:
             what = " ".join(filter(None, [event.method, event.update_kind]))
@@ -248,6 +260,10 @@ class Renderer:
             self._line(("  the agent's context was not restored" + reason, "yellow"))
 
     def _error(self, event: ErrorEvent) -> None:
+        if self.report is not None:
+            self._end_line()
+            self.report.error(event.code, event.message, event.hint, event.stderr_tail)
+            return
         self._line(("✗ error ", "bold red"), (event.code, "red"), f": {event.message}")
         if event.hint:
             self._line(INDENT, ("hint: ", "dim"), event.hint)
@@ -285,6 +301,37 @@ class Renderer:
         if code not in (0, None) or killed_by:  # a command's failure, beyond its output
             what = f"exit code {code}" if code is not None else f"killed by {killed_by}"
             self._line(INDENT, (what, "red"))
+
+    def show_request(self, tool_call: dict[str, Any], state: ConversationState | None) -> None:
+        """Before a permission prompt: the full command and the full diffs it would allow.
+
+        ``tool_call`` is the request's own (often partial) tool call; what the conversation
+        already knows of that call fills the gaps.
+        """
+        known: dict[str, Any] = {}
+        call_id = str(tool_call.get("toolCallId", ""))
+        if state is not None and call_id:
+            with state:
+                if call_id in state.tool_calls:
+                    event = state.tool_calls[call_id]
+                    known = {"rawInput": event.raw_input, "content": event.content}
+        raw = tool_call.get("rawInput") or known.get("rawInput")
+        command = raw.get("command") if isinstance(raw, dict) else None
+        if isinstance(command, list):
+            command = shlex.join(str(part) for part in command)
+        if command:
+            args = raw.get("args") if isinstance(raw, dict) else None
+            if isinstance(args, list) and args:
+                command = f"{command} {shlex.join(str(a) for a in args)}"
+            self._line(INDENT, ("$ ", "bold"), str(command))
+        verbose, self.verbose = self.verbose, True  # nothing cut: this is what is allowed
+        try:
+            for block in tool_call.get("content") or known.get("content") or []:
+                is_diff = isinstance(block, dict) and block.get("type") == "diff"
+                if is_diff and _key(block) not in self._whole_diffs:
+                    self._diff(block)
+        finally:
+            self.verbose = verbose
 
     def _content(self, block: dict[str, Any]) -> None:
         kind = block.get("type")
@@ -339,6 +386,8 @@ class Renderer:
         if not lines:
             self._line(INDENT, (f"{path}: no changes", "dim"))
             return
+        if self.verbose or len(lines) <= self.max_diff_lines:
+            self._whole_diffs.add(_key(block))
         for line in self._cut(lines, self.max_diff_lines):
             if isinstance(line, Text):
                 self._line(INDENT, line)
