@@ -66,6 +66,7 @@ class JobResults(BaseModel):
         )
 
     def stats_of(self, agent: str) -> AgentStats:
+        """One agent's statistics."""
         return next(s for s in self.stats if s.agent == agent)
 
 

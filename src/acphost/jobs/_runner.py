@@ -44,14 +44,17 @@ class JobProgress:
 
     @property
     def done(self) -> int:
+        """Finished cells, this run's and earlier runs'."""
         return sum(self.outcomes.values())
 
     @property
     def passed(self) -> int:
+        """Finished cells that passed."""
         return self.outcomes.get("passed", 0)
 
     @property
     def failed(self) -> int:
+        """Finished cells that did not pass (failed, error, timed out, over budget)."""
         return self.done - self.passed
 
     @property

@@ -172,9 +172,11 @@ class Job(_Model):
         return self
 
     def task(self, task_id: str) -> Task:
+        """The task with this id."""
         return next(t for t in self.tasks if t.id == task_id)
 
     def agent(self, name: str) -> AgentConfig:
+        """The agent with this name."""
         return next(a for a in self.agents if a.name == name)
 
     def cells(self) -> list[tuple[str, str, int]]:

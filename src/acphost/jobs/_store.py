@@ -84,10 +84,12 @@ class TrialRecord(BaseModel):
 
     @property
     def cell(self) -> tuple[str, str, int]:
+        """(task, agent, attempt): the trial's place in the job."""
         return (self.task_id, self.agent, self.attempt)
 
     @property
     def finished(self) -> bool:
+        """Whether the cell is done: a resumed job does not run it again."""
         return self.outcome in FINISHED
 
 
@@ -144,6 +146,7 @@ class JobStore:
             )
 
     def set_status(self, job_id: str, status: str) -> None:
+        """``running``, ``finished``, ``budget_reached`` or ``stopped``."""
         with self._db() as conn:
             conn.execute(
                 "UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?",
@@ -151,6 +154,7 @@ class JobStore:
             )
 
     def get_job(self, job_id: str) -> JobRecord | None:
+        """The stored job, or ``None``."""
         with self._db() as conn:
             row = conn.execute(
                 "SELECT id, spec, status, created_at, updated_at FROM jobs WHERE id = ?",
@@ -194,6 +198,7 @@ class JobStore:
         return [TrialRecord.model_validate(orjson.loads(row[0])) for row in rows]
 
     def close(self) -> None:
+        """Close both connections; idempotent."""
         with self._lock:
             self._conn.close()
         self.events.close()

@@ -47,6 +47,10 @@ _SCORE = re.compile(r"^\s*score\s*[:=]\s*(-?[0-9.]+(?:[eE][-+]?\d+)?)\s*$", re.M
 _OUTPUT_KEEP = 4000  # characters of a check's output kept in the record
 
 
+def _ignore(value: object) -> None:
+    """A hook nobody listens to."""
+
+
 @dataclass
 class TrialSpec:
     """What one trial needs: its job, its cell, where its workspace goes, and hooks.
@@ -61,18 +65,20 @@ class TrialSpec:
     attempt: int
     store: EventStore
     root: Path
-    report: Callable[[TrialRecord], None] = lambda record: None
-    on_cost: Callable[[float], None] = lambda cost: None
+    report: Callable[[TrialRecord], None] = field(default_factory=lambda: _ignore)
+    on_cost: Callable[[float], None] = field(default_factory=lambda: _ignore)
     packed: bytes | None = None
     node: str | None = None
     previous: list[str] = field(default_factory=list)
 
     @property
     def task(self) -> Task:
+        """The trial's task."""
         return self.job.task(self.task_id)
 
     @property
     def config(self) -> AgentConfig:
+        """The trial's agent."""
         return self.job.agent(self.agent)
 
 

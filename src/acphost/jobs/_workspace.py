@@ -98,6 +98,7 @@ class FolderSandbox:
     name = "folder"
 
     def wrap(self, argv: Sequence[str], workspace: Path) -> list[str]:
+        """``argv`` unchanged."""
         return list(argv)
 
 
@@ -114,4 +115,5 @@ class CommandSandbox:
         self.prefix = list(prefix)
 
     def wrap(self, argv: Sequence[str], workspace: Path) -> list[str]:
+        """The prefix, with ``{workspace}`` filled in, then ``argv``."""
         return [part.replace("{workspace}", str(workspace)) for part in self.prefix] + list(argv)
