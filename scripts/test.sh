@@ -87,6 +87,7 @@ run_step "ruff format --check" ruff format --check src tests
 run_step "mypy" mypy
 run_step "API breakage checks" python scripts/check_api.py
 run_step "reference docs (mkdocs build --strict: site/)" mkdocs build --strict --quiet
+run_step "web console (lint, unit tests, bundle up to date)" bash scripts/web.sh
 run_step "pytest" pytest -m "not ray" "$@"
 # Ray binds the machine's interface unless it has none: its tests run in a loopback-only
 # network namespace (needs root; see docs/jobs.md).

@@ -54,7 +54,7 @@ def test_the_turns_tail_and_its_end_are_one_transaction_seen_in_order(tmp_path: 
     )
     with state:
         delivery.start_turn(1, "go")
-        done = delivery.deliver([chunk("hel"), chunk("lo"), TurnDone(1, TurnResult())])
+        done = delivery.deliver([chunk("hel"), chunk("lo"), TurnDone(1, TurnResult())], turn=1)
         assert done is not None
         ended, error = delivery.end_turn(done, runner=None)  # type: ignore[arg-type]
     assert error is None
@@ -72,3 +72,29 @@ def test_the_turns_tail_and_its_end_are_one_transaction_seen_in_order(tmp_path: 
     ]
     assert [e.seq for e in state.events] == [1, 2, 3, 4, 5]
     assert [r.kind for r in store.events("c")] == [k for k, _, _ in seen]
+
+
+def test_a_turns_end_closes_only_its_own_turn(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "acphost.db")
+    store.create_conversation(ConversationRecord("c", "a", str(tmp_path), None, "idle", 1.0, 1.0))
+    state = ConversationState("c", store=store)
+    delivery = Delivery(
+        state, store, callbacks=[], on_token=None, on_thought=None, permission="allow", asks={}
+    )
+    with state:
+        delivery.start_turn(2, "go")
+        # a late end of turn 1 (an overlapping turn, issue 12 item 1) must not end turn 2
+        done = delivery.deliver([chunk("still turn 2"), TurnDone(1, TurnResult())], turn=2)
+        assert done is None
+        assert state.status == "running"
+        assert "turn_ended" not in [e.kind for e in state.events]
+        done = delivery.deliver([TurnDone(2, TurnResult())], turn=2)
+        assert done is not None
+        assert done.turn == 2
+        ended, _ = delivery.end_turn(done, runner=None)  # type: ignore[arg-type]
+    assert ended.turn == 2
+    assert [(e.kind, e.turn) for e in state.events][-3:] == [
+        ("agent_message", 2),
+        ("turn_ended", 2),
+        ("status_changed", 2),
+    ]

@@ -30,14 +30,19 @@ class LiveServer:
     """A real uvicorn on a free loopback port, running the app in a background thread."""
 
     def __init__(
-        self, app: FastAPI, *, send_buffer: int | None = None, ping: float | None = None
+        self,
+        app: FastAPI,
+        *,
+        send_buffer: int | None = None,
+        ping: float | None = None,
+        port: int = 0,
     ) -> None:
         self.app = app
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if send_buffer is not None:  # inherited by accepted sockets: a constrained network
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))  # a given port: a restarted server, same origin
         self.port = self.sock.getsockname()[1]
         # ``ping``: uvicorn's keepalive (interval and timeout), off unless a test needs it
         config = uvicorn.Config(

@@ -42,7 +42,10 @@ __all__ = [
     "parse_event",
 ]
 
-Source: TypeAlias = Literal["user", "agent", "host"]
+Source: TypeAlias = Literal["user", "agent", "host", "policy"]
+"""Who produced an event: the user (or their callback), the agent, acphost itself (turns,
+status, the ``failed`` it gives tool calls left running on cancel), or a fixed permission
+policy."""
 Status: TypeAlias = Literal["idle", "running", "paused", "finished", "error"]
 
 
@@ -130,7 +133,9 @@ class ToolCallEvent(_FromUpdate):
 
 
 class TerminalEvent(EventBase):
-    """A client terminal the agent ran: ``started``, then ``released`` with its final output.
+    """A client terminal the agent ran: ``started``, then ``released`` with its final output;
+    ``killed`` (with the signal) when acphost ended it (a cancelled turn's command, a close),
+    ``exited`` when it had ended on its own but was never released.
 
     Tool calls refer to it by ``terminal_id`` in a ``{"type": "terminal"}`` content block.
     """
@@ -237,7 +242,7 @@ class PermissionDecidedEvent(EventBase):
     request_id: str
     decision: str
     option_id: str | None = None
-    decided_by: Literal["policy", "callback", "user", "cancel"] = "policy"
+    decided_by: Literal["policy", "callback", "user", "cancel", "timeout"] = "policy"
 
 
 class TurnStartedEvent(EventBase):

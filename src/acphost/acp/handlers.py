@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from typing import Any, TypeAlias
 
 from pydantic import ValidationError
@@ -49,11 +49,19 @@ ElicitationHandler: TypeAlias = Callable[[dict[str, Any]], Awaitable[dict[str, A
 ExtensionHandler: TypeAlias = Callable[[str, Any], Awaitable[Any]]
 """Given an ``_``-prefixed method and its params, return the result."""
 
+TERMINAL_END_WAIT = 5.0
+"""Seconds to wait for a killed terminal's process to exit before reporting it anyway."""
+
 _Work: TypeAlias = Callable[[Any], Coroutine[Any, Any, Any]]
 
 
 class ClientHandlers:
-    """The client half of ACP, confined to one workspace."""
+    """The client half of ACP, confined to one workspace.
+
+    ``terminal_env`` is the environment terminal commands start from: give the agent's own
+    (what its process got, removals included), so a name removed for the agent is removed
+    for the commands it runs too; ``None`` means the host's environment.
+    """
 
     def __init__(
         self,
@@ -74,6 +82,7 @@ class ClientHandlers:
         # the sessions this client opened (set by AgentConnection); None: not checked
         self.sessions: set[str] | None = None
         self._terminal_info: dict[str, tuple[str, str, tuple[str, ...], str | None]] = {}
+        self._ended: set[str] = set()  # killed or reported exited, not released yet
         self._tasks: set[asyncio.Task[None]] = set()
         self._permissions: dict[str, set[asyncio.Future[Decision]]] = {}
         self._routes: dict[str, _Work] = {
@@ -251,6 +260,63 @@ class ClientHandlers:
         self._observe(TerminalMessage(info[0], terminal_id, "started", command, args, cwd))
         return {"terminalId": terminal_id}
 
+    def open_terminals(self, session_id: str) -> frozenset[str]:
+        """The ids of the terminals of ``session_id`` not released yet."""
+        return frozenset(t for t, info in self._terminal_info.items() if info[0] == session_id)
+
+    async def end_terminals(
+        self, session_id: str | None = None, *, keep: Collection[str] = ()
+    ) -> None:
+        """Kill the terminals not released yet (of ``session_id``; all but ``keep``) and
+        report how each ended: ``killed``, or ``exited`` if it had ended on its own.
+
+        A cancelled turn's commands stop with it; the agent may still read and release them.
+        """
+        if self.terminals is None:
+            return
+        ending = [
+            terminal_id
+            for terminal_id, info in self._terminal_info.items()
+            if (session_id is None or info[0] == session_id)
+            and terminal_id not in keep
+            and terminal_id not in self._ended
+        ]
+        self._ended.update(ending)
+        await asyncio.gather(*(self._end_terminal(t) for t in ending))
+
+    async def _end_terminal(self, terminal_id: str) -> None:
+        assert self.terminals is not None
+        killed = self.terminals.running(terminal_id)
+        if killed:
+            await self.terminals.kill(terminal_id)
+        with contextlib.suppress(TimeoutError):  # stuck in the kernel: report what is known
+            await asyncio.wait_for(self.terminals.wait_for_exit(terminal_id), TERMINAL_END_WAIT)
+        if terminal_id in self._terminal_info:  # else the agent released it meanwhile
+            self._report(terminal_id, "killed" if killed else "exited")
+
+    def _report(self, terminal_id: str, status: str) -> None:
+        """Tell the observer how a terminal ended, with its output so far."""
+        assert self.terminals is not None
+        info = self._terminal_info.get(terminal_id)
+        if info is None:
+            return
+        final = self.terminals.peek(terminal_id)
+        exit_status = final.exit_status
+        self._observe(
+            TerminalMessage(
+                info[0],
+                terminal_id,
+                status,
+                info[1],
+                info[2],
+                info[3],
+                output=final.output,
+                truncated=final.truncated,
+                exit_code=exit_status.exit_code if exit_status is not None else None,
+                signal=exit_status.signal if exit_status is not None else None,
+            )
+        )
+
     def _observe(self, message: TerminalMessage | ProtocolErrorMessage) -> None:
         if self.observer is not None:
             self.observer(message)
@@ -271,25 +337,11 @@ class ClientHandlers:
     async def _terminal_release(self, params: Any) -> Any:
         assert self.terminals is not None
         terminal_id = params["terminalId"]
-        final = await self.terminals.output(terminal_id)
+        self.terminals.peek(terminal_id)  # an unknown id fails here, before anything changes
+        self._report(terminal_id, "released")
+        self._terminal_info.pop(terminal_id, None)
+        self._ended.discard(terminal_id)
         await self.terminals.release(terminal_id)
-        info = self._terminal_info.pop(terminal_id, None)
-        if info is not None:
-            status = final.exit_status
-            self._observe(
-                TerminalMessage(
-                    info[0],
-                    terminal_id,
-                    "released",
-                    info[1],
-                    info[2],
-                    info[3],
-                    output=final.output,
-                    truncated=final.truncated,
-                    exit_code=status.exit_code if status is not None else None,
-                    signal=status.signal if status is not None else None,
-                )
-            )
         return {}
 
     # --- elicitation ---------------------------------------------------------------------
@@ -310,4 +362,5 @@ class ClientHandlers:
             with contextlib.suppress(BaseException):
                 await task
         if self.terminals is not None:
+            await self.end_terminals()  # their state says how they ended
             await self.terminals.close()

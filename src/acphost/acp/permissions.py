@@ -219,10 +219,11 @@ def as_permission_handler(policy: PermissionPolicy) -> PermissionHandler:
     def call(request: PermissionRequest) -> Awaitable[Decision]:
         # The policy is called now, in arrival order; only its awaitable finishes later.
         answer = decide(request)
-        if isinstance(answer, asyncio.Future) and answer.done() and not answer.cancelled():
-            if answer.exception() is None:
+        if isinstance(answer, asyncio.Future):
+            if answer.done() and not answer.cancelled() and answer.exception() is None:
                 return _done(_normalise(answer.result()))
-        elif not inspect.isawaitable(answer):
+            return _Normalised(answer)  # no task: a task may be cancelled after the decision
+        if not inspect.isawaitable(answer):
             return _done(_normalise(answer))
         return _finish(answer)
 
@@ -234,6 +235,38 @@ def _done(decision: Decision) -> asyncio.Future[Decision]:
     future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
     future.set_result(decision)
     return future
+
+
+class _Normalised(asyncio.Future[Decision]):
+    """A policy's future, normalised, that is cancelled only if the policy's future is.
+
+    Wrapping the future in a task would not do: ``Task.cancel()`` cancels the task even when
+    the future it awaits refuses (a decision already made and recorded), and the agent would
+    be told ``cancelled`` while the log says otherwise.
+    """
+
+    def __init__(self, source: asyncio.Future[Decision | bool]) -> None:
+        super().__init__(loop=source.get_loop())
+        self._source = source
+        source.add_done_callback(self._copy)
+
+    def cancel(self, msg: object = None) -> bool:
+        if not self._source.cancel(msg):
+            return False
+        return super().cancel(msg)
+
+    def _copy(self, source: asyncio.Future[Decision | bool]) -> None:
+        if self.done():
+            return
+        if source.cancelled():
+            super().cancel()
+        elif (error := source.exception()) is not None:
+            self.set_exception(error)
+        else:
+            try:
+                self.set_result(_normalise(source.result()))
+            except ValueError as exc:
+                self.set_exception(exc)
 
 
 async def _finish(answer: Decision | bool | Awaitable[Decision | bool]) -> Decision:

@@ -171,7 +171,8 @@ class TerminalManager:
 
         Without ``args`` the command is a shell command line run by ``/bin/sh -c`` (agents send
         whole lines such as ``ls | head``); with ``args`` the program is executed directly, so the
-        arguments reach it verbatim. The environment is the full inherited one plus ``env``.
+        arguments reach it verbatim. The environment is ``base_env`` (the agent's environment;
+        the host's when none was given) plus ``env``.
         """
         if output_byte_limit is not None and output_byte_limit < 0:
             raise ValueError(f"output_byte_limit must be >= 0, not {output_byte_limit}")
@@ -211,6 +212,10 @@ class TerminalManager:
 
     async def output(self, terminal_id: str) -> TerminalOutput:
         """The output retained so far, with the exit status once the process has ended."""
+        return self.peek(terminal_id)
+
+    def peek(self, terminal_id: str) -> TerminalOutput:
+        """:meth:`output`, callable outside the loop's tasks (raises for an unknown id)."""
         terminal = self._get(terminal_id)
         out = terminal.out
         return TerminalOutput(
@@ -230,6 +235,10 @@ class TerminalManager:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(out.eof.wait(), timeout=max(remaining, 0.0))
         return terminal.status()
+
+    def running(self, terminal_id: str) -> bool:
+        """Whether the terminal's process has not exited yet."""
+        return not self._get(terminal_id).out.exited.is_set()
 
     async def kill(self, terminal_id: str) -> None:
         """Kill the process group; the terminal keeps its output and status until released."""

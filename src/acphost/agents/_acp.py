@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from acphost.acp.client import AgentConnection
 from acphost.acp.handlers import ClientHandlers, ElicitationHandler
 from acphost.acp.messages import AgentExitMessage, AgentMessage
+from acphost.acp.process import build_env
 from acphost.agents._base import AgentBase, AgentContext, SessionStart, TurnResult
 from acphost.errors import AuthRequired
 
@@ -25,8 +26,9 @@ __all__ = ["ACPAgent"]
 class ACPAgent(AgentBase):
     """Host an ACP agent program.
 
-    ``env`` adds to (never replaces) the inherited environment; its values are not stored
-    with the conversation, only its names.
+    ``env`` adds to (never replaces) the inherited environment (a ``None`` value removes a
+    name); its values are not stored with the conversation, only its names. The commands the
+    agent runs in client terminals get the same environment as the agent.
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class ACPAgent(AgentBase):
         self.connection: AgentConnection | None = None
         self.session_id: str | None = None
         self._ctx: AgentContext | None = None
+        self._older_terminals: frozenset[str] = frozenset()
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -93,15 +96,19 @@ class ACPAgent(AgentBase):
         if not self.alive:
             if self.connection is not None:
                 await self.connection.close(grace=0.5, term_grace=1.0)
+            env = build_env(self.env)  # the agent's, also for the commands it runs
             handlers = ClientHandlers(
-                ctx.workspace, permission=ctx.request_permission, elicitation=self.elicitation
+                ctx.workspace,
+                permission=ctx.request_permission,
+                elicitation=self.elicitation,
+                terminal_env=env,
             )
             self.connection = await AgentConnection.start(
                 self.command,
                 handlers=handlers,
                 on_message=self._message,
                 on_request=lambda request: ctx.note_activity(),
-                env=self.env,
+                env=env,
             )
             await self.connection.initialize_raw(timeout=self.startup_timeout)
         connection = self.connection
@@ -167,15 +174,21 @@ class ACPAgent(AgentBase):
     async def astep(self, ctx: AgentContext, prompt: list[dict[str, Any]]) -> TurnResult:
         assert self.connection is not None
         assert self.session_id is not None
+        # terminals open before the turn are not the turn's: a cancel leaves them alone
+        self._older_terminals = self.connection.handlers.open_terminals(self.session_id)
         answer = await self.connection.prompt_raw(self.session_id, prompt)
         return TurnResult(
             stop_reason=answer.stop_reason, usage=answer.usage, meta=answer.meta, extra=answer.extra
         )
 
     async def acancel(self, ctx: AgentContext) -> None:
+        """Send ``session/cancel``, then end the commands the turn started in terminals."""
         ctx.cancelled = True
         if self.connection is not None and self.session_id is not None:
             self.connection.cancel(self.session_id)
+            await self.connection.handlers.end_terminals(
+                self.session_id, keep=self._older_terminals
+            )
 
     async def akill(self) -> None:
         if self.connection is not None:

@@ -98,10 +98,12 @@ class Interrupter:
         self.count += 1
         if self.count > 1 or self.conversation is None or not self.cancellable:
             raise KeyboardInterrupt
+        # Interrupt first: a second Ctrl-C may come while the note is written, and the
+        # conversation stops an agent that ignores the cancel only on a second interrupt.
+        self.conversation.interrupt()
         # Plain writes: rich's console may be mid-print on this very thread.
         sys.stderr.write(f"\n{INTERRUPT_NOTE}\n")
         sys.stderr.flush()
-        self.conversation.interrupt()
         if self.prompting:
             raise KeyboardInterrupt  # caught by the prompt, which answers "cancelled"
 

@@ -49,14 +49,19 @@ ASYNC_SLICE = PUBLISH_EVERY
 """Mailbox items ``arun()`` delivers between two yields to the caller's loop (a storm must
 not starve the caller's other tasks: the server's sockets, its other conversations)."""
 
+SIGNAL_CHECK_S = 0.25
+"""How often ``run()`` in the main thread wakes to let Python run pending signal handlers."""
+
 
 class Conversation:
     """A conversation with one agent in one workspace.
 
     ``agent`` is an :class:`AgentBase`, a registry name (``"demo"``, ``"claude"``...) or a
     command line. ``permission`` is ``"allow"``, ``"deny"``, ``"ask"`` (requests wait in
-    ``state.pending_permissions`` for :meth:`answer_permission`) or a callable run on the
-    caller's thread. ``idle_timeout`` (default 600 s without a word from the agent) and
+    ``state.pending_permissions`` for :meth:`answer_permission`; each is logged once, saying
+    how to answer) or a callable run on the caller's thread. A request nobody decides within
+    ``permission_timeout`` seconds (default: no limit) is denied, recorded as decided by
+    ``timeout``. ``idle_timeout`` (default 600 s without a word from the agent) and
     ``turn_timeout`` (default none) cancel a turn and end it with a ``timeout`` error; an agent
     that ignores the cancel is stopped after ``cancel_grace`` seconds (default 10).
     """
@@ -71,6 +76,7 @@ class Conversation:
         on_token: Callable[[str], object] | None = None,
         on_thought: Callable[[str], object] | None = None,
         permission: PermissionPolicy = "deny",
+        permission_timeout: float | None = None,
         additional_directories: Sequence[str | os.PathLike[str]] = (),
         idle_timeout: float | None = 600.0,
         turn_timeout: float | None = None,
@@ -91,16 +97,19 @@ class Conversation:
         self._desk = PermissionDesk(
             self._mailbox,
             FIXED_POLICIES.get(permission) if isinstance(permission, str) else None,
+            permission_timeout,
         )
         self._driver: int | None = None  # the thread driving (run, arun, an idle delivery)
         self._drive_lock = threading.Lock()
         self._current_turn: int | None = None
+        self._interrupted: int | None = None  # the turn interrupt() was last called for
         self._paused = False
         self._closed = False
         self._owned = False  # this process is recorded as the driver of its turns
         ctx = AgentContext(
             workspace=self.workspace, post=self._mailbox.put_soon, request_permission=self._desk.ask
         )
+        self._desk.cancelled = lambda: ctx.cancelled
         self._runner = TurnRunner(
             self.agent,
             ctx,
@@ -116,6 +125,7 @@ class Conversation:
             on_thought=on_thought,
             permission=permission,
             asks=self._desk.asks,
+            ask_timeout=permission_timeout,
         )
         self._delivery.tr.titled = (_resume[0].title if _resume else title) is not None
         if _resume is None:
@@ -222,6 +232,7 @@ class Conversation:
             self._pending.append((event, blocks))
             if publish:
                 self._delivery.publish()
+        self._raise_from_callbacks()
         return event
 
     # --- driving -------------------------------------------------------------------------
@@ -288,8 +299,16 @@ class Conversation:
         finally:
             self._driver = None
             self._drive_lock.release()
+        self._raise_from_callbacks()
 
-    def _next_turn(self) -> tuple[int, list[dict[str, Any]]] | None:
+    def _raise_from_callbacks(self) -> None:
+        """Raise what a callback raised that must not be swallowed (``KeyboardInterrupt``),
+        now that what was being delivered is delivered."""
+        raised = self._delivery.take_raised()
+        if raised is not None:
+            raise raised
+
+    def _next_turn(self) -> int | None:
         """Start the next queued turn (under the lock), or ``None`` when there is none."""
         with self.state:
             # stored together with the turn's start below (or right here if none starts)
@@ -304,54 +323,91 @@ class Conversation:
             if not self._owned:  # so that readers tell our turns from a dead process's
                 self.store.set_owner(self.id, Owner.current())
                 self._owned = True
+            # From here on the turn ends with a TurnDone in the mailbox, whatever happens.
             self._current_turn = turn
+            self._io.start(self._runner.run_turn, turn, blocks)
             self._delivery.start_turn(turn, event.text)
-            return turn, blocks
+            return turn
 
     def _drive_sync(self) -> TurnEndedEvent | None:
         self._paused = False
         ended: TurnEndedEvent | None = None
-        while (nxt := self._next_turn()) is not None:
-            turn, blocks = nxt
-            self._io.start(self._runner.run_turn, turn, blocks)
+        while (turn := self._next_turn()) is not None:
+            stop: BaseException | None = None
             end: _TurnEnd | None = None
-            while end is None:
-                self._mailbox.wait_sync(None)
-                end = self._deliver(self._mailbox.drain())
-            ended = _outcome(end)
+            # In the main thread, wake now and then: a signal that came just before the wait
+            # would otherwise wait for the agent's next word to raise (Ctrl-C unanswered).
+            main = threading.current_thread() is threading.main_thread()
+            check = SIGNAL_CHECK_S if main else None
+            while end is None and self._current_turn == turn:
+                try:
+                    stop = stop or self._take_stop()
+                    if self._mailbox.wait_sync(check):
+                        end = self._deliver(self._mailbox.drain())
+                except Exception:
+                    self.interrupt()  # delivery itself failed (the store?): no settling
+                    raise
+                except BaseException as exc:  # Ctrl-C: the same path as a cancelled arun()
+                    stop = self._stopping(stop, exc)
+            ended = self._settled(end, stop)
         return ended
 
     async def _drive_async(self) -> TurnEndedEvent | None:
         self._paused = False
         ended: TurnEndedEvent | None = None
-        while (nxt := self._next_turn()) is not None:
-            turn, blocks = nxt
-            self._io.start(self._runner.run_turn, turn, blocks)
+        while (turn := self._next_turn()) is not None:
+            stop: BaseException | None = None
             end: _TurnEnd | None = None
-            cancelled = False
-            while end is None:
+            while end is None and self._current_turn == turn:
                 try:
+                    stop = stop or self._take_stop()
                     if self._mailbox.ready():  # a storm: let the caller's loop run between slices
                         await asyncio.sleep(0)
                     else:
                         await self._mailbox.wait_async(None)
-                except asyncio.CancelledError:
-                    # Take the interrupt path, wait for the turn to end, then re-raise.
-                    cancelled = True
-                    self.interrupt()
+                    end = self._deliver(self._mailbox.drain(ASYNC_SLICE))
+                except (Exception, GeneratorExit):
+                    self.interrupt()  # delivery failed, or the coroutine is being closed
+                    raise
+                except BaseException as exc:
+                    # Cancelled: take the interrupt path, wait for the turn's end, re-raise.
                     current = asyncio.current_task()
-                    if current is not None:
+                    if isinstance(exc, asyncio.CancelledError) and current is not None:
                         current.uncancel()
-                end = self._deliver(self._mailbox.drain(ASYNC_SLICE))
-            ended = _outcome(end, raise_error=not cancelled)
-            if cancelled:
-                raise asyncio.CancelledError
+                    stop = self._stopping(stop, exc)
+            ended = self._settled(end, stop)
+        return ended
+
+    def _stopping(self, stop: BaseException | None, exc: BaseException) -> BaseException:
+        """A driver was stopped (Ctrl-C, its task cancelled): interrupt the turn; if it was
+        interrupted already (a second Ctrl-C), stop an agent that ignores the cancel now."""
+        again = stop is not None or self._interrupted == self._current_turn
+        self.interrupt()
+        if again:
+            self._io.call_soon(self._runner.hurry)
+        return stop or exc
+
+    def _take_stop(self) -> BaseException | None:
+        """A ``BaseException`` a callback raised (Ctrl-C in a callback): interrupt the turn."""
+        stop = self._delivery.take_raised()
+        return None if stop is None else self._stopping(None, stop)
+
+    def _settled(self, end: _TurnEnd | None, stop: BaseException | None) -> TurnEndedEvent:
+        """The turn is over and recorded: raise what stopped the driver, or its error."""
+        if stop is not None:
+            self._delivery.take_raised()  # about this turn too: one exception is enough
+            raise stop
+        self._raise_from_callbacks()
+        assert end is not None  # the turn ended in _deliver, which raised nothing
+        ended, error = end
+        if error is not None:
+            raise error
         return ended
 
     def _deliver(self, items: list[Any]) -> _TurnEnd | None:
         """Deliver a batch; with the turn's end in it, end the turn (one transaction)."""
         with self.state:
-            done = self._delivery.deliver(items)
+            done = self._delivery.deliver(items, turn=self._current_turn)
             if done is None:
                 return None
             self._current_turn = None
@@ -365,7 +421,8 @@ class Conversation:
     def interrupt(self) -> None:
         """Cancel the running turn, from any thread at any time; queued messages wait."""
         self._paused = True
-        self._io.call_soon(self._runner.interrupt, self._current_turn)
+        self._interrupted = turn = self._current_turn
+        self._io.call_soon(self._runner.interrupt, turn)
 
     def pause(self) -> None:
         """Let the running turn finish, but run no queued message until the next ``run()``."""
@@ -375,6 +432,7 @@ class Conversation:
                 if self.state.status not in ("finished", "paused"):
                     self._delivery.set_status("paused")
                     self._delivery.publish()
+            self._raise_from_callbacks()
 
     def answer_permission(self, request_id: str, decision: Decision | bool) -> None:
         """Answer a pending permission request (``permission="ask"``), from any thread."""
@@ -491,10 +549,3 @@ class Conversation:
 
 
 _TurnEnd: TypeAlias = tuple[TurnEndedEvent, AcphostError | None]
-
-
-def _outcome(end: _TurnEnd, *, raise_error: bool = True) -> TurnEndedEvent:
-    ended, error = end
-    if error is not None and raise_error:
-        raise error
-    return ended

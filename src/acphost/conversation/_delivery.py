@@ -8,8 +8,8 @@ has been stored and delivered, on the caller's thread.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -34,6 +34,7 @@ from acphost.events import (
     PermissionDecidedEvent,
     PermissionRequestedEvent,
     SessionEvent,
+    Source,
     StatusChangedEvent,
     TokenUsage,
     TurnEndedEvent,
@@ -60,6 +61,15 @@ FIXED_POLICIES: dict[str, Decision] = {
     "deny": "reject_once",
 }
 
+_DECIDERS: dict[str, Source] = {
+    "policy": "policy",
+    "callback": "user",
+    "user": "user",
+    "cancel": "host",
+    "timeout": "host",
+}
+"""Who made a permission decision, by how it was made (the event's ``source``)."""
+
 PUBLISH_EVERY = 256
 """Updates per store transaction when a drained batch is large (a storm)."""
 
@@ -84,6 +94,7 @@ class Delivery:
         on_thought: Callable[[str], object] | None,
         permission: PermissionPolicy,
         asks: dict[str, PermissionAsk],
+        ask_timeout: float | None = None,
     ) -> None:
         if isinstance(permission, str) and permission not in (*FIXED_POLICIES, "ask"):
             raise ValueError(f"unknown permission policy {permission!r}")
@@ -94,12 +105,15 @@ class Delivery:
         self.on_thought = on_thought
         self.permission = permission
         self.asks = asks
+        self.ask_timeout = ask_timeout  # for the message saying a request waits
         self.tr = Translator(state, tokens=on_token is not None, thoughts=on_thought is not None)
         # stored but not yet seen by the callbacks, in seq order (see publish)
         self._undelivered: deque[Event | Token] = deque()
         self._publishing = False
         self._turn_started = 0.0
         self._cost_at_start: float | None = None
+        self.raised: BaseException | None = None  # see take_raised
+        self._raised_on = 0  # the thread whose callback raised it
 
     # --- the pipeline --------------------------------------------------------------------
 
@@ -146,17 +160,34 @@ class Delivery:
         finally:
             self._publishing = False
 
-    @staticmethod
-    def _call(callback: Callable[[Any], object], value: Any) -> None:
+    def _call(self, callback: Callable[[Any], object], value: Any) -> None:
         try:
             callback(value)
         except Exception:
             log.exception("an acphost callback raised; delivery goes on")
+        except BaseException as exc:  # Ctrl-C in a callback: the driver interrupts the turn
+            if self.raised is None:
+                self.raised, self._raised_on = exc, threading.get_ident()
+
+    def take_raised(self) -> BaseException | None:
+        """The ``BaseException`` (``KeyboardInterrupt``...) a callback raised on this thread
+        since the last call: delivery went on (nothing is lost), and whoever delivered raises
+        it once done (a driver: once the turn is settled)."""
+        if self.raised is None or self._raised_on != threading.get_ident():
+            return None
+        raised, self.raised = self.raised, None
+        return raised
 
     def deliver(
-        self, items: list[Any], *, final: bool = False, publish: bool = True
+        self,
+        items: list[Any],
+        *,
+        turn: int | None = None,
+        final: bool = False,
+        publish: bool = True,
     ) -> TurnDone | None:
-        """Deliver a drained batch; returns the turn's end if it is in the batch."""
+        """Deliver a drained batch; returns the end of ``turn`` (the running one) if it is in
+        the batch. The end of any other turn closes nothing (a turn ends only itself)."""
         done: TurnDone | None = None
         tr = self.tr
         for i, item in enumerate(items, 1):
@@ -174,7 +205,10 @@ class Delivery:
                 tr.flush()
                 self._session(item)
             elif isinstance(item, TurnDone):
-                done = item
+                if item.turn == turn:
+                    done = item
+                else:
+                    log.error("turn %s ended while turn %s runs: ignored", item.turn, turn)
             else:
                 tr.message(item)
         if final or done is not None:
@@ -219,9 +253,8 @@ class Delivery:
 
     def _fail_leftovers(self) -> None:
         for call in self.state.running_tool_calls:
-            self.tr.tool_call(
-                {"toolCallId": call.tool_call_id, "status": "failed"}, announced=False
-            )
+            failed = {"toolCallId": call.tool_call_id, "status": "failed"}
+            self.tr.tool_call(failed, announced=False, source="host")  # acphost's mark
         for key in list(self.state.pending_permissions):
             ask = self.asks.get(key)
             if ask is not None and not ask.future.cancel() and not ask.future.cancelled():
@@ -307,12 +340,21 @@ class Delivery:
             return  # decided on the I/O loop (a fixed policy): stored with its decision
         self.publish()  # the request is stored and seen before anyone decides
         if self.permission == "ask":
+            log.warning(
+                "conversation %s: the agent asks %r (permission request %s) and waits; "
+                "answer with conversation.answer_permission(%r, 'allow_once' or 'reject_once')"
+                "%s",
+                self.state.id,
+                request.title,
+                ask.key,
+                ask.key,
+                "" if self.ask_timeout is None else f", or it is denied in {self.ask_timeout} s",
+            )
             return
+        if not ask.claim():
+            return  # cancelled or timed out meanwhile: a PermissionAnswer follows
         decision, by = self._decide(request)
-        try:
-            ask.future.set_result(decision)
-        except concurrent.futures.InvalidStateError:
-            return  # cancelled meanwhile: a PermissionAnswer follows
+        ask.future.set_result(decision)
         self._decided(ask.key, decision, by)
 
     def _decide(self, request: PermissionRequest) -> tuple[Decision, str]:
@@ -346,6 +388,7 @@ class Delivery:
             decision=decision if option_id is not None or decision == "cancelled" else "cancelled",
             option_id=option_id,
             decided_by=by,
+            source=_DECIDERS[by],
         )
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
+from collections.abc import Callable
 
-from acphost.acp.permissions import Decision, PermissionRequest
+from acphost.acp.permissions import CANCELLED, Decision, PermissionRequest
 from acphost.conversation._items import PermissionAnswer, PermissionAsk
 from acphost.conversation._mailbox import Mailbox
 from acphost.errors import UsageError
@@ -20,11 +21,16 @@ __all__ = ["PermissionDesk"]
 
 
 class PermissionDesk:
-    def __init__(self, mailbox: Mailbox, fixed: Decision | None) -> None:
+    def __init__(
+        self, mailbox: Mailbox, fixed: Decision | None, timeout: float | None = None
+    ) -> None:
         self.mailbox = mailbox
         self.fixed = fixed  # the decision of a fixed policy ("allow", "deny"), if any
+        self.timeout = timeout  # seconds a request may wait for its decision, then denied
         self.asks: dict[str, PermissionAsk] = {}
         self.asking: set[str] = set()  # waiting for the user: the agent is not idle
+        # whether the running turn was cancelled (session/cancel sent): set by the conversation
+        self.cancelled: Callable[[], bool] = lambda: False
         self._numbers = itertools.count(1)
         # a fixed policy's decision, made once: done futures are never changed again
         self._decided: concurrent.futures.Future[Decision] | None = None
@@ -35,15 +41,14 @@ class PermissionDesk:
         key = str(request.request_id) if request.request_id is not None else ""
         if not key or key in self.asks:
             key = f"{key or 'permission'}#{next(self._numbers)}"
+        if self.cancelled():
+            # It crossed session/cancel: the user stopped the turn, whatever the policy says.
+            return self._answer_now(key, request, *_decided_now(CANCELLED), "cancel")
         if self.fixed is not None:
             # No user code to ask: answer the agent now, and let the driver record the
             # request and the policy's decision in order (one round trip saved per request;
             # a storm of them is recorded a few at a time: see Mailbox.put_soon).
-            decided, decided_here = self._fixed_decision()
-            ask = self.asks[key] = PermissionAsk(key, request, decided)
-            self.mailbox.put_soon(ask)
-            self.mailbox.put_soon(PermissionAnswer(key, self.fixed, "policy"))
-            return decided_here
+            return self._answer_now(key, request, *self._fixed_decision(), "policy")
         future: concurrent.futures.Future[Decision] = concurrent.futures.Future()
         ask = self.asks[key] = PermissionAsk(key, request, future)
         self.asking.add(key)
@@ -55,7 +60,23 @@ class PermissionDesk:
 
         future.add_done_callback(forget)
         self.mailbox.put(ask)
-        return _Decision(future, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        if self.timeout is not None:
+            loop.call_later(self.timeout, self._expire, ask)  # a no-op once decided
+        return _Decision(future, loop)
+
+    def _answer_now(
+        self,
+        key: str,
+        request: PermissionRequest,
+        decided: concurrent.futures.Future[Decision],
+        decided_here: asyncio.Future[Decision],
+        by: str,
+    ) -> asyncio.Future[Decision]:
+        self.asks[key] = PermissionAsk(key, request, decided)
+        self.mailbox.put_soon(self.asks[key])
+        self.mailbox.put_soon(PermissionAnswer(key, decided.result(), by))
+        return decided_here
 
     def _fixed_decision(
         self,
@@ -79,16 +100,31 @@ class PermissionDesk:
             decision = "allow_once"
         elif decision is False:
             decision = "reject_once"
-        try:
-            # Claim the request (no cancel can win now), record the answer, then let the
-            # agent have it: whatever it does next comes after the decision in the log.
-            claimed = ask.future.set_running_or_notify_cancel()
-        except RuntimeError:
-            claimed = False
-        if not claimed:
+        if not self._settle(ask, decision, "user"):
             raise UsageError(f"permission request {request_id!r} was already answered")
-        self.mailbox.put(PermissionAnswer(ask.key, decision, "user"))
+
+    def _settle(self, ask: PermissionAsk, decision: Decision, by: str) -> bool:
+        # Claim the request (no cancel can win now), record the answer, then let the
+        # agent have it: whatever it does next comes after the decision in the log.
+        if not ask.claim():
+            return False
+        self.mailbox.put(PermissionAnswer(ask.key, decision, by))
         ask.future.set_result(decision)
+        return True
+
+    def _expire(self, ask: PermissionAsk) -> None:
+        """On the I/O loop: nobody answered in time, the request is denied."""
+        self._settle(ask, "reject_once", "timeout")
+
+
+def _decided_now(
+    decision: Decision,
+) -> tuple[concurrent.futures.Future[Decision], asyncio.Future[Decision]]:
+    decided: concurrent.futures.Future[Decision] = concurrent.futures.Future()
+    decided.set_result(decision)
+    here: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+    here.set_result(decision)
+    return decided, here
 
 
 class _Decision(asyncio.Future[Decision]):

@@ -22,6 +22,15 @@ class PermissionAsk:
     request: PermissionRequest
     future: concurrent.futures.Future[Decision]
 
+    def claim(self) -> bool:
+        """Take the right to decide (from any thread): ``False`` if it was cancelled or
+        another decider has it. Once claimed, no cancel can win: the decision that follows
+        is the one the agent gets."""
+        try:
+            return self.future.set_running_or_notify_cancel()
+        except RuntimeError:  # running or decided already
+            return False
+
 
 @dataclass(slots=True)
 class PermissionAnswer:

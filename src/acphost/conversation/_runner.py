@@ -60,6 +60,7 @@ class TurnRunner:
         # permission requests waiting for the user (shared with the permission desk)
         self.asking: set[str] = asking if asking is not None else set()
         self._turn: int | None = None
+        self._one_at_a_time = asyncio.Lock()
         self._cancel_before: int | None = None
         # while the agent's step runs: a future done when it ends, and the task running it
         self._step: asyncio.Future[None] | None = None
@@ -67,6 +68,7 @@ class TurnRunner:
         self._stopping = False  # we cancelled the step (its agent ignored session/cancel)
         self._deadline: asyncio.TimerHandle | None = None
         self._cancelling: asyncio.Task[None] | None = None
+        self._hurry = asyncio.Event()  # see hurry(); a new one per turn
         self._killed = False
         self._timeout: str | None = None
 
@@ -128,10 +130,15 @@ class TurnRunner:
     async def run_turn(self, turn: int, prompt: list[dict[str, Any]]) -> None:
         """Run one turn to its end; the outcome goes to the mailbox as ``TurnDone``.
 
-        Whatever happens, exactly one ``TurnDone`` is posted: the driver waits for it.
+        Whatever happens, exactly one ``TurnDone`` is posted: the driver waits for it. Turns
+        run one at a time: a prompt never starts while another runs on the session.
         """
         try:
-            done = await self._run_turn(turn, prompt)
+            async with self._one_at_a_time:
+                done = await self._run_turn(turn, prompt)
+                if self._cancelling is not None:  # what the cancel did comes before the end
+                    with contextlib.suppress(Exception):
+                        await self._cancelling
         except BaseException as exc:  # a bug here, or the I/O loop shutting down
             error = exc if isinstance(exc, Exception) else AgentError(f"the turn stopped: {exc!r}")
             self.mailbox.put(TurnDone(turn, error=error))
@@ -145,6 +152,7 @@ class TurnRunner:
         self._killed = False
         self._timeout = None
         self._cancelling = None
+        self._hurry = asyncio.Event()
         self.ctx.cancelled = self._cancel_before == turn  # interrupted before it began
         attempt = 0
         while True:
@@ -257,6 +265,11 @@ class TurnRunner:
             self.ctx.cancelled = True  # starting its session, or between attempts
         self._start_cancel(None)
 
+    def hurry(self) -> None:
+        """Called on the I/O loop: the user insists (a second Ctrl-C); an agent that has not
+        honoured the cancel yet is stopped now, not after the grace period."""
+        self._hurry.set()
+
     def _start_cancel(self, timeout: str | None) -> None:
         step = self._step
         if step is None or step.done() or self._cancelling is not None:
@@ -270,13 +283,22 @@ class TurnRunner:
         self.ctx.cancelled = True
         with contextlib.suppress(Exception):  # a dead agent cannot be asked; the grace handles it
             await self.agent.acancel(self.ctx)
-        await asyncio.wait({step}, timeout=self.settings.cancel_grace)
+        hurried: asyncio.Future[Any] = asyncio.ensure_future(self._hurry.wait())
+        waits: set[asyncio.Future[Any]] = {step, hurried}
+        try:
+            await asyncio.wait(
+                waits, timeout=self.settings.cancel_grace, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            hurried.cancel()
         if step.done():
             return
         # The agent ignored session/cancel: terminate, then kill; the next turn starts afresh.
         self._killed = True
         self.session_ready = False
-        self.restart_reason = "the agent ignored session/cancel and was stopped"
+        self.restart_reason = "the agent ignored session/cancel and was stopped" + (
+            " at the user's second interrupt" if self._hurry.is_set() else ""
+        )
         await self.agent.akill()
         await asyncio.wait({step}, timeout=2.0)
         if not step.done() and self._step_task is not None:

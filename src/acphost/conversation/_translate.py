@@ -40,6 +40,7 @@ from acphost.events import (
     PlanEvent,
     RawEvent,
     SessionInfoEvent,
+    Source,
     TerminalEvent,
     ThoughtEvent,
     ToolCallEvent,
@@ -421,7 +422,9 @@ class Translator:
         fields["extra"] = extra
         self.new(UsageEvent, trusted=trusted, **fields)
 
-    def tool_call(self, data: dict[str, Any], *, announced: bool) -> ToolCallEvent:
+    def tool_call(
+        self, data: dict[str, Any], *, announced: bool, source: Source = "agent"
+    ) -> ToolCallEvent:
         tool_call_id = data["toolCallId"]
         if not isinstance(tool_call_id, str):
             raise TypeError("toolCallId is not a string")
@@ -447,7 +450,9 @@ class Translator:
         if extra:
             fields["extra"] = extra
         # checked above, field by field: the snapshot needs no second validation
-        return self.new(ToolCallEvent, trusted=True, tool_call_id=tool_call_id, **fields)
+        return self.new(
+            ToolCallEvent, trusted=True, source=source, tool_call_id=tool_call_id, **fields
+        )
 
 
 def short_title(text: str, width: int = TITLE_WIDTH) -> str | None:

@@ -14,12 +14,15 @@ from fastapi.routing import APIRoute
 
 import acphost
 from acphost.server._auth import KeyCheck, check_auth_config
+from acphost.server._console import ConsoleSource, install_console
 from acphost.server._docs_assets import install_docs
 from acphost.server._errors import ERROR_RESPONSES, install_error_handlers
+from acphost.server._guard import Guard, session_router
 from acphost.server._jobs_routes import jobs_router
 from acphost.server._limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LIVE, BodyLimit
 from acphost.server._manager import Manager, StoreSpec
 from acphost.server._routes import conversations_router, public_router
+from acphost.server._session import SessionTokens
 from acphost.server._transport import WebSocketProtocol
 from acphost.server._ws import event_stream
 
@@ -30,8 +33,14 @@ log = logging.getLogger("acphost.server")
 DESCRIPTION = """\
 Host coding agents that speak the Agent Client Protocol and drive them as conversations.
 
-Every route except `GET /api/health` needs the server's API key, as `X-API-Key: <key>` or
-`Authorization: Bearer <key>`. Errors are `{code, message, hint, retryable}`.
+Every route except `GET /api/health` and `/api/session` needs the server's API key, as
+`X-API-Key: <key>` or `Authorization: Bearer <key>` (or a browser's session cookie, below).
+Errors are `{code, message, hint, retryable}`.
+
+**Browsers** (the web console at `/`) trade the key once for a session: `POST /api/session`
+with `{"api_key": ...}` sets an HttpOnly, SameSite=Strict cookie and returns a `csrf_token`;
+a change (POST, DELETE) authenticated by the cookie must send it as `X-CSRF-Token`. Changes and
+WebSockets coming from another site's page (`Origin`) are refused with 403 `origin_refused`.
 
 **Live events**: `WS /api/conversations/{id}/events?after_seq=N` (same key headers) sends the
 stored events after `N` and then follows live, in seq order with no gap or duplicate, each as
@@ -69,6 +78,7 @@ def create_app(
     stop_timeout: float = 15.0,
     max_live: int | None = DEFAULT_MAX_LIVE,
     max_body: int = DEFAULT_MAX_BODY,
+    console: ConsoleSource = None,
 ) -> FastAPI:
     """The agent server as an ASGI app.
 
@@ -83,7 +93,8 @@ def create_app(
     go to every :class:`~acphost.Conversation` (``idle_timeout``, ``turn_timeout``,
     ``cancel_grace``...). ``max_live`` bounds the agents attached at once (``None``: no
     bound): the least recently used idle one is detached to make room. ``max_body`` bounds
-    request bodies, in bytes.
+    request bodies, in bytes. ``console`` is a directory with a built web console to serve
+    at ``/`` instead of the one inside the package.
     """
     check_auth_config(api_key, allow_no_auth)
     if ws_queue_size < 1 or ws_max_lag < 0:
@@ -97,7 +108,7 @@ def create_app(
         max_live=max_live,
         hub_size=ws_queue_size,
     )
-    keys = KeyCheck(api_key)
+    guard = Guard(KeyCheck(api_key), SessionTokens(api_key) if api_key else None, cors_origins)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -120,27 +131,32 @@ def create_app(
     app.state.manager = manager
     install_error_handlers(app)
     app.include_router(public_router(manager), prefix="/api")
+    app.include_router(session_router(guard), prefix="/api")
     app.include_router(
         conversations_router(manager),
         prefix="/api",
-        dependencies=[Depends(keys)],
+        dependencies=[Depends(guard)],
         responses=ERROR_RESPONSES,
     )
     app.include_router(
-        jobs_router(manager), prefix="/api", dependencies=[Depends(keys)], responses=ERROR_RESPONSES
+        jobs_router(manager),
+        prefix="/api",
+        dependencies=[Depends(guard)],
+        responses=ERROR_RESPONSES,
     )
     app.add_api_websocket_route(
         "/api/conversations/{conversation_id}/events",
-        event_stream(manager, keys, ws_max_lag),
+        event_stream(manager, guard, ws_max_lag),
         name="stream_events",
     )
+    install_console(app, console)
     app.add_middleware(BodyLimit, max_bytes=max_body)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(cors_origins),
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-CSRF-Token"],
         )
     return app
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from collections.abc import Mapping
-from typing import Annotated
 
-from fastapi import Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPBearer
 
 from acphost.errors import UsageError
 from acphost.server._errors import ApiError
@@ -106,18 +104,3 @@ class KeyCheck:
             "a valid API key is required",
             hint="send it as the X-API-Key header or as Authorization: Bearer <key>",
         )
-
-    async def __call__(
-        self,
-        request: Request,
-        x_api_key: Annotated[str | None, Security(api_key_header)],
-        authorization: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-    ) -> None:
-        """The FastAPI dependency guarding every route except health.
-
-        The two parameters only document the schemes in OpenAPI; the raw headers are checked,
-        so HTTP and WebSocket requests go through exactly the same rules.
-        """
-        peer = request.client.host if request.client else None
-        if not self.accepts(self.presented(request.headers), peer):
-            raise self.fail()

@@ -9,7 +9,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
+import threading
+import time
+import webbrowser
 from pathlib import Path
 
 from acphost.errors import UsageError
@@ -18,6 +22,8 @@ from acphost.server._limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LIVE
 __all__ = ["add_arguments", "main", "run"]
 
 KEY_VARIABLE = "ACPHOST_API_KEY"
+
+log = logging.getLogger("acphost.server")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="BYTES",
         help=f"largest request body (default: {DEFAULT_MAX_BODY})",
     )
+    parser.add_argument(
+        "--open", action="store_true", help="open the web console in a browser once serving"
+    )
     parser.add_argument("--log-level", default="info")
 
 
@@ -83,9 +92,47 @@ def _api_key(args: argparse.Namespace) -> str | None:
     return os.environ.get(KEY_VARIABLE) or None
 
 
+def _local_address(host: str) -> str:
+    """The address a local browser uses for a bind address (a wildcard: the loopback)."""
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
+def console_url(host: str, port: int) -> str:
+    """Where a local browser reaches the console of a server bound to ``host``."""
+    address = _local_address(host)
+    return f"http://[{address}]:{port}/" if ":" in address else f"http://{address}:{port}/"
+
+
+def open_when_serving(host: str, port: int, *, timeout: float = 60.0) -> threading.Thread:
+    """Open the console in the user's browser as soon as the port accepts connections.
+
+    The URL carries no key: the console asks for it on its sign-in page.
+    """
+    url, address = console_url(host, port), _local_address(host)
+
+    def wait_then_open() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((address, port), timeout=1).close()
+            except OSError:
+                time.sleep(0.1)  # polling a port that is not open yet: there is no event
+                continue
+            if not webbrowser.open(url):
+                log.warning("no browser could be opened; the console is at %s", url)
+            return
+        log.warning("the server did not come up; the console would be at %s", url)
+
+    thread = threading.Thread(target=wait_then_open, name="acphost-open-console", daemon=True)
+    thread.start()
+    return thread
+
+
 def run(args: argparse.Namespace) -> int:
     from acphost.server._app import serve
 
+    if args.open:
+        open_when_serving(args.host, args.port)
     try:
         serve(
             args.host,

@@ -185,7 +185,9 @@ _DESCRIPTIONS: dict[int, str] = {
     " not UTF-8)",
     401: "A missing or wrong API key (code `unauthorized`), or the agent needs a login"
     " (code `auth_required`)",
-    403: "A server without an API key serves local clients only",
+    403: "A server without an API key serves local clients only; a change made with the"
+    " session cookie lacks its X-CSRF-Token (`csrf_failed`); the request comes from another"
+    " site's page (`origin_refused`)",
     404: "No such conversation, event or permission request",
     409: "Not possible in the conversation's current state",
     413: "The request body is over the server's limit (code `body_too_large`)",

@@ -19,19 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from acphost.agents import KNOWN_AGENTS, ACPAgent, AgentBase
-from acphost.conversation import Conversation, ConversationState, settle_dangling_turn
+from acphost.conversation import Conversation, ConversationState
 from acphost.errors import AcphostError
-from acphost.events import parse_event
 from acphost.server._errors import ApiError
+from acphost.server._folds import Folds
 from acphost.server._hub import Hub, Pacer
 from acphost.server._models import CreateConversation
-from acphost.store import (
-    ConversationRecord,
-    EventStore,
-    SeqConflict,
-    SQLiteStore,
-    default_store_path,
-)
+from acphost.store import ConversationRecord, EventStore, SQLiteStore, default_store_path
 
 __all__ = ["Live", "Manager", "StoreSpec"]
 
@@ -103,6 +97,7 @@ class Manager:
         self.hub_size = hub_size
         self.pacer = Pacer()  # watchers never slow the turns (see _hub.py)
         self._deleting: set[str] = set()
+        self._folds = Folds()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -120,7 +115,7 @@ class Manager:
         """End every turn a dead process (this server before a crash, a CLI) left running."""
         for conversation_id in self.store.dangling_turns():
             try:
-                self._fold(conversation_id)
+                self._folds.state(self.store, conversation_id)
             except Exception:  # one bad log must not keep the server down: it is read later
                 log.exception("could not end the dangling turn of %s", conversation_id)
 
@@ -202,22 +197,7 @@ class Manager:
         if live is not None:
             return live.conversation.state, live
         self.record(conversation_id)
-        return await asyncio.to_thread(self._fold, conversation_id), None
-
-    def _fold(self, conversation_id: str, *, settle: bool = True) -> ConversationState:
-        """The stored log's state; a turn it shows running whose driver is gone is ended."""
-        state = ConversationState(conversation_id, store=self.store)
-        for record in self.store.iter_events(conversation_id):
-            try:
-                state.apply(parse_event(record.data), stored=True)
-            except ValueError:  # a kind from a newer acphost: skip it, keep the rest
-                log.warning("skipping unreadable event %s#%s", conversation_id, record.seq)
-        try:
-            if settle and settle_dangling_turn(state, self.store):
-                log.info("ended the turn a dead process left running in %s", conversation_id)
-        except SeqConflict:  # another reader ended it meanwhile
-            return self._fold(conversation_id, settle=False)
-        return state
+        return await asyncio.to_thread(self._folds.state, self.store, conversation_id), None
 
     # --- creating and driving ---------------------------------------------------------------
 
@@ -342,6 +322,7 @@ class Manager:
             if hub is not None:
                 hub.close_all(DELETED, "conversation deleted")
             await asyncio.to_thread(self.store.delete_conversation, conversation_id)
+            self._folds.forget(conversation_id)
         finally:
             self._deleting.discard(conversation_id)
 

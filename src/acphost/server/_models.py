@@ -166,6 +166,12 @@ class ConversationSummary(BaseModel):
     created_at: float
     updated_at: float
     live: bool = Field(description="Whether its agent is attached in this server process")
+    running: bool = Field(description="Whether a turn is being driven right now")
+    cost: float | None = Field(description="Total cost reported by the agent, if it reports one")
+    currency: str | None
+    pending_permission_count: int = Field(
+        description="Permission requests waiting for an answer (see pending_permissions)"
+    )
 
 
 class ConversationPage(BaseModel):
@@ -187,15 +193,12 @@ class PendingPermission(BaseModel):
 class ConversationDetail(ConversationSummary):
     """A conversation's state: the fold of its events (see GET .../events)."""
 
-    running: bool = Field(description="Whether a turn is being driven right now")
     last_seq: int
     session_id: str | None
     permission: str
     turns: int
     last_stop_reason: str | None
     usage: TokenUsage
-    cost: float | None
-    currency: str | None
     context_used: int | None
     context_size: int | None
     mode_id: str | None

@@ -11,6 +11,7 @@ import acphost
 from acphost.agents import KNOWN_AGENTS
 from acphost.events import Event
 from acphost.server._errors import ApiError, errors
+from acphost.server._listing import Rows
 from acphost.server._manager import Live, Manager
 from acphost.server._models import (
     MAX_SEQ,
@@ -28,7 +29,7 @@ from acphost.server._models import (
     SetMode,
     Status,
 )
-from acphost.server._views import detail, summary
+from acphost.server._views import detail
 
 __all__ = ["conversations_router", "public_router"]
 
@@ -50,6 +51,7 @@ def public_router(manager: Manager) -> APIRouter:
 
 def conversations_router(manager: Manager) -> APIRouter:
     router = APIRouter()
+    rows = Rows(manager)
 
     async def describe(conversation_id: str) -> ConversationDetail:
         record = manager.record(conversation_id)
@@ -108,7 +110,7 @@ def conversations_router(manager: Manager) -> APIRouter:
         )
         total = store.count_conversations(status=status, agent=agent, search=search)
         return ConversationPage(
-            conversations=[summary(r, r.id in manager.live) for r in records],
+            conversations=await rows.rows(records),
             total=total,
             limit=limit,
             offset=offset,

@@ -24,7 +24,19 @@ def _status(value: str) -> Status:
     return cast(Status, value) if value in _STATUSES else "error"
 
 
-def summary(record: ConversationRecord, live: bool) -> ConversationSummary:
+def summary(
+    record: ConversationRecord,
+    live: Live | None,
+    *,
+    cost: float | None = None,
+    currency: str | None = None,
+) -> ConversationSummary:
+    """A list row; a live conversation's figures come from its state, else from the caller."""
+    pending = 0
+    if live is not None:
+        with live.conversation.state as state:
+            cost, currency = state.cost, state.currency
+            pending = len(state.pending_permissions)
     return ConversationSummary(
         id=record.id,
         agent=record.agent,
@@ -33,7 +45,11 @@ def summary(record: ConversationRecord, live: bool) -> ConversationSummary:
         status=_status(record.status),
         created_at=record.created_at,
         updated_at=record.updated_at,
-        live=live,
+        live=live is not None,
+        running=live is not None and live.running,
+        cost=cost,
+        currency=currency,
+        pending_permission_count=pending,
     )
 
 
@@ -57,6 +73,7 @@ def detail(
             updated_at=record.updated_at,
             live=live is not None,
             running=live is not None and live.running,
+            pending_permission_count=len(state.pending_permissions),
             last_seq=state.last_seq,
             session_id=state.session_id,
             permission=str(record.metadata.get("permission", "deny")),

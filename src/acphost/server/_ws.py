@@ -25,8 +25,8 @@ from fastapi import WebSocket
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from acphost.server._auth import KeyCheck
 from acphost.server._errors import ApiError
+from acphost.server._guard import Guard
 from acphost.server._hub import (
     CATCH_UP,
     PAGE,
@@ -68,13 +68,11 @@ def _after_seq(raw: str | None) -> int:
 
 
 def event_stream(
-    manager: Manager, keys: KeyCheck, max_lag: float
+    manager: Manager, guard: Guard, max_lag: float
 ) -> Callable[[WebSocket, str], Coroutine[Any, Any, None]]:
     async def stream_events(websocket: WebSocket, conversation_id: str) -> None:
-        peer = websocket.client.host if websocket.client else None
         try:
-            if not keys.accepts(keys.presented(websocket.headers), peer):
-                raise keys.fail()
+            guard.websocket(websocket)
             after_seq = _after_seq(websocket.query_params.get("after_seq"))
             manager.record(conversation_id)
             last = manager.store.last_seq(conversation_id)

@@ -87,6 +87,15 @@ class ContextBase:
         """True once the client asked to cancel, even when the scenario ignores it."""
         return self._turn.cancel_requested
 
+    async def cancel_request(self, timeout: float = 30.0) -> bool:
+        """Wait until the client asks to cancel (also when the scenario ignores it); False if
+        ``timeout`` passes first. Lets a scenario act *after* ``session/cancel`` arrived."""
+        try:
+            await asyncio.wait_for(self._turn.cancel_seen.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
     def has_capability(self, dotted: str) -> bool:
         """``ctx.has_capability("fs.readTextFile")``, ``"terminal"``, ``"elicitation.form"``."""
         node: Any = self.client_capabilities

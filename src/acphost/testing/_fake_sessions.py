@@ -31,12 +31,15 @@ class TurnState:
 
     ignore_cancel: bool
     cancel_event: asyncio.Event = field(default_factory=asyncio.Event)
+    # set by every cancel request, also an ignored one (see FakeAgentContext.cancel_request)
+    cancel_seen: asyncio.Event = field(default_factory=asyncio.Event)
     cancel_requested: bool = False
     cancelled_by_request: bool = False
     agent_text: list[str] = field(default_factory=list)
 
     def request_cancel(self, *, by_request: bool = False) -> None:
         self.cancel_requested = True
+        self.cancel_seen.set()
         if not self.ignore_cancel:
             self.cancelled_by_request = self.cancelled_by_request or by_request
             self.cancel_event.set()

@@ -1,0 +1,132 @@
+"""Screenshots of the web console's main views into docs/console/*.png.
+
+    .venv/bin/python scripts/console_screenshots.py [--out docs/console]
+
+Runs a real server (temporary store, the demo agent, a small sample workspace) and drives
+Debian's Chromium with Playwright, as the browser tests do. Needs Chromium at /usr/bin/chromium
+(or $ACPHOST_CHROMIUM); scripts/web.sh installs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+from playwright.sync_api import Page, expect, sync_playwright
+
+from acphost.server import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "screenshots-key"
+CHROMIUM = os.environ.get("ACPHOST_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextmanager
+def server(store: Path) -> Iterator[str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    app = create_app(api_key=KEY, store=store)
+    config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio")
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not running.started:
+        if not thread.is_alive():
+            raise SystemExit("the server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        running.should_exit = True
+        thread.join(20)
+
+
+def sample_workspace(root: Path) -> Path:
+    workspace = root / "shop"
+    workspace.mkdir()
+    (workspace / "README.md").write_text(
+        "# Shop\n\nA small web shop.\n\n## Run\n\n    make serve\n\n## Test\n\n    make test\n"
+    )
+    (workspace / "cart.py").write_text("def total(items):\n    return sum(items)\n")
+    return workspace
+
+
+def shoot(page: Page, out: Path, name: str) -> None:
+    page.screenshot(path=str(out / f"{name}.png"))
+    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}/{name}.png")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "console")
+    out = parser.parse_args().out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, server(Path(tmp) / "acphost.db") as url:
+        workspace = sample_workspace(Path(tmp))
+        api = httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=30)
+
+        def create(title: str, permission: str, message: str | None = None) -> str:
+            body = {"agent": "demo", "workspace": str(workspace), "permission": permission}
+            body["title"] = title
+            if message:
+                body["message"] = message
+            made = api.post("/api/conversations", json=body)
+            made.raise_for_status()
+            conversation_id: str = made.json()["id"]
+            return conversation_id
+
+        done = create("Summarise the README", "allow", "What does this project do?")
+        create("Review cart.py", "deny", "Review cart.py")
+        waiting = create("Write release notes", "ask", "Write release notes for 1.2")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            expect.set_options(timeout=30_000)
+            page.goto(url)
+            page.get_by_test_id("signin-form").wait_for()
+            shoot(page, out, "signin")
+            page.get_by_test_id("signin-key").fill(KEY)
+            page.get_by_test_id("signin-submit").click()
+            page.get_by_test_id("conv-list").wait_for()
+            expect(page.get_by_test_id("conv-row")).to_have_count(3)
+            shoot(page, out, "list")
+
+            page.goto(f"{url}/#/c/{waiting}")
+            card = page.locator("[data-testid=permission-card][data-state=pending]")
+            expect(card.get_by_test_id("diff")).to_be_visible()
+            card.scroll_into_view_if_needed()
+            shoot(page, out, "permission")
+
+            page.goto(f"{url}/#/c/{done}")
+            expect(page.get_by_test_id("turn-ended")).to_have_count(1)
+            shoot(page, out, "conversation")
+
+            page.get_by_test_id("new-conversation-button").click()
+            page.get_by_test_id("create-form").wait_for()
+            page.get_by_test_id("create-workspace").fill(str(workspace))
+            page.get_by_test_id("create-message").fill("Add a discount to total()")
+            shoot(page, out, "create")
+            browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

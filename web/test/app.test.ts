@@ -1,0 +1,17 @@
+import { describe, expect, it } from "vitest";
+
+import { pageTitle, parseRoute } from "../src/app";
+
+describe("routes", () => {
+  it("reads the hash, then the path the server's fallback served", () => {
+    expect(parseRoute("#/c/abc%2F1")).toEqual({ page: "conversation", id: "abc/1" });
+    expect(parseRoute("#/new")).toEqual({ page: "new" });
+    expect(parseRoute("", "/c/xyz")).toEqual({ page: "conversation", id: "xyz" });
+    expect(parseRoute("", "/")).toEqual({ page: "home" });
+  });
+
+  it("puts waiting permissions first in the page title", () => {
+    expect(pageTitle(2)).toMatch(/^\(2\) .*permission/);
+    expect(pageTitle(0)).not.toMatch(/permission/);
+  });
+});
