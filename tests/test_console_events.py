@@ -111,3 +111,22 @@ def test_notices_compactions_subagents_and_tool_names_are_shown(
         expect(page.get_by_test_id("subagent-text")).to_have_text("3 files")
         expect(page.get_by_test_id("tool-call-name")).to_have_text("Bash")
         expect(page.get_by_test_id("agent-message")).to_have_text(["all done"])
+
+
+def test_the_create_form_offers_the_modes_and_models_the_agent_gave_before(
+    browser: Browser, store_path: Path, workspace: Path
+) -> None:
+    with console_server(store_path) as console, browser_page(browser) as page:
+        earlier = console.create(workspace, permission="allow", message="hello")
+        sign_in(page, console, f"/#/c/{earlier}")
+        expect(page.get_by_test_id("turn-ended")).to_have_count(1)
+        modes = [m["id"] for m in console.detail(earlier)["modes"]]
+        assert modes  # the demo agent offered modes once its session existed
+        page.goto(console.url + "/#/new")
+        page.get_by_test_id("create-agent").select_option("demo")
+        offered = page.locator("#create-mode-choices option")
+        expect(offered).to_have_count(len(modes))
+        assert offered.evaluate_all("options => options.map(o => o.value)") == modes
+        expect(page.locator("#create-model-choices option")).not_to_have_count(0)
+        page.get_by_test_id("create-mode").fill("anything")  # still free text
+        expect(page.get_by_test_id("create-mode")).to_have_value("anything")

@@ -35,6 +35,7 @@ export function Banners(props: { timeline: Timeline; connection: Connection }): 
   const restarted =
     timeline.restarted && !dismissed.has(timeline.restarted.seq) ? timeline.restarted : null;
   const exited = timeline.exited && !dismissed.has(timeline.exited.seq) ? timeline.exited : null;
+  const stall = timeline.stall ? stallText(timeline.stall) : null;
   return (
     <div class="banners">
       {connection === "reconnecting" || connection === "closed" ? (
@@ -64,10 +65,10 @@ export function Banners(props: { timeline: Timeline; connection: Connection }): 
           ) : null}
         </Dismissible>
       ) : null}
-      {timeline.stall ? (
+      {stall ? (
         <div class="banner warn" data-testid="banner-stalled" role="status">
-          {stallText(timeline.stall).title}. {stallText(timeline.stall).detail} It may be stuck:
-          steer it with a message, or interrupt the turn to stop it.
+          {stall.title}. {stall.detail} It may be stuck: steer it with a message, or interrupt the
+          turn to stop it.
         </div>
       ) : null}
       {timeline.unguarded ? (
