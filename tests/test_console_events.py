@@ -1,5 +1,5 @@
-"""The console shows the newer events: host-reported stalls, steering, notices, compactions,
-subagents and tool names.
+"""The console shows the newer events (host-reported stalls, steering, notices, compactions,
+subagents, tool names) and offers an agent's earlier modes and models at create.
 
 Real servers and fake agents, and Chromium. With a short ``stall_timeout`` the stall banner comes
 from the host's ``turn_stalled`` event (no clock in the page), the Steer button sends into the
