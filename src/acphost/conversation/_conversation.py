@@ -14,51 +14,33 @@ import concurrent.futures
 import logging
 import os
 import threading
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, TypeAlias
+from typing import Any
 
 from acphost.acp.client import ContentBlocks, SystemPromptMode
 from acphost.acp.fs import Workspace
 from acphost.acp.permissions import Decision
 from acphost.agents import ACPAgent, AgentContext, resolve_agent
-from acphost.conversation._delivery import (
-    FIXED_POLICIES,
-    PUBLISH_EVERY,
-    Delivery,
-    PermissionPolicy,
-)
+from acphost.conversation._delivery import FIXED_POLICIES, Delivery, PermissionPolicy
 from acphost.conversation._desk import PermissionDesk
+from acphost.conversation._driving import drive_async, drive_sync
 from acphost.conversation._inputs import AgentSpec, StoreSpec, blocks_of, open_store
 from acphost.conversation._loop import IOLoop
 from acphost.conversation._mailbox import Mailbox
 from acphost.conversation._pool import AgentPool
+from acphost.conversation._record import new_record, resume_arguments, unrun_messages
 from acphost.conversation._runner import TurnRunner, TurnSettings
 from acphost.conversation._state import ConversationState
 from acphost.errors import AcphostError, ConversationClosed, UsageError
-from acphost.events import (
-    Event,
-    SessionInfoEvent,
-    TurnEndedEvent,
-    TurnStartedEvent,
-    UserMessageEvent,
-    parse_event,
-)
-from acphost.store import ConversationRecord, Owner
+from acphost.events import Event, SessionInfoEvent, TurnEndedEvent, UserMessageEvent
+from acphost.store import ConversationRecord
 
 __all__ = ["Conversation"]
 
 log = logging.getLogger("acphost")
-
-ASYNC_SLICE = PUBLISH_EVERY
-"""Mailbox items ``arun()`` delivers between two yields to the caller's loop (a storm must
-not starve the caller's other tasks: the server's sockets, its other conversations)."""
-
-SIGNAL_CHECK_S = 0.25
-"""How often ``run()`` in the main thread wakes to let Python run pending signal handlers."""
 
 
 class Conversation:
@@ -173,37 +155,23 @@ class Conversation:
         )
         self._delivery.tr.titled = (_resume[0].title if _resume else title) is not None
         if _resume is None:
-            now = time.time()
             self.store.create_conversation(
-                ConversationRecord(
-                    id=self.id,
-                    agent=self.agent.name,
-                    workspace=str(self.workspace.root),
+                new_record(
+                    self.id,
+                    self.agent,
+                    [str(r) for r in self.workspace.roots],
                     title=title,
-                    status="idle",
-                    created_at=now,
-                    updated_at=now,
-                    metadata={
-                        "agent": self.agent.spec(),
-                        "additional_directories": [str(r) for r in self.workspace.roots[1:]],
-                        "permission": permission if isinstance(permission, str) else "callback",
-                        "max_cost": max_cost,
-                        **(
-                            {
-                                "system_prompt": system_prompt,
-                                "system_prompt_mode": system_prompt_mode,
-                            }
-                            if system_prompt
-                            else {}
-                        ),
-                    },
+                    permission=permission,
+                    max_cost=max_cost,
+                    system_prompt=system_prompt,
+                    system_prompt_mode=system_prompt_mode,
                 )
             )
         else:
             for event in _resume[1]:
                 self.state.apply(event, stored=True)
             self._runner.resume_session_id = self.state.session_id
-            self._recover_pending(_resume[1])
+            self._pending.extend((e, e.content) for e in unrun_messages(_resume[1]))
             with self.state:
                 self._delivery.tr.turn = self.state.turns or None
                 if self.state.status == "running":  # its host died mid-turn
@@ -223,47 +191,8 @@ class Conversation:
         supports it, else ``session/load``, else a new session and an event saying the
         agent's context was not restored.
         """
-        opened = open_store(store)
-        record = opened.get_conversation(id)
-        if record is None:
-            raise UsageError(f"no conversation {id!r} in the store", hint="list conversations")
-        owner = record.owner
-        if record.status == "running" and owner is not None and owner != Owner.current():
-            raise UsageError(
-                f"conversation {id!r} is running a turn in process {owner.pid} on {owner.host}",
-                hint="wait until its turn ends, or stop that process",
-            )
-        events = [parse_event(r.data) for r in opened.iter_events(id)]
-        spec = record.metadata.get("agent") or {}
-        if agent is None:
-            agent = spec.get("name") if spec.get("type") == "registry" else spec.get("command")
-            if not agent:
-                raise UsageError(
-                    f"conversation {id!r} was hosted with a Python agent",
-                    hint="pass agent= to Conversation.resume",
-                )
-        options.setdefault("permission", record.metadata.get("permission", "deny"))
-        options.setdefault("max_cost", record.metadata.get("max_cost"))
-        if options["permission"] == "callback":
-            options["permission"] = "deny"
-        options.setdefault(
-            "additional_directories", record.metadata.get("additional_directories", ())
-        )
-        for name in ("system_prompt", "system_prompt_mode"):  # for every session it opens
-            if name in record.metadata:
-                options.setdefault(name, record.metadata[name])
-        return cls(agent, record.workspace, store=opened, _resume=(record, events), **options)
-
-    def _recover_pending(self, events: list[Event]) -> None:
-        """Messages sent but never run (the host died first) are run by the next ``run()``.
-
-        A turn that had started is not run again: it may have had effects. ``events``: the
-        stored log just folded (``state.events`` would read most of it back from the store).
-        """
-        started = {e.turn for e in events if isinstance(e, TurnStartedEvent)}
-        for event in events:
-            if isinstance(event, UserMessageEvent) and event.turn not in started:
-                self._pending.append((event, event.content))
+        agent, workspace, opened, resumed = resume_arguments(id, store, agent, options)
+        return cls(agent, workspace, store=opened, _resume=resumed, **options)
 
     # --- sending -------------------------------------------------------------------------
 
@@ -359,7 +288,7 @@ class Conversation:
         self._check_budget()
         self._enter_driver()
         try:
-            return self._drive_sync()
+            return drive_sync(self)
         finally:
             self._leave_driver()
 
@@ -375,7 +304,7 @@ class Conversation:
         while not self._try_enter_driver():  # noqa: ASYNC110
             await asyncio.sleep(0.005)
         try:
-            return await self._drive_async()
+            return await drive_async(self)
         finally:
             self._leave_driver()
 
@@ -433,116 +362,6 @@ class Conversation:
         raised = self._delivery.take_raised()
         if raised is not None:
             raise raised
-
-    def _next_turn(self) -> int | None:
-        """Start the next queued turn (under the lock), or ``None`` when there is none."""
-        with self.state:
-            # stored together with the turn's start below (or right here if none starts)
-            self._delivery.deliver(self._mailbox.drain(), publish=False)
-            if self._closed or self._paused or not self._pending:
-                if self._paused:
-                    self._delivery.set_status("paused")
-                self._delivery.publish()
-                return None
-            event, blocks = self._pending.popleft()
-            turn = event.turn or self.state.turns + 1
-            if not self._owned:  # so that readers tell our turns from a dead process's
-                self.store.set_owner(self.id, Owner.current())
-                self._owned = True
-            # From here on the turn ends with a TurnDone in the mailbox, whatever happens.
-            self._current_turn = turn
-            self._io.start(self._runner.run_turn, turn, blocks)
-            self._delivery.start_turn(turn, event.text)
-            return turn
-
-    def _drive_sync(self) -> TurnEndedEvent | None:
-        self._paused = False
-        ended: TurnEndedEvent | None = None
-        while (turn := self._next_turn()) is not None:
-            stop: BaseException | None = None
-            end: _TurnEnd | None = None
-            # In the main thread, wake now and then: a signal that came just before the wait
-            # would otherwise wait for the agent's next word to raise (Ctrl-C unanswered).
-            main = threading.current_thread() is threading.main_thread()
-            check = SIGNAL_CHECK_S if main else None
-            while end is None and self._current_turn == turn:
-                try:
-                    stop = stop or self._take_stop()
-                    if self._mailbox.wait_sync(check):
-                        end = self._deliver(self._mailbox.drain())
-                except Exception:
-                    self.interrupt()  # delivery itself failed (the store?): no settling
-                    raise
-                except BaseException as exc:  # Ctrl-C: the same path as a cancelled arun()
-                    stop = self._stopping(stop, exc)
-            ended = self._settled(end, stop)
-        return ended
-
-    async def _drive_async(self) -> TurnEndedEvent | None:
-        self._paused = False
-        ended: TurnEndedEvent | None = None
-        while (turn := self._next_turn()) is not None:
-            stop: BaseException | None = None
-            end: _TurnEnd | None = None
-            while end is None and self._current_turn == turn:
-                try:
-                    stop = stop or self._take_stop()
-                    if self._mailbox.ready():  # a storm: let the caller's loop run between slices
-                        await asyncio.sleep(0)
-                    else:
-                        await self._mailbox.wait_async(None)
-                    end = self._deliver(self._mailbox.drain(ASYNC_SLICE))
-                except (Exception, GeneratorExit):
-                    self.interrupt()  # delivery failed, or the coroutine is being closed
-                    raise
-                except BaseException as exc:
-                    # Cancelled: take the interrupt path, wait for the turn's end, re-raise.
-                    current = asyncio.current_task()
-                    if isinstance(exc, asyncio.CancelledError) and current is not None:
-                        current.uncancel()
-                    stop = self._stopping(stop, exc)
-            ended = self._settled(end, stop)
-        return ended
-
-    def _stopping(self, stop: BaseException | None, exc: BaseException) -> BaseException:
-        """A driver was stopped (Ctrl-C, its task cancelled): interrupt the turn; if it was
-        interrupted already (a second Ctrl-C), stop an agent that ignores the cancel now."""
-        again = stop is not None or self._interrupted == self._current_turn
-        self.interrupt()
-        if again:
-            self._io.call_soon(self._runner.hurry)
-        return stop or exc
-
-    def _take_stop(self) -> BaseException | None:
-        """A ``BaseException`` a callback raised (Ctrl-C in a callback): interrupt the turn."""
-        stop = self._delivery.take_raised()
-        return None if stop is None else self._stopping(None, stop)
-
-    def _settled(self, end: _TurnEnd | None, stop: BaseException | None) -> TurnEndedEvent:
-        """The turn is over and recorded: raise what stopped the driver, or its error."""
-        if stop is not None:
-            self._delivery.take_raised()  # about this turn too: one exception is enough
-            raise stop
-        self._raise_from_callbacks()
-        assert end is not None  # the turn ended in _deliver, which raised nothing
-        ended, error = end
-        if error is not None:
-            raise error
-        return ended
-
-    def _deliver(self, items: list[Any]) -> _TurnEnd | None:
-        """Deliver a batch; with the turn's end in it, end the turn (one transaction)."""
-        with self.state:
-            done = self._delivery.deliver(items, turn=self._current_turn)
-            if done is None:
-                if self._delivery.stop_over_budget():
-                    self._io.call_soon(self._runner.stop, self._current_turn, "budget")
-                return None
-            self._current_turn = None
-            end = self._delivery.end_turn(done, self._runner)
-            if done.cancelled or done.timeout:
-                self._paused = True
-            return end
 
     # --- control -------------------------------------------------------------------------
 
@@ -744,6 +563,3 @@ class Conversation:
 
     def __repr__(self) -> str:
         return f"<Conversation {self.id} agent={self.agent.name!r} status={self.state.status}>"
-
-
-_TurnEnd: TypeAlias = tuple[TurnEndedEvent, AcphostError | None]
