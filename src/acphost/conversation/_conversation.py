@@ -120,17 +120,9 @@ class Conversation:
                 f"system_prompt_mode must be 'append' or 'override', not {system_prompt_mode!r}"
             )
         self._owned = False  # this process is recorded as the driver of its turns
-        ctx = AgentContext(
-            workspace=self.workspace,
-            post=self._mailbox.put_soon,
-            request_permission=self._desk.ask,
-            system_prompt=[{"type": "text", "text": system_prompt}] if system_prompt else None,
-            system_prompt_mode=system_prompt_mode,
-        )
-        self._desk.cancelled = lambda: ctx.cancelled
         self._runner = TurnRunner(
             self.agent,
-            ctx,
+            self._agent_context(system_prompt, system_prompt_mode),
             self._mailbox,
             TurnSettings(
                 idle_timeout,
@@ -168,18 +160,34 @@ class Conversation:
                 )
             )
         else:
-            for event in _resume[1]:
-                self.state.apply(event, stored=True)
-            self._runner.resume_session_id = self.state.session_id
-            self._pending.extend((e, e.content) for e in unrun_messages(_resume[1]))
-            with self.state:
-                self._delivery.tr.turn = self.state.turns or None
-                if self.state.status == "running":  # its host died mid-turn
-                    self._delivery.close_dangling_turn()
-                    self._delivery.publish()
+            self._restore(_resume[1])
         self._io.add_closer(self.agent.aclose)
 
     # --- construction --------------------------------------------------------------------
+
+    def _agent_context(self, system_prompt: str | None, mode: SystemPromptMode) -> AgentContext:
+        """What the agent gets from the conversation: where to post, whom to ask, its prompt."""
+        ctx = AgentContext(
+            workspace=self.workspace,
+            post=self._mailbox.put_soon,
+            request_permission=self._desk.ask,
+            system_prompt=[{"type": "text", "text": system_prompt}] if system_prompt else None,
+            system_prompt_mode=mode,
+        )
+        self._desk.cancelled = lambda: ctx.cancelled
+        return ctx
+
+    def _restore(self, events: list[Event]) -> None:
+        """Fold a resumed conversation's stored log; close the turn its dead host left open."""
+        for event in events:
+            self.state.apply(event, stored=True)
+        self._runner.resume_session_id = self.state.session_id
+        self._pending.extend((e, e.content) for e in unrun_messages(events))
+        with self.state:
+            self._delivery.tr.turn = self.state.turns or None
+            if self.state.status == "running":  # its host died mid-turn
+                self._delivery.close_dangling_turn()
+                self._delivery.publish()
 
     @classmethod
     def resume(
