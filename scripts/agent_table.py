@@ -160,7 +160,7 @@ def render(data: dict[str, Any]) -> str:
 
 def render_registry() -> str:
     """The built-in registry entries (acphost must be importable: run with its venv)."""
-    from acphost.agents._registry import BUILTIN_AGENTS
+    from acphost.agents._builtin import BUILTIN_AGENTS
 
     rows = [
         "| name | launches | install | credentials | base URL | starts in mode |",

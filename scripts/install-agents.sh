@@ -11,7 +11,7 @@
 #   kimi        PyPI kimi-cli, in a Python 3.13 venv
 #
 # This is `acphost agents install NAME...`: the pinned versions live in acphost's registry
-# (src/acphost/agents/_registry.py) and the agents go where acphost looks for them:
+# (src/acphost/agents/_builtin.py) and the agents go where acphost looks for them:
 # $ACPHOST_AGENTS_DIR, else $ACPHOST_HOME/agents, else ~/.local/share/acphost/agents
 # (scripts/test.sh sets ACPHOST_AGENTS_DIR to this project's .cache/agents). An agent already
 # there at its pinned version is skipped; <dir>/versions.txt records what is installed.

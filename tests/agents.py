@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 
 from acphost.agents import ACPAgent, AgentEntry
+from acphost.agents._builtin import BUILTIN_AGENTS
 from acphost.agents._config import agents_dir
-from acphost.agents._registry import BUILTIN_AGENTS
 from acphost.testing import ScriptedReply, TextReply, ToolCallReply
 
 __all__ = [

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from acphost.agents import KNOWN_AGENTS, ACPAgent, AgentEntry, resolve_agent
+from acphost.agents._builtin import BUILTIN_AGENTS
 from acphost.agents._config import agents_dir, config_path, read_config
-from acphost.agents._registry import BUILTIN_AGENTS
 from acphost.conversation import Conversation
 from acphost.errors import AgentNotFound, UsageError
 from agents import AGENTS_DIR, installed_versions
