@@ -5,6 +5,9 @@ to the mailbox; whoever drives (the thread in :meth:`Conversation.run`, the task
 :meth:`Conversation.arun`) drains it and, under the state's FIFO lock, turns each item into
 events, stores them, folds them into the state, then calls the callbacks in order. So every
 callback runs on the caller's thread or loop, in emission order, and may take the lock again.
+
+The class keeps the public surface and its parts; the driving loops and the driver's seat are
+in ``_driving``, storing a user's message in ``_sending``, its stored record in ``_record``.
 """
 
 from __future__ import annotations
@@ -26,13 +29,21 @@ from acphost.acp.permissions import Decision
 from acphost.agents import ACPAgent, AgentContext, resolve_agent
 from acphost.conversation._delivery import FIXED_POLICIES, Delivery, PermissionPolicy
 from acphost.conversation._desk import PermissionDesk
-from acphost.conversation._driving import drive_async, drive_sync
-from acphost.conversation._inputs import AgentSpec, StoreSpec, blocks_of, open_store
+from acphost.conversation._driving import (
+    deliver_if_idle,
+    drive_async,
+    drive_sync,
+    enter,
+    leave,
+    try_enter,
+)
+from acphost.conversation._inputs import AgentSpec, StoreSpec, open_store
 from acphost.conversation._loop import IOLoop
 from acphost.conversation._mailbox import Mailbox
 from acphost.conversation._pool import AgentPool
 from acphost.conversation._record import new_record, resume_arguments, unrun_messages
 from acphost.conversation._runner import TurnRunner, TurnSettings
+from acphost.conversation._sending import queue, steered
 from acphost.conversation._state import ConversationState
 from acphost.errors import AcphostError, ConversationClosed, UsageError
 from acphost.events import Event, SessionInfoEvent, TurnEndedEvent, UserMessageEvent
@@ -211,7 +222,7 @@ class Conversation:
         same ``run()`` (never interrupting the running one): to say something to the agent
         while it works, use :meth:`steer`.
         """
-        return self._queue(message, publish=True)
+        return queue(self, message, publish=True)
 
     def steer(self, message: ContentBlocks) -> UserMessageEvent:
         """Say something to the agent while it works, from any thread.
@@ -222,7 +233,7 @@ class Conversation:
         it is queued exactly like :meth:`send_message`; so is a message the agent did not take
         because its turn ended meanwhile (a second event says so). Never lost, never sent twice.
         """
-        event = self._steering(message)
+        event = steered(self, message)
         if event is None:
             return self.send_message(message)
         assert event.turn is not None
@@ -231,55 +242,13 @@ class Conversation:
 
     async def asteer(self, message: ContentBlocks) -> UserMessageEvent:
         """Like :meth:`steer`, awaited without blocking the caller's loop."""
-        event = self._steering(message)
+        event = steered(self, message)
         if event is None:
             return self.send_message(message)
         assert event.turn is not None
         steering = self._io.submit(self._runner.steer, event.turn, event.content)
         outcome = await asyncio.wrap_future(steering)
         return event if outcome != "promptRequired" else self.send_message(message)
-
-    def _steering(self, message: ContentBlocks) -> UserMessageEvent | None:
-        """Store the message as steered into the running turn, if the agent can take it;
-        stored first, so that whatever the agent does about it comes after it in the log."""
-        self._check_open()
-        text, blocks = blocks_of(message)
-        with self.state:
-            turn = self._current_turn
-            if turn is None or not self.agent.supports_steering:
-                return None
-            event = self._delivery.tr.new(
-                UserMessageEvent,
-                trusted=isinstance(message, str),
-                text=text,
-                content=blocks,
-                turn=turn,
-                steered=True,
-            )
-            self._delivery.publish()
-        self._raise_from_callbacks()
-        return event
-
-    def _queue(self, message: ContentBlocks, *, publish: bool) -> UserMessageEvent:
-        # run(message) stores the message with the turn's start, in one transaction
-        self._check_open()
-        text, blocks = blocks_of(message)
-        self._deliver_if_idle()  # what the agent said since the last turn comes first
-        with self.state:
-            turn = self.state.turns + len(self._pending) + 1
-            tr = self._delivery.tr
-            event = tr.new(  # a plain string makes blocks acphost built itself
-                UserMessageEvent,
-                trusted=isinstance(message, str),
-                text=text,
-                content=blocks,
-                turn=turn,
-            )
-            self._pending.append((event, blocks))
-            if publish:
-                self._delivery.publish()
-        self._raise_from_callbacks()
-        return event
 
     # --- driving -------------------------------------------------------------------------
 
@@ -290,31 +259,31 @@ class Conversation:
         raises its typed error after everything was recorded; the conversation stays usable.
         """
         if message is not None:
-            self._queue(message, publish=False)
+            queue(self, message, publish=False)
         if self._io.in_loop():
             raise UsageError("run() was called on acphost's I/O loop", hint="use arun()")
         self._check_budget()
-        self._enter_driver()
+        enter(self)
         try:
             return drive_sync(self)
         finally:
-            self._leave_driver()
+            leave(self)
 
     async def arun(self, message: ContentBlocks | None = None) -> TurnEndedEvent | None:
         """Like :meth:`run`, on the running loop. Cancelling it interrupts the turn cleanly
         (tool calls failed, stop reason ``cancelled``, status paused) and re-raises."""
         if message is not None:
-            self._queue(message, publish=False)
+            queue(self, message, publish=False)
         if self._io.in_loop():
             raise UsageError("arun() was called on acphost's I/O loop", hint="use your own loop")
         self._check_budget()
         # another driver is running: wait our turn
-        while not self._try_enter_driver():  # noqa: ASYNC110
+        while not try_enter(self):  # noqa: ASYNC110
             await asyncio.sleep(0.005)
         try:
             return await drive_async(self)
         finally:
-            self._leave_driver()
+            leave(self)
 
     @property
     def max_cost(self) -> float | None:
@@ -330,39 +299,6 @@ class Conversation:
             over = self._delivery.over_budget()
         if over is not None:
             raise over  # queued messages stay queued
-
-    def _enter_driver(self) -> None:
-        if self._driver == threading.get_ident():
-            raise UsageError(
-                "run() was called while this thread is already driving the conversation",
-                hint="callbacks must not call run(); call send_message() and let the run go on",
-            )
-        if not self._try_enter_driver():
-            self._drive_lock.acquire()
-            self._driver = threading.get_ident()
-
-    def _try_enter_driver(self) -> bool:
-        if self._driver == threading.get_ident():
-            raise UsageError("arun() was called from a callback of this conversation")
-        if self._drive_lock.acquire(blocking=False):
-            self._driver = threading.get_ident()
-            return True
-        if self.state.lock.owned():
-            # The driver needs the state lock to deliver: waiting for it here would deadlock.
-            raise UsageError(
-                "run() was called while holding the state lock and another thread is driving",
-                hint="leave `with conversation.state:` before calling run() or arun()",
-            )
-        return False
-
-    def _leave_driver(self) -> None:
-        try:
-            if self._closed:
-                self._finish_close()
-        finally:
-            self._driver = None
-            self._drive_lock.release()
-        self._raise_from_callbacks()
 
     def _raise_from_callbacks(self) -> None:
         """Raise what a callback raised that must not be swallowed (``KeyboardInterrupt``),
@@ -392,7 +328,7 @@ class Conversation:
     def answer_permission(self, request_id: str, decision: Decision | bool) -> None:
         """Answer a pending permission request (``permission="ask"``), from any thread."""
         self._desk.answer(request_id, decision)
-        self._deliver_if_idle()
+        deliver_if_idle(self)
 
     def set_mode(self, mode_id: str) -> None:
         """Switch the agent's session mode (one of ``state.available_modes``); it is recorded."""
@@ -445,7 +381,7 @@ class Conversation:
         self._check_open()
         if not title.strip():
             raise UsageError("a title must not be empty")
-        self._deliver_if_idle()  # what the agent said before comes first
+        deliver_if_idle(self)  # what the agent said before comes first
         with self.state:
             self._delivery.tr.titled = True
             self._delivery.tr.new(SessionInfoEvent, trusted=True, source="user", title=title)
@@ -478,25 +414,16 @@ class Conversation:
     def _agent_call(self, func: Callable[..., Any], *args: Any) -> None:
         self._check_open()
         self._io.submit(func, *args).result()
-        self._deliver_if_idle()
+        deliver_if_idle(self)
 
     async def _aagent_call(self, func: Callable[..., Any], *args: Any) -> None:
         self._check_open()
         await asyncio.wrap_future(self._io.submit(func, *args))
-        self._deliver_if_idle()
-
-    def _deliver_if_idle(self) -> None:
-        if self._driver is None and self._drive_lock.acquire(blocking=False):
-            self._driver = threading.get_ident()
-            try:
-                with self.state:  # no turn runs: close any message streamed since the last
-                    self._delivery.deliver(self._mailbox.drain(), final=True)
-            finally:
-                self._leave_driver()
+        deliver_if_idle(self)
 
     def deliver_pending(self) -> None:
         """Deliver what the agent sent since the last turn ended (late titles, commands)."""
-        self._deliver_if_idle()
+        deliver_if_idle(self)
 
     # --- closing -------------------------------------------------------------------------
 
@@ -540,13 +467,7 @@ class Conversation:
         blocking = not self.state.lock.owned()  # else the driver needs our lock: don't wait
         if self._drive_lock.acquire(blocking, 30 if blocking else -1):
             self._driver = me
-            self._leave_driver()
-
-    def _finish_close(self) -> None:
-        with self.state:
-            self._delivery.deliver(self._mailbox.drain(), final=True)
-            self._delivery.set_status("finished")
-            self._delivery.publish()
+            leave(self)
 
     async def aclose(self) -> None:
         """Like :meth:`close`, awaited from async code without blocking the loop."""

@@ -1,5 +1,6 @@
-"""Driving a conversation's turns: start each queued turn, deliver what its agent posts until
-the turn ends, and settle how the driver was stopped (Ctrl-C, a cancelled task).
+"""Driving a conversation's turns: the driver's seat (one driver at a time), starting each
+queued turn, delivering what its agent posts until the turn ends, and settling how the driver
+was stopped (Ctrl-C, a cancelled task).
 
 Functions over a :class:`Conversation`'s parts, split out of it; ``run()`` and ``arun()`` call
 :func:`drive_sync` and :func:`drive_async` once they hold the driver's seat (DESIGN.md: only
@@ -13,14 +14,14 @@ import threading
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from acphost.conversation._delivery import PUBLISH_EVERY
-from acphost.errors import AcphostError
+from acphost.errors import AcphostError, UsageError
 from acphost.events import TurnEndedEvent
 from acphost.store import Owner
 
 if TYPE_CHECKING:
     from acphost.conversation._conversation import Conversation
 
-__all__ = ["drive_async", "drive_sync"]
+__all__ = ["deliver_if_idle", "drive_async", "drive_sync", "enter", "leave", "try_enter"]
 
 ASYNC_SLICE = PUBLISH_EVERY
 """Mailbox items ``arun()`` delivers between two yields to the caller's loop (a storm must
@@ -151,3 +152,64 @@ def _deliver(conv: Conversation, items: list[Any]) -> _TurnEnd | None:
         if done.cancelled or done.timeout:
             conv._paused = True
         return end
+
+
+# --- the driver's seat: one driver at a time, which may drain the mailbox ----------------
+
+
+def enter(conv: Conversation) -> None:
+    """Take the seat for ``run()``, waiting for another driver to leave it."""
+    if conv._driver == threading.get_ident():
+        raise UsageError(
+            "run() was called while this thread is already driving the conversation",
+            hint="callbacks must not call run(); call send_message() and let the run go on",
+        )
+    if not try_enter(conv):
+        conv._drive_lock.acquire()
+        conv._driver = threading.get_ident()
+
+
+def try_enter(conv: Conversation) -> bool:
+    """Take the seat if it is free (``arun()`` polls this not to block its loop)."""
+    if conv._driver == threading.get_ident():
+        raise UsageError("arun() was called from a callback of this conversation")
+    if conv._drive_lock.acquire(blocking=False):
+        conv._driver = threading.get_ident()
+        return True
+    if conv.state.lock.owned():
+        # The driver needs the state lock to deliver: waiting for it here would deadlock.
+        raise UsageError(
+            "run() was called while holding the state lock and another thread is driving",
+            hint="leave `with conversation.state:` before calling run() or arun()",
+        )
+    return False
+
+
+def leave(conv: Conversation) -> None:
+    """Leave the seat; a close asked meanwhile is finished first."""
+    try:
+        if conv._closed:
+            _finish_close(conv)
+    finally:
+        conv._driver = None
+        conv._drive_lock.release()
+    conv._raise_from_callbacks()
+
+
+def deliver_if_idle(conv: Conversation) -> None:
+    """With nobody driving, deliver what the agent posted since (late titles, commands)."""
+    if conv._driver is None and conv._drive_lock.acquire(blocking=False):
+        conv._driver = threading.get_ident()
+        try:
+            with conv.state:  # no turn runs: close any message streamed since the last
+                conv._delivery.deliver(conv._mailbox.drain(), final=True)
+        finally:
+            leave(conv)
+
+
+def _finish_close(conv: Conversation) -> None:
+    """Deliver the last of the mailbox and mark the conversation finished."""
+    with conv.state:
+        conv._delivery.deliver(conv._mailbox.drain(), final=True)
+        conv._delivery.set_status("finished")
+        conv._delivery.publish()
