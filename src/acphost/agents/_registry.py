@@ -112,6 +112,9 @@ class AgentEntry:
             python = _python_of(program)
             if python is not None:
                 return [python, "-m", self.python_module, *args]
+        node = _node_beside(program)
+        if node is not None:
+            return [str(node), str(program.resolve()), *args]
         return [str(program), *args]
 
     def not_found(self) -> AgentNotFound:
@@ -220,6 +223,15 @@ def _python_of(script: Path) -> str | None:
     return None
 
 
+def _node_beside(program: Path) -> Path | None:
+    """The Node.js installed in the same npm prefix as ``program`` (a :class:`Package`
+    ``runtime``): it runs the agent instead of the machine's older ``node``."""
+    if program.parent.name != ".bin":
+        return None
+    node = program.parent / "node"
+    return node if node.is_file() and os.access(node, os.X_OK) and program.name != "node" else None
+
+
 def _npm_version(program: Path) -> str | None:
     """The version in the ``package.json`` of the npm package a program belongs to."""
     try:
@@ -287,6 +299,32 @@ BUILTIN_AGENTS: dict[str, AgentEntry] = {
                 "Quiet offline with "
                 "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_TELEMETRY=1 "
                 "DISABLE_AUTOUPDATER=1 DISABLE_ERROR_REPORTING=1."
+            ),
+        ),
+        AgentEntry(
+            "claude-node22",
+            "Claude Code, newest (claude-agent-acp on Node 22)",
+            ("claude-agent-acp",),
+            "acphost agents install claude-node22",
+            credentials=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"),
+            base_urls=("ANTHROPIC_BASE_URL",),
+            default_mode="auto",
+            ask_mode="default",
+            normalize_env={"IS_SANDBOX": "1"},
+            package=Package(
+                "npm",
+                "@agentclientprotocol/claude-agent-acp",
+                "0.101.0",
+                "claude-agent-acp-node22",
+                runtime="node@22.23.3",
+            ),
+            homepage="https://github.com/agentclientprotocol/claude-agent-acp",
+            locations=("{agents}/claude-agent-acp-node22/node_modules/.bin/claude-agent-acp",),
+            notes=(
+                "The newest adapter; it needs Node >= 22, so acphost installs npm's node@22 "
+                "beside it and runs it with that. Starts in mode auto (Claude approves its own "
+                "tool calls and never asks): acphost selects mode default, which asks, when the "
+                "permission policy decides. Same environment as claude."
             ),
         ),
         AgentEntry(
