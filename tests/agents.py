@@ -162,6 +162,7 @@ class Profile:
     uses_server: bool = True
     asks_before_shell: bool = True  # does a plain shell command go through a permission?
     asks_when_allowed: bool = True  # does it ask when the policy allows all (no mode chosen)?
+    steers: bool = False  # does it take messages into a running turn (``_session/steering``)?
 
     @property
     def family(self) -> str:
@@ -327,8 +328,8 @@ PROFILES = (
     Profile("fast-agent-model", "fast-agent"),
     Profile("claude", "claude", asks_before_shell=True),
     # 0.101 starts in mode auto: it asks only once acphost selects mode default (ask, deny).
-    Profile("claude-node22", "claude-node22", asks_when_allowed=False),
-    Profile("codex", "codex", asks_before_shell=False),
+    Profile("claude-node22", "claude-node22", asks_when_allowed=False, steers=True),
+    Profile("codex", "codex", asks_before_shell=False, steers=True),
     Profile("kimi", "kimi"),
 )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -499,6 +500,36 @@ def test_cancel_during_a_slow_turn(
         },
         checks={"cancel": "passed"},
     )
+
+
+@pytest.mark.parametrize(
+    "profile", [p for p in PROFILES if p.steers], indirect=True, ids=lambda p: p.label
+)
+def test_steer_a_running_turn(host: Host, check_log: Callable[[Conversation], list[Event]]) -> None:
+    """A message steered in while the model thinks joins the running turn: the model gets it
+    in that turn, and the log has it as the turn's user message, marked steered."""
+    conversation = host.open(permission="allow")
+    token = f"steer-{uuid.uuid4().hex[:10]}"
+    hold = threading.Event()
+    first = TextReply(text="first answer", hold=hold)
+    host.server.script(first, TextReply(text="steered answer"))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        running = pool.submit(conversation.run, "Just reply: first answer")
+        try:
+            assert first.served.wait(TURN_TIMEOUT), "the model was never asked"
+            steered = host.bounded(conversation.steer, f"Also mention {token}")
+        finally:
+            hold.set()
+        ended = running.result(timeout=TURN_TIMEOUT)
+    assert isinstance(ended, TurnEndedEvent)
+    assert ended.stop_reason == "end_turn"
+    assert steered.steered
+    assert steered.turn == ended.turn == 1
+    assert conversation.state.turns == 1  # it joined the turn: nothing queued for a next one
+    assert any(token in r.text() for r in host.server.api_requests()), "the model never saw it"
+    log = check_log(conversation)
+    assert "steered answer" in agent_text([e for e in log if e.turn == 1])
+    observe(host.profile.label, checks={"steer": "passed"})
 
 
 # A host process: start (or resume) a conversation, run one turn, report it as JSON. With

@@ -392,8 +392,15 @@ def test_the_capability_table_is_rendered_from_observations(tmp_path: Path) -> N
                 "auth_methods": ["api-key (agent)"],
                 "auth_error": {"message": "Authentication required"},
                 "usage": {"prompt_response_usage": True},
-                "checks": {"read": "passed", "cancel": "passed"},
+                "checks": {"read": "passed", "cancel": "passed", "steer": "passed"},
                 "denied_stop_reason": "cancelled",
+                "asking_mode": {"started_in": "auto", "selected": "default"},
+                "capabilities": [
+                    "loadSession",
+                    "promptCapabilities.image",
+                    "sessionCapabilities.fork",
+                ],
+                "steering": True,
             }
         }
     }
@@ -413,7 +420,10 @@ def test_the_capability_table_is_rendered_from_observations(tmp_path: Path) -> N
     assert "stopReason `cancelled`, model request aborted" in row
     assert "`session/load`; after a host restart: loaded" in row
     assert "`api-key (agent)`; no credentials: `AuthRequired`" in row
+    assert "| starts in `auto`; ask/deny select `default` |" in row
+    assert "| `loadSession`<br>`sessionCapabilities.fork` | yes |" in row  # prompts: not news
     assert "read ✓" in row
+    assert "steer ✓" in row
     assert "write –" in row
     assert "a denied permission ends the turn `cancelled`" in printed
 
