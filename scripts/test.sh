@@ -67,7 +67,8 @@ SDK_NEXT="1.0.0rc3"
 SDK_VENV="$ROOT/.venv-sdk1"
 SDK_TESTS=(tests/test_lazy_import.py tests/test_messages.py tests/test_client.py
     tests/test_jsonrpc.py tests/test_fake_agent.py tests/test_conversation.py
-    tests/test_asking_mode.py tests/test_toolcalls.py tests/test_resume.py)
+    tests/test_asking_mode.py tests/test_toolcalls.py tests/test_resume.py
+    tests/test_protocol_wire.py)
 
 # .venv-sdk1: acphost (editable) with the SDK's next major; rebuilt when either changed.
 ensure_sdk_venv() {
