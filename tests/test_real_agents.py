@@ -172,7 +172,7 @@ def _advertised(capabilities: Any, prefix: str = "") -> set[str]:
             if key != "_meta":
                 found |= _advertised(value, f"{prefix}.{key}" if prefix else key)
         return found
-    on = capabilities == {} or capabilities not in (None, False)  # `{}` turns a feature on
+    on = capabilities not in (None, False)  # `{}` turns a feature on
     return {prefix} if prefix and on else set()
 
 
@@ -433,6 +433,7 @@ def test_write_denied(
     started_in = next(
         (e.modes or {}).get("currentModeId") for e in log if isinstance(e, SessionEvent)
     )
+    assert bool(chosen) or host.profile.asks_when_allowed  # an `auto` agent was made to ask
     if entry.ask_mode and started_in != entry.ask_mode:
         # The policy decides, so acphost selected the mode in which the agent asks, and said so.
         assert [(e.mode_id, e.can_ask) for e in chosen] == [(entry.ask_mode, True)], chosen

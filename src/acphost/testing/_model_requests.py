@@ -25,7 +25,7 @@ class ScriptedReply:
 
     delay: float = 0.0
     served: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
-    hold: threading.Event | None = field(default=None, repr=False, compare=False)
+    hold: threading.Event | None = field(default=None, repr=False, compare=False, kw_only=True)
 
 
 @dataclass
