@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench.drivers import Driver, run_driver
 from _bench.env import HERE, find_host_python, log
 from _bench.machine import machine
-from _bench.stats import Stat
+from _bench.stats import Stat, median
 
 TURN_LIMIT = 1.25
 FANOUT_TARGET = 5.0
@@ -43,7 +43,9 @@ def run(tools: int, subscribers: int, rounds: int, timeout: float) -> dict[str, 
         for count, label in setups.items():
             driver = Driver(f"ws-{count}", label, "drive_ws.py", python)
             spec = {**job, "subscribers": count, "storm_timeout_s": timeout - 30}
+            load = os.getloadavg()[0]
             result = run_driver(driver, driver.script, spec, timeout, python)
+            result["round"], result["load"] = r + 1, load
             runs[label].append(result)
             brief = result.get("error") or (
                 f"turn {result['server_turn_s']:.3f} s, fan-out {result['fanout_s']:.3f} s,"
@@ -125,8 +127,8 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
             f"- Fan-out with {many} ÷ with {one}: {gain:.1f}× (target ≥ {FANOUT_TARGET}×):"
             f" {verdict}."
         )
+    lines += ["", *_rounds(runs, labels), ""]
     lines += [
-        "",
         "Storm turn: from the storm's first stored event to its last, by the events' own"
         " timestamps (stored, folded, published; the agent's turn as the server ran it). Fan-out:"
         " all subscribers' events ÷ the time from posting the message to the last subscriber's"
@@ -136,6 +138,42 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _rounds(runs: dict[str, list[Any]], labels: list[str]) -> list[str]:
+    """Every round side by side: its three turns and its own ratios (one row per round)."""
+    none, one, many = labels
+    lines = [
+        "## Every round",
+        "",
+        f"Each round runs the three setups back to back; the ratios are that round's own. The"
+        f" 1-minute load average is the machine's before each run (no subscriber / 1 / {many}).",
+        "",
+        f"| round | turn, no subscriber | turn, 1 subscriber | turn, {many} | {many} ÷ none"
+        f" | fan-out {many} ÷ 1 | closed as slow (4008) | load average |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    ratios = []
+    for i, (a, b, c) in enumerate(zip(runs[none], runs[one], runs[many], strict=True)):
+        if any("error" in r for r in (a, b, c)):
+            lines.append(f"| {i + 1} | failed: {_first_error({'r': [a, b, c]})[:80]} |")
+            continue
+        ratio = c["server_turn_s"] / a["server_turn_s"]
+        ratios.append(ratio)
+        gain = (c["events"] * c["subscribers"] / c["fanout_s"]) / (b["events"] / b["fanout_s"])
+        loads = " / ".join(f"{r['load']:.1f}" if "load" in r else "?" for r in (a, b, c))
+        lines.append(
+            f"| {i + 1} | {a['server_turn_s']:.3f} s | {b['server_turn_s']:.3f} s"
+            f" | {c['server_turn_s']:.3f} s | {ratio:.2f}× | {gain:.1f}× | {c['kicked']}"
+            f" | {loads} |"
+        )
+    if ratios:
+        lines += [
+            "",
+            f"Median of the rounds' own turn ratios ({many} ÷ none): {median(ratios):.2f}×"
+            f" (every round: {', '.join(f'{x:.2f}×' for x in ratios)}).",
+        ]
+    return lines
+
+
 def _first_error(runs: dict[str, list[Any]]) -> str:
     return next((r["error"] for rs in runs.values() for r in rs if "error" in r), "")
 
@@ -143,7 +181,7 @@ def _first_error(runs: dict[str, list[Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="667 calls, 10 subscribers, 1 round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--subscribers", type=int, default=50)
     parser.add_argument("--tools", type=int, default=6_667)
     parser.add_argument("--out", default=str(HERE / "WATCHERS.md"))
