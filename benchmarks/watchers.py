@@ -87,9 +87,10 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
         "",
         "| setup | storm turn in the server | fan-out (events × subscribers / s)"
         " | per-subscriber events/s | every subscriber complete, in order | closed as slow"
-        " (4008) | server CPU | server peak RSS |",
-        "|---|---|---|---|---|---|---|---|",
+        " (4008) | server CPU | server CPU per event sent | subscribers' CPU | server peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    floor = median([r["server_cpu_s"] for r in ok[none]]) if ok[none] else 0.0
     for label in labels:
         rs = ok[label]
         subs = sum(r["subscribers"] for r in rs)
@@ -102,6 +103,8 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
             + f" | {('yes' if complete else 'NO') if subs else '–'} ({subs} subscriber runs)"
             + f" | {sum(r['kicked'] for r in rs)}"
             + f" | {_fmt(Stat.of([r['server_cpu_s'] for r in rs]))}"
+            + f" | {_per_event(rs, floor)}"
+            + f" | {_fmt(Stat.of([r['client_cpu_s'] for r in rs])) if subs else '–'}"
             + f" | {_fmt(Stat.of([r['server_maxrss_mb'] for r in rs]), ' MB')} |"
         )
     failed = {label: len(runs[label]) - len(ok[label]) for label in labels}
@@ -133,9 +136,21 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
         " timestamps (stored, folded, published; the agent's turn as the server ran it). Fan-out:"
         " all subscribers' events ÷ the time from posting the message to the last subscriber's"
         " last event. Per-subscriber rate: its events ÷ its first-to-last event time. Server CPU:"
-        " the server process's user + system time during the storm (its agent excluded).",
+        " the server process's user + system time during the storm (its agent excluded); per"
+        " event sent: that CPU beyond the same storm's with no subscriber (median), ÷ events ×"
+        " subscribers. Subscribers' CPU: their two processes' user + system time; when it is"
+        " several times the server's, the fan-out rate measures how much of the shared cores"
+        " the (niced) subscribers got, not the server.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _per_event(rs: list[dict[str, Any]], floor: float) -> str:
+    """The server's CPU per event sent (µs), beyond ``floor`` (its CPU with no subscriber)."""
+    if not rs or not rs[0]["subscribers"]:
+        return "–"
+    per = Stat.of([(r["server_cpu_s"] - floor) / (r["events"] * r["subscribers"]) for r in rs])
+    return "n/a" if per is None else f"{per.med * 1e6:.2f} µs ({per.lo * 1e6:.2f}–{per.hi * 1e6:.2f})"
 
 
 def _rounds(runs: dict[str, list[Any]], labels: list[str]) -> list[str]:

@@ -92,7 +92,7 @@ class Pacer:
     at once.
     """
 
-    def __init__(self, share: float = 0.1, interval: float = 0.05) -> None:
+    def __init__(self, share: float = 0.05, interval: float = 0.1) -> None:
         if not 0 < share <= 1:
             raise ValueError("share must be in (0, 1]")
         if interval <= 0:
