@@ -447,9 +447,27 @@ def _sdk(model: type[BaseModel], payload: Any) -> Any:
         return "rejected"
 
 
+_SDK_CATEGORIES = ("mode", "model", "model_config", "thought_level")
+
+
+def _as_sdk_0_12(value: Any) -> Any:
+    """The one deliberate difference: a config option category the SDK 0.12 does not know
+    (``speed``, ``_vendor``) is kept as sent (the schema admits any string); it drops it."""
+    if isinstance(value, list):
+        return [_as_sdk_0_12(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    category = value.get("category")
+    return {
+        key: _as_sdk_0_12(item)
+        for key, item in value.items()
+        if not (key == "category" and isinstance(category, str) and category not in _SDK_CATEGORIES)
+    }
+
+
 def _ours(check: Callable[[Any], Any], payload: Any) -> Any:
     try:
-        return check(payload)
+        return _as_sdk_0_12(check(payload))
     except shapes.Malformed:
         return "rejected"
 

@@ -195,9 +195,10 @@ def test_unknown_fields_of_known_updates_are_kept(
     assert thought.raw_chunks[0]["chunk"]["content"]["type"] == "image"
 
     announced, done = of(events, ToolCallEvent)
-    assert announced.extra == {"name": "read_file", **EXTRA}
+    assert announced.extra == EXTRA
+    assert (announced.name, done.name) == ("read_file", "read_file")  # a field (issue 16)
     assert announced.meta == META
-    assert done.extra == {"name": "read_file", **EXTRA, "x_more": 1}  # merged like the fields
+    assert done.extra == {**EXTRA, "x_more": 1}  # merged like the fields
     assert of(events, PlanEvent)[0].extra == {**EXTRA, "_meta": META}
     usage = of(events, UsageEvent)[0]
     assert (usage.cost, usage.currency) == (0.5, "USD")
@@ -343,13 +344,14 @@ def test_malformed_requests_and_unknown_methods_are_answered_and_recorded(
     assert "error: Invalid params for fs/read_text_file" in answer
     assert "error: Method not found: vendor/frobnicate" in answer
     refused = [e for e in of(events, ErrorEvent) if e.code == "protocol_error"]
-    assert [e.details["request"]["method"] for e in refused] == [
-        "fs/read_text_file",
-        "vendor/frobnicate",
-    ]
+    assert [e.details["request"]["method"] for e in refused] == ["fs/read_text_file"]
     assert refused[0].details["request"]["params"] == no_path
     assert "-32602" in refused[0].hint
-    assert "-32601" in refused[1].hint
+    # a method acphost does not offer is no failure of the agent: kept raw (issue 16)
+    (unknown,) = of(events, RawEvent)
+    assert (unknown.method, unknown.data) == ("vendor/frobnicate", {"x": 1})
+    assert unknown.error is not None
+    assert "-32601" in unknown.error
 
 
 # --- issue 13 item 6: titles -----------------------------------------------------------------

@@ -19,6 +19,7 @@ INSTANT = {
     "answer_permission",
     "deliver_pending",
     "resume",  # a constructor: reads the store, starts nothing
+    "fork",  # a constructor too: the new conversation's first turn starts its agent
 }
 
 

@@ -251,6 +251,14 @@ class RequestTimeout(AgentError):
     retryable = True
     default_hint = "the agent may be stuck; cancel the turn or raise the timeout"
 
+    def __init__(self, message: str, *, method: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.method = method
+        """The request acphost gave up on (None: a turn's time limit)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "method": self.method}
+
 
 class BudgetExceeded(AcphostError):
     """The conversation cost more than its ``max_cost``: the turn was cancelled cleanly, and

@@ -19,11 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 __all__ = [
     "AgentMessageEvent",
     "CommandsEvent",
+    "CompactionEvent",
     "ConfigOptionsEvent",
     "ErrorEvent",
     "Event",
     "EventBase",
     "ModeChangedEvent",
+    "NoticeEvent",
     "PermissionDecidedEvent",
     "PermissionModeEvent",
     "PermissionRequestedEvent",
@@ -32,6 +34,8 @@ __all__ = [
     "SessionEvent",
     "SessionInfoEvent",
     "StatusChangedEvent",
+    "SubagentEvent",
+    "SubagentUpdateEvent",
     "TerminalEvent",
     "ThoughtEvent",
     "TokenUsage",
@@ -127,6 +131,8 @@ class ToolCallEvent(_FromUpdate):
     kind: Literal["tool_call"] = "tool_call"
     tool_call_id: str
     title: str = ""
+    name: str | None = None
+    """The tool's programmatic name (``read_file``, ``Bash``), beside the human ``title``."""
     tool_kind: str | None = None
     status: str = "pending"
     content: list[dict[str, Any]] = Field(default_factory=list)
@@ -208,6 +214,58 @@ class UsageEvent(_FromUpdate):
     currency: str | None = None
 
 
+class NoticeEvent(_FromUpdate):
+    """Advice the agent gives the user (a ``notice`` update): not part of the conversation,
+    shown and kept so nobody wonders later why the agent slowed down or switched models."""
+
+    kind: Literal["notice"] = "notice"
+    severity: str = "info"
+    """``info``, ``warning``, ``error``, or a newer or vendor (``_x``) severity, as sent."""
+    title: str
+    description: str | None = None
+    meta: dict[str, Any] | None = None
+
+
+class CompactionEvent(_FromUpdate):
+    """A full merged snapshot of one context compaction, emitted when it starts, changes and
+    ends: the context the agent keeps from here on is its ``summary`` (content blocks)."""
+
+    kind: Literal["compaction"] = "compaction"
+    compaction_id: str
+    status: str
+    """``in_progress``, ``completed``, ``failed``, ``cancelled``, or a newer status, as sent."""
+    summary: list[dict[str, Any]] = Field(default_factory=list)
+    error: str | None = None
+    meta: dict[str, Any] | None = None
+    raw_chunks: list[dict[str, Any]] | None = None
+    """The ``compaction_summary_chunk`` updates joined into this snapshot that carried more
+    than a content block (``_meta``, other keys), each as sent."""
+
+
+class SubagentEvent(_FromUpdate):
+    """Unstable (an ACP draft): a subagent the agent spawned (``subagent_spawned``) and how it
+    ended (``subagent_state_update``), a full snapshot each time."""
+
+    kind: Literal["subagent"] = "subagent"
+    subagent_session_id: str
+    parent_session_id: str = ""
+    name: str = ""
+    task: str = ""
+    capabilities: dict[str, Any] = Field(default_factory=dict)
+    """What the client may do to it: ``cancel``, ``close`` (as sent)."""
+    state: str = "running"
+    """``running``, then ``completed``, ``failed`` or ``cancelled``."""
+
+
+class SubagentUpdateEvent(EventBase):
+    """Unstable: what a subagent did (one ``session/update`` of its session), kept as sent."""
+
+    kind: Literal["subagent_update"] = "subagent_update"
+    subagent_session_id: str
+    update_kind: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
 class TokenUsage(BaseModel):
     """Raw token counts of one turn (from ``PromptResponse.usage``)."""
 
@@ -235,6 +293,8 @@ class PermissionRequestedEvent(EventBase):
     title: str = ""
     options: list[dict[str, Any]] = Field(default_factory=list)
     tool_call: dict[str, Any] = Field(default_factory=dict)
+    session_id: str | None = None
+    """The subagent session that asks (see :class:`SubagentEvent`); None: the agent's own."""
 
 
 class PermissionDecidedEvent(EventBase):
@@ -334,9 +394,16 @@ class ErrorEvent(EventBase):
 
 
 class SessionEvent(EventBase):
-    """The agent session began: new, loaded (history replayed), resumed, or restarted."""
+    """The agent session began: new, loaded (history replayed), resumed, restarted, or
+    forked from another conversation's session (unstable: ``reason`` names it)."""
 
-    kind: Literal["session_started", "session_loaded", "session_resumed", "session_restarted"]
+    kind: Literal[
+        "session_started",
+        "session_loaded",
+        "session_resumed",
+        "session_restarted",
+        "session_forked",
+    ]
     source: Source = "host"
     session_id: str
     context_restored: bool = True
@@ -347,17 +414,24 @@ class SessionEvent(EventBase):
     error: dict[str, Any] | None = None
     """Why the earlier session could not be reattached: the agent's error as sent (its
     JSON-RPC ``rpc_code``, ``message`` and ``data``), when that is the reason."""
+    system_prompt: list[dict[str, Any]] | None = None
+    """The client system prompt the agent was given with this session (content blocks)."""
+    system_prompt_mode: str | None = None
+    """How: ``append`` (after the agent's own) or ``override`` (instead of it)."""
 
 
 class RawEvent(EventBase):
-    """What acphost does not type: an unknown update kind, an extension notification, or
-    (``replay``) history the agent replayed on ``session/load``/``session/resume``."""
+    """What acphost does not type: an unknown update kind, an extension notification, a
+    request of a method acphost does not offer (``request_id`` set, ``error`` says how it was
+    answered), or (``replay``) history the agent replayed on ``session/load``/``session/resume``."""
 
     kind: Literal["raw"] = "raw"
     method: str
     update_kind: str | None = None
     data: Any = None
     error: str | None = None
+    request_id: Any = None
+    """The JSON-RPC id of the agent's request, for a request (``data`` is its params)."""
     replay: bool = False
     """History the agent replayed while its session was reattached: kept as sent, folded
     into nothing (the log already has it from the turns that made it)."""
@@ -375,6 +449,10 @@ Event: TypeAlias = Annotated[
     | CommandsEvent
     | SessionInfoEvent
     | UsageEvent
+    | NoticeEvent
+    | CompactionEvent
+    | SubagentEvent
+    | SubagentUpdateEvent
     | PermissionRequestedEvent
     | PermissionDecidedEvent
     | PermissionModeEvent

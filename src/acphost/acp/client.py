@@ -50,7 +50,14 @@ if TYPE_CHECKING:
     )
     """An MCP server to hand the agent's session: stdio, HTTP or SSE (typed, or as JSON)."""
 
-__all__ = ["CLIENT_INFO", "PROTOCOL_VERSION", "AgentConnection", "ContentBlocks", "McpServer"]
+__all__ = [
+    "CLIENT_INFO",
+    "PROTOCOL_VERSION",
+    "AgentConnection",
+    "ContentBlocks",
+    "McpServer",
+    "SystemPromptMode",
+]
 
 CLIENT_INFO = {"name": "acphost", "title": "acphost", "version": __version__}
 """How acphost introduces itself in ``initialize`` (``clientInfo``)."""
@@ -60,6 +67,8 @@ PROTOCOL_VERSION = 1
 _M = TypeVar("_M", bound=BaseModel)
 ContentBlocks = str | Sequence[BaseModel | dict[str, Any]]
 """A prompt: plain text, or ACP content blocks (typed models or their JSON)."""
+SystemPromptMode: TypeAlias = Literal["append", "override"]
+"""How a client system prompt meets the agent's own: after it (``append``) or instead of it."""
 
 
 def __getattr__(name: str) -> Any:
@@ -156,6 +165,8 @@ class AgentConnection:
         if method == "session/update" and isinstance(params, dict):
             session_id = params.get("sessionId")
             update = params.get("update")
+            if isinstance(update, dict) and update.get("sessionUpdate") == "subagent_spawned":
+                self.handlers.spawned(str(session_id), update)  # before its first request
             self._on_message(
                 SessionUpdate(
                     session_id if isinstance(session_id, str) else "",
@@ -189,7 +200,11 @@ class AgentConnection:
             async with asyncio.timeout(timeout):
                 return await self.rpc.request(method, params)
         except TimeoutError:
-            raise RequestTimeout(f"the agent did not answer {method} within {timeout} s") from None
+            raise RequestTimeout(  # rpc.request told the agent, as it gave up waiting
+                f"the agent did not answer {method} within {timeout} s; acphost gave up and "
+                "told it so ($/cancel_request)",
+                method=method,
+            ) from None
         except AgentRequestError as exc:
             if exc.rpc_code == AUTH_REQUIRED:
                 raise AuthRequired(
@@ -318,30 +333,41 @@ class AgentConnection:
 
     async def open_session(
         self,
-        how: Literal["new", "load", "resume"],
+        how: Literal["new", "load", "resume", "fork"],
         cwd: str | os.PathLike[str],
         *,
         session_id: str | None = None,
         mcp_servers: Sequence[McpServer] = (),
         additional_directories: Sequence[str | os.PathLike[str]] = (),
+        system_prompt: ContentBlocks | None = None,
+        system_prompt_mode: SystemPromptMode = "append",
         timeout: float | None = 300.0,
     ) -> SessionAnswer:
         """``session/new``, or ``session/load``/``session/resume`` of ``session_id``, read
         without the SDK. The history a load (or resume) replays arrives as updates with
-        ``replay``."""
+        ``replay``. A ``system_prompt`` needs the agent's ``sessionCapabilities.systemPrompt``
+        (and its ``override`` for that mode): else ``CapabilityMissing``, nothing sent."""
         method = f"session/{how}"
         if how == "load":
             self._require("loadSession", method)
         elif how == "resume":
             self._require("sessionCapabilities.resume", method)
+        elif how == "fork":  # unstable: a new session from ``session_id``'s context
+            self._require("sessionCapabilities.fork", method)
         params = self._session_params(cwd, mcp_servers, additional_directories, method)
+        if system_prompt is not None:
+            self._require("sessionCapabilities.systemPrompt", method)
+            if system_prompt_mode == "override":
+                self._require("sessionCapabilities.systemPrompt.override", method)
+            params["systemPrompt"] = _content(system_prompt)
+            params["systemPromptMode"] = system_prompt_mode
         if how != "new":
             if session_id is None:
                 raise UsageError(f"{method} needs a session_id")
             params["sessionId"] = session_id
         # What a load (or a resume: fast-agent replays there too) sends before its answer is
         # the session's history, not new work.
-        replaying = session_id
+        replaying = session_id if how in ("load", "resume") else None
         if replaying is not None:
             self._replaying.add(replaying)
         try:
@@ -455,6 +481,12 @@ class AgentConnection:
         """Switch a session's mode (``session/set_mode``)."""
         params = {"sessionId": session_id, "modeId": mode_id}
         await self.call("session/set_mode", params, timeout=timeout)
+
+    async def set_title(self, session_id: str, title: str, *, timeout: float | None = 30.0) -> None:
+        """Unstable: name the session in the agent's own records (``session/set_title``)."""
+        self._require("sessionCapabilities.setTitle", "session/set_title")
+        params = {"sessionId": session_id, "title": title}
+        await self.call("session/set_title", params, timeout=timeout)
 
     async def set_config_option_raw(
         self, session_id: str, config_id: str, value: str | bool, *, timeout: float | None = 30.0

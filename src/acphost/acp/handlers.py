@@ -23,7 +23,7 @@ from acphost.acp.jsonrpc import (
     RESOURCE_NOT_FOUND,
     IncomingRequest,
 )
-from acphost.acp.messages import ProtocolErrorMessage, TerminalMessage
+from acphost.acp.messages import ProtocolErrorMessage, RefusedRequest, TerminalMessage
 from acphost.acp.permissions import (
     CANCELLED,
     Decision,
@@ -72,12 +72,16 @@ class ClientHandlers:
         terminal_env: Mapping[str, str] | None = None,
         elicitation: ElicitationHandler | None = None,
         extension: ExtensionHandler | None = None,
+        subagents: bool = False,
     ) -> None:
         self.workspace = workspace
         self.permission: PermissionHandler = as_permission_handler(permission)
         self.terminals = TerminalManager(workspace, base_env=terminal_env) if terminals else None
         self.elicitation = elicitation
         self.extension = extension
+        self.subagents = subagents  # unstable: the agent may show its subagents' sessions
+        # subagent session -> the session that spawned it (their requests are answered too)
+        self.parents: dict[str, str] = {}
         self.observer: Callable[[Any], None] | None = None  # set by AgentConnection
         # the sessions this client opened (set by AgentConnection); None: not checked
         self.sessions: set[str] | None = None
@@ -105,10 +109,27 @@ class ClientHandlers:
         caps: dict[str, Any] = {
             "fs": {"readTextFile": True, "writeTextFile": True},
             "terminal": self.terminals is not None,
+            # every update these allow is typed as an event (notice, compaction) and boolean
+            # config options are settable (Conversation.set_config_option(id, True))
+            "session": {"notices": {}, "compaction": {}, "configOptions": {"boolean": {}}},
         }
         if self.elicitation is not None:
             caps["elicitation"] = {"form": {}, "url": {}}
+        if self.subagents:
+            caps["subagents"] = {}
         return caps
+
+    def spawned(self, parent: str, update: dict[str, Any]) -> None:
+        """A ``subagent_spawned`` update on ``parent``: the subagent's session becomes one
+        of ours, so its permission and other requests are answered, not refused."""
+        child = update.get("subagentSessionId")
+        if not self.subagents or not isinstance(child, str):
+            return
+        if self.sessions is not None and parent not in self.sessions:
+            return  # announced on a session that is not ours
+        self.parents[child] = parent
+        if self.sessions is not None:
+            self.sessions.add(child)
 
     # --- dispatch ------------------------------------------------------------------------
 
@@ -128,11 +149,10 @@ class ClientHandlers:
                 async def work(params: Any) -> Any:
                     return await extension(method, params)
             else:
-                self._refuse(
-                    request,
-                    METHOD_NOT_FOUND,
-                    f"Method not found: {method}",
-                    f"the agent called {method}, which this client does not offer",
+                reason = f"Method not found: {method}"
+                request.fail(METHOD_NOT_FOUND, reason)
+                self._observe(
+                    RefusedRequest(request.id, method, request.params, METHOD_NOT_FOUND, reason)
                 )
                 return
         self._spawn(self._answer(request, work))
@@ -227,9 +247,16 @@ class ClientHandlers:
         self._observe(ProtocolErrorMessage(ProtocolError(record, hint=hint, request=sent)))
 
     def cancel_permissions(self, session_id: str) -> None:
-        """Answer every pending permission request of ``session_id`` with ``cancelled``."""
-        for pending in list(self._permissions.get(session_id, ())):
-            pending.cancel()
+        """Answer every pending permission request of ``session_id`` and of the subagents it
+        spawned with ``cancelled`` (a cancel cascades to them: none is left hanging)."""
+        sessions, todo = {session_id}, [session_id]
+        while todo:  # the session, its subagents, theirs... (each once, whatever they claim)
+            current = todo.pop()
+            for pending in list(self._permissions.get(current, ())):
+                pending.cancel()
+            children = [c for c, p in self.parents.items() if p == current and c not in sessions]
+            sessions.update(children)
+            todo.extend(children)
 
     # --- files ---------------------------------------------------------------------------
 
@@ -317,7 +344,7 @@ class ClientHandlers:
             )
         )
 
-    def _observe(self, message: TerminalMessage | ProtocolErrorMessage) -> None:
+    def _observe(self, message: TerminalMessage | ProtocolErrorMessage | RefusedRequest) -> None:
         if self.observer is not None:
             self.observer(message)
 

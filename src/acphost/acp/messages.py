@@ -34,6 +34,7 @@ __all__ = [
     "PromptAnswer",
     "ProtocolErrorMessage",
     "RawUpdate",
+    "RefusedRequest",
     "SessionAnswer",
     "SessionUpdate",
     "parse_update",
@@ -174,6 +175,18 @@ class ProtocolErrorMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class RefusedRequest:
+    """A request whose method acphost does not offer (Qwen Code's ``craft/drainMidTurnQueue``),
+    answered with error ``code``: not a failure of the agent, but kept as sent."""
+
+    request_id: Any
+    method: str
+    params: Any
+    code: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class AgentExitMessage:
     """The agent process ended; pending requests fail with the same error."""
 
@@ -186,6 +199,7 @@ AgentMessage: TypeAlias = (
     | ExtensionNotification
     | TerminalMessage
     | ProtocolErrorMessage
+    | RefusedRequest
     | AgentExitMessage
 )
 """Anything the agent's connection posts to a conversation's mailbox."""
@@ -220,6 +234,7 @@ def _short(exc: ValidationError) -> str:
 
 _SESSION_SHAPES = {
     "session/new": shapes.NEW_SESSION,
+    "session/fork": shapes.NEW_SESSION,
     "session/set_config_option": shapes.SET_CONFIG_OPTION,
 }
 

@@ -242,7 +242,8 @@ _GROUP = record(
     ("name", text, REQUIRED),
     ("options", array(_CHOICE, skip_invalid=True), REQUIRED),
 )
-_CATEGORY = either(one_of("mode", "model", "model_config", "thought_level"), mapping)
+# mode, model, model_config, thought_level, speed, or a newer one (``_x``: a vendor's): as sent
+_CATEGORY = either(text, mapping)
 _OPTION_FIELDS: tuple[tuple[str, Check, Mode], ...] = (
     ("id", text, REQUIRED),
     ("name", text, REQUIRED),

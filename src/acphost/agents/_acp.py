@@ -5,6 +5,7 @@ It uses the connection's untyped methods: hosting an agent never imports the ACP
 
 from __future__ import annotations
 
+import copy
 import os
 import shlex
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -33,7 +34,12 @@ class ACPAgent(AgentBase):
 
     ``env`` adds to (never replaces) the inherited environment (a ``None`` value removes a
     name); its values are not stored with the conversation, only its names. The commands the
-    agent runs in client terminals get the same environment as the agent.
+    agent runs in client terminals get the same environment as the agent. acphost gives up on
+    the agent's start after ``startup_timeout`` seconds and on a mode or option change after
+    ``request_timeout``, telling the agent so with ``$/cancel_request``. ``subagents``
+    (unstable: an ACP draft) lets the agent show the sessions of subagents it spawns: their
+    updates are recorded as ``subagent_update`` events and their permission requests go to the
+    conversation's policy.
     """
 
     def __init__(
@@ -50,6 +56,8 @@ class ACPAgent(AgentBase):
         registry_name: str | None = None,
         ask_mode: str | None = None,
         asks_permission: bool | None = None,
+        request_timeout: float = 30.0,
+        subagents: bool = False,
     ) -> None:
         self.command = shlex.split(command) if isinstance(command, str) else list(command)
         self.name = name or (os.path.basename(self.command[0]) if self.command else "acp")
@@ -59,11 +67,14 @@ class ACPAgent(AgentBase):
         self.auth_method = auth_method
         self.elicitation = elicitation
         self.startup_timeout = startup_timeout
+        self.request_timeout = request_timeout  # then acphost gives up ($/cancel_request)
+        self.subagents = subagents
         self.registry_name = registry_name
         self.ask_mode = ask_mode
         self.asks_permission = asks_permission
         self.connection: AgentConnection | None = None
         self.session_id: str | None = None
+        self.fork_from: str | None = None  # the first session is session/fork of this one
         self._ctx: AgentContext | None = None
         self._older_terminals: frozenset[str] = frozenset()
         self._warm = False  # started by an agent pool, not yet taken by a conversation
@@ -120,13 +131,33 @@ class ACPAgent(AgentBase):
         elif connection.supports("loadSession"):
             how = "load"
         start: SessionStart
-        if resume_session_id is not None and how is not None:
+        if resume_session_id is None and self.fork_from is not None:
+            forked = await connection.open_session(
+                "fork",
+                ctx.workspace.root,
+                session_id=self.fork_from,
+                mcp_servers=self.mcp_servers,
+                additional_directories=self.additional_directories,
+                timeout=self.startup_timeout,
+            )
+            assert forked.session_id is not None  # its answer requires it
+            reason = f"forked from session {self.fork_from}"
+            start = SessionStart(
+                forked.session_id,
+                "forked",
+                reason=reason,
+                modes=forked.modes,
+                config_options=forked.config_options,
+            )
+            self.fork_from = None
+        elif resume_session_id is not None and how is not None:
             answer = await connection.open_session(
                 how,
                 ctx.workspace.root,
                 session_id=resume_session_id,
                 mcp_servers=self.mcp_servers,
                 additional_directories=self.additional_directories,
+                **_system_prompt(ctx),
             )
             start = SessionStart(
                 resume_session_id,
@@ -145,6 +176,11 @@ class ACPAgent(AgentBase):
                 )
         self.session_id = ctx.session_id = start.session_id
         start.agent_info = connection.agent_info
+        if ctx.system_prompt is not None:
+            start.system_prompt, start.system_prompt_mode = (
+                ctx.system_prompt,
+                ctx.system_prompt_mode,
+            )
         return start
 
     async def awarm(self, directory: str | os.PathLike[str]) -> None:
@@ -162,6 +198,7 @@ class ACPAgent(AgentBase):
             permission=permission,
             elicitation=self.elicitation,
             terminal_env=self._env,
+            subagents=self.subagents,
         )
 
     async def _spawn(
@@ -189,6 +226,7 @@ class ACPAgent(AgentBase):
                 mcp_servers=self.mcp_servers,
                 additional_directories=self.additional_directories,
                 timeout=self.startup_timeout,
+                **_system_prompt(ctx),
             )
             assert created.session_id is not None  # session/new's answer requires it
             return SessionStart(
@@ -254,15 +292,34 @@ class ACPAgent(AgentBase):
     async def aset_mode(self, ctx: AgentContext, mode_id: str) -> None:
         assert self.connection is not None
         assert self.session_id is not None
-        await self.connection.set_mode(self.session_id, mode_id)
+        await self.connection.set_mode(self.session_id, mode_id, timeout=self.request_timeout)
 
     async def aset_config_option(
         self, ctx: AgentContext, config_id: str, value: str | bool
     ) -> list[dict[str, Any]] | None:
         assert self.connection is not None
         assert self.session_id is not None
-        answer = await self.connection.set_config_option_raw(self.session_id, config_id, value)
+        answer = await self.connection.set_config_option_raw(
+            self.session_id, config_id, value, timeout=self.request_timeout
+        )
         return answer.config_options
+
+    async def aset_title(self, ctx: AgentContext, title: str) -> bool:
+        if self.connection is None or self.session_id is None:
+            return False
+        if not self.connection.supports("sessionCapabilities.setTitle"):
+            return False
+        await self.connection.set_title(self.session_id, title, timeout=self.request_timeout)
+        return True
+
+    def forked(self, session_id: str) -> ACPAgent:
+        """The same agent (command, environment, MCP servers...) for a new conversation whose
+        first session is ``session/fork`` of ``session_id`` (unstable)."""
+        clone = copy.copy(self)
+        clone.connection, clone.session_id, clone._ctx = None, None, None
+        clone._older_terminals, clone._warm = frozenset(), False
+        clone.fork_from = session_id
+        return clone
 
     async def aclose(self) -> None:
         if self.connection is not None:
@@ -271,6 +328,14 @@ class ACPAgent(AgentBase):
     @property
     def stderr_tail(self) -> str:
         return self.connection.stderr_tail if self.connection is not None else ""
+
+
+def _system_prompt(ctx: AgentContext) -> dict[str, Any]:
+    """The ``open_session`` arguments that give the agent the conversation's system prompt."""
+    if ctx.system_prompt is None:
+        return {}
+    mode = "override" if ctx.system_prompt_mode == "override" else "append"
+    return {"system_prompt": ctx.system_prompt, "system_prompt_mode": mode}
 
 
 async def _refuse(request: PermissionRequest) -> Decision:

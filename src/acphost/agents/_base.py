@@ -32,13 +32,16 @@ class SessionStart:
     """How the agent's session began (``new``, ``loaded``, ``resumed``, or a fresh one)."""
 
     session_id: str
-    how: str = "started"  # started | loaded | resumed | restarted
+    how: str = "started"  # started | loaded | resumed | restarted | forked
     context_restored: bool = True
     reason: str = ""
     agent_info: dict[str, Any] | None = None
     modes: dict[str, Any] | None = None
     config_options: list[dict[str, Any]] | None = None
     error: dict[str, Any] | None = None  # the agent's refusal to reattach, as it sent it
+    # the client system prompt the agent was given with the session, and how (append/override)
+    system_prompt: list[dict[str, Any]] | None = None
+    system_prompt_mode: str | None = None
 
 
 @dataclass(slots=True)
@@ -62,6 +65,10 @@ class AgentContext:
     cancelled: bool = False
     last_activity: float = field(default_factory=time.monotonic)
     activity: int = 0
+    system_prompt: list[dict[str, Any]] | None = None
+    """Instructions for the agent's system prompt, to give every session it opens."""
+    system_prompt_mode: str = "append"
+    """``append`` (after the agent's own system prompt) or ``override`` (instead of it)."""
 
     def note_activity(self) -> None:
         """The agent did something (sent output, called the client): the turn had effects."""
@@ -196,6 +203,10 @@ class AgentBase:
     ) -> list[dict[str, Any]] | None:
         """Set a session config option; returns the agent's updated options, if it sent them."""
         raise CapabilityMissing("configOptions", method="session/set_config_option")
+
+    async def aset_title(self, ctx: AgentContext, title: str) -> bool:
+        """Tell the agent the session's new title; False if it keeps no titles (the default)."""
+        return False
 
     async def aclose(self) -> None:
         """Release everything; called once when the conversation closes."""

@@ -87,6 +87,17 @@ def add_agent_options(parser: argparse.ArgumentParser, *, verb: str) -> None:
     )
     parser.add_argument("--mode", help="switch the agent to this session mode first")
     parser.add_argument("--model", help="switch the agent to this model first")
+    parser.add_argument(
+        "--system-prompt",
+        metavar="TEXT",
+        help="instructions added to the agent's system prompt (the agent must support it; "
+        "a continued conversation keeps its own unless given)",
+    )
+    parser.add_argument(
+        "--override-system-prompt",
+        action="store_true",
+        help="--system-prompt replaces the agent's own system prompt instead",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show tool output in full")
 
 
@@ -240,6 +251,13 @@ def open_conversation(
         "stall_timeout": _timeout(args.stall_after, 60.0),
         "max_cost": args.max_cost,
     }
+    if args.system_prompt:
+        options["system_prompt"] = args.system_prompt
+        options["system_prompt_mode"] = "override" if args.override_system_prompt else "append"
+    elif args.override_system_prompt:
+        raise UsageError(
+            "--override-system-prompt needs --system-prompt", hint="give the system prompt text"
+        )
     store = open_store(args.store)
     if args.continue_id:
         record = find_conversation(store, args.continue_id)

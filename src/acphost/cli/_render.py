@@ -22,10 +22,12 @@ from acphost.cli._common import Report
 from acphost.conversation import ConversationState
 from acphost.events import (
     AgentMessageEvent,
+    CompactionEvent,
     ConfigOptionsEvent,
     ErrorEvent,
     Event,
     ModeChangedEvent,
+    NoticeEvent,
     PermissionDecidedEvent,
     PermissionModeEvent,
     PermissionRequestedEvent,
@@ -34,6 +36,7 @@ from acphost.events import (
     SessionEvent,
     SessionInfoEvent,
     StatusChangedEvent,
+    SubagentEvent,
     ThoughtEvent,
     TokenUsage,
     ToolCallEvent,
@@ -63,6 +66,13 @@ DECISIONS = {
     "reject_once": ("denied", "red"),
     "reject_always": ("denied always", "red"),
     "cancelled": ("cancelled", "yellow"),
+}
+NOTICE_STYLE = {"info": "cyan", "warning": "yellow", "error": "red"}
+COMPACTION: dict[str, tuple[str, str]] = {
+    "in_progress": ("⟳ compacting the agent's context", "cyan"),
+    "completed": ("⟳ the agent's context was compacted", "cyan"),
+    "failed": ("✗ compacting the agent's context failed", "red"),
+    "cancelled": ("⟳ compacting the agent's context was cancelled", "yellow"),
 }
 THINKING = "thinking: "
 INDENT = "    "
@@ -140,6 +150,7 @@ class Renderer:
         self._at_line_start = True
         self._streamed: dict[Stream, bool] = {"text": False, "thought": False}
         self._tools: dict[str, tuple[str, str]] = {}  # id -> (status, content shown)
+        self._compactions: dict[str, str] = {}  # id -> status shown
         self._plan: list[dict[str, Any]] | None = None
         self._model: str | None = None
         self._status: Status | None = None
@@ -207,7 +218,10 @@ class Renderer:
         elif isinstance(event, PlanEvent):
             self._plan_changed(event.entries)
         elif isinstance(event, PermissionRequestedEvent):
-            self._line(("? ", "bold yellow"), ("permission requested: ", "yellow"), event.title)
+            who = f" (subagent {event.session_id})" if event.session_id else ""
+            self._line(
+                ("? ", "bold yellow"), ("permission requested: ", "yellow"), event.title, who
+            )
         elif isinstance(event, PermissionDecidedEvent):
             label, style = DECISIONS.get(event.decision, (event.decision, "yellow"))
             self._line("  → ", (label, style), (f" (by {event.decided_by})", "dim"))
@@ -242,6 +256,22 @@ class Renderer:
             self._line((f"▶ moving again after {event.stalled_s:.0f} s", "dim"))
         elif isinstance(event, SessionInfoEvent) and event.title and event.source == "agent":
             self._line(("title: ", "dim"), event.title)
+        elif isinstance(event, NoticeEvent):
+            style = NOTICE_STYLE.get(event.severity, "yellow")
+            self._line(("! ", f"bold {style}"), (event.title, style))
+            if event.description:
+                self._text_block(event.description, "dim")
+        elif isinstance(event, CompactionEvent):
+            self._compaction(event)
+        elif isinstance(event, SubagentEvent):
+            what = f"subagent {event.name or event.subagent_session_id}"
+            if event.state == "running":
+                self._line(
+                    ("↳ ", "cyan"), (what, "bold"), (f": {event.task}" if event.task else "")
+                )
+            else:
+                style = "green" if event.state == "completed" else "yellow"
+                self._line(("↳ ", "cyan"), (what, "bold"), " ", (event.state, style))
         elif isinstance(event, RawEvent) and self.verbose:
             what = " ".join(filter(None, [event.method, event.update_kind]))
             self._line((f"raw {what}", "dim"))
@@ -290,6 +320,22 @@ class Renderer:
         if event.stderr_tail:
             self._text_block(event.stderr_tail, "dim")
 
+    def _compaction(self, event: CompactionEvent) -> None:
+        """A compaction when it starts and when it ends, with its summary or error."""
+        if self._compactions.get(event.compaction_id) == event.status:
+            return  # more of its summary streamed: shown when it completes
+        self._compactions[event.compaction_id] = event.status
+        label, style = COMPACTION.get(event.status, (f"⟳ compaction {event.status}", "yellow"))
+        self._line((label, style))
+        if event.error:
+            self._line(INDENT, (event.error, "red"))
+        if event.status == "completed":
+            for block in event.summary:
+                if block.get("type") == "text":
+                    self._text_block(str(block.get("text", "")), "dim")
+                else:
+                    self._line(INDENT, (f"[{block.get('type', 'content')}]", "dim"))
+
     # --- tool calls and plans ------------------------------------------------------------
 
     def _tool_call(self, event: ToolCallEvent) -> None:
@@ -302,7 +348,8 @@ class Renderer:
             return
         self._tools[event.tool_call_id] = (event.status, shown)
         symbol, style = TOOL_STATUS.get(event.status, ("•", "yellow"))
-        kind = f" ({event.tool_kind})" if event.tool_kind else ""
+        about = " · ".join(filter(None, (event.name, event.tool_kind)))
+        kind = f" ({about})" if about else ""
         self._line(
             (f"{symbol} ", style),
             (event.title or event.tool_call_id, "bold"),

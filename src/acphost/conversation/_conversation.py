@@ -21,10 +21,10 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeAlias
 
-from acphost.acp.client import ContentBlocks
+from acphost.acp.client import ContentBlocks, SystemPromptMode
 from acphost.acp.fs import Workspace
 from acphost.acp.permissions import Decision
-from acphost.agents import AgentContext, resolve_agent
+from acphost.agents import ACPAgent, AgentContext, resolve_agent
 from acphost.conversation._delivery import (
     FIXED_POLICIES,
     PUBLISH_EVERY,
@@ -39,7 +39,14 @@ from acphost.conversation._pool import AgentPool
 from acphost.conversation._runner import TurnRunner, TurnSettings
 from acphost.conversation._state import ConversationState
 from acphost.errors import AcphostError, ConversationClosed, UsageError
-from acphost.events import Event, TurnEndedEvent, TurnStartedEvent, UserMessageEvent, parse_event
+from acphost.events import (
+    Event,
+    SessionInfoEvent,
+    TurnEndedEvent,
+    TurnStartedEvent,
+    UserMessageEvent,
+    parse_event,
+)
 from acphost.store import ConversationRecord, Owner
 
 __all__ = ["Conversation"]
@@ -73,6 +80,11 @@ class Conversation:
     :attr:`max_cost` is raised. With ``pool`` (an :class:`AgentPool`), the agent is one the
     pool started and initialised in advance, when it has one ready.
 
+    ``system_prompt`` goes to every session the agent opens for this conversation, after the
+    agent's own system prompt (``system_prompt_mode="append"``) or instead of it
+    (``"override"``); an agent that does not advertise it fails the turn with
+    ``CapabilityMissing`` rather than run without it.
+
     Every method that waits for the agent has an async twin (``start``/``astart``,
     ``set_mode``/``aset_mode``, ``run``/``arun``, ``close``/``aclose``...).
     """
@@ -98,6 +110,8 @@ class Conversation:
         max_retries: int = 2,
         title: str | None = None,
         id: str | None = None,
+        system_prompt: str | None = None,
+        system_prompt_mode: SystemPromptMode = "append",
         _resume: tuple[ConversationRecord, list[Event]] | None = None,
     ) -> None:
         self.agent = pool.take(agent) if pool is not None else resolve_agent(agent)
@@ -119,9 +133,17 @@ class Conversation:
         self._interrupted: int | None = None  # the turn interrupt() was last called for
         self._paused = False
         self._closed = False
+        if system_prompt_mode not in ("append", "override"):
+            raise UsageError(
+                f"system_prompt_mode must be 'append' or 'override', not {system_prompt_mode!r}"
+            )
         self._owned = False  # this process is recorded as the driver of its turns
         ctx = AgentContext(
-            workspace=self.workspace, post=self._mailbox.put_soon, request_permission=self._desk.ask
+            workspace=self.workspace,
+            post=self._mailbox.put_soon,
+            request_permission=self._desk.ask,
+            system_prompt=[{"type": "text", "text": system_prompt}] if system_prompt else None,
+            system_prompt_mode=system_prompt_mode,
         )
         self._desk.cancelled = lambda: ctx.cancelled
         self._runner = TurnRunner(
@@ -166,6 +188,14 @@ class Conversation:
                         "additional_directories": [str(r) for r in self.workspace.roots[1:]],
                         "permission": permission if isinstance(permission, str) else "callback",
                         "max_cost": max_cost,
+                        **(
+                            {
+                                "system_prompt": system_prompt,
+                                "system_prompt_mode": system_prompt_mode,
+                            }
+                            if system_prompt
+                            else {}
+                        ),
                     },
                 )
             )
@@ -219,6 +249,9 @@ class Conversation:
         options.setdefault(
             "additional_directories", record.metadata.get("additional_directories", ())
         )
+        for name in ("system_prompt", "system_prompt_mode"):  # for every session it opens
+            if name in record.metadata:
+                options.setdefault(name, record.metadata[name])
         return cls(agent, record.workspace, store=opened, _resume=(record, events), **options)
 
     def _recover_pending(self, events: list[Event]) -> None:
@@ -543,11 +576,16 @@ class Conversation:
         await self._aagent_call(self._runner.set_mode, mode_id)
 
     def set_config_option(self, config_id: str, value: str | bool) -> None:
-        """Set an agent config option; the model is the option of category ``model``."""
+        """Set an agent config option: a choice (a string: the model, thought level, speed...)
+        or an on/off option (a bool); a value the option cannot take raises ``UsageError``."""
+        with self.state:
+            self.state.check_config_value(config_id, value)
         self._agent_call(self._runner.set_config_option, config_id, value)
 
     async def aset_config_option(self, config_id: str, value: str | bool) -> None:
         """Like :meth:`set_config_option`, awaited without blocking the caller's loop."""
+        with self.state:
+            self.state.check_config_value(config_id, value)
         await self._aagent_call(self._runner.set_config_option, config_id, value)
 
     def set_model(self, model: str) -> None:
@@ -564,6 +602,43 @@ class Conversation:
         if option is None:
             raise UsageError("the agent offers no model option", hint="see state.config_options")
         return str(option["id"])
+
+    def set_title(self, title: str) -> None:
+        """Name the conversation (recorded, from the user); the agent is told too where it
+        keeps titles (unstable: ACP's ``session/set_title``)."""
+        self._record_title(title)
+        self._agent_call(self._runner.set_title, title)
+
+    async def aset_title(self, title: str) -> None:
+        """Like :meth:`set_title`, awaited without blocking the caller's loop."""
+        self._record_title(title)
+        await self._aagent_call(self._runner.set_title, title)
+
+    def _record_title(self, title: str) -> None:
+        self._check_open()
+        if not title.strip():
+            raise UsageError("a title must not be empty")
+        self._deliver_if_idle()  # what the agent said before comes first
+        with self.state:
+            self._delivery.tr.titled = True
+            self._delivery.tr.new(SessionInfoEvent, trusted=True, source="user", title=title)
+            self._delivery.publish()
+
+    def fork(self, **options: Any) -> Conversation:
+        """Unstable (ACP's ``session/fork``): a new conversation in a new agent process that
+        starts from this one's context, which goes on unchanged. ``options`` are the
+        constructor's (the store, permission policy and directories default to this one's);
+        an agent that cannot fork fails the new conversation's first turn."""
+        with self.state:
+            session_id = self.state.session_id
+        if session_id is None:
+            raise UsageError("there is no agent session to fork yet", hint="run a turn first")
+        if not isinstance(self.agent, ACPAgent):
+            raise UsageError("only an ACP agent's session can be forked")
+        options.setdefault("store", self.store)
+        options.setdefault("permission", self._delivery.permission)
+        options.setdefault("additional_directories", self.workspace.roots[1:])
+        return Conversation(self.agent.forked(session_id), self.workspace.root, **options)
 
     def start(self) -> None:
         """Start the agent and its session now (otherwise the first turn does)."""

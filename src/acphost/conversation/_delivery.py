@@ -19,6 +19,7 @@ from acphost.acp.messages import SessionUpdate
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.conversation._items import (
     AskingNote,
+    ControlFailed,
     PermissionAnswer,
     PermissionAsk,
     SessionBegan,
@@ -217,6 +218,9 @@ class Delivery:
             elif isinstance(item, SessionBegan):
                 tr.flush()
                 self._session(item)
+            elif isinstance(item, ControlFailed):
+                tr.flush()
+                tr.error(item.error)
             elif isinstance(item, AskingNote):
                 tr.flush()
                 tr.new(
@@ -376,6 +380,7 @@ class Delivery:
             "loaded": "session_loaded",
             "resumed": "session_resumed",
             "restarted": "session_restarted",
+            "forked": "session_forked",
         }.get(start.how, "session_started")
         self.tr.new(
             SessionEvent,
@@ -387,6 +392,8 @@ class Delivery:
             modes=start.modes,
             config_options=start.config_options,
             error=start.error,
+            system_prompt=start.system_prompt,
+            system_prompt_mode=start.system_prompt_mode,
         )
 
     # --- permission ----------------------------------------------------------------------
@@ -402,6 +409,7 @@ class Delivery:
             title=request.title,
             options=request.option_data,
             tool_call=tool_call if isinstance(tool_call, dict) else {},
+            session_id=request.session_id if request.session_id in self.state.subagents else None,
         )
         if ask.future.done():
             return  # decided on the I/O loop (a fixed policy): stored with its decision

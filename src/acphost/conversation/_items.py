@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.agents._base import SessionStart, TurnResult
+from acphost.errors import AcphostError
 
 __all__ = [
     "CONFIRMED",
     "AskingNote",
+    "ControlFailed",
     "PermissionAnswer",
     "PermissionAsk",
     "SessionBegan",
@@ -48,6 +50,14 @@ class PermissionAnswer:
     key: str
     decision: Decision
     by: str
+
+
+@dataclass(slots=True)
+class ControlFailed:
+    """A call the user made of the agent (a mode, a config option) failed: recorded, then
+    raised to the caller."""
+
+    error: AcphostError
 
 
 @dataclass(slots=True)

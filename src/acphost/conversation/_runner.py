@@ -9,12 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from acphost.acp.messages import SessionUpdate
 from acphost.agents._base import AgentBase, AgentContext, SessionStart, SteerOutcome, TurnResult
-from acphost.conversation._items import CONFIRMED, AskingNote, SessionBegan, Stalled, TurnDone
+from acphost.conversation._items import (
+    CONFIRMED,
+    AskingNote,
+    ControlFailed,
+    SessionBegan,
+    Stalled,
+    TurnDone,
+)
 from acphost.conversation._mailbox import Mailbox
 from acphost.errors import (
     AcphostError,
@@ -149,14 +157,32 @@ class TurnRunner:
 
     async def set_mode(self, mode_id: str) -> None:
         await self.ensure_session()
-        await self.agent.aset_mode(self.ctx, mode_id)
+        with self._recorded():
+            await self.agent.aset_mode(self.ctx, mode_id)
         self._host_update({"sessionUpdate": "current_mode_update", "currentModeId": mode_id})
 
     async def set_config_option(self, config_id: str, value: str | bool) -> None:
         await self.ensure_session()
-        options = await self.agent.aset_config_option(self.ctx, config_id, value)
+        with self._recorded():
+            options = await self.agent.aset_config_option(self.ctx, config_id, value)
         if options is not None:
             self._host_update({"sessionUpdate": "config_option_update", "configOptions": options})
+
+    async def set_title(self, title: str) -> bool:
+        """Tell a running session's agent its new title; whether it was told."""
+        if not self.session_ready:
+            return False  # no session yet: the title is the conversation's own
+        with self._recorded():
+            return await self.agent.aset_title(self.ctx, title)
+
+    @contextlib.contextmanager
+    def _recorded(self) -> Iterator[None]:
+        """A failed call of the user's (the agent refused, or acphost gave up) goes in the log."""
+        try:
+            yield
+        except AcphostError as exc:
+            self.mailbox.put(ControlFailed(exc))
+            raise
 
     async def steer(self, turn: int, prompt: list[dict[str, Any]]) -> SteerOutcome:
         """Put ``prompt`` into ``turn`` if it is still running and the agent can take it."""

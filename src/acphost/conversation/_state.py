@@ -13,9 +13,11 @@ from acphost.conversation._eventlog import EventLog
 from acphost.conversation._lock import FIFOLock
 from acphost.conversation._messages import Messages
 from acphost.conversation._toolcalls import ToolCalls
+from acphost.errors import UsageError
 from acphost.events import (
     AgentMessageEvent,
     CommandsEvent,
+    CompactionEvent,
     ConfigOptionsEvent,
     ErrorEvent,
     Event,
@@ -26,6 +28,7 @@ from acphost.events import (
     SessionEvent,
     SessionInfoEvent,
     StatusChangedEvent,
+    SubagentEvent,
     TerminalEvent,
     TokenUsage,
     ToolCallEvent,
@@ -86,6 +89,10 @@ class ConversationState:
         self.tool_calls = ToolCalls(self.events)
         self.terminals: dict[str, TerminalEvent] = {}
         self.pending_permissions: dict[str, PermissionRequestedEvent] = {}
+        # every context compaction's latest snapshot, by compaction id
+        self.compactions: dict[str, CompactionEvent] = {}
+        # unstable: the subagents the agent showed, by their session id (latest snapshot)
+        self.subagents: dict[str, SubagentEvent] = {}
         self.messages = Messages(self.events)  # the newest in memory, like the events
 
     # --- locking -------------------------------------------------------------------------
@@ -121,7 +128,52 @@ class ConversationState:
     @property
     def model_option(self) -> dict[str, Any] | None:
         """The agent's config option of category ``model`` (value and choices), if it has one."""
-        return next((o for o in self.config_options if o.get("category") == "model"), None)
+        return self.config_option("model")
+
+    def config_option(self, category: str) -> dict[str, Any] | None:
+        """The agent's first config option of ``category`` (``mode``, ``model``,
+        ``thought_level``, ``speed``...), so callers need not know the agent's option ids."""
+        return next((o for o in self.config_options if o.get("category") == category), None)
+
+    @property
+    def thought_level(self) -> str | None:
+        """The current value of the ``thought_level`` config option, if the agent has one."""
+        option = self.config_option("thought_level")
+        value = option.get("currentValue") if option else None
+        return value if isinstance(value, str) else None
+
+    @property
+    def speed(self) -> str | bool | None:
+        """The current value of the ``speed`` config option (a choice, or on/off), if any."""
+        option = self.config_option("speed")
+        value = option.get("currentValue") if option else None
+        return value if isinstance(value, str | bool) else None
+
+    @property
+    def boolean_options(self) -> dict[str, bool]:
+        """The agent's on/off config options by id, with their current values."""
+        return {
+            str(o.get("id")): o["currentValue"]
+            for o in self.config_options
+            if o.get("type") == "boolean" and isinstance(o.get("currentValue"), bool)
+        }
+
+    def check_config_value(self, config_id: str, value: str | bool) -> None:
+        """Raise ``UsageError`` for a value the agent's option cannot take (a string for an
+        on/off option, a boolean for a choice, an unknown option): nothing is sent then."""
+        known = {str(o.get("id")): o for o in self.config_options}
+        option = known.get(config_id)
+        if option is None:
+            if known:
+                raise UsageError(
+                    f"the agent has no config option {config_id!r}",
+                    hint=f"its options: {', '.join(known)}",
+                )
+            return  # options not known yet: the agent answers
+        boolean = option.get("type") == "boolean"
+        if boolean != isinstance(value, bool):
+            kind = "on/off: pass True or False" if boolean else "a choice: pass one of its values"
+            raise UsageError(f"config option {config_id!r} is {kind}, not {value!r}")
 
     @property
     def running_tool_calls(self) -> list[ToolCallEvent]:
@@ -146,12 +198,16 @@ class ConversationState:
             "mode_id": self.mode_id,
             "modes": self.modes,
             "model": self.model,
+            "thought_level": self.thought_level,
+            "speed": self.speed,
             "config_options": self.config_options,
             "commands": self.commands,
             "plan": self.plan,
             "tool_calls": {k: v.model_dump() for k, v in self.tool_calls.items()},
             "terminals": {k: v.model_dump() for k, v in self.terminals.items()},
             "pending_permissions": {k: v.model_dump() for k, v in self.pending_permissions.items()},
+            "compactions": {k: v.model_dump() for k, v in self.compactions.items()},
+            "subagents": {k: v.model_dump() for k, v in self.subagents.items()},
             "events": len(self.events),
         }
 
@@ -206,6 +262,10 @@ class ConversationState:
             self._apply_session(event)
         elif isinstance(event, ErrorEvent):
             self.last_error = event
+        elif isinstance(event, CompactionEvent):
+            self.compactions[event.compaction_id] = event
+        elif isinstance(event, SubagentEvent):
+            self.subagents[event.subagent_session_id] = event
         elif isinstance(event, TurnStalledEvent | TurnResumedEvent):
             self.stalled = event if isinstance(event, TurnStalledEvent) else None
 
@@ -223,7 +283,7 @@ class ConversationState:
             self.currency = event.currency or self.currency
 
     def _apply_session(self, event: SessionEvent) -> None:
-        if event.kind in ("session_started", "session_restarted") and self._session_cost:
+        if event.kind not in ("session_loaded", "session_resumed") and self._session_cost:
             self._cost_before_session += self._session_cost
             self._session_cost = None
         self.session_id = event.session_id

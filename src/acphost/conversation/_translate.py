@@ -23,24 +23,31 @@ from acphost.acp.messages import (
     AgentExitMessage,
     ExtensionNotification,
     ProtocolErrorMessage,
+    RefusedRequest,
     SessionUpdate,
     TerminalMessage,
 )
+from acphost.conversation import _subagents as subagents
+from acphost.conversation._compaction import SummaryChunks, merge_update
 from acphost.conversation._items import CONFIRMED, Token
 from acphost.conversation._state import ConversationState
 from acphost.errors import AcphostError, AgentExited
 from acphost.events import (
     AgentMessageEvent,
     CommandsEvent,
+    CompactionEvent,
     ConfigOptionsEvent,
     ErrorEvent,
     Event,
     EventBase,
     ModeChangedEvent,
+    NoticeEvent,
     PlanEvent,
     RawEvent,
     SessionInfoEvent,
     Source,
+    SubagentEvent,
+    SubagentUpdateEvent,
     TerminalEvent,
     ThoughtEvent,
     ToolCallEvent,
@@ -72,6 +79,7 @@ _KNOWN_KEYS: dict[str, frozenset[str]] = {
         "tool_call": (
             "toolCallId",
             "title",
+            "name",
             "kind",
             "status",
             "content",
@@ -86,12 +94,14 @@ _KNOWN_KEYS: dict[str, frozenset[str]] = {
         "config_option_update": ("configOptions",),
         "session_info_update": ("title", "updatedAt", "_meta"),
         "usage_update": ("used", "size", "cost"),
+        "notice": ("severity", "title", "description", "_meta"),
     }.items()
 }
 _KNOWN_KEYS["tool_call_update"] = _KNOWN_KEYS["tool_call"]
 _COST_KEYS = frozenset(("amount", "currency"))
 _TOOL_TYPES: dict[str, type] = {
     "title": str,
+    "name": str,
     "tool_kind": str,
     "status": str,
     "content": list,
@@ -100,6 +110,7 @@ _TOOL_TYPES: dict[str, type] = {
 }
 _TOOL_FIELDS = {
     "title": "title",
+    "name": "name",
     "kind": "tool_kind",
     "status": "status",
     "content": "content",
@@ -166,6 +177,7 @@ class Translator:
         self._length = 0  # of the texts so far
         self._blocks: list[dict[str, Any]] = []
         self._raw_chunks: list[dict[str, Any]] = []
+        self._summary: SummaryChunks | None = None  # a compaction summary being streamed
         self._reported: deque[AcphostError] = deque(maxlen=8)
         # a title was given (the conversation's own, or stored): the first prompt makes none
         self.titled = False
@@ -245,12 +257,16 @@ class Translator:
             if message.replay and kind not in _SESSION_STATE:
                 self._replayed(kind, message.data)
                 return
+            if kind in subagents.KINDS or message.session_id in self.state.subagents:
+                self._subagent(kind, message)
+                return
             if message.meta and message.meta.get(CONFIRMED) and self._known(message.data):
                 return  # the agent already announced what its answer confirms
             if kind in _CHUNKS:
                 self._chunk(kind, message.data)
                 return
-            self.flush()
+            if self._summary is None or not self._summary.continues(kind, message.data):
+                self.flush()
             try:
                 self._update(kind, message.data)
             except (ValidationError, TypeError, KeyError, AttributeError, ValueError) as exc:
@@ -278,6 +294,15 @@ class Translator:
             )
         elif isinstance(message, ExtensionNotification):
             self.new(RawEvent, method=message.method, data=message.params)
+        elif isinstance(message, RefusedRequest):
+            self.new(
+                RawEvent,
+                method=message.method,
+                data=message.params,
+                request_id=message.request_id,
+                error=f"acphost does not offer this method: answered with error "
+                f"{message.code} ({message.message})",
+            )
         elif isinstance(message, ProtocolErrorMessage):
             self.error(message.error)
         elif isinstance(message, AgentExitMessage) and not message.expected:
@@ -350,7 +375,11 @@ class Translator:
             self._length += len(text)
 
     def flush(self) -> None:
-        """Close the message being streamed, if any, as one event."""
+        """Close the message (or compaction summary) being streamed, if any, as one event."""
+        summary, self._summary = self._summary, None
+        if summary is not None and (summary.blocks or summary.raw):
+            previous = self.state.compactions.get(summary.compaction_id)
+            self.new(CompactionEvent, **summary.snapshot(previous))
         kind = self._chunk_kind
         if kind is None:
             return
@@ -404,8 +433,42 @@ class Translator:
             )
         elif kind == "usage_update":
             self._usage(data, extra)
+        elif kind == "notice":
+            fields = {"title": data["title"], "description": data.get("description")}
+            if "severity" in data:
+                fields["severity"] = data["severity"]
+            self.new(NoticeEvent, meta=data.get("_meta"), extra=extra, **fields)
+        elif kind == "compaction_update":
+            previous = self.state.compactions.get(data["compactionId"])
+            self.new(CompactionEvent, **merge_update(previous, data))
+        elif kind == "compaction_summary_chunk":
+            self._summary = self._summary or SummaryChunks(data["compactionId"])
+            self._summary.add(data)
         else:
             self.new(RawEvent, method="session/update", update_kind=kind, data=data)
+
+    def _subagent(self, kind: str, message: SessionUpdate) -> None:
+        """A subagent's spawn or end (a snapshot), or an update of its own session (as sent).
+
+        Its updates are not joined into the parent's messages: no order between the two
+        sessions is implied, so what the parent is streaming goes on being joined."""
+        data = message.data
+        if kind not in subagents.KINDS:
+            self.new(
+                SubagentUpdateEvent,
+                subagent_session_id=message.session_id,
+                update_kind=kind,
+                data=data,
+            )
+            return
+        self.flush()
+        child = data.get("subagentSessionId")
+        previous = self.state.subagents.get(child) if isinstance(child, str) else None
+        try:
+            self.new(SubagentEvent, **subagents.snapshot(kind, message.session_id, data, previous))
+        except ValidationError as exc:
+            error = f"could not type this update: {exc}".splitlines()[0]
+            self.new(RawEvent, method="session/update", update_kind=kind, data=data, error=error)
 
     def _usage(self, data: dict[str, Any], extra: dict[str, Any] | None) -> None:
         raw_cost = data.get("cost")

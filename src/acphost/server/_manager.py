@@ -215,6 +215,8 @@ class Manager:
             title=body.title,
             max_cost=body.max_cost,
             id=conversation_id,
+            system_prompt=body.system_prompt,
+            system_prompt_mode=body.system_prompt_mode,
             **self._callbacks(hub),
             **self.options,
         )

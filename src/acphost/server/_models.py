@@ -96,6 +96,16 @@ class CreateConversation(_Request):
         "deny", description="How permission requests are answered; `ask` waits for a client"
     )
     title: Annotated[str, StringConstraints(max_length=500)] | SkipJsonSchema[None] = None
+    system_prompt: NonEmpty | SkipJsonSchema[None] = Field(
+        None,
+        description="Instructions for the agent's system prompt, given with every session it "
+        "opens; an agent that does not advertise `systemPrompt` fails the turn "
+        "(`capability_missing`)",
+    )
+    system_prompt_mode: Literal["append", "override"] = Field(
+        "append",
+        description="`append`: after the agent's own system prompt; `override`: instead of it",
+    )
     max_cost: Annotated[float, Field(ge=0)] | SkipJsonSchema[None] = Field(
         None,
         description="A budget in the agent's currency: the turn that goes over it is cancelled "

@@ -7,6 +7,7 @@ run either a Python scenario function or the document's JSON steps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -44,6 +45,8 @@ _GATED = {
     "session/resume": "resume",
     "session/close": "close",
     "session/delete": "delete",
+    "session/fork": "fork",
+    "session/set_title": "setTitle",
 }
 
 
@@ -73,6 +76,13 @@ def _flat_select_values(option: Mapping[str, Any]) -> set[str]:
         elif isinstance(item, dict):
             values.add(str(item.get("value")))
     return values
+
+
+def _take_system_prompt(session: SessionState, params: Mapping[str, Any]) -> None:
+    """Keep a client system prompt sent on new/load/resume (shown by the ``report`` step)."""
+    if params.get("systemPrompt") is not None:
+        session.system_prompt = list(params["systemPrompt"])
+        session.system_prompt_mode = str(params.get("systemPromptMode") or "append")
 
 
 class FakeAgent:
@@ -107,6 +117,8 @@ class FakeAgent:
             "session/delete": self._delete,
             "session/close": self._close,
             "session/set_mode": self._set_mode,
+            "session/fork": self._fork,
+            "session/set_title": self._set_title,
             "session/set_config_option": self._set_config_option,
             "session/prompt": self._prompt,
             "_session/steering": self._steering,
@@ -126,8 +138,11 @@ class FakeAgent:
     async def handle_request(self, request: IncomingRequest) -> Any:
         method = request.method
         delay = self.settings["method_delays"].get(method)
-        if delay:
-            await asyncio.sleep(float(delay))
+        if delay:  # a $/cancel_request cuts it short
+            cancel = asyncio.Event()
+            request.on_cancel.append(cancel.set)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(cancel.wait(), float(delay))
         if request.cancelled:
             raise RpcError(REQUEST_CANCELLED, "Request cancelled")
         scripted_error = self.settings["method_errors"].get(method)
@@ -213,6 +228,7 @@ class FakeAgent:
             session.mcp_servers = list(params["mcpServers"])
         if params.get("additionalDirectories") is not None:
             session.additional_directories = list(params["additionalDirectories"])
+        _take_system_prompt(session, params)
         self.store.live[session.session_id] = session
         return session
 
@@ -271,6 +287,7 @@ class FakeAgent:
             mode_id=modes.get("currentModeId"),
             config_options=copy.deepcopy(self.settings["config_options"]),
         )
+        _take_system_prompt(session, params)
         self.store.live[session.session_id] = session
         self.store.save(session)
         return {"sessionId": session.session_id, **self._session_setup(session)}
@@ -295,6 +312,33 @@ class FakeAgent:
                 text = {"type": "text", "text": str(entry.get("text", ""))}
                 update = {"sessionUpdate": "agent_message_chunk", "content": text}
             self._update(session, update)
+
+    async def _fork(self, params: dict[str, Any], request: IncomingRequest) -> Any:
+        """A new session with a copy of the parent's history, mode, options and prompt."""
+        parent = self._reopen({"sessionId": params.get("sessionId")})
+        created = await self._new({**params, "cwd": params.get("cwd", parent.cwd)}, request)
+        session = self.store.live[created["sessionId"]]
+        session.history = copy.deepcopy(parent.history)
+        session.turn_index = parent.turn_index  # its script goes on where the parent's was
+        session.mode_id, session.config_options = (
+            parent.mode_id,
+            copy.deepcopy(parent.config_options),
+        )
+        session.system_prompt = parent.system_prompt
+        session.system_prompt_mode = parent.system_prompt_mode
+        session.vars["forked_from"] = parent.session_id
+        self.store.save(session)
+        return {"sessionId": session.session_id, **self._session_setup(session)}
+
+    async def _set_title(self, params: dict[str, Any], _: IncomingRequest) -> Any:
+        session = self._live(params)
+        title = params.get("title")
+        if not isinstance(title, str) or not title:
+            raise RpcError(INVALID_PARAMS, "title must be a non-empty string")
+        session.title = title
+        self.store.save(session)
+        self._update(session, {"sessionUpdate": "session_info_update", "title": title})
+        return {}
 
     async def _list(self, params: dict[str, Any], _: IncomingRequest) -> Any:
         cwd = params.get("cwd")

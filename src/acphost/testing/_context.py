@@ -77,12 +77,14 @@ class FakeAgentContext(ContextBase):
         content: Sequence[Any] | None = None,
         locations: Sequence[Any] | None = None,
         raw_input: Any = None,
+        name: str | None = None,
         meta: Any = None,
     ) -> None:
-        """Start a tool call (``tool_call``) and remember it in the session."""
+        """Start a tool call (``tool_call``); ``name`` is the tool's programmatic name."""
         update = {
             "sessionUpdate": "tool_call",
             "toolCallId": tool_call_id,
+            "name": name,
             "title": title,
             "kind": kind,
             "status": status,
@@ -178,6 +180,101 @@ class FakeAgentContext(ContextBase):
         update = {"sessionUpdate": "available_commands_update", "availableCommands": list(commands)}
         await self.update(update, meta=meta)
 
+    async def notice(
+        self,
+        title: str,
+        *,
+        severity: str = "info",
+        description: str | None = None,
+        meta: Any = None,
+    ) -> None:
+        """Tell the user something beside the conversation (a ``notice`` update)."""
+        update = {"sessionUpdate": "notice", "severity": severity, "title": title}
+        if description is not None:
+            update["description"] = description
+        await self.update(update, meta=meta)
+
+    def _may_compact(self) -> bool:
+        if self.settings.get("respect_client_capabilities", True) and not self.has_capability(
+            "session.compaction"
+        ):
+            self.record_failure("compaction updates need the client's session.compaction")
+            return False
+        return True
+
+    async def compaction(
+        self,
+        compaction_id: str,
+        status: str,
+        *,
+        summary: str | Sequence[Mapping[str, Any]] | None = None,
+        error: str | None = None,
+        meta: Any = None,
+    ) -> None:
+        """A ``compaction_update`` (start, progress or end of a context compaction); a string
+        summary is one text block. Not sent (a failure) unless the client advertised
+        ``session.compaction``."""
+        if not self._may_compact():
+            return
+        update: dict[str, Any] = {
+            "sessionUpdate": "compaction_update",
+            "compactionId": compaction_id,
+            "status": status,
+        }
+        if summary is not None:
+            blocks = [{"type": "text", "text": summary}] if isinstance(summary, str) else summary
+            update["summary"] = [dict(b) for b in blocks]
+        if error is not None:
+            update["error"] = error
+        await self.update(update, meta=meta)
+
+    async def compaction_summary(
+        self, compaction_id: str, text: str, *, chunks: int = 1, meta: Any = None
+    ) -> None:
+        """Stream a compaction's summary text as ``compaction_summary_chunk`` updates."""
+        if not self._may_compact():
+            return
+        size = max(1, -(-len(text) // max(1, chunks)))
+        for i in range(0, max(1, len(text)), size):
+            content = {"type": "text", "text": text[i : i + size]}
+            update = {
+                "sessionUpdate": "compaction_summary_chunk",
+                "compactionId": compaction_id,
+                "content": content,
+            }
+            await self.update(update, meta=meta)
+
+    async def subagent(
+        self,
+        subagent_session_id: str,
+        *,
+        name: str = "worker",
+        task: str = "",
+        capabilities: Mapping[str, Any] | None = None,
+        meta: Any = None,
+    ) -> None:
+        """Announce a subagent (``subagent_spawned``, unstable); its own updates are then
+        sent with ``session_id=subagent_session_id``."""
+        update = {
+            "sessionUpdate": "subagent_spawned",
+            "subagentSessionId": subagent_session_id,
+            "name": name,
+            "task": task,
+            "capabilities": dict(capabilities or {}),
+        }
+        await self.update(update, meta=meta)
+
+    async def subagent_state(
+        self, subagent_session_id: str, state: str, *, meta: Any = None
+    ) -> None:
+        """A subagent ended: ``completed``, ``failed`` or ``cancelled`` (unstable)."""
+        update = {
+            "sessionUpdate": "subagent_state_update",
+            "subagentSessionId": subagent_session_id,
+            "state": state,
+        }
+        await self.update(update, meta=meta)
+
     def report_data(self) -> dict[str, Any]:
         """What the agent knows about the session and the client, for tests to check."""
         return {
@@ -189,6 +286,11 @@ class FakeAgentContext(ContextBase):
             "clientInfo": self.client_info,
             "modeId": self.mode_id,
             "configOptions": self.config_options,
+            "systemPrompt": self._session.system_prompt,
+            "systemPromptMode": self._session.system_prompt_mode,
+            "cancelledRequests": list(self._peer.cancelled),
+            "title": self._session.title,
+            "historyLength": len(self._session.history),
             "turnIndex": self.turn_index,
             "prompt": self.prompt,
             "vars": {k: v for k, v in self.vars.items() if isinstance(v, str | int | float | bool)},
@@ -228,13 +330,15 @@ class FakeAgentContext(ContextBase):
         tool_call: Mapping[str, Any] | None = None,
         cancel_request_after: float | None = None,
         meta: Any = None,
+        session_id: str | None = None,
     ) -> PermissionOutcome:
-        """Ask the client; a cancelled request (``-32800``) counts as outcome ``cancelled``."""
+        """Ask the client (as ``session_id``: a subagent's); a cancelled request
+        (``-32800``) counts as outcome ``cancelled``."""
         offered = [dict(o) for o in (options or DEFAULT_PERMISSION_OPTIONS)]
         call = _clean({"toolCallId": tool_call_id, "title": title, "kind": kind})
         call.update(tool_call or {})
         params: dict[str, Any] = {
-            "sessionId": self.session_id,
+            "sessionId": session_id or self.session_id,
             "toolCall": call,
             "options": offered,
         }

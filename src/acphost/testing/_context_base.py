@@ -139,13 +139,17 @@ class ContextBase:
             raise CapabilityMissing(method, capability)
 
     # -- updates -------------------------------------------------------------------------
-    async def update(self, update: Mapping[str, Any], *, meta: Any = None) -> None:
-        """Send any ``session/update`` (also unknown ``sessionUpdate`` kinds)."""
+    async def update(
+        self, update: Mapping[str, Any], *, meta: Any = None, session_id: str | None = None
+    ) -> None:
+        """Send any ``session/update`` (also unknown ``sessionUpdate`` kinds); ``session_id``
+        sends it as another session (a subagent's)."""
         self.check()
         body = dict(update)
         if meta is not None:
             body["_meta"] = meta
-        self._peer.notify("session/update", {"sessionId": self.session_id, "update": body})
+        params = {"sessionId": session_id or self.session_id, "update": body}
+        self._peer.notify("session/update", params)
         await asyncio.sleep(0)  # let a session/cancel in the input be seen
 
     raw_update = update  # the JSON step name

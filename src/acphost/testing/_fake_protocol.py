@@ -139,6 +139,8 @@ class Peer:
         self._incoming: dict[Any, IncomingRequest] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._eof: asyncio.Event | None = None
+        #: the methods of the client's requests it cancelled with ``$/cancel_request``
+        self.cancelled: list[str] = []
 
     # -- output --------------------------------------------------------------------------
     def write_bytes(self, data: bytes) -> None:
@@ -254,6 +256,7 @@ class Peer:
                 log(f"$/cancel_request for unknown or finished request {request_id!r}")
                 return
             request.cancelled = True
+            self.cancelled.append(request.method)
             for callback in request.on_cancel:
                 callback()
         if self.handler is not None:

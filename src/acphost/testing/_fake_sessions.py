@@ -64,6 +64,8 @@ class SessionState:
     turn_index: int = 0
     mode_id: str | None = None
     config_options: list[dict[str, Any]] | None = None
+    system_prompt: list[Any] | None = None  # the client's, as given on new/load/resume
+    system_prompt_mode: str | None = None
     vars: dict[str, Any] = field(default_factory=dict)
     active_turn: TurnState | None = None
 
@@ -79,6 +81,8 @@ class SessionState:
             "turnIndex": self.turn_index,
             "modeId": self.mode_id,
             "configOptions": self.config_options,
+            "systemPrompt": self.system_prompt,
+            "systemPromptMode": self.system_prompt_mode,
         }
 
     @classmethod
@@ -94,6 +98,8 @@ class SessionState:
             turn_index=int(data.get("turnIndex", 0)),
             mode_id=data.get("modeId"),
             config_options=data.get("configOptions"),
+            system_prompt=data.get("systemPrompt"),
+            system_prompt_mode=data.get("systemPromptMode"),
         )
 
     def info(self) -> dict[str, Any]:

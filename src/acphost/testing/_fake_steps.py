@@ -18,7 +18,16 @@ from ._fake_protocol import ClientRequestError, log
 from ._results import PermissionOutcome, StopTurn
 
 STOP_REASONS = ("end_turn", "max_tokens", "max_turn_requests", "refusal", "cancelled")
-_TEMPLATED = ("text", "title", "path", "content", "command", "message", "cwd")
+_TEMPLATED = (
+    "text",
+    "title",
+    "path",
+    "content",
+    "command",
+    "message",
+    "cwd",
+    "description",
+)
 
 
 def _template(ctx: FakeAgentContext, step: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,6 +106,7 @@ async def _permission_step(ctx: FakeAgentContext, step: Mapping[str, Any]) -> No
             tool_call=step.get("tool_call"),
             cancel_request_after=step.get("cancel_request_after"),
             meta=step.get("meta"),
+            session_id=step.get("session_id"),
         )
     except ClientRequestError as exc:
         log(f"permission step: {exc}")
@@ -143,6 +153,7 @@ async def run_step(ctx: FakeAgentContext, raw: Mapping[str, Any]) -> None:
             content=step.get("content"),
             locations=step.get("locations"),
             raw_input=step.get("raw_input"),
+            name=step.get("name"),
             meta=meta,
         )
     elif kind == "tool_update":
@@ -175,6 +186,25 @@ async def run_step(ctx: FakeAgentContext, raw: Mapping[str, Any]) -> None:
         await ctx.usage(step["used"], step["size"], cost=step.get("cost"), meta=meta)
     elif kind == "commands":
         await ctx.commands(step["commands"], meta=meta)
+    elif kind == "notice":
+        await ctx.notice(
+            step["title"],
+            severity=step.get("severity", "info"),
+            description=step.get("description"),
+            meta=meta,
+        )
+    elif kind == "compaction":
+        await ctx.compaction(
+            step["compaction_id"],
+            step["status"],
+            summary=step.get("summary"),
+            error=step.get("error"),
+            meta=meta,
+        )
+    elif kind == "compaction_summary":
+        await ctx.compaction_summary(
+            step["compaction_id"], step["text"], chunks=int(step.get("chunks", 1)), meta=meta
+        )
     elif kind == "sleep":
         await ctx.sleep(float(step["seconds"]))
     elif kind == "stderr":
@@ -188,7 +218,17 @@ async def run_step(ctx: FakeAgentContext, raw: Mapping[str, Any]) -> None:
     elif kind == "huge_line":
         await ctx.huge_line(int(step["bytes"]))
     elif kind == "raw_update":
-        await ctx.update(step["update"], meta=meta)
+        await ctx.update(step["update"], meta=meta, session_id=step.get("session_id"))
+    elif kind == "subagent":
+        await ctx.subagent(
+            step["subagent_session_id"],
+            name=step.get("name", "worker"),
+            task=step.get("task", ""),
+            capabilities=step.get("capabilities"),
+            meta=meta,
+        )
+    elif kind == "subagent_state":
+        await ctx.subagent_state(step["subagent_session_id"], step["state"], meta=meta)
     elif kind == "notify":
         await ctx.notify(step["method"], step.get("params"))
     elif kind == "storm":

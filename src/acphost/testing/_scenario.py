@@ -82,15 +82,22 @@ def select_option(
 
 
 def boolean_option(
-    option_id: str, name: str, value: bool = False, *, description: str | None = None
+    option_id: str,
+    name: str,
+    value: bool = False,
+    *,
+    category: str | None = None,
+    description: str | None = None,
 ) -> dict[str, Any]:
-    """A ``boolean`` config option."""
+    """A ``boolean`` (on/off) config option."""
     option: dict[str, Any] = {
         "type": "boolean",
         "id": option_id,
         "name": name,
         "currentValue": value,
     }
+    if category is not None:
+        option["category"] = category
     if description is not None:
         option["description"] = description
     return option
@@ -202,12 +209,15 @@ class Scenario:
         content: Sequence[Any] | None = None,
         locations: Sequence[Any] | None = None,
         raw_input: Any = None,
+        name: str | None = None,
         meta: Any = None,
     ) -> Scenario:
-        """Start a tool call (``tool_call``) with this id, title, kind, status and content."""
+        """Start a tool call (``tool_call``) with this id, title, kind, status and content;
+        ``name`` is the tool's programmatic name (``read_file``)."""
         return self.step(
             "tool_call",
             tool_call_id=tool_call_id,
+            name=name,
             title=title,
             kind=kind,
             status=status,
@@ -277,9 +287,79 @@ class Scenario:
         """Offer slash commands (``available_commands_update``)."""
         return self.step("commands", commands=list(commands), meta=meta)
 
-    def raw_update(self, update: Mapping[str, Any], *, meta: Any = None) -> Scenario:
-        """Any ``session/update`` body, e.g. an unknown ``sessionUpdate`` kind."""
-        return self.step("raw_update", update=dict(update), meta=meta)
+    def notice(
+        self,
+        title: str,
+        *,
+        severity: str = "info",
+        description: str | None = None,
+        meta: Any = None,
+    ) -> Scenario:
+        """Tell the user something beside the conversation (a ``notice`` update)."""
+        return self.step(
+            "notice", title=title, severity=severity, description=description, meta=meta
+        )
+
+    def compaction(
+        self,
+        compaction_id: str,
+        status: str,
+        *,
+        summary: str | Sequence[Mapping[str, Any]] | None = None,
+        error: str | None = None,
+        meta: Any = None,
+    ) -> Scenario:
+        """A ``compaction_update`` (needs the client's ``session.compaction``); a string
+        ``summary`` is one text block."""
+        summary_json = summary if summary is None or isinstance(summary, str) else list(summary)
+        return self.step(
+            "compaction",
+            compaction_id=compaction_id,
+            status=status,
+            summary=summary_json,
+            error=error,
+            meta=meta,
+        )
+
+    def compaction_summary(
+        self, compaction_id: str, text: str, *, chunks: int | None = None, meta: Any = None
+    ) -> Scenario:
+        """Stream a compaction's summary as ``compaction_summary_chunk`` updates."""
+        return self.step(
+            "compaction_summary", compaction_id=compaction_id, text=text, chunks=chunks, meta=meta
+        )
+
+    def raw_update(
+        self, update: Mapping[str, Any], *, meta: Any = None, session_id: str | None = None
+    ) -> Scenario:
+        """Any ``session/update`` body, e.g. an unknown ``sessionUpdate`` kind; ``session_id``
+        sends it as another session (a subagent's)."""
+        return self.step("raw_update", update=dict(update), meta=meta, session_id=session_id)
+
+    def subagent(
+        self,
+        subagent_session_id: str,
+        *,
+        name: str | None = None,
+        task: str | None = None,
+        capabilities: Mapping[str, Any] | None = None,
+        meta: Any = None,
+    ) -> Scenario:
+        """Announce a subagent (``subagent_spawned``, unstable)."""
+        return self.step(
+            "subagent",
+            subagent_session_id=subagent_session_id,
+            name=name,
+            task=task,
+            capabilities=dict(capabilities) if capabilities is not None else None,
+            meta=meta,
+        )
+
+    def subagent_state(self, subagent_session_id: str, state: str, *, meta: Any = None) -> Scenario:
+        """A subagent ended (``subagent_state_update``: completed, failed or cancelled)."""
+        return self.step(
+            "subagent_state", subagent_session_id=subagent_session_id, state=state, meta=meta
+        )
 
     # -- client requests -----------------------------------------------------------------
     def permission(
@@ -295,10 +375,12 @@ class Scenario:
         cancel_request_after: float | None = None,
         echo_result: bool | None = None,
         save_as: str | None = None,
+        session_id: str | None = None,
     ) -> Scenario:
-        """``session/request_permission``. ``expect`` (option id, kind, ``selected:<id>``,
-        ``allowed``, ``rejected`` or ``cancelled``) unmet → ``otherwise``: ``error``
-        (default: the prompt fails), ``continue`` (only recorded) or a stop reason.
+        """``session/request_permission`` (as ``session_id``: a subagent's). ``expect``
+        (option id, kind, ``selected:<id>``, ``allowed``, ``rejected`` or ``cancelled``)
+        unmet → ``otherwise``: ``error`` (default: the prompt fails), ``continue`` (only
+        recorded) or a stop reason.
         ``then``/``else_`` steps run when allowed / not allowed."""
         return self.step(
             "permission",
@@ -311,6 +393,7 @@ class Scenario:
             cancel_request_after=cancel_request_after,
             echo_result=echo_result,
             save_as=save_as,
+            session_id=session_id,
             **{"else": _steps_of(else_)},
         )
 
