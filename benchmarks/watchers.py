@@ -150,7 +150,9 @@ def _per_event(rs: list[dict[str, Any]], floor: float) -> str:
     if not rs or not rs[0]["subscribers"]:
         return "–"
     per = Stat.of([(r["server_cpu_s"] - floor) / (r["events"] * r["subscribers"]) for r in rs])
-    return "n/a" if per is None else f"{per.med * 1e6:.2f} µs ({per.lo * 1e6:.2f}–{per.hi * 1e6:.2f})"
+    if per is None:
+        return "n/a"
+    return f"{per.med * 1e6:.2f} µs ({per.lo * 1e6:.2f}–{per.hi * 1e6:.2f})"
 
 
 def _rounds(runs: dict[str, list[Any]], labels: list[str]) -> list[str]:
