@@ -198,7 +198,7 @@ def _first_error(runs: dict[str, list[Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="667 calls, 10 subscribers, 1 round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--subscribers", type=int, default=50)
     parser.add_argument("--tools", type=int, default=6_667)
     parser.add_argument("--out", default=str(HERE / "WATCHERS.md"))
