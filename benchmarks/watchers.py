@@ -72,13 +72,16 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
         for label in labels
     }
     none, one, many = labels
+    reniced = all(r.get("reniced") for r in ok[many])
     lines = [
         "# Watchers never slow the work",
         "",
         f"`python benchmarks/watchers.py` ({meta['when']}, commit {meta['commit']}): one"
         f" tool-call storm of {meta['tools']:,} calls in `acphost serve` (its own process),"
-        " watched by WebSocket subscribers in two other processes (niced: they stand for"
-        " browsers on other machines), offering permessage-deflate as browsers do;"
+        " watched by WebSocket subscribers in two other processes (niced while the turn runs:"
+        " they stand for browsers on other machines; "
+        + ("at normal priority once it is over" if reniced else "niced to the end")
+        + "), offering permessage-deflate as browsers do;"
         f" {meta['rounds']} interleaved round(s), a fresh server each run; median (min–max)."
         " The machine is shared: the load average below is what the figures were measured"
         " under.",
