@@ -54,6 +54,7 @@ def test_subpackages_declare_tuple_all() -> None:
     for module in (
         "acphost.agents",
         "acphost.conversation",
+        "acphost.jobs",
         "acphost.server",
         "acphost.store",
         "acphost.testing",
@@ -66,10 +67,11 @@ def test_subpackages_declare_tuple_all() -> None:
 
 UPPER = {
     "server": ("cli",),
-    "acp": ("conversation", "agents", "cli", "server", "store"),
-    "store": ("conversation", "agents", "cli", "server", "acp"),
-    "agents": ("conversation", "cli", "server", "store"),
-    "conversation": ("cli", "server"),
+    "acp": ("conversation", "agents", "cli", "server", "store", "jobs"),
+    "store": ("conversation", "agents", "cli", "server", "acp", "jobs"),
+    "agents": ("conversation", "cli", "server", "store", "jobs"),
+    "conversation": ("cli", "server", "jobs"),
+    "jobs": ("cli", "server"),
     "testing": ("conversation", "agents", "cli", "server", "store"),
 }
 

@@ -18,6 +18,7 @@ from acphost.server._console import ConsoleSource, install_console
 from acphost.server._docs_assets import install_docs
 from acphost.server._errors import ERROR_RESPONSES, install_error_handlers
 from acphost.server._guard import Guard, session_router
+from acphost.server._jobs_routes import jobs_router
 from acphost.server._limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LIVE, BodyLimit
 from acphost.server._manager import Manager, StoreSpec
 from acphost.server._routes import conversations_router, public_router
@@ -133,6 +134,12 @@ def create_app(
     app.include_router(session_router(guard), prefix="/api")
     app.include_router(
         conversations_router(manager),
+        prefix="/api",
+        dependencies=[Depends(guard)],
+        responses=ERROR_RESPONSES,
+    )
+    app.include_router(
+        jobs_router(manager),
         prefix="/api",
         dependencies=[Depends(guard)],
         responses=ERROR_RESPONSES,
