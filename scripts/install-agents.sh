@@ -7,6 +7,7 @@
 #
 #   fast-agent  PyPI fast-agent-mcp, in a Python >= 3.12 venv
 #   claude      npm @agentclientprotocol/claude-agent-acp (bundles the Claude Code binary)
+#   claude-node22  the newest claude-agent-acp, with npm's node@22 beside it (it needs Node >= 22)
 #   codex       npm @agentclientprotocol/codex-acp (bundles the codex binary)
 #   kimi        PyPI kimi-cli, in a Python 3.13 venv
 #
@@ -20,7 +21,7 @@
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ALL=(fast-agent claude codex kimi)
+ALL=(fast-agent claude claude-node22 codex kimi)
 
 args=()
 names=()

@@ -61,6 +61,32 @@ BUILTIN_AGENTS: dict[str, AgentEntry] = {
             ),
         ),
         AgentEntry(
+            "claude-node22",
+            "Claude Code, newest (claude-agent-acp on Node 22)",
+            ("claude-agent-acp",),
+            "acphost agents install claude-node22",
+            credentials=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"),
+            base_urls=("ANTHROPIC_BASE_URL",),
+            default_mode="auto",
+            ask_mode="default",
+            normalize_env={"IS_SANDBOX": "1"},
+            package=Package(
+                "npm",
+                "@agentclientprotocol/claude-agent-acp",
+                "0.101.0",
+                "claude-agent-acp-node22",
+                runtime="node@22.23.3",
+            ),
+            homepage="https://github.com/agentclientprotocol/claude-agent-acp",
+            locations=("{agents}/claude-agent-acp-node22/node_modules/.bin/claude-agent-acp",),
+            notes=(
+                "The newest adapter; it needs Node >= 22, so acphost installs npm's node@22 "
+                "beside it and runs it with that. Starts in mode auto (Claude approves its own "
+                "tool calls and never asks): acphost selects mode default, which asks, when the "
+                "permission policy decides. Same environment as claude."
+            ),
+        ),
+        AgentEntry(
             "codex",
             "Codex (codex-acp)",
             ("codex-acp",),

@@ -107,6 +107,9 @@ class AgentEntry:
             python = _python_of(program)
             if python is not None:
                 return [python, "-m", self.python_module, *args]
+        node = _node_beside(program)
+        if node is not None:
+            return [str(node), str(program.resolve()), *args]
         return [str(program), *args]
 
     def not_found(self) -> AgentNotFound:
@@ -213,6 +216,15 @@ def _python_of(script: Path) -> str | None:
     if words and "python" in os.path.basename(words[0]) and os.path.isabs(words[0]):
         return words[0]
     return None
+
+
+def _node_beside(program: Path) -> Path | None:
+    """The Node.js installed in the same npm prefix as ``program`` (a :class:`Package`
+    ``runtime``): it runs the agent instead of the machine's older ``node``."""
+    if program.parent.name != ".bin":
+        return None
+    node = program.parent / "node"
+    return node if node.is_file() and os.access(node, os.X_OK) and program.name != "node" else None
 
 
 def _npm_version(program: Path) -> str | None:
