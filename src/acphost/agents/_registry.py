@@ -18,7 +18,7 @@ from acphost.agents._config import config_path, read_config
 from acphost.agents._entry import AgentEntry
 from acphost.errors import UsageError
 
-__all__ = ["KNOWN_AGENTS", "resolve_agent"]
+__all__ = ["BUILTIN_AGENTS", "KNOWN_AGENTS", "resolve_agent"]  # BUILTIN_AGENTS: from _builtin
 
 
 def _merge(base: AgentEntry | None, name: str, fields: dict[str, Any], source: str) -> AgentEntry:
