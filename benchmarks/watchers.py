@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench.drivers import Driver, run_driver
 from _bench.env import HERE, find_host_python, log
 from _bench.machine import machine
-from _bench.stats import Stat
+from _bench.stats import Stat, median
 
 TURN_LIMIT = 1.25
 FANOUT_TARGET = 5.0
@@ -43,7 +43,9 @@ def run(tools: int, subscribers: int, rounds: int, timeout: float) -> dict[str, 
         for count, label in setups.items():
             driver = Driver(f"ws-{count}", label, "drive_ws.py", python)
             spec = {**job, "subscribers": count, "storm_timeout_s": timeout - 30}
+            load = os.getloadavg()[0]
             result = run_driver(driver, driver.script, spec, timeout, python)
+            result["round"], result["load"] = r + 1, load
             runs[label].append(result)
             brief = result.get("error") or (
                 f"turn {result['server_turn_s']:.3f} s, fan-out {result['fanout_s']:.3f} s,"
@@ -70,13 +72,16 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
         for label in labels
     }
     none, one, many = labels
+    reniced = all(r.get("reniced") for r in ok[many])
     lines = [
         "# Watchers never slow the work",
         "",
         f"`python benchmarks/watchers.py` ({meta['when']}, commit {meta['commit']}): one"
         f" tool-call storm of {meta['tools']:,} calls in `acphost serve` (its own process),"
-        " watched by WebSocket subscribers in two other processes (niced: they stand for"
-        " browsers on other machines), offering permessage-deflate as browsers do;"
+        " watched by WebSocket subscribers in two other processes (niced while the turn runs:"
+        " they stand for browsers on other machines; "
+        + ("at normal priority once it is over" if reniced else "niced to the end")
+        + "), offering permessage-deflate as browsers do;"
         f" {meta['rounds']} interleaved round(s), a fresh server each run; median (min–max)."
         " The machine is shared: the load average below is what the figures were measured"
         " under.",
@@ -85,9 +90,10 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
         "",
         "| setup | storm turn in the server | fan-out (events × subscribers / s)"
         " | per-subscriber events/s | every subscriber complete, in order | closed as slow"
-        " (4008) | server CPU | server peak RSS |",
-        "|---|---|---|---|---|---|---|---|",
+        " (4008) | server CPU | server CPU per event sent | subscribers' CPU | server peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    floor = median([r["server_cpu_s"] for r in ok[none]]) if ok[none] else 0.0
     for label in labels:
         rs = ok[label]
         subs = sum(r["subscribers"] for r in rs)
@@ -100,6 +106,8 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
             + f" | {('yes' if complete else 'NO') if subs else '–'} ({subs} subscriber runs)"
             + f" | {sum(r['kicked'] for r in rs)}"
             + f" | {_fmt(Stat.of([r['server_cpu_s'] for r in rs]))}"
+            + f" | {_per_event(rs, floor)}"
+            + f" | {_fmt(Stat.of([r['client_cpu_s'] for r in rs])) if subs else '–'}"
             + f" | {_fmt(Stat.of([r['server_maxrss_mb'] for r in rs]), ' MB')} |"
         )
     failed = {label: len(runs[label]) - len(ok[label]) for label in labels}
@@ -125,15 +133,65 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
             f"- Fan-out with {many} ÷ with {one}: {gain:.1f}× (target ≥ {FANOUT_TARGET}×):"
             f" {verdict}."
         )
+    lines += ["", *_rounds(runs, labels), ""]
     lines += [
-        "",
         "Storm turn: from the storm's first stored event to its last, by the events' own"
         " timestamps (stored, folded, published; the agent's turn as the server ran it). Fan-out:"
         " all subscribers' events ÷ the time from posting the message to the last subscriber's"
         " last event. Per-subscriber rate: its events ÷ its first-to-last event time. Server CPU:"
-        " the server process's user + system time during the storm (its agent excluded).",
+        " the server process's user + system time during the storm (its agent excluded); per"
+        " event sent: that CPU beyond the same storm's with no subscriber (median), ÷ events ×"
+        " subscribers. Subscribers' CPU: their two processes' user + system time; when it is"
+        " several times the server's, the fan-out rate measures how much of the shared cores"
+        " the (niced) subscribers got, not the server.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _per_event(rs: list[dict[str, Any]], floor: float) -> str:
+    """The server's CPU per event sent (µs), beyond ``floor`` (its CPU with no subscriber)."""
+    if not rs or not rs[0]["subscribers"]:
+        return "–"
+    per = Stat.of([(r["server_cpu_s"] - floor) / (r["events"] * r["subscribers"]) for r in rs])
+    if per is None:
+        return "n/a"
+    return f"{per.med * 1e6:.2f} µs ({per.lo * 1e6:.2f}–{per.hi * 1e6:.2f})"
+
+
+def _rounds(runs: dict[str, list[Any]], labels: list[str]) -> list[str]:
+    """Every round side by side: its three turns and its own ratios (one row per round)."""
+    none, one, many = labels
+    lines = [
+        "## Every round",
+        "",
+        f"Each round runs the three setups back to back; the ratios are that round's own. The"
+        f" 1-minute load average is the machine's before each run (no subscriber / 1 / {many}).",
+        "",
+        f"| round | turn, no subscriber | turn, 1 subscriber | turn, {many} | {many} ÷ none"
+        f" | fan-out {many} ÷ 1 | closed as slow (4008) | load average |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    ratios = []
+    for i, (a, b, c) in enumerate(zip(runs[none], runs[one], runs[many], strict=True)):
+        if any("error" in r for r in (a, b, c)):
+            lines.append(f"| {i + 1} | failed: {_first_error({'r': [a, b, c]})[:80]} |")
+            continue
+        ratio = c["server_turn_s"] / a["server_turn_s"]
+        ratios.append(ratio)
+        gain = (c["events"] * c["subscribers"] / c["fanout_s"]) / (b["events"] / b["fanout_s"])
+        loads = " / ".join(f"{r['load']:.1f}" if "load" in r else "?" for r in (a, b, c))
+        lines.append(
+            f"| {i + 1} | {a['server_turn_s']:.3f} s | {b['server_turn_s']:.3f} s"
+            f" | {c['server_turn_s']:.3f} s | {ratio:.2f}× | {gain:.1f}× | {c['kicked']}"
+            f" | {loads} |"
+        )
+    if ratios:
+        lines += [
+            "",
+            f"Median of the rounds' own turn ratios ({many} ÷ none): {median(ratios):.2f}×"
+            f" (every round: {', '.join(f'{x:.2f}×' for x in ratios)}).",
+        ]
+    return lines
 
 
 def _first_error(runs: dict[str, list[Any]]) -> str:
@@ -143,7 +201,7 @@ def _first_error(runs: dict[str, list[Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="667 calls, 10 subscribers, 1 round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--subscribers", type=int, default=50)
     parser.add_argument("--tools", type=int, default=6_667)
     parser.add_argument("--out", default=str(HERE / "WATCHERS.md"))

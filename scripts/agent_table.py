@@ -37,11 +37,13 @@ CHECK_NAMES = {
     "two_turns": "2 turns",
     "resume": "resume",
     "auth_required": "auth",
+    "steer": "steer",
 }
 LABELS = {
     "fast-agent": "fast-agent (passthrough model)",
     "fast-agent-model": "fast-agent (model server)",
     "claude": "Claude Code (claude-agent-acp)",
+    "claude-node22": "Claude Code, newest (claude-agent-acp on Node 22)",
     "codex": "Codex (codex-acp)",
     "kimi": "Kimi CLI",
 }
@@ -97,6 +99,32 @@ def _usage(record: dict[str, Any]) -> str:
     return ", ".join(said) or "none"
 
 
+def _asking(record: dict[str, Any]) -> str:
+    """The mode it started in, and the one acphost selected so that a policy is asked."""
+    asking = record.get("asking_mode") or {}
+    started = asking.get("started_in") or (record.get("modes") or {}).get("current")
+    if not started:
+        return "no modes"
+    text = f"starts in `{started}`"
+    if asking.get("selected"):
+        text += f"; ask/deny select `{asking['selected']}`"
+    elif asking:
+        text += "; asks in it"
+    return text
+
+
+def _advertised(record: dict[str, Any]) -> str:
+    """What it advertised on ``initialize`` beyond prompts and MCP (``loadSession`` etc.)."""
+    plain = ("promptCapabilities.", "mcpCapabilities.")
+    shown = [c for c in record.get("capabilities") or () if not c.startswith(plain)]
+    return "<br>".join(f"`{c}`" for c in shown) if shown else "none"
+
+
+def _steering(record: dict[str, Any]) -> str:
+    steering = record.get("steering")
+    return "not observed" if steering is None else ("yes" if steering else "no")
+
+
 def _auth(record: dict[str, Any]) -> str:
     text = _code(record.get("auth_methods"))
     error = record.get("auth_error")
@@ -120,8 +148,9 @@ def render(data: dict[str, Any]) -> str:
     order += sorted(label for label in agents if label not in LABELS)
     rows = [
         "| agent | version | client methods it called | update kinds it sent | cancel | "
-        "session after restart | auth methods | usage | checks |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "session after restart | auth methods | usage | permission mode | advertised | "
+        "steering | checks |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for label in order:
         record = agents[label]
@@ -135,6 +164,9 @@ def render(data: dict[str, Any]) -> str:
             _resume(record),
             _auth(record),
             _usage(record),
+            _asking(record),
+            _advertised(record),
+            _steering(record),
             _checks(record),
         ]
         rows.append("| " + " | ".join(cells) + " |")
@@ -160,7 +192,7 @@ def render(data: dict[str, Any]) -> str:
 
 def render_registry() -> str:
     """The built-in registry entries (acphost must be importable: run with its venv)."""
-    from acphost.agents._registry import BUILTIN_AGENTS
+    from acphost.agents._builtin import BUILTIN_AGENTS
 
     rows = [
         "| name | launches | install | credentials | base URL | starts in mode |",

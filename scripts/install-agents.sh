@@ -7,11 +7,12 @@
 #
 #   fast-agent  PyPI fast-agent-mcp, in a Python >= 3.12 venv
 #   claude      npm @agentclientprotocol/claude-agent-acp (bundles the Claude Code binary)
+#   claude-node22  the newest claude-agent-acp, with npm's node@22 beside it (it needs Node >= 22)
 #   codex       npm @agentclientprotocol/codex-acp (bundles the codex binary)
 #   kimi        PyPI kimi-cli, in a Python 3.13 venv
 #
 # This is `acphost agents install NAME...`: the pinned versions live in acphost's registry
-# (src/acphost/agents/_registry.py) and the agents go where acphost looks for them:
+# (src/acphost/agents/_builtin.py) and the agents go where acphost looks for them:
 # $ACPHOST_AGENTS_DIR, else $ACPHOST_HOME/agents, else ~/.local/share/acphost/agents
 # (scripts/test.sh sets ACPHOST_AGENTS_DIR to this project's .cache/agents). An agent already
 # there at its pinned version is skipped; <dir>/versions.txt records what is installed.
@@ -20,7 +21,7 @@
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ALL=(fast-agent claude codex kimi)
+ALL=(fast-agent claude claude-node22 codex kimi)
 
 args=()
 names=()

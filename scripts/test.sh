@@ -5,6 +5,8 @@
 # installs the pinned real agents (best effort: tests needing a missing agent skip, saying why),
 # then runs, stopping at the first failure:
 #   ruff check · ruff format --check · mypy · API breakage checks · reference docs · pytest "$@"
+#   · the SDK's next major: mypy and the tests of the typed models again, in .venv-sdk1 with
+#     agent-client-protocol $SDK_NEXT (acphost supports 0.12, which .venv has, and 1.0)
 # e.g. bash scripts/test.sh -k fast_agent -x
 set -uo pipefail
 
@@ -60,6 +62,32 @@ install_project() {
     echo "$want" >"$stamp"
 }
 
+# The official SDK's next major (1.0 release candidates): acphost must work with it and 0.12.
+SDK_NEXT="1.0.0rc3"
+SDK_VENV="$ROOT/.venv-sdk1"
+SDK_TESTS=(tests/test_lazy_import.py tests/test_messages.py tests/test_client.py
+    tests/test_jsonrpc.py tests/test_fake_agent.py tests/test_conversation.py
+    tests/test_asking_mode.py tests/test_toolcalls.py tests/test_resume.py
+    tests/test_protocol_wire.py)
+
+# .venv-sdk1: acphost (editable) with the SDK's next major; rebuilt when either changed.
+ensure_sdk_venv() {
+    local stamp="$SDK_VENV/.acphost-install" want log="$SDK_VENV/pip-install.log"
+    want="$(sha256sum pyproject.toml | cut -d' ' -f1) $SDK_NEXT"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        return 0
+    fi
+    say "creating .venv-sdk1 (agent-client-protocol==$SDK_NEXT)"
+    rm -rf "$SDK_VENV"
+    "$VENV/bin/python" -m venv "$SDK_VENV" &&
+        "$SDK_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+            -e '.[dev]' "agent-client-protocol==$SDK_NEXT" >"$log" 2>&1 || {
+        grep -v 'is ignored: it is neither' "$log" | tail -n 40 >&2
+        return 1
+    }
+    echo "$want" >"$stamp"
+}
+
 ensure_venv
 install_project
 
@@ -98,4 +126,9 @@ ray_tests() {
     return $rc
 }
 run_step "pytest (Ray)" ray_tests "$@"
+run_step ".venv-sdk1 (agent-client-protocol $SDK_NEXT)" ensure_sdk_venv
+run_step "mypy with agent-client-protocol $SDK_NEXT" \
+    "$SDK_VENV/bin/mypy" --cache-dir .mypy_cache/sdk1
+run_step "the SDK's typed models with agent-client-protocol $SDK_NEXT" \
+    "$SDK_VENV/bin/pytest" -q -p no:cacheprovider "${SDK_TESTS[@]}"
 say "all checks passed"

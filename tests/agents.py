@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 
 from acphost.agents import ACPAgent, AgentEntry
+from acphost.agents._builtin import BUILTIN_AGENTS
 from acphost.agents._config import agents_dir
-from acphost.agents._registry import BUILTIN_AGENTS
 from acphost.testing import ScriptedReply, TextReply, ToolCallReply
 
 __all__ = [
@@ -161,6 +161,13 @@ class Profile:
     entry: str  # the registry name
     uses_server: bool = True
     asks_before_shell: bool = True  # does a plain shell command go through a permission?
+    asks_when_allowed: bool = True  # does it ask when the policy allows all (no mode chosen)?
+    steers: bool = False  # does it take messages into a running turn (``_session/steering``)?
+
+    @property
+    def family(self) -> str:
+        """The agent behind the entry (``claude-node22`` is Claude Code too)."""
+        return _FAMILIES.get(self.entry, self.entry)
 
     # --- starting ------------------------------------------------------------------------
 
@@ -199,13 +206,13 @@ class Profile:
             "DO_NOT_TRACK": "1",
         }
         base = base_url or "http://127.0.0.1:9"  # nothing listens on the discard port
-        if self.entry == "fast-agent":
+        if self.family == "fast-agent":
             model = "slow" if slow else "passthrough"
             if self.uses_server:
                 model = "generic.fake-model"
                 env |= {"GENERIC_BASE_URL": f"{base}/v1", "GENERIC_API_KEY": "x"}
             command += ["--model", model, "--home", str(home / "fast-agent")]
-        elif self.entry == "claude":
+        elif self.family == "claude":
             env |= {
                 "ANTHROPIC_BASE_URL": base,
                 "ANTHROPIC_API_KEY": "sk-ant-x" if credentials else None,
@@ -218,7 +225,7 @@ class Profile:
             }
             if os.geteuid() == 0 or "IS_SANDBOX" in os.environ:
                 env["IS_SANDBOX"] = "1"  # exactly "1": any other value breaks session/new
-        elif self.entry == "codex":
+        elif self.family == "codex":
             codex_home = home / ".codex"
             codex_home.mkdir(exist_ok=True)
             config = _CODEX_CONFIG.format(base=f"{base}/v1")
@@ -233,7 +240,7 @@ class Profile:
                 "NO_BROWSER": "1",
                 "INITIAL_AGENT_MODE": "workspace-write",
             }
-        elif self.entry == "kimi":
+        elif self.family == "kimi":
             share = home / ".kimi"
             (share / "credentials").mkdir(parents=True, exist_ok=True)
             (share / "config.toml").write_text(_KIMI_CONFIG.format(base=f"{base}/v1"))
@@ -249,6 +256,8 @@ class Profile:
             env={**entry.env, **env},
             registry_name=self.entry,
             startup_timeout=START_TIMEOUT,
+            ask_mode=entry.ask_mode or None,
+            asks_permission=entry.asks_permission,
         )
 
     # --- what a turn asks of it ----------------------------------------------------------
@@ -257,22 +266,22 @@ class Profile:
         rel = str(path.relative_to(workspace))
         if not self.uses_server:
             return Step(_passthrough("read_text_file", path=rel))
-        if self.entry == "claude":
+        if self.family == "claude":
             return _tool("Read", file_path=str(path))
-        if self.entry == "codex":
+        if self.family == "codex":
             return _tool("exec_command", cmd=f"cat {rel}")
-        if self.entry == "kimi":
+        if self.family == "kimi":
             return _tool("ReadFile", path=rel)
         return _tool("read_text_file", path=rel)
 
     def shell(self, command: str) -> Step:
         if not self.uses_server:
             return Step(_passthrough("execute", command=command))
-        if self.entry == "claude":
+        if self.family == "claude":
             return _tool("Bash", command=command, description="Run the test command")
-        if self.entry == "codex":
+        if self.family == "codex":
             return _tool("exec_command", cmd=command)
-        if self.entry == "kimi":
+        if self.family == "kimi":
             return _tool("Shell", command=command)
         return _tool("execute", command=command)
 
@@ -280,9 +289,9 @@ class Profile:
         rel = str(path.relative_to(workspace))
         if not self.uses_server:
             return Step(_passthrough("write_text_file", path=rel, content=content))
-        if self.entry == "claude":
+        if self.family == "claude":
             return _tool("Write", file_path=str(path), content=content)
-        if self.entry == "codex":
+        if self.family == "codex":
             # Inside the workspace codex writes without asking: escalate so it must ask us.
             return _tool(
                 "exec_command",
@@ -290,7 +299,7 @@ class Profile:
                 sandbox_permissions="require_escalated",
                 justification="write the test file",
             )
-        if self.entry == "kimi":
+        if self.family == "kimi":
             return _tool("WriteFile", path=rel, content=content)
         return _tool("write_text_file", path=rel, content=content)
 
@@ -307,13 +316,20 @@ def _passthrough(tool: str, **arguments: Any) -> str:
 
 START_TIMEOUT = 60.0
 
-_VERSION_KEYS = {"claude": "claude-agent-acp", "codex": "codex-acp"}
+_VERSION_KEYS = {
+    "claude": "claude-agent-acp",
+    "claude-node22": "claude-agent-acp-node22",
+    "codex": "codex-acp",
+}
+_FAMILIES = {"claude-node22": "claude"}
 
 PROFILES = (
     Profile("fast-agent", "fast-agent", uses_server=False),
     Profile("fast-agent-model", "fast-agent"),
     Profile("claude", "claude", asks_before_shell=True),
-    Profile("codex", "codex", asks_before_shell=False),
+    # 0.101 starts in mode auto: it asks only once acphost selects mode default (ask, deny).
+    Profile("claude-node22", "claude-node22", asks_when_allowed=False, steers=True),
+    Profile("codex", "codex", asks_before_shell=False, steers=True),
     Profile("kimi", "kimi"),
 )
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from acphost.conversation import Conversation
-from acphost.conversation._conversation import ASYNC_SLICE
+from acphost.conversation._driving import ASYNC_SLICE
 from acphost.events import Event, ToolCallEvent
 from acphost.testing import Scenario
 

@@ -377,7 +377,7 @@ def test_install_goes_where_the_registry_looks(env: dict[str, str]) -> None:
     other = cli("agents", "install", "gemini", "nope", env=env)
     assert other.returncode == 1
     assert "npm install -g @google/gemini-cli" in other.stderr
-    assert "acphost installs: claude, codex, kimi, fast-agent" in other.stderr
+    assert "acphost installs: claude, claude-node22, codex, kimi, fast-agent" in other.stderr
 
 
 def test_install_of_an_installed_agent_is_quick_and_seen(env: dict[str, str]) -> None:

@@ -8,8 +8,9 @@ import pytest
 
 from acphost import events
 from acphost.acp.messages import SessionUpdate
+from acphost.conversation._construct import construct
 from acphost.conversation._state import ConversationState
-from acphost.conversation._translate import Translator, construct
+from acphost.conversation._translate import Translator
 
 SAMPLES: dict[str, Any] = {
     "commands": [{"name": "c"}],

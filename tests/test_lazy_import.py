@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import importlib.metadata
 import json
 import random
 import re
@@ -33,6 +34,12 @@ from acphost.acp.jsonrpc import INVALID_PARAMS, IncomingRequest, JsonRpcConnecti
 from acphost.acp.messages import UPDATE_KINDS, PromptAnswer, SessionAnswer, SessionUpdate
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.errors import ProtocolError
+
+# acphost works with SDK 0.12 and 1.0 (scripts/test.sh runs these tests with each).
+SDK_1 = int(importlib.metadata.version("agent-client-protocol").split(".")[0]) >= 1
+# Updates newer than SDK 0.12: acphost reads them with its own checks and keeps them raw with
+# either SDK, so that what a host sees does not depend on the SDK installed.
+NEWER_UPDATES = {"notice", "compaction_update", "compaction_summary_chunk"}
 
 # --- a whole conversation, in a fresh interpreter -----------------------------------------
 
@@ -313,6 +320,11 @@ def test_the_connection_reads_and_types_lazily(tmp_path: Path) -> None:
     assert typed.stop_reason == "max_tokens"
 
 
+def _kind_of(model: type[BaseModel]) -> str:
+    kind: str = typing.get_args(model.model_fields["session_update"].annotation)[0]
+    return kind
+
+
 def test_sdk_constants_match() -> None:
     import acp.meta
 
@@ -321,8 +333,10 @@ def test_sdk_constants_match() -> None:
     assert acp.meta.PROTOCOL_VERSION == client.PROTOCOL_VERSION
     models = set(typing.get_args(messages.KnownUpdate))
     sdk_models = typing.get_args(schema.SessionNotification.model_fields["update"].annotation)
-    assert models == set(sdk_models)  # every update the SDK knows, typed
-    kinds = {typing.get_args(m.model_fields["session_update"].annotation)[0] for m in models}
+    newer = {m for m in sdk_models if _kind_of(m) in NEWER_UPDATES}
+    assert bool(newer) == SDK_1
+    assert models == set(sdk_models) - newer  # every other update the SDK knows, typed
+    kinds = {_kind_of(m) for m in models}
     assert kinds == UPDATE_KINDS
     assert schema.McpServerStdio in typing.get_args(client.McpServer)
     update = SessionUpdate("s", {"sessionUpdate": "plan", "entries": "bad"}).update
@@ -467,9 +481,25 @@ def _as_sdk_0_12(value: Any) -> Any:
 
 def _ours(check: Callable[[Any], Any], payload: Any) -> Any:
     try:
-        return _as_sdk_0_12(check(payload))
+        return check(_as_sdk_1(payload)) if SDK_1 else _as_sdk_0_12(check(payload))
     except shapes.Malformed:
         return "rejected"
+
+
+def _as_sdk_1(value: Any) -> Any:
+    """The deliberate difference from SDK 1.0: a config option whose category is not a string
+    (an object is the older schema's form, which SDK 0.12 accepts) is kept, its category
+    dropped if invalid, as SDK 0.12 does; SDK 1.0 drops the whole option."""
+    if isinstance(value, dict):
+        return {key: _as_sdk_1(item) for key, item in value.items()}
+    if not isinstance(value, list):
+        return value
+    return [_as_sdk_1(item) for item in value if not _odd_category(item)]
+
+
+def _odd_category(item: Any) -> bool:
+    category = item.get("category") if isinstance(item, dict) else None
+    return category is not None and not isinstance(category, str)
 
 
 @pytest.mark.parametrize(("name", "check", "model", "payload"), CASES, ids=[c[0] for c in CASES])

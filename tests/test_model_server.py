@@ -6,6 +6,7 @@ when an installed agent's venv has them, check that real clients accept it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import gzip
 import http.client
@@ -445,6 +446,20 @@ def test_delay_notices_the_client_hanging_up(server: ModelServer) -> None:
     while not request.client_gone and time.monotonic() < deadline:
         time.sleep(0.02)
     assert request.client_gone
+
+
+def test_a_held_reply_waits_for_its_release(server: ModelServer) -> None:
+    hold = threading.Event()
+    held = TextReply(text="released", hold=hold)
+    server.script(held)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(post, server, "/v1/messages", anthropic_body())
+        assert held.served.wait(10)
+        assert not answer.done()  # nothing comes until the test says so
+        hold.set()
+        status, _, body = answer.result(timeout=10)
+    assert status == 200
+    assert "released" in body.decode()
 
 
 def test_stop_does_not_wait_out_a_delay() -> None:

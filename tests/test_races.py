@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -313,9 +314,14 @@ async def scenario(ctx, prompt):
 """
 
 
-def pid_of(workspace: Path, name: str) -> int:
+def pid_of(workspace: Path, name: str, timeout: float = 20) -> int:
+    """The pid the command wrote, waiting for the shell to write it (it runs on its own)."""
     path = workspace / f"{name}.pid"
-    return int(path.read_text())
+    deadline = time.monotonic() + timeout
+    while not (text := path.read_text() if path.exists() else "").endswith("\n"):
+        assert time.monotonic() < deadline, f"{path.name} was never written"
+        time.sleep(0.01)
+    return int(text)
 
 
 def gone(pid: int) -> bool:
@@ -337,6 +343,7 @@ def test_cancel_ends_the_turns_terminals_and_says_how(
 
     def interrupt_when_running(event: Event) -> None:
         if isinstance(event, ToolCallEvent) and event.tool_call_id == "t-foreground":
+            pid_of(workspace, "foreground")  # the command is running before the cancel
             conversation.interrupt()
 
     conversation = conversations(fake_agent(source=TERMINALS), callbacks=[interrupt_when_running])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,12 +28,14 @@ import pytest
 from acphost.acp.jsonrpc import IncomingRequest
 from acphost.acp.messages import AgentMessage, ExtensionNotification, SessionUpdate
 from acphost.agents import ACPAgent, AgentContext, SessionStart
+from acphost.agents._registry import BUILTIN_AGENTS
 from acphost.conversation import Conversation
 from acphost.errors import AuthRequired
 from acphost.events import (
     AgentMessageEvent,
     Event,
     PermissionDecidedEvent,
+    PermissionModeEvent,
     PermissionRequestedEvent,
     SessionEvent,
     ToolCallEvent,
@@ -155,8 +158,22 @@ class RecordingAgent(ACPAgent):
                 "load_session": bool(caps.load_session),
                 "session_resume": bool(session_caps and session_caps.resume),
                 "session_list": bool(session_caps and session_caps.list),
+                "capabilities": _advertised((connection.init_json or {}).get("agentCapabilities")),
+                "steering": self.supports_steering,
             }
         return facts
+
+
+def _advertised(capabilities: Any, prefix: str = "") -> set[str]:
+    """The capabilities an agent turned on, as dotted paths (``sessionCapabilities.fork``)."""
+    if isinstance(capabilities, dict) and capabilities:
+        found: set[str] = set()
+        for key, value in capabilities.items():
+            if key != "_meta":
+                found |= _advertised(value, f"{prefix}.{key}" if prefix else key)
+        return found
+    on = capabilities not in (None, False)  # `{}` turns a feature on
+    return {prefix} if prefix and on else set()
 
 
 # --- fixtures ---------------------------------------------------------------------------
@@ -356,12 +373,12 @@ def test_read_then_shell_in_one_session(
         },
         checks={"read": "passed", "shell": "passed", "two_turns": "passed"},
     )
-    if host.profile.entry == "claude":
+    if host.profile.family == "claude":
         assert turn_usage
         assert costs
         assert conversation.state.cost is not None
         assert conversation.state.cost > 0
-    if host.profile.entry == "codex":
+    if host.profile.family == "codex":
         assert turn_usage
         assert turn_usage[0].input_tokens > 0
 
@@ -376,8 +393,9 @@ def test_write_allowed(
     assert ended.stop_reason == "end_turn"
     asked = [e for e in events if isinstance(e, PermissionRequestedEvent)]
     decided = [e for e in events if isinstance(e, PermissionDecidedEvent)]
-    assert asked, "the agent wrote without asking"
-    assert decided
+    # Allowing everything selects no mode: an agent that starts in `auto` writes unasked.
+    assert bool(asked) == host.profile.asks_when_allowed, asked
+    assert len(decided) == len(asked)
     assert all(d.decision.startswith("allow") for d in decided), decided
     assert target.read_text() == content
     call = the_tool_call(events)
@@ -399,7 +417,7 @@ def test_write_denied(
     conversation = host.open(permission="deny")
     ended, events = host.turn(conversation, host.profile.write(target, workspace, "must not be"))
     # Codex's only "no" is "No, and tell Codex what to do differently": it ends the turn.
-    assert ended.stop_reason == ("cancelled" if host.profile.entry == "codex" else "end_turn")
+    assert ended.stop_reason == ("cancelled" if host.profile.family == "codex" else "end_turn")
     asked = [e for e in events if isinstance(e, PermissionRequestedEvent)]
     decided = [e for e in events if isinstance(e, PermissionDecidedEvent)]
     assert asked
@@ -409,9 +427,20 @@ def test_write_denied(
     for call in tool_calls(events).values():
         assert call.status != "completed" or call.synthetic, call
     settled(conversation)
-    check_log(conversation)
+    log = check_log(conversation)
+    entry = BUILTIN_AGENTS[host.profile.entry]
+    chosen = [e for e in log if isinstance(e, PermissionModeEvent)]
+    started_in = next(
+        (e.modes or {}).get("currentModeId") for e in log if isinstance(e, SessionEvent)
+    )
+    assert bool(chosen) or host.profile.asks_when_allowed  # an `auto` agent was made to ask
+    if entry.ask_mode and started_in != entry.ask_mode:
+        # The policy decides, so acphost selected the mode in which the agent asks, and said so.
+        assert [(e.mode_id, e.can_ask) for e in chosen] == [(entry.ask_mode, True)], chosen
+        assert conversation.state.mode_id == entry.ask_mode
     observe(
         host.profile.label,
+        asking_mode={"started_in": started_in, "selected": chosen[0].mode_id if chosen else None},
         denied_stop_reason=ended.stop_reason,
         permission_option_kinds={o.get("kind") for e in asked for o in e.options},
         checks={"write_denied": "passed"},
@@ -472,6 +501,36 @@ def test_cancel_during_a_slow_turn(
         },
         checks={"cancel": "passed"},
     )
+
+
+@pytest.mark.parametrize(
+    "profile", [p for p in PROFILES if p.steers], indirect=True, ids=lambda p: p.label
+)
+def test_steer_a_running_turn(host: Host, check_log: Callable[[Conversation], list[Event]]) -> None:
+    """A message steered in while the model thinks joins the running turn: the model gets it
+    in that turn, and the log has it as the turn's user message, marked steered."""
+    conversation = host.open(permission="allow")
+    token = f"steer-{uuid.uuid4().hex[:10]}"
+    hold = threading.Event()
+    first = TextReply(text="first answer", hold=hold)
+    host.server.script(first, TextReply(text="steered answer"))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        running = pool.submit(conversation.run, "Just reply: first answer")
+        try:
+            assert first.served.wait(TURN_TIMEOUT), "the model was never asked"
+            steered = host.bounded(conversation.steer, f"Also mention {token}")
+        finally:
+            hold.set()
+        ended = running.result(timeout=TURN_TIMEOUT)
+    assert isinstance(ended, TurnEndedEvent)
+    assert ended.stop_reason == "end_turn"
+    assert steered.steered
+    assert steered.turn == ended.turn == 1
+    assert conversation.state.turns == 1  # it joined the turn: nothing queued for a next one
+    assert any(token in r.text() for r in host.server.api_requests()), "the model never saw it"
+    log = check_log(conversation)
+    assert "steered answer" in agent_text([e for e in log if e.turn == 1])
+    observe(host.profile.label, checks={"steer": "passed"})
 
 
 # A host process: start (or resume) a conversation, run one turn, report it as JSON. With
@@ -571,7 +630,7 @@ def test_resume_after_host_restart(host: Host) -> None:
     observe(host.profile.label, resume=how, checks={"resume": "passed"})
 
 
-@pytest.mark.parametrize("label", ["claude", "codex", "kimi"])
+@pytest.mark.parametrize("label", ["claude", "claude-node22", "codex", "kimi"])
 def test_missing_credentials_raise_auth_required(
     label: str, tmp_path: Path, workspace: Path, bounded: Callable[..., Any]
 ) -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from acphost.agents import KNOWN_AGENTS, ACPAgent, AgentEntry, resolve_agent
+from acphost.agents._builtin import BUILTIN_AGENTS
 from acphost.agents._config import agents_dir, config_path, read_config
-from acphost.agents._registry import BUILTIN_AGENTS
+from acphost.agents._install import plan_install
 from acphost.conversation import Conversation
 from acphost.errors import AgentNotFound, UsageError
 from agents import AGENTS_DIR, installed_versions
@@ -23,6 +24,7 @@ EXPECTED = {
     "demo",
     "echo",
     "claude",
+    "claude-node22",
     "codex",
     "copilot",
     "pi",
@@ -162,6 +164,33 @@ def test_claude_gets_is_sandbox_1_only_when_it_is_set(
     monkeypatch.setenv("IS_SANDBOX", "yes")  # Claude Code refuses anything but "1"
     assert KNOWN_AGENTS["claude"].agent().env["IS_SANDBOX"] == "1"
     assert KNOWN_AGENTS["claude"].agent(env={"IS_SANDBOX": None}).env["IS_SANDBOX"] is None
+
+
+def test_an_agent_that_needs_a_newer_node_runs_with_the_one_installed_beside_it(
+    home: Path,
+) -> None:
+    entry = KNOWN_AGENTS["claude-node22"]
+    package = entry.package
+    assert package is not None
+    assert package.runtime.startswith("node@22")
+    prefix = home / "agents" / package.folder
+    script(Path(os.environ["PATH"]) / "npm", "#!/bin/sh\n")  # planned, never run
+    plan = plan_install(entry.name, package)
+    (step,) = plan.steps
+    assert step[-2:] == [package.runtime, package.spec]  # one npm install, both packages
+    assert step[step.index("--prefix") + 1] == str(prefix)
+
+    target = script(prefix / "node_modules" / package.name / "dist" / "index.js", "#!/bin/sh\n")
+    (target.parent.parent / "package.json").write_text(json.dumps({"version": package.version}))
+    bin_dir = prefix / "node_modules" / ".bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "claude-agent-acp").symlink_to(target)
+    # Without its Node.js the install is not done, and the machine's node would run it.
+    assert not plan_install(entry.name, package).done
+    assert entry.launch_command() == [str(bin_dir / "claude-agent-acp")]
+    node = script(bin_dir / "node", "#!/bin/sh\n")
+    assert plan_install(entry.name, package).done
+    assert entry.launch_command() == [str(node), str(target)]
 
 
 def test_version_from_the_npm_package_without_running_it(home: Path) -> None:
@@ -320,6 +349,7 @@ def test_the_cli_lists_config_agents(home: Path, tmp_path: Path) -> None:
     ("name", "key"),
     [
         ("claude", "claude-agent-acp"),
+        ("claude-node22", "claude-agent-acp-node22"),
         ("codex", "codex-acp"),
         ("kimi", "kimi"),
         ("fast-agent", "fast-agent"),
@@ -337,6 +367,10 @@ def test_installed_agents_are_found_with_their_versions(
     command = entry.launch_command()
     if name == "kimi":  # never the bare `kimi` entry point
         assert command[1:] == ["-m", "kimi_cli.cli", "acp"]
+    if name == "claude-node22":  # with the Node 22 installed beside it
+        assert command[0].endswith("/node_modules/.bin/node")
+        found = subprocess.run([command[0], "--version"], capture_output=True, text=True)
+        assert found.stdout.startswith("v22."), found
     assert isinstance(entry.agent(), ACPAgent)
     assert isinstance(entry, AgentEntry)
 
@@ -358,8 +392,15 @@ def test_the_capability_table_is_rendered_from_observations(tmp_path: Path) -> N
                 "auth_methods": ["api-key (agent)"],
                 "auth_error": {"message": "Authentication required"},
                 "usage": {"prompt_response_usage": True},
-                "checks": {"read": "passed", "cancel": "passed"},
+                "checks": {"read": "passed", "cancel": "passed", "steer": "passed"},
                 "denied_stop_reason": "cancelled",
+                "asking_mode": {"started_in": "auto", "selected": "default"},
+                "capabilities": [
+                    "loadSession",
+                    "promptCapabilities.image",
+                    "sessionCapabilities.fork",
+                ],
+                "steering": True,
             }
         }
     }
@@ -379,7 +420,10 @@ def test_the_capability_table_is_rendered_from_observations(tmp_path: Path) -> N
     assert "stopReason `cancelled`, model request aborted" in row
     assert "`session/load`; after a host restart: loaded" in row
     assert "`api-key (agent)`; no credentials: `AuthRequired`" in row
+    assert "| starts in `auto`; ask/deny select `default` |" in row
+    assert "| `loadSession`<br>`sessionCapabilities.fork` | yes |" in row  # prompts: not news
     assert "read ✓" in row
+    assert "steer ✓" in row
     assert "write –" in row
     assert "a denied permission ends the turn `cancelled`" in printed
 

@@ -343,3 +343,27 @@ def test_the_pacer_holds_senders_only_while_a_turn_is_driven() -> None:
         return free, held
 
     assert asyncio.run(scenario()) == (True, True)
+
+
+def test_the_pacer_wakes_senders_together_once_per_tick_during_a_turn() -> None:
+    async def scenario() -> tuple[bool, bool, bool]:
+        pacer = Pacer(share=1.0, interval=3600.0)  # no debt: only the tick holds a sender
+        with pacer.turn():
+            first = asyncio.ensure_future(pacer.pace(0.0))
+            second = asyncio.ensure_future(pacer.pace(0.0))
+            gone = asyncio.ensure_future(pacer.pace(0.0))
+            for _ in range(3):
+                await asyncio.sleep(0)
+            held = not (first.done() or second.done())  # even a free batch waits for the tick
+            gone.cancel()  # a sender that goes away does not disturb the others' wait
+            await asyncio.sleep(0)
+            others_waiting = not (first.done() or second.done())
+        # the turn's end is the tick everyone waits for: all are released at once
+        await asyncio.wait_for(asyncio.gather(first, second), WAIT)
+        fast = Pacer(share=1.0, interval=0.001)
+        with fast.turn():  # a tick comes without the turn ending
+            await asyncio.wait_for(fast.pace(0.0), WAIT)
+            still = fast.driving == 1
+        return held, others_waiting, still
+
+    assert asyncio.run(scenario()) == (True, True, True)

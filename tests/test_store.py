@@ -31,7 +31,8 @@ from acphost.store import (
     default_store_path,
 )
 from acphost.store._schema import _MIGRATIONS
-from acphost.store._sqlite import _CONV_COLUMNS, SCHEMA_VERSION, _insert_rows
+from acphost.store._sql import CONV_COLUMNS, insert_rows
+from acphost.store._sqlite import SCHEMA_VERSION
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -469,14 +470,14 @@ def test_an_older_database_is_migrated_with_its_header_intact(db: Path, version:
         step(raw)
     raw.execute(f"PRAGMA user_version = {version}")
     raw.execute(
-        f"INSERT INTO conversations ({_CONV_COLUMNS}) VALUES"
+        f"INSERT INTO conversations ({CONV_COLUMNS}) VALUES"
         " ('c', 'a', '/w', 'Old', 'idle', 1.0, 150.0, 's0', '{}')"
     )
     status_events = [
         header_event(1, "status_changed", status="running", previous="idle"),
         header_event(2, "status_changed", status="idle", previous="running"),
     ]
-    raw.executemany(_insert_rows(1), [astuple(e) for e in status_events])
+    raw.executemany(insert_rows(1), [astuple(e) for e in status_events])
     raw.close()
     with SQLiteStore(db) as store:
         record = store.get_conversation("c")
@@ -610,11 +611,11 @@ def test_a_turn_running_when_the_database_is_upgraded_has_a_gone_owner(db: Path)
     raw.execute("PRAGMA user_version = 3")
     for id in ("left-running", "idle"):
         raw.execute(
-            f"INSERT INTO conversations ({_CONV_COLUMNS}) VALUES"
+            f"INSERT INTO conversations ({CONV_COLUMNS}) VALUES"
             f" ('{id}', 'a', '/w', NULL, 'idle', 1.0, 1.0, NULL, '{{}}')"
         )
     raw.execute(
-        _insert_rows(1),
+        insert_rows(1),
         ("left-running", 1, "e1", "status_changed", 201.0, b'{"status":"running"}'),
     )
     raw.close()

@@ -8,7 +8,8 @@ from acphost.agents._base import (
     SteerOutcome,
     TurnResult,
 )
-from acphost.agents._registry import KNOWN_AGENTS, AgentEntry, resolve_agent
+from acphost.agents._entry import AgentEntry
+from acphost.agents._registry import KNOWN_AGENTS, resolve_agent
 
 __all__ = (
     "KNOWN_AGENTS",

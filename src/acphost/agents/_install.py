@@ -3,9 +3,10 @@
 The pins live on the registry entries (:class:`Package`); ``acphost agents install NAME``
 and ``scripts/install-agents.sh`` both come here, so they agree on versions and on the place
 (:func:`~acphost.agents._config.agents_dir`, where the registry looks first). npm packages go
-to ``<agents>/<folder>`` (``npm install --prefix``), PyPI packages to their own venv
-``<agents>/<folder>/venv``. An agent already there at its pinned version is left alone.
-``<agents>/versions.txt`` records what is installed.
+to ``<agents>/<folder>`` (``npm install --prefix``, with the Node.js ``runtime`` the package
+needs when it is newer than the machine's: npm's ``node`` package, no other download), PyPI
+packages to their own venv ``<agents>/<folder>/venv``. An agent already there at its pinned
+version is left alone. ``<agents>/versions.txt`` records what is installed.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Package:
     version: str
     folder: str  # under the agents directory
     python: tuple[int, int] = (3, 11)  # pip: the oldest Python that gets this version
+    runtime: str = ""  # npm: a package installed beside it that runs it, e.g. ``node@22``
 
     @property
     def spec(self) -> str:
@@ -105,6 +107,8 @@ def _record(folder: str, version: str) -> None:
 
 
 def _npm_installed(target: Path, package: Package) -> str | None:
+    if package.runtime and not (target / "node_modules" / ".bin" / "node").exists():
+        return None  # the agent without the Node.js it needs
     try:
         manifest = target / "node_modules" / package.name / "package.json"
         version = json.loads(manifest.read_text(encoding="utf-8")).get("version")
@@ -155,7 +159,7 @@ def plan_install(name: str, package: Package) -> InstallPlan:
         if npm is None:
             raise UsageError(f"{name} needs npm", hint="install Node.js 20 or newer, with npm")
         step = [npm, "install", "--prefix", str(target), "--no-audit", "--no-fund"]
-        step += ["--loglevel=error", package.spec]
+        step += ["--loglevel=error", *filter(None, [package.runtime]), package.spec]
         return InstallPlan(name, package, target, [step], _npm_installed(target, package))
     venv = target / "venv"
     installed = _pip_installed(venv, package)

@@ -12,13 +12,28 @@ import difflib
 import json
 import os
 import shlex
-from typing import Any, Literal
+from typing import Any
 
 from rich.console import Console
 from rich.status import Status
 from rich.text import Text
 
 from acphost.cli._common import Report
+from acphost.cli._wording import (
+    COMPACTION,
+    DECISIONS,
+    INDENT,
+    NOTICE_STYLE,
+    PLAN_STATUS,
+    THINKING,
+    TOOL_STATUS,
+    Stream,
+    block_key,
+    format_cost,
+    format_usage,
+    model_of,
+    waiting_on,
+)
 from acphost.conversation import ConversationState
 from acphost.events import (
     AgentMessageEvent,
@@ -38,7 +53,6 @@ from acphost.events import (
     StatusChangedEvent,
     SubagentEvent,
     ThoughtEvent,
-    TokenUsage,
     ToolCallEvent,
     TurnEndedEvent,
     TurnResumedEvent,
@@ -47,77 +61,7 @@ from acphost.events import (
     UserMessageEvent,
 )
 
-__all__ = ["Renderer", "format_cost", "format_usage"]
-
-TOOL_STATUS: dict[str, tuple[str, str]] = {
-    "pending": ("○", "yellow"),
-    "in_progress": ("◐", "cyan"),
-    "completed": ("✓", "green"),
-    "failed": ("✗", "red"),
-}
-PLAN_STATUS: dict[str, tuple[str, str]] = {
-    "pending": ("[ ]", "dim"),
-    "in_progress": ("[>]", "cyan"),
-    "completed": ("[x]", "green"),
-}
-DECISIONS = {
-    "allow_once": ("allowed once", "green"),
-    "allow_always": ("allowed always", "green"),
-    "reject_once": ("denied", "red"),
-    "reject_always": ("denied always", "red"),
-    "cancelled": ("cancelled", "yellow"),
-}
-NOTICE_STYLE = {"info": "cyan", "warning": "yellow", "error": "red"}
-COMPACTION: dict[str, tuple[str, str]] = {
-    "in_progress": ("⟳ compacting the agent's context", "cyan"),
-    "completed": ("⟳ the agent's context was compacted", "cyan"),
-    "failed": ("✗ compacting the agent's context failed", "red"),
-    "cancelled": ("⟳ compacting the agent's context was cancelled", "yellow"),
-}
-THINKING = "thinking: "
-INDENT = "    "
-
-Stream = Literal["text", "thought"]
-
-
-def format_cost(cost: float, currency: str | None) -> str:
-    """``$0.00021`` / ``0.12 EUR``: enough digits for sub-cent turns, no trailing zeros."""
-    amount = f"{cost:.2f}" if abs(cost) >= 0.01 else f"{cost:.6f}".rstrip("0").rstrip(".")
-    if currency in (None, "USD"):
-        return f"${amount}"
-    return f"{amount} {currency}"
-
-
-def format_usage(usage: TokenUsage) -> str:
-    total = usage.total_tokens or usage.input_tokens + usage.output_tokens
-    parts = [f"{usage.input_tokens:,} in", f"{usage.output_tokens:,} out"]
-    if usage.cached_read_tokens:
-        parts.append(f"{usage.cached_read_tokens:,} cached read")
-    if usage.cached_write_tokens:
-        parts.append(f"{usage.cached_write_tokens:,} cached write")
-    if usage.thought_tokens:
-        parts.append(f"{usage.thought_tokens:,} thought")
-    return f"{total:,} tokens ({', '.join(parts)})"
-
-
-def _key(block: dict[str, Any]) -> str:
-    return json.dumps(block, sort_keys=True, default=str)
-
-
-def _waiting_on(event: TurnStalledEvent) -> str:
-    """What a stalled turn waits for, in words."""
-    if event.pending_permissions:
-        return " · waiting for your answer to a permission request"
-    titles = [tool.get("title") or tool.get("tool_call_id", "") for tool in event.running_tools]
-    return f" · running: {', '.join(titles)}" if titles else " · the agent says nothing"
-
-
-def _model_of(options: list[dict[str, Any]] | None) -> str | None:
-    for option in options or []:
-        if option.get("category") == "model":
-            value = option.get("currentValue")
-            return value if isinstance(value, str) else None
-    return None
+__all__ = ["Renderer"]
 
 
 class Renderer:
@@ -242,7 +186,7 @@ class Renderer:
         elif isinstance(event, ModeChangedEvent):
             self._line(("mode: ", "dim"), event.mode_id)
         elif isinstance(event, ConfigOptionsEvent):
-            model = _model_of(event.config_options)
+            model = model_of(event.config_options)
             if model is not None and model != self._model:
                 self._model = model
                 self._line(("model: ", "dim"), model)
@@ -251,7 +195,7 @@ class Renderer:
                 ("permission: ", "dim"), (event.message, "dim" if event.can_ask else "yellow")
             )
         elif isinstance(event, TurnStalledEvent):
-            self._line((f"⏸ no progress for {event.idle_s:.0f} s", "yellow"), _waiting_on(event))
+            self._line((f"⏸ no progress for {event.idle_s:.0f} s", "yellow"), waiting_on(event))
         elif isinstance(event, TurnResumedEvent):
             self._line((f"▶ moving again after {event.stalled_s:.0f} s", "dim"))
         elif isinstance(event, SessionInfoEvent) and event.title and event.source == "agent":
@@ -293,7 +237,7 @@ class Renderer:
             self._line(INDENT, (f"[{block.get('type', 'content')}]", "dim"))
 
     def _session(self, event: SessionEvent) -> None:
-        self._model = _model_of(event.config_options) or self._model
+        self._model = model_of(event.config_options) or self._model
         how = event.kind.removeprefix("session_")
         parts: list[str] = [f"● session {how}"]
         info = event.agent_info or {}
@@ -395,7 +339,7 @@ class Renderer:
         try:
             for block in tool_call.get("content") or known.get("content") or []:
                 is_diff = isinstance(block, dict) and block.get("type") == "diff"
-                if is_diff and _key(block) not in self._whole_diffs:
+                if is_diff and block_key(block) not in self._whole_diffs:
                     self._diff(block)
         finally:
             self.verbose = verbose
@@ -454,7 +398,7 @@ class Renderer:
             self._line(INDENT, (f"{path}: no changes", "dim"))
             return
         if self.verbose or len(lines) <= self.max_diff_lines:
-            self._whole_diffs.add(_key(block))
+            self._whole_diffs.add(block_key(block))
         for line in self._cut(lines, self.max_diff_lines):
             if isinstance(line, Text):
                 self._line(INDENT, line)

@@ -27,7 +27,8 @@ from acphost.cli._live import (
     option_values,
     set_model,
 )
-from acphost.cli._render import Renderer, format_cost, format_usage
+from acphost.cli._render import Renderer
+from acphost.cli._wording import format_cost, format_usage
 from acphost.conversation import Conversation
 from acphost.errors import AcphostError
 

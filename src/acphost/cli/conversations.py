@@ -28,7 +28,8 @@ from acphost.cli._common import (
     positive,
     print_json,
 )
-from acphost.cli._render import Renderer, format_cost, format_usage
+from acphost.cli._render import Renderer
+from acphost.cli._wording import format_cost, format_usage
 from acphost.conversation import ConversationState
 from acphost.errors import UsageError
 from acphost.events import TurnEndedEvent, parse_event

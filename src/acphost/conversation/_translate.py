@@ -11,13 +11,10 @@ raw, as replay, folded into nothing.
 
 from __future__ import annotations
 
-import functools
 from collections import deque
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import ValidationError
-from pydantic_core import PydanticUndefined
 
 from acphost.acp.messages import (
     AgentExitMessage,
@@ -29,8 +26,17 @@ from acphost.acp.messages import (
 )
 from acphost.conversation import _subagents as subagents
 from acphost.conversation._compaction import SummaryChunks, merge_update
+from acphost.conversation._construct import E, construct
 from acphost.conversation._items import CONFIRMED, Token
 from acphost.conversation._state import ConversationState
+from acphost.conversation._update_keys import (
+    COST_KEYS,
+    KNOWN_KEYS,
+    TOOL_FIELDS,
+    TOOL_TYPES,
+    extra_keys,
+    usage_typed,
+)
 from acphost.errors import AcphostError, AgentExited
 from acphost.events import (
     AgentMessageEvent,
@@ -39,7 +45,6 @@ from acphost.events import (
     ConfigOptionsEvent,
     ErrorEvent,
     Event,
-    EventBase,
     ModeChangedEvent,
     NoticeEvent,
     PlanEvent,
@@ -60,8 +65,6 @@ __all__ = ["TITLE_WIDTH", "Translator", "short_title"]
 TITLE_WIDTH = 60
 """At most this many characters of the first prompt make an untitled conversation's title."""
 
-E = TypeVar("E", bound=EventBase)
-
 _CHUNKS = ("agent_message_chunk", "agent_thought_chunk", "user_message_chunk")
 # Replayed kinds that say what the session is now (not what happened in it): folded as usual.
 _SESSION_STATE = frozenset(
@@ -72,87 +75,6 @@ _SESSION_STATE = frozenset(
         "session_info_update",
     )
 )
-# The keys of each update kind that its event's fields carry; the rest go to ``extra``.
-_KNOWN_KEYS: dict[str, frozenset[str]] = {
-    kind: frozenset(("sessionUpdate", *keys))
-    for kind, keys in {
-        "tool_call": (
-            "toolCallId",
-            "title",
-            "name",
-            "kind",
-            "status",
-            "content",
-            "locations",
-            "rawInput",
-            "rawOutput",
-            "_meta",
-        ),
-        "plan": ("entries",),
-        "available_commands_update": ("availableCommands",),
-        "current_mode_update": ("currentModeId",),
-        "config_option_update": ("configOptions",),
-        "session_info_update": ("title", "updatedAt", "_meta"),
-        "usage_update": ("used", "size", "cost"),
-        "notice": ("severity", "title", "description", "_meta"),
-    }.items()
-}
-_KNOWN_KEYS["tool_call_update"] = _KNOWN_KEYS["tool_call"]
-_COST_KEYS = frozenset(("amount", "currency"))
-_TOOL_TYPES: dict[str, type] = {
-    "title": str,
-    "name": str,
-    "tool_kind": str,
-    "status": str,
-    "content": list,
-    "locations": list,
-    "meta": dict,
-}
-_TOOL_FIELDS = {
-    "title": "title",
-    "name": "name",
-    "kind": "tool_kind",
-    "status": "status",
-    "content": "content",
-    "locations": "locations",
-    "rawInput": "raw_input",
-    "rawOutput": "raw_output",
-    "_meta": "meta",
-}
-
-
-@functools.cache
-def _plan(cls: type[EventBase]) -> tuple[tuple[str, Any, Callable[[], Any] | None], ...]:
-    """Each field's name, default and default factory, in field order."""
-    return tuple(
-        (name, field.default, field.default_factory)  # type: ignore[misc]
-        for name, field in cls.model_fields.items()
-    )
-
-
-def construct(cls: type[E], fields: dict[str, Any]) -> E:
-    """``cls.model_construct(**fields)`` for fields acphost typed itself, without its cost.
-
-    pydantic's ``model_construct`` looks up and copies every default per call, which made it
-    the largest single cost of a tool-call storm; this fills the same ``__dict__`` directly.
-    """
-    values: dict[str, Any] = {}
-    for name, default, factory in _plan(cls):
-        if name in fields:
-            values[name] = fields[name]
-        elif factory is not None:
-            values[name] = factory()
-        elif default is PydanticUndefined:
-            raise TypeError(f"{cls.__name__} needs {name!r}")
-        else:
-            values[name] = default
-    event = cls.__new__(cls)
-    setattr_ = object.__setattr__
-    setattr_(event, "__dict__", values)
-    setattr_(event, "__pydantic_fields_set__", set(fields))
-    setattr_(event, "__pydantic_extra__", None)
-    setattr_(event, "__pydantic_private__", None)
-    return event
 
 
 class Translator:
@@ -407,8 +329,8 @@ class Translator:
         if kind in ("tool_call", "tool_call_update"):
             self.tool_call(data, announced=kind == "tool_call")
             return
-        known = _KNOWN_KEYS.get(kind)
-        extra = None if known is None else _extra(data, known)
+        known = KNOWN_KEYS.get(kind)
+        extra = None if known is None else extra_keys(data, known)
         if kind == "plan":
             self.new(PlanEvent, entries=data.get("entries") or [], extra=extra)
         elif kind == "plan_removed":
@@ -473,7 +395,7 @@ class Translator:
     def _usage(self, data: dict[str, Any], extra: dict[str, Any] | None) -> None:
         raw_cost = data.get("cost")
         cost: dict[str, Any] = raw_cost if isinstance(raw_cost, dict) else {}
-        if raw_cost is not None and not (cost and cost.keys() <= _COST_KEYS):
+        if raw_cost is not None and not (cost and cost.keys() <= COST_KEYS):
             extra = {**(extra or {}), "cost": raw_cost}  # more than an amount and a currency
         fields: dict[str, Any] = {
             "used": data.get("used"),
@@ -481,7 +403,7 @@ class Translator:
             "cost": cost.get("amount"),
             "currency": cost.get("currency"),
         }
-        trusted = _usage_typed(fields)
+        trusted = usage_typed(fields)
         fields["extra"] = extra
         self.new(UsageEvent, trusted=trusted, **fields)
 
@@ -492,20 +414,20 @@ class Translator:
         if not isinstance(tool_call_id, str):
             raise TypeError("toolCallId is not a string")
         fields: dict[str, Any] = {}
-        for key, name in _TOOL_FIELDS.items():
+        for key, name in TOOL_FIELDS.items():
             value = data.get(key)
             if value is None:
                 continue
-            expected = _TOOL_TYPES.get(name)
+            expected = TOOL_TYPES.get(name)
             if expected is not None and not isinstance(value, expected):
                 raise TypeError(f"{key} is not a {expected.__name__}")
             if expected is list and not all(isinstance(item, dict) for item in value):
                 raise TypeError(f"{key} holds something other than objects")
             fields[name] = value
-        extra = _extra(data, _KNOWN_KEYS["tool_call"])
+        extra = extra_keys(data, KNOWN_KEYS["tool_call"])
         previous = self.state.tool_calls.get(tool_call_id)
         if previous is not None:  # a shallow merge: snapshots are never mutated
-            merged = {name: getattr(previous, name) for name in _TOOL_FIELDS.values()}
+            merged = {name: getattr(previous, name) for name in TOOL_FIELDS.values()}
             merged.update(fields)
             fields = merged
             if previous.extra:
@@ -527,20 +449,3 @@ def short_title(text: str, width: int = TITLE_WIDTH) -> str | None:
     if " " in cut[width // 2 :]:
         cut = cut[: cut.rindex(" ")]
     return cut.rstrip(" ,.;:") + "…"
-
-
-def _extra(data: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
-    """The keys of an update that its event has no field for, as sent (None: there are none)."""
-    if data.keys() <= known:
-        return None
-    return {key: value for key, value in data.items() if key not in known}
-
-
-def _usage_typed(fields: dict[str, Any]) -> bool:
-    """Whether a usage update's fields already have their types (else pydantic checks them)."""
-    cost, currency = fields["cost"], fields["currency"]
-    return (
-        all(fields[name] is None or type(fields[name]) is int for name in ("used", "size"))
-        and (cost is None or type(cost) is float)
-        and (currency is None or type(currency) is str)
-    )

@@ -10,9 +10,9 @@ is in the store before it is published. Only token deltas trimmed meanwhile are 
 never stored; the whole text follows as an ``agent_message`` event). Closing a socket is the
 sender's business, and only for a client that stopped reading (see :mod:`acphost.server._ws`).
 
-Watchers never slow the work: the :class:`Pacer` keeps the senders of every hub to a share of
-the loop while a turn is being driven, so a storm's subscribers fall behind and catch up after
-the turn instead of stretching it.
+Watchers never slow the work: while a turn is being driven, the :class:`Pacer` lets every
+sender of every hub send one batch per shared tick and keeps them to a share of the loop, so a
+storm's subscribers fall behind and catch up after the turn instead of stretching it.
 
 A few deliveries happen on worker threads (``close()``, ``set_mode()`` run there because they
 block). Those hop to the loop with ``call_soon_threadsafe``; while any hop is pending, deliveries
@@ -79,25 +79,30 @@ CATCH_UP: Final = _CatchUp.CATCH_UP
 """What :meth:`Subscriber.get` returns after falling behind: re-read the store, then go on."""
 
 
-_PACE_TICK = 0.02  # the longest a paced sender sleeps at once
-
-
 class Pacer:
-    """Keeps the WebSocket senders to ``share`` of the server loop while a turn is driven.
+    """Keeps the WebSocket senders off the turn's critical path while a turn is driven.
 
-    A sender reports the loop time each batch took; while any turn is being driven, every
-    sender then waits until the fan-out's time is repaid (``spent * (1 - share) / share``,
-    one debt shared by all senders), or until no turn runs any more (seen within 20 ms). With
-    no turn running, nothing waits: subscribers catch up at full speed. A trickle of events
-    costs microseconds and waits as much.
+    While any turn runs, a sender sends at most one batch per *tick* (``interval``, one timer
+    shared by every sender of every hub: 50 watchers wake together, not 50 times as often),
+    and it also repays the loop time its batches took: the next batch waits until ``spent *
+    (1 - share) / share`` has passed (one debt shared by all senders). So during a storm the
+    watchers cost the loop a bounded number of wakeups and at most ``share`` of its time, and
+    their processes get little to decode: they fall behind and catch up after the turn. With
+    no turn running nothing waits, and the end of the last turn releases every waiting sender
+    at once.
     """
 
-    def __init__(self, share: float = 0.1) -> None:
+    def __init__(self, share: float = 0.05, interval: float = 0.1) -> None:
         if not 0 < share <= 1:
             raise ValueError("share must be in (0, 1]")
+        if interval <= 0:
+            raise ValueError("interval must be > 0")
         self.factor = (1 - share) / share
+        self.interval = interval
         self.driving = 0  # turns being driven right now
         self._until = 0.0
+        self._tick: asyncio.Event | None = None  # set by the shared timer (or a turn's end)
+        self._timer: asyncio.TimerHandle | None = None
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
@@ -109,14 +114,31 @@ class Pacer:
             self.driving -= 1
             if not self.driving:
                 self._until = 0.0
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._fire()
+
+    def _fire(self) -> None:
+        tick, self._tick, self._timer = self._tick, None, None
+        if tick is not None:
+            tick.set()
+
+    def _next_tick(self) -> asyncio.Event:
+        if self._tick is None:
+            self._tick = asyncio.Event()
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self._fire)
+        return self._tick
 
     async def pace(self, spent: float) -> None:
+        """After a batch that took ``spent`` seconds of loop time: wait for the next tick and
+        the debt's end, or until no turn runs any more."""
         if not self.driving:
             return
         self._until = max(self._until, time.perf_counter()) + spent * self.factor
-        # sleeps, not an event: a timer per batch is cheaper than a task around every wait
-        while self.driving and (due := self._until - time.perf_counter()) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(min(due, _PACE_TICK))
+        while self.driving:
+            await self._next_tick().wait()
+            if time.perf_counter() >= self._until:
+                return
 
 
 class Subscriber:

@@ -26,6 +26,9 @@ DEFAULT_MAX_LIVE = 32
 TOO_LARGE_HINT = "send a smaller body (a long text can go in a file in the workspace)"
 
 
+DRAIN_MAX = 8 * 1024 * 1024  # a refused body up to this size is read, so the 413 arrives
+
+
 def too_large(limit: int) -> dict[str, Any]:
     return {
         "code": "body_too_large",
@@ -49,6 +52,7 @@ class BodyLimit:
         limit = self.max_bytes
         declared = _content_length(scope)
         if declared is not None and declared > limit:
+            await _drain(receive, declared)
             await _refuse(send, limit)
             return
         seen = 0
@@ -59,10 +63,28 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:  # FastAPI passes an HTTPException through
+                    if message.get("more_body", False):
+                        await _drain(receive, seen)
                     raise HTTPException(413, too_large(limit)["message"])
             return message
 
         await self.app(scope, counted, send)
+
+
+async def _drain(receive: Receive, size: int) -> None:
+    """Read the rest of a refused body, up to ``DRAIN_MAX`` bytes, before answering.
+
+    Closing a socket whose unread data is still in the kernel's buffer makes it send a reset,
+    which can reach the client before the 413 does; a body beyond the bound is cut off anyway.
+    """
+    drained = 0
+    while size <= DRAIN_MAX and drained <= DRAIN_MAX:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -11,7 +11,6 @@ thread, never inside a commit a conversation waits for (``_checkpoint.py``).
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sqlite3
 import threading
@@ -29,12 +28,29 @@ from acphost.store._base import (
     EventRecord,
     Owner,
     SeqConflict,
-    StoreBusy,
     StoreError,
     Unset,
 )
 from acphost.store._checkpoint import Checkpointer
 from acphost.store._schema import SCHEMA_VERSION, migrate
+from acphost.store._sql import (
+    CHUNK,
+    EVENT_COLUMNS,
+    GONE,
+    HEADER_KINDS,
+    HEADS,
+    OWNER_COLUMNS,
+    READ_COLUMNS,
+    apply_update,
+    event_query,
+    header_changes,
+    insert_rows,
+    list_filters,
+    owner_gone,
+    row_record,
+    store_error,
+    update_fields,
+)
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -42,61 +58,7 @@ _WAL_SIZE_LIMIT = 64 << 20  # after a checkpoint, a larger WAL file is truncated
 # Page cache per connection (SQLite's default is 2 MiB): writes are appends and reads stream
 # pages in key order, so a small cache costs nothing measurable; the OS caches the file.
 _CACHE_KIB = 512
-
-
-_CONV_COLUMNS = "id, agent, workspace, title, status, created_at, updated_at, session_id, metadata"
-_EVENT_COLUMNS = "conversation_id, seq, id, kind, ts, data"
-# Rows per multi-row INSERT (384 parameters: under SQLite's oldest limit, 999). One statement
-# is one call into SQLite, which releases the GIL once: executemany released it for every
-# row and waited for it again while the I/O loop ran, ~30 us a row in a permission storm.
-_CHUNK = 64
-
-
-@functools.cache
-def _insert_rows(count: int) -> str:
-    return f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES " + ", ".join(
-        ["(?, ?, ?, ?, ?, ?)"] * count
-    )
-
-
 _PAGE_SIZE = 1000
-_OWNER_COLUMNS = "owner_host, owner_pid, owner_started"
-_GONE = f"status = 'running' AND acphost_owner_gone({_OWNER_COLUMNS})"
-# The rows with the status the log gives them (see _schema.py), except that a running turn
-# whose owner is gone reads paused (see _owner.py).
-_HEADS = f"""(SELECT id, agent, workspace, title,
-       CASE WHEN {_GONE} THEN 'paused' ELSE status END AS status,
-       created_at, updated_at, session_id, metadata, row, {_OWNER_COLUMNS}
-FROM conversation_heads)"""
-_READ_COLUMNS = f"{_CONV_COLUMNS}, {_OWNER_COLUMNS}"
-
-
-def _conversation(row: Any) -> ConversationRecord:
-    record = ConversationRecord(*row[:8])
-    record.metadata = orjson.loads(row[8])  # the column holds JSON text
-    if row[10] is not None:
-        record.owner = Owner(row[9] or "", row[10], row[11])
-    return record
-
-
-def _owner_gone(host: str | None, pid: int | None, started: str | None) -> bool:
-    """SQL ``acphost_owner_gone(...)``: no owner recorded is not a gone one."""
-    return pid is not None and Owner(host or "", pid, started).gone()
-
-
-def _filters(status: str | None, agent: str | None, search: str | None) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if status is not None:
-        clauses.append("status = ?")
-        params.append(status)
-    if agent is not None:
-        clauses.append("agent = ?")
-        params.append(agent)
-    if search:  # instr, not LIKE: no wildcard escaping, `%` and `_` are literal
-        clauses.append("(instr(lower(coalesce(title, '')), ?) > 0 OR instr(lower(id), ?) > 0)")
-        params += [search.lower(), search.lower()]
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 class SQLiteStore:
@@ -137,12 +99,12 @@ class SQLiteStore:
             conn.execute(f"PRAGMA synchronous = {synchronous}")
             conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.create_function("acphost_owner_gone", 3, _owner_gone)
+            conn.create_function("acphost_owner_gone", 3, owner_gone)
             migrate(conn)
         except BaseException as exc:
             conn.close()
             if isinstance(exc, sqlite3.Error):
-                raise _translate(exc, f"cannot open the event store {self.path!r}") from exc
+                raise store_error(exc, f"cannot open the event store {self.path!r}") from exc
             raise
         self._conn: sqlite3.Connection | None = conn
         self._checkpointer = Checkpointer(self.path, self) if wal else None
@@ -159,7 +121,7 @@ class SQLiteStore:
             try:
                 yield self._conn
             except sqlite3.Error as exc:
-                raise _translate(exc, "event store operation failed") from exc
+                raise store_error(exc, "event store operation failed") from exc
 
     @contextlib.contextmanager
     def _write(self, nbytes: int = 0) -> Iterator[sqlite3.Connection]:
@@ -191,7 +153,7 @@ class SQLiteStore:
         )
         with self._write() as conn:
             inserted = conn.execute(
-                f"INSERT INTO conversations ({_READ_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                f"INSERT INTO conversations ({READ_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT (id) DO NOTHING",
                 row,
             ).rowcount
@@ -209,15 +171,15 @@ class SQLiteStore:
         updated_at: float | Unset = UNSET,
     ) -> None:
         """Change only the given fields; :class:`ConversationNotFound` if unknown."""
-        changes = _changes(title, status, session_id, metadata, updated_at)
+        changes = update_fields(title, status, session_id, metadata, updated_at)
         with self._write() as conn:
-            _apply_update(conn, id, changes)
+            apply_update(conn, id, changes)
 
     def set_owner(self, id: str, owner: Owner) -> None:
         """Record the process that drives the conversation's turns (before it runs one)."""
         with self._write() as conn:
             if not conn.execute(
-                f"UPDATE conversations SET ({_OWNER_COLUMNS}) = (?, ?, ?) WHERE id = ?",
+                f"UPDATE conversations SET ({OWNER_COLUMNS}) = (?, ?, ?) WHERE id = ?",
                 (owner.host, owner.pid, owner.started, id),
             ).rowcount:
                 raise ConversationNotFound(f"no conversation {id!r}")
@@ -225,16 +187,14 @@ class SQLiteStore:
     def dangling_turns(self) -> list[str]:
         """The conversations whose log ends in a running turn whose owner is gone."""
         with self._db() as conn:
-            rows = conn.execute(f"SELECT id FROM conversation_heads WHERE {_GONE}").fetchall()
+            rows = conn.execute(f"SELECT id FROM conversation_heads WHERE {GONE}").fetchall()
         return [row[0] for row in rows]
 
     def get_conversation(self, id: str) -> ConversationRecord | None:
         """The conversation's record, or ``None`` if there is no such conversation."""
         with self._db() as conn:
-            row = conn.execute(
-                f"SELECT {_READ_COLUMNS} FROM {_HEADS} WHERE id = ?", (id,)
-            ).fetchone()
-        return None if row is None else _conversation(row)
+            row = conn.execute(f"SELECT {READ_COLUMNS} FROM {HEADS} WHERE id = ?", (id,)).fetchone()
+        return None if row is None else row_record(row)
 
     def list_conversations(
         self,
@@ -250,23 +210,23 @@ class SQLiteStore:
         The status and updated_at come from each conversation's log, so listing reads every
         conversation (one walk back from its log's end each): ~16 ms for 10,000 of them.
         """
-        where, params = _filters(status, agent, search)
+        where, params = list_filters(status, agent, search)
         sql = (
-            f"SELECT {_READ_COLUMNS} FROM {_HEADS}{where}"
+            f"SELECT {READ_COLUMNS} FROM {HEADS}{where}"
             " ORDER BY updated_at DESC, row DESC LIMIT ? OFFSET ?"
         )
         with self._db() as conn:
             rows = conn.execute(sql, (*params, limit, offset)).fetchall()
-        return [_conversation(row) for row in rows]
+        return [row_record(row) for row in rows]
 
     def count_conversations(
         self, *, status: str | None = None, agent: str | None = None, search: str | None = None
     ) -> int:
         """How many conversations :meth:`list_conversations` would give with these filters."""
-        where, params = _filters(status, agent, search)
+        where, params = list_filters(status, agent, search)
         with self._db() as conn:
             count: int = conn.execute(
-                f"SELECT count(*) FROM {_HEADS if status else 'conversations'}{where}", params
+                f"SELECT count(*) FROM {HEADS if status else 'conversations'}{where}", params
             ).fetchone()[0]
         return count
 
@@ -307,8 +267,8 @@ class SQLiteStore:
             last[event.conversation_id] = event.seq
             first.setdefault(event.conversation_id, event.seq)
         nbytes = sum(len(event.data) for event in events)
-        header = [event for event in events if event.kind in _HEADER_KINDS]
-        if update is None and not header and len(events) <= _CHUNK:
+        header = [event for event in events if event.kind in HEADER_KINDS]
+        if update is None and not header and len(events) <= CHUNK:
             with self._db() as conn:
                 self._check_first(conn, first)
                 self._insert(conn, events, events)
@@ -317,12 +277,12 @@ class SQLiteStore:
         else:
             with self._write(nbytes) as conn:
                 self._check_first(conn, first)
-                for start in range(0, len(events), _CHUNK):
-                    self._insert(conn, events, events[start : start + _CHUNK])
-                for conversation_id, changes in _header_changes(header).items():
-                    _apply_update(conn, conversation_id, changes, newer=True)
+                for start in range(0, len(events), CHUNK):
+                    self._insert(conn, events, events[start : start + CHUNK])
+                for conversation_id, changes in header_changes(header).items():
+                    apply_update(conn, conversation_id, changes, newer=True)
                 if update:
-                    _apply_update(conn, events[0].conversation_id, _changes(**update))
+                    apply_update(conn, events[0].conversation_id, update_fields(**update))
         self._last_seq.update(last)
 
     def _check_first(self, conn: sqlite3.Connection, first: Mapping[str, int]) -> None:
@@ -350,10 +310,10 @@ class SQLiteStore:
     def _insert(
         self, conn: sqlite3.Connection, events: Sequence[EventRecord], rows: Sequence[EventRecord]
     ) -> None:
-        """Insert ``rows`` (at most ``_CHUNK`` of the batch ``events``) in one statement."""
+        """Insert ``rows`` (at most ``CHUNK`` of the batch ``events``) in one statement."""
         params = [v for e in rows for v in (e.conversation_id, e.seq, e.id, e.kind, e.ts, e.data)]
         try:
-            conn.execute(_insert_rows(len(rows)), params)
+            conn.execute(insert_rows(len(rows)), params)
         except sqlite3.IntegrityError as exc:
             conversation_id, seq = events[0].conversation_id, events[0].seq
             self._last_seq.pop(conversation_id, None)
@@ -377,7 +337,7 @@ class SQLiteStore:
         """Events with ``seq > after_seq``, ordered by seq, at most ``limit`` of them."""
         if kinds is not None and not kinds:
             return []
-        sql, params = _event_query(conversation_id, after_seq, kinds, limit)
+        sql, params = event_query(conversation_id, after_seq, kinds, limit)
         with self._db() as conn:
             return [EventRecord(*row) for row in conn.execute(sql, params)]
 
@@ -410,7 +370,7 @@ class SQLiteStore:
         """One stored event by its ``seq``, or ``None``."""
         with self._db() as conn:
             row = conn.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE conversation_id = ? AND seq = ?",
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE conversation_id = ? AND seq = ?",
                 (conversation_id, seq),
             ).fetchone()
         return None if row is None else EventRecord(*row)
@@ -445,95 +405,3 @@ class SQLiteStore:
     def __repr__(self) -> str:
         state = "closed" if self._conn is None else "open"
         return f"<{type(self).__name__} {self.path!r} {state}>"
-
-
-def _event_query(
-    conversation_id: str, after_seq: int, kinds: Collection[str] | None, limit: int | None
-) -> tuple[str, list[Any]]:
-    sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE conversation_id = ? AND seq > ?"
-    params: list[Any] = [conversation_id, after_seq]
-    if kinds is not None:
-        kinds = list(kinds)
-        sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
-        params += kinds
-    sql += " ORDER BY seq"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return sql, params
-
-
-def _changes(
-    title: str | Unset | None = UNSET,
-    status: str | Unset = UNSET,
-    session_id: str | Unset | None = UNSET,
-    metadata: dict[str, Any] | Unset = UNSET,
-    updated_at: float | Unset = UNSET,
-) -> dict[str, Any]:
-    changes: dict[str, Any] = {
-        name: value
-        for name, value in (
-            ("title", title),
-            ("status", status),
-            ("session_id", session_id),
-            ("updated_at", updated_at),
-        )
-        if value is not UNSET
-    }
-    if not isinstance(metadata, Unset):
-        changes["metadata"] = orjson.dumps(metadata).decode()
-    return changes
-
-
-# The row takes in what the log says (status, updated_at) up to its end, so that the given
-# changes land on the current header and later events still win over them.
-_CATCH_UP = """
-UPDATE conversations SET (status, updated_at, head_seq) = (
-    SELECT h.status, h.updated_at,
-           coalesce((SELECT max(seq) FROM events WHERE conversation_id = ?1), 0)
-    FROM conversation_heads h WHERE h.id = ?1)
-WHERE id = ?1"""
-
-
-def _apply_update(
-    conn: sqlite3.Connection, id: str, changes: dict[str, Any], *, newer: bool = False
-) -> None:
-    """``newer``: ``updated_at`` only moves forward (the log's events set it)."""
-    if not conn.execute(_CATCH_UP, (id,)).rowcount:
-        raise ConversationNotFound(f"no conversation {id!r}")
-    if changes:
-        assignments = ", ".join(
-            "updated_at = max(updated_at, ?)" if newer and name == "updated_at" else f"{name} = ?"
-            for name in changes
-        )
-        conn.execute(
-            f"UPDATE conversations SET {assignments} WHERE id = ?", (*changes.values(), id)
-        )
-
-
-_SESSION_KINDS = frozenset(
-    ("session_started", "session_loaded", "session_resumed", "session_restarted")
-)
-_HEADER_KINDS = _SESSION_KINDS | {"session_info"}
-
-
-def _header_changes(events: Sequence[EventRecord]) -> dict[str, dict[str, Any]]:
-    """What title and session events change in their conversations' rows, in log order."""
-    changes: dict[str, dict[str, Any]] = {}
-    for event in events:
-        data = orjson.loads(event.data)
-        row = changes.setdefault(event.conversation_id, {})
-        if event.kind in _SESSION_KINDS:
-            row["session_id"] = data.get("session_id")
-        elif data.get("title") is not None:  # a session_info without a title keeps the old one
-            row["title"] = data["title"]
-        row["updated_at"] = event.ts
-    return changes
-
-
-def _translate(exc: sqlite3.Error, context: str) -> StoreError:
-    """A StoreError for a sqlite error; lock timeouts are retryable :class:`StoreBusy`."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc):
-        return StoreBusy(f"{context}: {exc}")
-    return StoreError(f"{context}: {exc}")

@@ -24,6 +24,14 @@ import orjson
 
 from ._context import FakeAgentContext
 from ._model_server import ModelRequest, ModelServer, ScriptedReply, TextReply, ToolCallReply
+from ._payloads import (
+    boolean_option,
+    diff_content,
+    select_option,
+    session_modes,
+    terminal_content,
+    text_content,
+)
 from ._results import (
     DEFAULT_PERMISSION_OPTIONS,
     CapabilityMissing,
@@ -32,16 +40,7 @@ from ._results import (
     TerminalResult,
     TurnCancelled,
 )
-from ._scenario import (
-    Scenario,
-    boolean_option,
-    diff_content,
-    scenario_settings,
-    select_option,
-    session_modes,
-    terminal_content,
-    text_content,
-)
+from ._scenario import Scenario, scenario_settings
 from ._settings import DEFAULT_SETTINGS, ScenarioError
 
 __all__ = (

@@ -11,15 +11,9 @@ import os
 from pathlib import PurePath
 
 from ._context import FakeAgentContext
+from ._payloads import boolean_option, diff_content, select_option, session_modes, text_content
 from ._results import ClientRequestError
-from ._scenario import (
-    boolean_option,
-    diff_content,
-    scenario_settings,
-    select_option,
-    session_modes,
-    text_content,
-)
+from ._scenario import scenario_settings
 
 NOTES = "NOTES.md"
 TEXT_SUFFIXES = {

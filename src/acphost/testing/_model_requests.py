@@ -20,10 +20,12 @@ Arguments: TypeAlias = "Mapping[str, Any] | str | Callable[[ModelRequest], Mappi
 @dataclass
 class ScriptedReply:
     """One queued answer. ``delay`` seconds pass before the first byte (for cancel tests);
-    :attr:`served` is set when a request takes this reply, before the delay."""
+    with ``hold``, the answer waits until the test sets it (for what a test does while the
+    model is thinking). :attr:`served` is set when a request takes this reply, before both."""
 
     delay: float = 0.0
     served: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+    hold: threading.Event | None = field(default=None, repr=False, compare=False, kw_only=True)
 
 
 @dataclass

@@ -51,6 +51,7 @@ from acphost.testing._model_requests import (
 
 # Without a named tool, prefer a reading one (not "Agent", which would spawn a sub-agent).
 _HARMLESS = re.compile(r"^read", re.IGNORECASE)
+_HOLD_LIMIT = 600.0  # a held answer never waits longer than this (a test forgot to release it)
 
 
 # --- the server --------------------------------------------------------------------------
@@ -195,12 +196,15 @@ class ModelServer:
             arguments = arguments(request)
         return name, arguments if isinstance(arguments, str) else dict(arguments)
 
-    def _wait_or_hangup(self, seconds: float, connection: socket.socket) -> bool:
-        """Wait, but stop early when the client hangs up or the server stops; True if gone."""
+    def _wait_or_hangup(
+        self, seconds: float, connection: socket.socket, until: threading.Event | None = None
+    ) -> bool:
+        """Wait (at most until ``until`` is set), but stop early when the client hangs up or
+        the server stops; True if gone."""
         deadline = time.monotonic() + seconds
         while not self._stopping.is_set():
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or (until is not None and until.is_set()):
                 return False
             readable, _, _ = select.select([connection], [], [], min(left, 0.1))
             if readable:
@@ -304,7 +308,8 @@ def _http_server(address: tuple[str, int], owner: ModelServer) -> ThreadingHTTPS
                 assert isinstance(reply, TextReply)
                 request.reply = {"type": "text", "text": reply.text}
             server._record(request)
-            if reply.delay and server._wait_or_hangup(reply.delay, self.connection):
+            wait = reply.delay if reply.hold is None else _HOLD_LIMIT
+            if wait and server._wait_or_hangup(wait, self.connection, reply.hold):
                 request.client_gone = True
                 self.close_connection = True
                 return
