@@ -51,10 +51,13 @@ def test_a_turn_over_budget_is_cancelled_and_no_turn_starts_until_raised(
     assert error.details["max_cost"] == 0.05
     assert error.details["cost"] == pytest.approx(0.06)
     assert "max_cost" in error.hint
-    # Over budget: the next message is kept, but does not run (nor after a resume)...
+    # Over budget: the next message is kept, but does not run (nor after a resume), and the
+    # log says why (a server's client sees only the log)...
     with pytest.raises(BudgetExceeded):
         bounded(conversation.run, "0.001", timeout=30)
     assert state.turns == 2
+    refused = [e for e in conversation.state.events if isinstance(e, ErrorEvent)][1:]
+    assert [(e.code, e.source) for e in refused] == [("budget_exceeded", "host")]
     conversation.close()
     conversation = Conversation.resume(conversation.id, store=conversation.store)
     assert conversation.max_cost == 0.05

@@ -262,9 +262,9 @@ class Conversation:
             queue(self, message, publish=False)
         if self._io.in_loop():
             raise UsageError("run() was called on acphost's I/O loop", hint="use arun()")
-        self._check_budget()
         enter(self)
         try:
+            self._check_budget()
             return drive_sync(self)
         finally:
             leave(self)
@@ -276,11 +276,11 @@ class Conversation:
             queue(self, message, publish=False)
         if self._io.in_loop():
             raise UsageError("arun() was called on acphost's I/O loop", hint="use your own loop")
-        self._check_budget()
         # another driver is running: wait our turn
         while not try_enter(self):  # noqa: ASYNC110
             await asyncio.sleep(0.005)
         try:
+            self._check_budget()
             return await drive_async(self)
         finally:
             leave(self)
@@ -295,10 +295,16 @@ class Conversation:
         self._delivery.max_cost = value
 
     def _check_budget(self) -> None:
+        """Refuse to start a turn over budget, and say so in the log (a server's clients see
+        only the log); queued messages stay queued. Called from the driver's seat."""
+        delivery = self._delivery
         with self.state:
-            over = self._delivery.over_budget()
+            over = delivery.over_budget()
+            if over is not None:
+                delivery.tr.error(over)
+                delivery.publish()
         if over is not None:
-            raise over  # queued messages stay queued
+            raise over
 
     def _raise_from_callbacks(self) -> None:
         """Raise what a callback raised that must not be swallowed (``KeyboardInterrupt``),
