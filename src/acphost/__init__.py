@@ -87,7 +87,7 @@ if TYPE_CHECKING:
     )
     from acphost.store import ConversationRecord, EventRecord, EventStore, SQLiteStore
 
-__version__ = "0.1.0"
+from acphost._version import __version__
 
 # Names are imported on first use: ``import acphost`` stays cheap, and the fake agent
 # (``python -m acphost.testing.fake_agent``) never pays for pydantic or the ACP schema.

@@ -18,8 +18,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel
 
-from acphost import __version__
+from acphost._version import __version__
 from acphost.acp import shapes
+from acphost.acp._params import (
+    advertised,
+    check_auth_method,
+    content,
+    require,
+    session_params,
+)
 from acphost.acp.handlers import ClientHandlers
 from acphost.acp.jsonrpc import AUTH_REQUIRED, IncomingRequest, JsonRpcConnection
 from acphost.acp.messages import (
@@ -36,10 +43,8 @@ from acphost.errors import (
     AgentExited,
     AgentRequestError,
     AuthRequired,
-    CapabilityMissing,
     ProtocolError,
     RequestTimeout,
-    UsageError,
 )
 
 if TYPE_CHECKING:
@@ -77,18 +82,6 @@ def __getattr__(name: str) -> Any:
 
         return schema.McpServerStdio | schema.HttpMcpServer | schema.SseMcpServer | dict[str, Any]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _dump(value: BaseModel | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(value, BaseModel):
-        return value.model_dump(by_alias=True, exclude_none=True, mode="json")
-    return dict(value)
-
-
-def _content(prompt: ContentBlocks) -> list[dict[str, Any]]:
-    if isinstance(prompt, str):
-        return [{"type": "text", "text": prompt}]
-    return [_dump(block) for block in prompt]
 
 
 class AgentConnection:
@@ -250,14 +243,7 @@ class AgentConnection:
     def supports(self, capability: str) -> bool:
         """Whether the agent advertised ``capability``, a JSON path such as ``loadSession`` or
         ``sessionCapabilities.resume``; read as the SDK would (a malformed one is absent)."""
-        *parents, leaf = capability.split(".")
-        caps = self.init_json.get("agentCapabilities") if self.init_json else None
-        for key in parents:
-            caps = caps.get(key) if isinstance(caps, dict) else None
-        value = caps.get(leaf) if isinstance(caps, dict) else None
-        if parents and parents[0] in ("sessionCapabilities", "auth"):
-            return isinstance(value, dict)  # these capabilities are objects
-        return value is True
+        return advertised(self.init_json, capability)
 
     @property
     def agent_info(self) -> dict[str, Any] | None:
@@ -266,10 +252,6 @@ class AgentConnection:
             shapes.IMPLEMENTATION, self.init_json.get("agentInfo") if self.init_json else None
         )
         return info
-
-    def _require(self, capability: str, method: str) -> None:
-        if not self.supports(capability):
-            raise CapabilityMissing(capability, method=method)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -300,36 +282,8 @@ class AgentConnection:
 
     async def authenticate(self, method_id: str, *, timeout: float | None = 300.0) -> None:
         """Authenticate with an agent-handled method; terminal methods raise ``AuthRequired``."""
-        method = next((m for m in self.auth_methods if m.get("id") == method_id), None)
-        if method is None:
-            known = ", ".join(str(m.get("id")) for m in self.auth_methods) or "none"
-            raise AuthRequired(
-                f"the agent offers no auth method {method_id!r} (it offers: {known})",
-                methods=self.auth_methods,
-            )
-        if method.get("type") in ("terminal", "env_var"):
-            raise AuthRequired(
-                f"auth method {method_id!r} must be completed by the user", methods=[method]
-            )
+        check_auth_method(self.auth_methods, method_id)
         await self.call("authenticate", {"methodId": method_id}, timeout=timeout)
-
-    def _session_params(
-        self,
-        cwd: str | os.PathLike[str],
-        mcp_servers: Sequence[McpServer],
-        additional_directories: Sequence[str | os.PathLike[str]],
-        method: str,
-    ) -> dict[str, Any]:
-        servers = [_dump(server) for server in mcp_servers]
-        for server in servers:
-            kind = server.get("type", "stdio")
-            if kind in ("http", "sse"):
-                self._require(f"mcpCapabilities.{kind}", method)
-        params: dict[str, Any] = {"cwd": os.fspath(cwd), "mcpServers": servers}
-        if additional_directories:
-            self._require("sessionCapabilities.additionalDirectories", method)
-            params["additionalDirectories"] = [os.fspath(d) for d in additional_directories]
-        return params
 
     async def open_session(
         self,
@@ -348,23 +302,16 @@ class AgentConnection:
         ``replay``. A ``system_prompt`` needs the agent's ``sessionCapabilities.systemPrompt``
         (and its ``override`` for that mode): else ``CapabilityMissing``, nothing sent."""
         method = f"session/{how}"
-        if how == "load":
-            self._require("loadSession", method)
-        elif how == "resume":
-            self._require("sessionCapabilities.resume", method)
-        elif how == "fork":  # unstable: a new session from ``session_id``'s context
-            self._require("sessionCapabilities.fork", method)
-        params = self._session_params(cwd, mcp_servers, additional_directories, method)
-        if system_prompt is not None:
-            self._require("sessionCapabilities.systemPrompt", method)
-            if system_prompt_mode == "override":
-                self._require("sessionCapabilities.systemPrompt.override", method)
-            params["systemPrompt"] = _content(system_prompt)
-            params["systemPromptMode"] = system_prompt_mode
-        if how != "new":
-            if session_id is None:
-                raise UsageError(f"{method} needs a session_id")
-            params["sessionId"] = session_id
+        params = session_params(
+            self.init_json,
+            how,
+            cwd,
+            session_id=session_id,
+            mcp_servers=mcp_servers,
+            additional_directories=additional_directories,
+            system_prompt=system_prompt,
+            system_prompt_mode=system_prompt_mode,
+        )
         # What a load (or a resume: fast-agent replays there too) sends before its answer is
         # the session's history, not new work.
         replaying = session_id if how in ("load", "resume") else None
@@ -447,7 +394,7 @@ class AgentConnection:
     async def close_session(self, session_id: str, *, timeout: float | None = 30.0) -> None:
         """End a session (``session/close``); an agent without the capability raises."""
         method = "session/close"
-        self._require("sessionCapabilities.close", method)
+        require(self.init_json, "sessionCapabilities.close", method)
         await self.call(method, {"sessionId": session_id}, timeout=timeout)
 
     async def list_sessions(
@@ -461,7 +408,7 @@ class AgentConnection:
         from acp import schema
 
         method = "session/list"
-        self._require("sessionCapabilities.list", method)
+        require(self.init_json, "sessionCapabilities.list", method)
         params: dict[str, Any] = {}
         if cwd is not None:
             params["cwd"] = os.fspath(cwd)
@@ -472,7 +419,7 @@ class AgentConnection:
     async def delete_session(self, session_id: str, *, timeout: float | None = 30.0) -> None:
         """Delete a stored session (``session/delete``); an agent without the capability raises."""
         method = "session/delete"
-        self._require("sessionCapabilities.delete", method)
+        require(self.init_json, "sessionCapabilities.delete", method)
         await self.call(method, {"sessionId": session_id}, timeout=timeout)
 
     async def set_mode(
@@ -484,7 +431,7 @@ class AgentConnection:
 
     async def set_title(self, session_id: str, title: str, *, timeout: float | None = 30.0) -> None:
         """Unstable: name the session in the agent's own records (``session/set_title``)."""
-        self._require("sessionCapabilities.setTitle", "session/set_title")
+        require(self.init_json, "sessionCapabilities.setTitle", "session/set_title")
         params = {"sessionId": session_id, "title": title}
         await self.call("session/set_title", params, timeout=timeout)
 
@@ -509,7 +456,7 @@ class AgentConnection:
 
     async def prompt_raw(self, session_id: str, prompt: ContentBlocks) -> PromptAnswer:
         """Run one turn. Its updates arrive through ``on_message`` while this waits."""
-        params = {"sessionId": session_id, "prompt": _content(prompt)}
+        params = {"sessionId": session_id, "prompt": content(prompt)}
         try:
             result = await self.rpc.request("session/prompt", params, cancellable=False)
         except AgentRequestError as exc:

@@ -125,7 +125,7 @@ class AgentEntry:
         """The installed version: the npm package's own record, else ``--version`` run with
         a timeout. ``None`` when not installed or it would not say."""
         if self.builtin:
-            from acphost import __version__
+            from acphost._version import __version__
 
             return __version__
         program = self.executable()
