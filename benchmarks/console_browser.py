@@ -41,16 +41,10 @@ from drive_ws import Server, wait_idle  # noqa: E402
 
 drive_ws.WAIT_S = 300.0  # its bound on waits: a storm turn on a busy machine takes seconds
 
-CHROMIUM = os.environ.get("ACPHOST_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(HERE.parent / "tests"))
+from console_support import CHROMIUM  # noqa: E402  (one launch setup with the browser tests)
+from console_support import CHROMIUM_ARGS as ARGS  # noqa: E402
+
 TIMEOUT_MS = 120_000
 VIEW = "document.querySelector('[data-testid=conversation-view]')"
 

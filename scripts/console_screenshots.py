@@ -10,8 +10,8 @@ Debian's Chromium with Playwright, as the browser tests do. Needs Chromium at /u
 from __future__ import annotations
 
 import argparse
-import os
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -27,16 +27,9 @@ from acphost.server import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "screenshots-key"
-CHROMIUM = os.environ.get("ACPHOST_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(ROOT / "tests"))
+from console_support import CHROMIUM  # noqa: E402  (one launch setup with the browser tests)
+from console_support import CHROMIUM_ARGS as ARGS  # noqa: E402
 
 
 @contextmanager
