@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,8 +15,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from test_server_support import KEY, WAIT, LiveServer, server_and_client
-from test_server_ws import create_with, storm, wait_idle
+from test_server_support import KEY, WAIT, LiveServer, read_until_closed, server_and_client
+from test_server_ws import SLOW_CLIENT, create_with, logged, slow_socket, storm, wait_idle
 
 Row = dict[str, Any]
 
@@ -125,3 +127,33 @@ def test_the_feed_needs_the_key_or_a_session_from_this_site(store_path: Path) ->
             assert json.loads(refused.value.response.body or b"{}")["code"]
         with open_feed(server, additional_headers={"Authorization": f"Bearer {KEY}"}):
             pass
+
+
+def test_a_client_that_stops_reading_is_closed_with_4008(
+    store_path: Path, workspace: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Rows of long, incompressible titles fill the socket buffers of a client that never
+    # reads; its send stays blocked for max_lag, so it is closed, while the server goes on.
+    caplog.set_level(logging.INFO, logger="acphost.server")
+    with (
+        server_and_client(store_path, ws_max_lag=0.3, send_buffer=32_768) as (server, client),
+        open_feed(server, sock=slow_socket(server), **SLOW_CLIENT) as stuck,
+    ):
+        deadline = time.monotonic() + 4 * WAIT
+        made = 0
+        while not logged(caplog, "stuck conversation feed"):
+            assert time.monotonic() < deadline, f"not closed after {made} conversations"
+            body = {"agent": "echo", "workspace": str(workspace), "title": os.urandom(250).hex()}
+            assert client.post("/api/conversations", json=body).status_code == 201
+            made += 1
+        received, closed = read_until_closed(stuck, timeout=2 * WAIT)
+        assert closed.rcvd is not None
+        assert closed.rcvd.code == 4008
+        assert "GET /api/conversations" in closed.rcvd.reason
+        assert received  # what was buffered before the close
+        with open_feed(server) as again:  # a new client is served as usual
+            cid = client.post(
+                "/api/conversations", json={"agent": "echo", "workspace": str(workspace)}
+            )
+            first = feed_until(again, lambda m: True)[0]
+            assert first["conversation"]["id"] == cid.json()["id"]
