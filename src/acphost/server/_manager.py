@@ -1,7 +1,7 @@
 """Conversation lifecycle on the server's event loop.
 
 Each conversation is driven by one ``arun()`` task on the server loop, so its callbacks (the
-WebSocket fan-out) run right there without a thread hop. Conversations are loaded lazily:
+WebSocket fan-out, and :class:`Changes` for the live list) run right there without a thread hop. Conversations are loaded lazily:
 after a restart everything is listed straight from the store, and a conversation is resumed
 (``Conversation.resume``) the first time something has to reach its agent.
 """
@@ -211,6 +211,7 @@ class Manager:
                 hint="its events can still be read; recreate its workspace to continue",
             ) from exc
         live = self.live[conversation_id] = Live(conversation, hub)
+        self.changes.changed(conversation_id)  # live again
         log.info("resumed conversation %s", conversation_id)
         return live
 
