@@ -6,7 +6,7 @@ import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { type Api, describe } from "../api";
-import { applyChange, ChangeFeed } from "../changes";
+import { applyChange, ChangeFeed, matches } from "../changes";
 import { type ChangeMessage, type ConversationSummary, STATUSES, type Status } from "../types";
 import { money } from "./rows";
 
@@ -42,6 +42,7 @@ export function ConversationList(props: Props): JSX.Element {
   const [error, setError] = useState<string | null>(null);
   const [feedOpen, setFeedOpen] = useState(false);
   const listener = useRef<(change: ChangeMessage) => void>(() => undefined);
+  const shownRows = useRef<ConversationSummary[] | null>(null); // what changes apply to
 
   useEffect(() => {
     const feed = new ChangeFeed({
@@ -61,12 +62,13 @@ export function ConversationList(props: Props): JSX.Element {
     const filter = { status, search };
     let alive = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    let current: ConversationSummary[] | null = null;
+    // changes apply to the rows shown (within this filter) even before this GET answers
+    let current = shownRows.current?.filter((row) => matches(row, filter)) ?? null;
     let loading = false;
     let again = false;
     let replay: ChangeMessage[] | null = null; // changes that arrived while a GET was out
     const show = (shown: ConversationSummary[]): void => {
-      current = shown;
+      current = shownRows.current = shown;
       setRows(shown);
       onRows(shown);
     };
