@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, WebSocket, expect
+from playwright.sync_api import Browser, Page, Route, WebSocket, WebSocketRoute, expect
 
 from console_support import browser_page, chromium, console_server, sign_in
 
@@ -72,3 +72,23 @@ def test_a_conversation_made_elsewhere_shows_up_and_its_badge_follows_live(
         assert console.api.delete(f"/api/conversations/{cid}").status_code == 204
         expect(row).to_have_count(0)
         expect(page.get_by_test_id("conv-list-empty")).to_be_visible()
+
+
+def test_while_the_feed_is_down_the_list_polls(
+    browser: Browser, store_path: Path, workspace: Path
+) -> None:
+    with console_server(store_path) as console, browser_page(browser) as page:
+        attempts: list[str] = []
+
+        def refuse(socket: WebSocketRoute) -> None:  # as a proxy without WebSockets would
+            attempts.append(socket.url)
+            socket.close(code=1011, reason="no WebSockets here")
+
+        page.route_web_socket("**/api/conversations/changes", refuse)
+        sign_in(page, console)
+        expect(page.get_by_test_id("conv-list-empty")).to_be_visible()  # the first GET
+        cid = console.create(workspace, title="Found by polling")
+        row = page.locator(f"[data-testid=conv-row][data-conversation-id='{cid}']")
+        expect(row.get_by_test_id("conv-row-title")).to_have_text("Found by polling")
+        expect(page.get_by_test_id("conv-list")).to_have_attribute("data-feed", "down")
+        assert len(attempts) >= 2  # refused, it kept trying with backoff meanwhile
