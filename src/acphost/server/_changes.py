@@ -161,6 +161,7 @@ class Feed:
                 self._schedule()
 
     def watch(self) -> _Watcher:
+        """A new client (on the server loop): it hears the changes from now on."""
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         watcher = _Watcher()
@@ -182,6 +183,9 @@ class Feed:
 def change_feed(
     feed: Feed, guard: Guard, max_lag: float
 ) -> Callable[[WebSocket], Coroutine[Any, Any, None]]:
+    """The route of ``WS /api/conversations/changes`` (checked by ``guard`` like the event
+    stream; a client whose send is blocked for ``max_lag`` seconds is closed with 4008)."""
+
     async def conversation_changes(websocket: WebSocket) -> None:
         try:
             guard.websocket(websocket)
