@@ -1,9 +1,10 @@
 """Conversation lifecycle on the server's event loop.
 
 Each conversation is driven by one ``arun()`` task on the server loop, so its callbacks (the
-WebSocket fan-out, and :class:`Changes` for the live list) run right there without a thread hop. Conversations are loaded lazily:
-after a restart everything is listed straight from the store, and a conversation is resumed
-(``Conversation.resume``) the first time something has to reach its agent.
+WebSocket fan-out, and :class:`Changes` for the live list) run right there without a thread
+hop. Conversations are loaded lazily: after a restart everything is listed straight from the
+store, and a conversation is resumed (``Conversation.resume``) the first time something has to
+reach its agent.
 """
 
 from __future__ import annotations
