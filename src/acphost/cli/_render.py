@@ -147,6 +147,10 @@ class Renderer:
         self._end_line()
         self.console.print(Text.assemble(*parts))
 
+    def line(self, *parts: str | tuple[str, str] | Text) -> None:
+        """A line of the caller's own (a chat's note), on a line of its own even mid-stream."""
+        self._line(*parts)
+
     # --- events --------------------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
