@@ -203,3 +203,16 @@ def test_at_a_terminal_steer_then_answer_the_question(
     ]
     decided = [e for e in events if e["kind"] == "permission_decided"]
     assert [(e["decision"], e["source"]) for e in decided] == [("allow_once", "user")]
+
+
+def test_an_agents_echo_of_the_prompt_is_not_shown(tmp_path: Path, env: dict[str, str]) -> None:
+    scenario = Scenario("echo").turn().user_text("hello (as the agent heard it)").text("hi").stop()
+    command = shlex.join(fake_agent_command(scenario, directory=tmp_path))
+    store = str(tmp_path / "store.db")
+    done = cli(
+        "run", "--command", command, "--cwd", str(tmp_path), "--store", store, "hello", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "> hello\n" in done.stdout
+    assert "as the agent heard it" not in done.stdout  # an echo, not something the user said
+    assert "callback raised" not in done.stderr  # the renderer took it in its stride

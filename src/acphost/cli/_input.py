@@ -96,12 +96,13 @@ class ChatInput:
         return line
 
     def close(self) -> None:
-        """Stop both threads (a line typed from now on is not read)."""
-        with self._routing:
-            self._handler = None
+        """Stop both threads (a line typed from now on is not read). The dispatcher ends
+        after the line it handles, if any (a steer waits for the agent's answer)."""
+        self._handler = None  # no lock: a handler under way may hold it a while
         os.write(self._wake_w, b"x")
-        for thread in self._threads:
-            thread.join(timeout=5.0)
+        reader, dispatcher = self._threads
+        reader.join()  # at once: it waits on the wake-up pipe too
+        dispatcher.join(timeout=1.0)
         os.close(self._wake_r)
         os.close(self._wake_w)
 

@@ -176,7 +176,7 @@ class Renderer:
         elif isinstance(event, UserMessageEvent):
             if event.source != "agent":  # not the agent relaying it (an echo of the prompt)
                 steered = ("  (steered into the running turn)", "dim") if event.steered else ""
-            self._line(("> ", "bold blue"), (event.text, "bold"), steered)
+                self._line(("> ", "bold blue"), (event.text, "bold"), steered)
         elif isinstance(event, SessionEvent):
             self._session(event)
         elif isinstance(event, ErrorEvent):
