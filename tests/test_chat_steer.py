@@ -10,6 +10,7 @@ import json
 import os
 import pty
 import shlex
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,8 @@ async def scenario(ctx, prompt):
     if prompt == "first":
         await ctx.tool_call("t1", "Working", status="in_progress")
         while not os.path.exists({gate!r}):  # the test opens the gate once it saw the chat
+            if ctx.cancelled:
+                return "cancelled"
             await asyncio.sleep(0.01)
         await ctx.tool_update("t1", status="completed")
     await ctx.text(f"done: {{prompt}}")
@@ -166,6 +169,33 @@ def test_lines_typed_while_a_turn_runs(tmp_path: Path, env: dict[str, str]) -> N
     ]
 
 
+def test_lines_queued_behind_a_cancelled_turn_wait(tmp_path: Path, env: dict[str, str]) -> None:
+    gate = tmp_path / "gate"  # never opened: Ctrl-C ends the first turn
+    proc = _chat(tmp_path, _agent(tmp_path, GATED.format(gate=str(gate))), env, subprocess.PIPE)
+    assert proc.stdout is not None
+    output = Output(proc.stdout.fileno())
+    try:
+        _write(proc, "first\n")
+        output.wait_for("Working")
+        _write(proc, "later\n")
+        output.wait_for("queued as turn 2")
+        proc.send_signal(signal.SIGINT)
+        output.wait_for("stop reason: cancelled")
+        waiting = output.wait_for("1 queued line waits: it runs before your next line")
+        _write(proc, "\n")  # an empty line runs it
+        output.wait_for("done: later")
+        _write(proc, "/quit\n")
+        text = _finish(proc, output)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "done: later" not in waiting  # it waited for the empty line
+    events = _events(tmp_path, conversation_id(text), env)
+    assert _said(events, "agent_message") == [("done: later", 2)]
+    ended = [(e["turn"], e["stop_reason"]) for e in events if e["kind"] == "turn_ended"]
+    assert ended == [(1, "cancelled"), (2, "end_turn")]
+
+
 @pytest.fixture
 def terminal() -> Iterator[tuple[int, int]]:
     master, slave = pty.openpty()
@@ -189,7 +219,7 @@ def test_at_a_terminal_steer_then_answer_the_question(
         output.wait_for("Allow Edit a.txt (be careful)? [y/N/a(lways)]")
         os.write(master, b"y\n")  # the question takes this line, not the chat
         output.wait_for("be careful: allowed")
-        output.wait_for("you> ")
+        output.wait_for("you> ", count=2)  # the turn is over
         os.write(master, b"/quit\n")
         text = _finish(proc, output)
     finally:
