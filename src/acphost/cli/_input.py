@@ -113,7 +113,7 @@ class ChatInput:
             for line in self._lines():
                 with self._asked:
                     answer, self._answer = self._answer, None
-                (answer or self._inbox).put(line)
+                (self._inbox if answer is None else answer).put(line)
         finally:
             with self._asked:
                 self._ended = True

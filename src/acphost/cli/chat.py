@@ -176,8 +176,12 @@ class Chat:
             self.lines.idle()
         waiting = self.waiting()
         if waiting:
-            what = "1 queued line waits" if waiting == 1 else f"{waiting} queued lines wait"
-            self.say(f"{what}: it runs before your next line (an empty line: now)")
+            what = (
+                "1 queued line waits: it runs"
+                if waiting == 1
+                else f"{waiting} queued lines wait: they run"
+            )
+            self.say(f"{what} before your next line (an empty line: now)")
 
     def _run(self, message: str | None) -> bool:
         """One ``run()``: whether it went through (not cancelled, no error)."""
