@@ -77,7 +77,7 @@ def _after_seq(raw: str | None) -> int:
     return value
 
 
-_FLAGS = {"true": True, "1": True, "false": False, "0": False}
+_FLAGS = {"true": True, "false": False}
 
 
 def _batch(raw: str | None) -> bool:
