@@ -272,22 +272,24 @@ def test_batches_give_every_event_once_in_order_to_a_paused_reader_and_a_resume_
 def test_batched_tokens_keep_their_place_and_the_other_wires_send_one_event_per_message(
     store_path: Path, workspace: Path
 ) -> None:
-    scenario = Scenario("words").turn()
+    scenario = Scenario("words").turn().text("ready").stop().turn()
     for i in range(30):
         scenario.text(f"say {i} ", chunks=3).tool_call(f"t{i}", title=f"step {i}")
         scenario.thought(f"think {i} ", chunks=2).tool_call(f"u{i}", title="u", status="completed")
     with server_and_client(store_path) as (server, client):
         cid = create_with(client, scenario.text("done").stop(), workspace)
-        with (
-            open_ws(server, cid) as plain,
-            open_ws(server, cid, batch="false") as off,
-            open_ws(server, cid, batch="true") as on,
-        ):
-            client.post(f"/api/conversations/{cid}/messages", json={"text": "go"})
-            got = {
-                name: receive_until(ws, status_is("idle"))
-                for name, ws in [("plain", plain), ("off", off), ("on", on)]
+        client.post(f"/api/conversations/{cid}/messages", json={"text": "ready?"})
+        last = wait_idle(client, cid)
+        wires = {"plain": None, "off": "false", "on": "true"}
+        with contextlib.ExitStack() as stack:
+            sockets = {
+                name: stack.enter_context(open_ws(server, cid, after_seq=last - 1, batch=batch))
+                for name, batch in wires.items()
             }
+            for ws in sockets.values():  # each has read the store: the rest is live
+                receive_until(ws, lambda e: e["seq"] == last)
+            client.post(f"/api/conversations/{cid}/messages", json={"text": "go"})
+            got = {name: receive_until(ws, status_is("idle")) for name, ws in sockets.items()}
     for name in ("plain", "off"):
         assert {m["type"] for m in got[name]} == {"event", "token"}, name
     assert max(map(len, batches(got["on"])), default=0) > 1
