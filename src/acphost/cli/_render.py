@@ -256,7 +256,14 @@ class Renderer:
     def _error(self, event: ErrorEvent) -> None:
         if self.report is not None:
             self._end_line()
-            self.report.error(event.code, event.message, event.hint, event.stderr_tail)
+            methods = event.details.get("methods")
+            self.report.error(
+                event.code,
+                event.message,
+                event.hint,
+                event.stderr_tail,
+                methods if isinstance(methods, list) else (),
+            )
             return
         self._line(("✗ error ", "bold red"), (event.code, "red"), f": {event.message}")
         if event.hint:
