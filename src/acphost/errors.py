@@ -219,11 +219,10 @@ class AuthRequired(AgentError):
 def _auth_hint(methods: Sequence[dict[str, Any]]) -> str:
     for method in methods:
         if method.get("type") == "terminal":
-            command = " ".join(method.get("args") or [])
             name = method.get("name") or method.get("id")
-            return (
-                f"log in first: run the agent's login ({name}){': ' + command if command else ''}"
-            )
+            args = " ".join(method.get("args") or [])
+            run = f"its command + {args}" if args else "its command"
+            return f"log in first with the agent's own login ({name}: {run}): acphost agents login"
         if method.get("type") == "env_var":
             names = ", ".join(v.get("name", "?") for v in method.get("vars") or [])
             return f"set {names} in the agent's environment"

@@ -112,6 +112,8 @@ class ClientHandlers:
             # every update these allow is typed as an event (notice, compaction) and boolean
             # config options are settable (Conversation.set_config_option(id, True))
             "session": {"notices": {}, "compaction": {}, "configOptions": {"boolean": {}}},
+            # the agent's own login runs on the user's terminal: `acphost agents login`
+            "auth": {"terminal": True},
         }
         if self.elicitation is not None:
             caps["elicitation"] = {"form": {}, "url": {}}

@@ -5,10 +5,11 @@ It uses the connection's untyped methods: hosting an agent never imports the ACP
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shlex
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from acphost.acp.client import AgentConnection
@@ -18,7 +19,7 @@ from acphost.acp.messages import AgentExitMessage, AgentMessage
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.acp.process import build_env
 from acphost.agents._base import AgentBase, AgentContext, SessionStart, SteerOutcome, TurnResult
-from acphost.errors import AuthRequired
+from acphost.errors import AuthRequired, UsageError
 
 if TYPE_CHECKING:
     from acphost.acp.client import McpServer
@@ -320,6 +321,54 @@ class ACPAgent(AgentBase):
         clone._older_terminals, clone._warm = frozenset(), False
         clone.fork_from = session_id
         return clone
+
+    # --- logging in, outside any conversation ----------------------------------------------
+
+    async def aauth_methods(self) -> list[dict[str, Any]]:
+        """The auth methods the agent offers: it is started and initialized for this, then
+        stopped (``terminal`` ones are among them, since acphost can run them)."""
+        async with self._probe() as connection:
+            return connection.auth_methods
+
+    def login_command(self, method: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment of a ``terminal`` auth method: this agent's own
+        command with the method's ``args`` appended and its ``env`` over the agent's. Run it
+        on the user's terminal; exit status 0 means logged in (ACP terminal authentication)."""
+        if method.get("type") != "terminal":
+            raise UsageError(
+                f"auth method {method.get('id')!r} is not a terminal login",
+                hint="only methods of type 'terminal' are run as a command",
+            )
+        args = method.get("args") or []
+        env = method.get("env") or {}
+        if not isinstance(args, list) or not isinstance(env, dict):
+            raise AuthRequired(f"the agent's auth method {method.get('id')!r} is malformed")
+        environment = build_env(self.env)
+        environment.update({str(k): str(v) for k, v in env.items()})
+        return [*self.command, *map(str, args)], environment
+
+    async def alogout(self) -> bool:
+        """Log out (ACP ``logout``); ``False`` if the agent offers no logout."""
+        async with self._probe() as connection:
+            if not connection.supports("auth.logout"):
+                return False
+            await connection.call("logout", {}, timeout=self.request_timeout)
+            return True
+
+    @contextlib.asynccontextmanager
+    async def _probe(self) -> AsyncIterator[AgentConnection]:
+        """A connection of its own, initialized, closed on leaving."""
+        connection = await AgentConnection.start(
+            self.command,
+            handlers=ClientHandlers(Workspace(os.getcwd()), permission=_refuse),
+            on_message=lambda _: None,  # no session: nothing to show
+            env=build_env(self.env),
+        )
+        try:
+            await connection.initialize_raw(timeout=self.startup_timeout)
+            yield connection
+        finally:
+            await connection.close()
 
     async def aclose(self) -> None:
         if self.connection is not None:

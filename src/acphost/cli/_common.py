@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, get_args
 
@@ -138,13 +139,23 @@ def add_store(parser: argparse.ArgumentParser) -> None:
 # --- errors --------------------------------------------------------------------------------
 
 
-def cli_hint(code: str, hint: str, *, agent: str | None = None, stderr_tail: str = "") -> str:
+def cli_hint(
+    code: str,
+    hint: str,
+    *,
+    agent: str | None = None,
+    stderr_tail: str = "",
+    methods: Sequence[Mapping[str, Any]] = (),
+) -> str:
     """A hint in the command line's words (the library's speak of its Python API)."""
     if code == "agent_exited":
         if stderr_tail.strip():
             return "the agent's last words on stderr are below; the next turn starts it again"
         return "the agent wrote nothing to stderr; run its command by hand to see why"
     if code == "auth_required":
+        if any(m.get("type") == "terminal" for m in methods):
+            who = agent if agent in KNOWN_AGENTS else '"CMD ARGS" (the agent\'s command line)'
+            return f"log in on this terminal with: acphost agents login {who}"
         entry = KNOWN_AGENTS.get(agent or "")
         if entry is not None and entry.credentials:
             names = " or ".join(entry.credentials)
@@ -161,7 +172,12 @@ class Report:
         self._seen: set[tuple[str, str]] = set()
 
     def error(
-        self, code: str, message: str, hint: str = "", stderr_tail: str | None = None
+        self,
+        code: str,
+        message: str,
+        hint: str = "",
+        stderr_tail: str | None = None,
+        methods: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         """Print one error, unless the same one was already printed."""
         if (code, message) in self._seen:
@@ -169,7 +185,7 @@ class Report:
         self._seen.add((code, message))
         tail = stderr_tail or ""
         self.err.print(Text.assemble(("error ", "bold red"), (code, "red"), f": {message}"))
-        hint = cli_hint(code, hint, agent=self.agent, stderr_tail=tail)
+        hint = cli_hint(code, hint, agent=self.agent, stderr_tail=tail, methods=methods)
         if hint:
             self.err.print(Text.assemble(("hint: ", "dim"), hint))
         for line in tail.rstrip("\n").splitlines()[-20:]:
@@ -181,7 +197,8 @@ class Report:
 
     def exception(self, exc: AcphostError) -> None:
         """Print a raised error (once: it may already have come as an error event)."""
-        self.error(exc.code, exc.message, exc.hint, getattr(exc, "stderr_tail", None))
+        tail = getattr(exc, "stderr_tail", None)
+        self.error(exc.code, exc.message, exc.hint, tail, getattr(exc, "methods", ()))
 
 
 def error_exit(exc: AcphostError) -> int:

@@ -1,30 +1,34 @@
-"""``acphost agents``: the agents acphost can run by name, and installing them.
+"""``acphost agents``: the agents acphost can run by name, installing them, logging in.
 
 ``acphost agents`` lists the registry (installed or not, version, command, how to install);
 ``acphost agents install NAME`` installs a known agent at its pinned version into acphost's
-agents directory, where the registry looks first.
+agents directory, where the registry looks first. ``acphost agents login AGENT`` runs an
+agent's terminal login (ACP terminal authentication) and ``logout`` asks it to forget.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import concurrent.futures
 import shlex
+import subprocess
 import sys
 import time
+from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from acphost.agents import KNOWN_AGENTS, AgentEntry
+from acphost.agents import KNOWN_AGENTS, ACPAgent, AgentEntry, resolve_agent
 from acphost.agents._config import agents_dir
 from acphost.agents._install import InstallPlan, plan_install
 from acphost.cli._common import EXIT_ERROR, EXIT_OK, Report, print_json
-from acphost.errors import AcphostError, UsageError
+from acphost.errors import AcphostError, AuthRequired, CapabilityMissing, UsageError
 
-__all__ = ["add_parser", "agents_command", "install_command"]
+__all__ = ["add_parser", "agents_command", "install_command", "login_command", "logout_command"]
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,6 +55,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--dry-run", action="store_true", help="print the exact commands, run nothing"
     )
     install.set_defaults(func=install_command)
+    login = what.add_parser(
+        "login",
+        help="log in to an agent with its own interactive login (ACP terminal auth)",
+        description="Start AGENT to ask how it logs in, then run its terminal login on this "
+        "terminal: the agent's own command with the method's arguments. Exit status 0 means "
+        "logged in; the agent keeps the credentials where it keeps them.",
+    )
+    login.add_argument("agent", metavar="AGENT", help='a known agent\'s name or "CMD ARGS"')
+    login.add_argument("--method", metavar="ID", help="which terminal login, if it offers several")
+    login.set_defaults(func=login_command)
+    logout = what.add_parser(
+        "logout",
+        help="log out of an agent (ACP logout)",
+        description="Start AGENT and ask it to forget its credentials.",
+    )
+    logout.add_argument("agent", metavar="AGENT", help='a known agent\'s name or "CMD ARGS"')
+    logout.set_defaults(func=logout_command)
 
 
 def _command_line(entry: AgentEntry) -> str:
@@ -193,4 +214,60 @@ def install_command(args: argparse.Namespace, out: Console, err: Console) -> int
     if failed:
         err.print(Text(f"not installed: {', '.join(failed)}", style="red"))
         return EXIT_ERROR
+    return EXIT_OK
+
+
+# --- login and logout ----------------------------------------------------------------------
+
+
+def _acp_agent(name: str) -> ACPAgent:
+    agent = resolve_agent(name)
+    if not isinstance(agent, ACPAgent):  # pragma: no cover - names resolve to ACP programs
+        raise UsageError(f"{name!r} is not an ACP agent program")
+    return agent
+
+
+def _terminal_method(agent: ACPAgent, methods: list[dict[str, Any]], wanted: str | None) -> Any:
+    """The terminal login to run: the one asked for, else the only one offered."""
+    terminal = [m for m in methods if m.get("type") == "terminal"]
+    offered = ", ".join(f"{m.get('id')} ({m.get('type') or 'agent'})" for m in methods) or "none"
+    if wanted is not None:
+        chosen = [m for m in terminal if m.get("id") == wanted]
+        if not chosen:
+            raise UsageError(
+                f"{agent.name} offers no terminal login {wanted!r} (it offers: {offered})",
+                hint="leave out --method to use its only terminal login",
+            )
+        return chosen[0]
+    if not terminal:
+        raise AuthRequired(f"{agent.name} offers no terminal login (it offers: {offered})")
+    if len(terminal) > 1:
+        raise UsageError(
+            f"{agent.name} offers {len(terminal)} terminal logins",
+            hint="choose one with --method: " + ", ".join(str(m.get("id")) for m in terminal),
+        )
+    return terminal[0]
+
+
+def login_command(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Run the agent's terminal login on this terminal; 0 once it says logged in."""
+    agent = _acp_agent(args.agent)
+    method = _terminal_method(agent, asyncio.run(agent.aauth_methods()), args.method)
+    argv, env = agent.login_command(method)
+    what = method.get("name") or method.get("id")
+    out.print(Text.assemble((f"{agent.name}: {what}", "bold"), (f" · {shlex.join(argv)}", "dim")))
+    code = subprocess.run(argv, env=env, check=False).returncode
+    if code != 0:
+        err.print(Text(f"the login exited with {code}: not logged in", style="red"))
+        return EXIT_ERROR
+    out.print(Text.assemble(("✓ ", "green"), f"logged in to {agent.name}"))
+    return EXIT_OK
+
+
+def logout_command(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Ask the agent to forget its credentials (it must offer ``logout``)."""
+    agent = _acp_agent(args.agent)
+    if not asyncio.run(agent.alogout()):
+        raise CapabilityMissing("auth.logout", method="logout")
+    out.print(Text.assemble(("✓ ", "green"), f"logged out of {agent.name}"))
     return EXIT_OK

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from . import _fake_login
 from ._context import FakeAgentContext
 from ._fake_protocol import (
     AUTH_REQUIRED,
@@ -106,6 +107,8 @@ class FakeAgent:
             [DEFAULT_AUTH_METHOD] if settings["auth_required"] else []
         )
         self.authenticated = not settings["auth_required"]
+        if settings["terminal_login"]:
+            self.authenticated = _fake_login.logged_in(settings)
         self.failures: list[str] = []
         self._handlers: dict[str, Callable[[Any, IncomingRequest], Awaitable[Any]]] = {
             "initialize": self._initialize,
@@ -122,6 +125,7 @@ class FakeAgent:
             "session/set_config_option": self._set_config_option,
             "session/prompt": self._prompt,
             "_session/steering": self._steering,
+            "logout": self._logout,
         }
 
     async def run(self) -> None:
@@ -253,6 +257,11 @@ class FakeAgent:
             },
         }
         capabilities.update(s["agent_capabilities"])
+        if s["terminal_login"]:
+            capabilities["auth"] = {"logout": {}}
+            terminal = self.client_capabilities.get("auth")
+            if isinstance(terminal, dict) and terminal.get("terminal") is True:
+                self.auth_methods = [_fake_login.terminal_method(), *self.auth_methods]
         result: dict[str, Any] = {
             "protocolVersion": s["protocol_version"],
             "agentCapabilities": capabilities,
@@ -271,6 +280,13 @@ class FakeAgent:
                 INVALID_PARAMS, f"Unknown auth method: {method_id}", {"known": sorted(known)}
             )
         self.authenticated = True
+        return {}
+
+    async def _logout(self, params: dict[str, Any], _: IncomingRequest) -> Any:
+        if not self.settings["terminal_login"]:
+            raise RpcError(METHOD_NOT_FOUND, "Method not found: logout")
+        _fake_login.logout(self.settings)
+        self.authenticated = False
         return {}
 
     async def _new(self, params: dict[str, Any], _: IncomingRequest) -> Any:

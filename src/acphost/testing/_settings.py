@@ -30,6 +30,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "agent_capabilities": {},
     "auth_methods": [],
     "auth_required": False,
+    "terminal_login": None,  # {"credentials": PATH, "password": ...}: see _fake_login
     "modes": None,
     "config_options": None,
     "ignore_cancel": False,

@@ -24,6 +24,7 @@ from typing import Any, cast
 import orjson
 
 from ._agent import FakeAgent, ScenarioFunction
+from ._fake_login import LOGIN_ARG, login
 from ._fake_protocol import Peer
 from ._settings import ScenarioError, normalize
 
@@ -108,12 +109,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--state-dir", type=Path, default=None, help="keep sessions here (one JSON file each)"
     )
+    parser.add_argument(
+        LOGIN_ARG,
+        action="store_true",
+        help="run the interactive login of a scenario with terminal_login, not ACP",
+    )
     args = parser.parse_args(argv)
     try:
         settings, function = load_scenario(args.scenario)
     except ScenarioError as exc:
         print(f"fake-agent: {exc}", file=sys.stderr)
         return 2
+    if args.login:
+        if not settings["terminal_login"]:
+            print(f"fake-agent: {args.scenario} has no terminal_login", file=sys.stderr)
+            return 2
+        return login(settings, sys.stdin, sys.stdout)
     if settings["ignore_sigterm"]:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     out = sys.stdout.buffer
