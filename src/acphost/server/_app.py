@@ -50,6 +50,8 @@ stored events after `N` and then follows live, in seq order with no gap or dupli
 `agent_message` event). A client that falls behind is served from the store (token deltas
 missed meanwhile are lost); one that stops reading is closed with code 4008: reconnect with
 `after_seq` set to the last seq it received. Code 4404 means the conversation was deleted.
+With `&batch=true`, consecutive events may come as one `{"type": "events", "events": [...]}`
+message (seq order, no gap); token deltas stay messages of their own.
 
 **Live list**: `WS /api/conversations/changes` (same key headers) sends
 `{"type": "conversation", "conversation": {...}}` (a row as `GET /api/conversations` returns it)

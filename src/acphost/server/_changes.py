@@ -43,7 +43,7 @@ from acphost.server._hub import TOO_SLOW, Outgoing
 from acphost.server._listing import Rows
 from acphost.server._manager import Manager
 from acphost.server._transport import SEND_MANY
-from acphost.server._ws import _deny, _drain_client
+from acphost.server._ws import deny_handshake, drain_client
 
 __all__ = ["Feed", "change_feed"]
 
@@ -190,7 +190,7 @@ def change_feed(
         try:
             guard.websocket(websocket)
         except ApiError as error:
-            await _deny(websocket, error)
+            await deny_handshake(websocket, error)
             return
         await websocket.accept()
         watcher = feed.watch()
@@ -209,7 +209,7 @@ def change_feed(
 async def _serve(websocket: WebSocket, watcher: _Watcher, max_lag: float) -> tuple[int, str] | None:
     """Send until closed, the client goes, or it stops reading; the close to send, if any."""
     sender = asyncio.create_task(_send(websocket, watcher, max_lag))
-    receiver = asyncio.create_task(_drain_client(websocket))
+    receiver = asyncio.create_task(drain_client(websocket))
     try:
         await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
     finally:
