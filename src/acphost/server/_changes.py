@@ -43,7 +43,7 @@ from acphost.server._hub import TOO_SLOW, Outgoing
 from acphost.server._listing import Rows
 from acphost.server._manager import Manager
 from acphost.server._transport import SEND_MANY
-from acphost.server._ws import deny_handshake, drain_client
+from acphost.server._ws import deny_handshake, serve_client
 
 __all__ = ["Feed", "change_feed"]
 
@@ -60,6 +60,7 @@ class _Watcher:
         self.pending: dict[str, Outgoing] = {}
         self.ready = asyncio.Event()
         self.closed: tuple[int, str] | None = None
+        self.stuck = False  # a send was blocked for max_lag: the client stopped reading
 
     def put(self, conversation_id: str, message: Outgoing) -> None:
         self.pending.pop(conversation_id, None)  # the newer one goes last
@@ -208,27 +209,16 @@ def change_feed(
 
 async def _serve(websocket: WebSocket, watcher: _Watcher, max_lag: float) -> tuple[int, str] | None:
     """Send until closed, the client goes, or it stops reading; the close to send, if any."""
-    sender = asyncio.create_task(_send(websocket, watcher, max_lag))
-    receiver = asyncio.create_task(drain_client(websocket))
-    try:
-        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (sender, receiver):
-            task.cancel()
-        await asyncio.wait({sender, receiver})
-    if receiver.done() and not receiver.cancelled():
+    if not await serve_client(websocket, _send(websocket, watcher, max_lag), "a change feed"):
         return None  # the client went away
-    error = None if sender.cancelled() else sender.exception()
-    if error is not None and not isinstance(error, WebSocketDisconnect | OSError):
-        log.error("a conversation feed failed", exc_info=error)
-    if not sender.cancelled() and sender.exception() is None and sender.result():
+    if watcher.stuck:
         log.info("closing a stuck conversation feed")
         return TOO_SLOW, "too slow: reconnect, then GET /api/conversations again"
     return watcher.closed
 
 
-async def _send(websocket: WebSocket, watcher: _Watcher, max_lag: float) -> bool:
-    """Send batches as they come; ``True`` once a send was blocked for ``max_lag`` (stuck)."""
+async def _send(websocket: WebSocket, watcher: _Watcher, max_lag: float) -> None:
+    """Send batches as they come, until closed or a send was blocked for ``max_lag``."""
     many = SEND_MANY in websocket.scope.get("extensions", {})
     while (batch := await watcher.take()) is not None:
         try:
@@ -240,5 +230,5 @@ async def _send(websocket: WebSocket, watcher: _Watcher, max_lag: float) -> bool
                     for message in batch:
                         await websocket.send_text(message.payload)
         except TimeoutError:
-            return True
-    return False
+            watcher.stuck = True
+            return

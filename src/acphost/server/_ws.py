@@ -49,7 +49,7 @@ from acphost.server._manager import Manager
 from acphost.server._models import MAX_SEQ
 from acphost.server._transport import SEND_MANY
 
-__all__ = ["deny_handshake", "drain_client", "event_stream"]
+__all__ = ["deny_handshake", "drain_client", "event_stream", "serve_client"]
 
 log = logging.getLogger("acphost.server")
 
@@ -137,7 +137,19 @@ async def _serve(
     Returns the close to send, if any.
     """
     sub = stream.sub
-    sender = asyncio.create_task(stream.run())
+    if not await serve_client(websocket, stream.run(), f"event stream of {conversation_id}"):
+        return None  # the client went away: nothing to close
+    if stream.stuck and sub.closed is None:  # a deleted conversation's 4404 comes first
+        log.info("closing a stuck subscriber of %s at seq %d", conversation_id, stream.sent)
+        return TOO_SLOW, f"too slow: reconnect with after_seq={stream.sent}"
+    return sub.closed
+
+
+async def serve_client(websocket: WebSocket, sending: Coroutine[Any, Any, Any], what: str) -> bool:
+    """Run ``sending`` beside a reader of the client until either ends (the other is
+    cancelled); ``False`` when the client went away. A failure other than a disconnect is
+    logged as ``what`` failing."""
+    sender = asyncio.create_task(sending)
     receiver = asyncio.create_task(drain_client(websocket))
     try:
         await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
@@ -148,13 +160,8 @@ async def _serve(
     for task in (sender, receiver):
         error = None if task.cancelled() else task.exception()
         if error is not None and not isinstance(error, WebSocketDisconnect | OSError):
-            log.error("event stream of %s failed", conversation_id, exc_info=error)
-    if receiver.done() and not receiver.cancelled():
-        return None  # the client went away: nothing to close
-    if stream.stuck and sub.closed is None:  # a deleted conversation's 4404 comes first
-        log.info("closing a stuck subscriber of %s at seq %d", conversation_id, stream.sent)
-        return TOO_SLOW, f"too slow: reconnect with after_seq={stream.sent}"
-    return sub.closed
+            log.error("%s failed", what, exc_info=error)
+    return not (receiver.done() and not receiver.cancelled())
 
 
 async def drain_client(websocket: WebSocket) -> None:
