@@ -26,6 +26,7 @@ def new_record(
     *,
     title: str | None,
     permission: object,
+    elicitation: object,
     max_cost: float | None,
     system_prompt: str | None,
     system_prompt_mode: SystemPromptMode,
@@ -48,6 +49,7 @@ def new_record(
             "agent": agent.spec(),
             "additional_directories": roots[1:],
             "permission": permission if isinstance(permission, str) else "callback",
+            "elicitation": elicitation if isinstance(elicitation, str) else "callback",
             "max_cost": max_cost,
             **(
                 {"system_prompt": system_prompt, "system_prompt_mode": system_prompt_mode}
@@ -86,6 +88,8 @@ def resume_arguments(
     options.setdefault("max_cost", record.metadata.get("max_cost"))
     if options["permission"] == "callback":
         options["permission"] = "deny"
+    if record.metadata.get("elicitation") in ("ask", "decline"):  # else: as permission says
+        options.setdefault("elicitation", record.metadata["elicitation"])
     options.setdefault("additional_directories", record.metadata.get("additional_directories", ()))
     for name in ("system_prompt", "system_prompt_mode"):  # for every session it opens
         if name in record.metadata:
