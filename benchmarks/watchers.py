@@ -2,9 +2,11 @@
 """Watchers never slow the work: ``python benchmarks/watchers.py [--quick]``.
 
 One tool-call storm (6,667 calls: 20,007 events) in ``acphost serve`` (a subprocess), watched
-by 0, 1 and N WebSocket subscribers (default 50) in another process, compression on as
-browsers offer it (permessage-deflate); the three setups are interleaved round by round, each
-run a fresh server (``drivers/drive_ws.py``). Writes ``benchmarks/WATCHERS.md`` and prints it.
+by 0, 1 and N WebSocket subscribers (default 50) in other processes, compression on as
+browsers offer it (permessage-deflate). The subscribers ask for batches (``batch=true``) as the
+console does; 1 and N subscribers of the one-event-per-message wire run too, side by side
+(``--no-per-message`` leaves them out). The setups are interleaved round by round, each run a
+fresh server (``drivers/drive_ws.py``). Writes ``benchmarks/WATCHERS.md`` and prints it.
 
 The targets (issue 14): the storm turn with N subscribers takes at most 1.25x its time with
 none (watchers fall behind and catch up; the agent never waits for them); every subscriber gets
@@ -32,17 +34,26 @@ TURN_LIMIT = 1.25
 FANOUT_TARGET = 5.0
 
 
-def run(tools: int, subscribers: int, rounds: int, timeout: float) -> dict[str, list[Any]]:
+PER_MESSAGE = ", one event per message"  # the label's suffix of the batch=false setups
+
+
+def run(
+    tools: int, subscribers: int, rounds: int, timeout: float, per_message: bool
+) -> dict[str, list[Any]]:
     python, reason = find_host_python()
     if reason:
         raise SystemExit(f"cannot run the server: {reason}")
-    setups = {0: "no subscriber", 1: "1 subscriber", subscribers: f"{subscribers} subscribers"}
-    runs: dict[str, list[Any]] = {label: [] for label in setups.values()}
+    setups = [(0, True, "no subscriber"), (1, True, "1 subscriber")]
+    setups.append((subscribers, True, f"{subscribers} subscribers"))
+    if per_message:
+        setups += [(1, False, "1 subscriber" + PER_MESSAGE)]
+        setups += [(subscribers, False, f"{subscribers} subscribers" + PER_MESSAGE)]
+    runs: dict[str, list[Any]] = {label: [] for _, _, label in setups}
     job = {"scenario": "tools", "n": tools, "compression": "deflate"}
     for r in range(rounds):
-        for count, label in setups.items():
+        for count, batch, label in setups:
             driver = Driver(f"ws-{count}", label, "drive_ws.py", python)
-            spec = {**job, "subscribers": count, "storm_timeout_s": timeout - 30}
+            spec = {**job, "subscribers": count, "batch": batch, "storm_timeout_s": timeout - 30}
             load = os.getloadavg()[0]
             result = run_driver(driver, driver.script, spec, timeout, python)
             result["round"], result["load"] = r + 1, load
@@ -51,7 +62,7 @@ def run(tools: int, subscribers: int, rounds: int, timeout: float) -> dict[str, 
                 f"turn {result['server_turn_s']:.3f} s, fan-out {result['fanout_s']:.3f} s,"
                 f" incomplete {result['incomplete']}, disorder {result['disorder']}"
             )
-            log(f"round {r + 1}/{rounds} {label:<16} {brief}")
+            log(f"round {r + 1}/{rounds} {label:<40} {brief}")
     return runs
 
 
@@ -71,7 +82,7 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
         label: Stat.of([r["events"] * r["subscribers"] / r["fanout_s"] for r in ok[label]])
         for label in labels
     }
-    none, one, many = labels
+    none, one, many = labels[:3]
     reniced = all(r.get("reniced") for r in ok[many])
     lines = [
         "# Watchers never slow the work",
@@ -81,7 +92,8 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
         " watched by WebSocket subscribers in two other processes (niced while the turn runs:"
         " they stand for browsers on other machines; "
         + ("at normal priority once it is over" if reniced else "niced to the end")
-        + "), offering permessage-deflate as browsers do;"
+        + "), offering permessage-deflate as browsers do, and asking for batched events"
+        " (`batch=true`) as the console does unless the setup says one event per message;"
         f" {meta['rounds']} interleaved round(s), a fresh server each run; median (min–max)."
         " The machine is shared: the load average below is what the figures were measured"
         " under.",
@@ -121,7 +133,8 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
             f"- Storm turn with {many} ÷ with {none}: {ratio:.2f}× (target ≤ {TURN_LIMIT}×):"
             f" {verdict}."
         )
-    complete = all(r["incomplete"] == 0 and r["disorder"] == 0 for r in ok[one] + ok[many])
+    watched = [r for label in labels[1:] for r in ok[label]]
+    complete = all(r["incomplete"] == 0 and r["disorder"] == 0 for r in watched)
     lines.append(
         "- Every subscriber got every event in order, no gap or duplicate: "
         + ("yes." if complete else "NO.")
@@ -133,6 +146,8 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
             f"- Fan-out with {many} ÷ with {one}: {gain:.1f}× (target ≥ {FANOUT_TARGET}×):"
             f" {verdict}."
         )
+    if len(labels) == 5:
+        lines.append(_per_message(labels, turn, fanout))
     lines += ["", *_rounds(runs, labels), ""]
     lines += [
         "Storm turn: from the storm's first stored event to its last, by the events' own"
@@ -148,6 +163,21 @@ def report(runs: dict[str, list[Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _per_message(
+    labels: list[str], turn: dict[str, Stat | None], fanout: dict[str, Stat | None]
+) -> str:
+    """The targets' figures for the one-event-per-message wire, beside the batched ones."""
+    none, _, _, one, many = labels
+    t, f = turn[many], (fanout[many], fanout[one])
+    turns = f"{t.med / turn[none].med:.2f}×" if t and turn[none] else "n/a"
+    gain = f"{f[0].med / f[1].med:.1f}×" if f[0] and f[1] else "n/a"
+    fanouts = " ÷ ".join(_fmt(x, "/s") for x in f)
+    return (
+        f"- The one-event-per-message wire (`batch=false`), for comparison: the turn with"
+        f" {many.removesuffix(PER_MESSAGE)} ÷ with none {turns}; fan-out {gain} ({fanouts})."
+    )
+
+
 def _per_event(rs: list[dict[str, Any]], floor: float) -> str:
     """The server's CPU per event sent (µs), beyond ``floor`` (its CPU with no subscriber)."""
     if not rs or not rs[0]["subscribers"]:
@@ -159,31 +189,39 @@ def _per_event(rs: list[dict[str, Any]], floor: float) -> str:
 
 
 def _rounds(runs: dict[str, list[Any]], labels: list[str]) -> list[str]:
-    """Every round side by side: its three turns and its own ratios (one row per round)."""
-    none, one, many = labels
+    """Every round side by side: its turns and its own ratios (one row per round)."""
+    many = labels[2]
+    pm = len(labels) == 5  # the one-event-per-message setups ran too
     lines = [
         "## Every round",
         "",
-        f"Each round runs the three setups back to back; the ratios are that round's own. The"
-        f" 1-minute load average is the machine's before each run (no subscriber / 1 / {many}).",
+        "Each round runs the setups back to back; the ratios are that round's own. The"
+        " 1-minute load average is the machine's before each run (in the order of the table"
+        " above).",
         "",
         f"| round | turn, no subscriber | turn, 1 subscriber | turn, {many} | {many} ÷ none"
-        f" | fan-out {many} ÷ 1 | closed as slow (4008) | load average |",
-        "|---|---|---|---|---|---|---|---|",
+        f" | fan-out {many} ÷ 1 | "
+        + ("per message: turn ÷ none | per message: fan-out ÷ 1 | " if pm else "")
+        + "closed as slow (4008) | load average |",
+        "|---|---|---|---|---|---|---|---|" + ("---|---|" if pm else ""),
     ]
     ratios = []
-    for i, (a, b, c) in enumerate(zip(runs[none], runs[one], runs[many], strict=True)):
-        if any("error" in r for r in (a, b, c)):
-            lines.append(f"| {i + 1} | failed: {_first_error({'r': [a, b, c]})[:80]} |")
+    for i, row in enumerate(zip(*(runs[label] for label in labels), strict=True)):
+        if any("error" in r for r in row):
+            lines.append(f"| {i + 1} | failed: {_first_error({'r': list(row)})[:80]} |")
             continue
+        a, b, c = row[:3]
         ratio = c["server_turn_s"] / a["server_turn_s"]
         ratios.append(ratio)
-        gain = (c["events"] * c["subscribers"] / c["fanout_s"]) / (b["events"] / b["fanout_s"])
-        loads = " / ".join(f"{r['load']:.1f}" if "load" in r else "?" for r in (a, b, c))
+        extra = ""
+        if pm:
+            d, e = row[3:]
+            extra = f" {e['server_turn_s'] / a['server_turn_s']:.2f}× | {_gain(d, e):.1f}× |"
+        loads = " / ".join(f"{r['load']:.1f}" if "load" in r else "?" for r in row)
         lines.append(
             f"| {i + 1} | {a['server_turn_s']:.3f} s | {b['server_turn_s']:.3f} s"
-            f" | {c['server_turn_s']:.3f} s | {ratio:.2f}× | {gain:.1f}× | {c['kicked']}"
-            f" | {loads} |"
+            f" | {c['server_turn_s']:.3f} s | {ratio:.2f}× | {_gain(b, c):.1f}× |{extra}"
+            f" {sum(r['kicked'] for r in row)} | {loads} |"
         )
     if ratios:
         lines += [
@@ -192,6 +230,13 @@ def _rounds(runs: dict[str, list[Any]], labels: list[str]) -> list[str]:
             f" (every round: {', '.join(f'{x:.2f}×' for x in ratios)}).",
         ]
     return lines
+
+
+def _gain(one: dict[str, Any], many: dict[str, Any]) -> float:
+    """A round's fan-out with many subscribers ÷ with one."""
+    return (many["events"] * many["subscribers"] / many["fanout_s"]) / (
+        one["events"] / one["fanout_s"]
+    )
 
 
 def _first_error(runs: dict[str, list[Any]]) -> str:
@@ -204,6 +249,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--subscribers", type=int, default=50)
     parser.add_argument("--tools", type=int, default=6_667)
+    parser.add_argument(
+        "--no-per-message",
+        dest="per_message",
+        action="store_false",
+        help="leave out the one-event-per-message (batch=false) setups",
+    )
     parser.add_argument("--out", default=str(HERE / "WATCHERS.md"))
     parser.add_argument("--json", help="also save the raw runs here")
     parser.add_argument("--report", metavar="JSON", help="run nothing: render a saved --json")
@@ -218,7 +269,7 @@ def main() -> None:
     if args.quick:
         args.tools, args.subscribers, args.rounds = 667, 10, 1
     load_start = os.getloadavg()
-    runs = run(args.tools, args.subscribers, args.rounds, timeout=600.0)
+    runs = run(args.tools, args.subscribers, args.rounds, 600.0, args.per_message)
     commit = os.popen("git -C " + str(HERE) + " rev-parse --short HEAD").read().strip()
     meta = {
         "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

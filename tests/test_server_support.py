@@ -113,11 +113,14 @@ def open_ws(
     server: LiveServer,
     conversation_id: str,
     after_seq: int | str | None = None,
+    *,
+    batch: str | None = None,
     **kwargs: Any,
 ) -> ClientConnection:
     path = f"/api/conversations/{conversation_id}/events"
-    if after_seq is not None:
-        path += f"?after_seq={after_seq}"
+    query = {"after_seq": after_seq, "batch": batch}
+    if params := "&".join(f"{k}={v}" for k, v in query.items() if v is not None):
+        path += f"?{params}"
     kwargs.setdefault("additional_headers", {"X-API-Key": KEY})
     ws: ClientConnection = connect(
         server.ws_url(path), open_timeout=WAIT, close_timeout=1, **kwargs
@@ -137,11 +140,11 @@ def receive_until(
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            kinds = [m["event"]["kind"] for m in messages if m["type"] == "event"]
+            kinds = [e["kind"] for e in events_of(messages)]
             raise AssertionError(f"timed out; events so far: {kinds}")
         message = json.loads(ws.recv(timeout=remaining))
         messages.append(message)
-        if message["type"] == "event" and done(message["event"]):
+        if any(done(event) for event in events_of([message])):
             return messages
 
 
@@ -162,7 +165,14 @@ def read_until_closed(
 
 
 def events_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [m["event"] for m in messages if m["type"] == "event"]
+    """The events in ``messages``, those of ``batch=true``'s ``events`` messages included."""
+    events: list[dict[str, Any]] = []
+    for message in messages:
+        if message["type"] == "event":
+            events.append(message["event"])
+        elif message["type"] == "events":
+            events.extend(message["events"])
+    return events
 
 
 def turn_ended(event: dict[str, Any]) -> bool:

@@ -16,7 +16,18 @@ import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from acphost.server._hub import CATCH_UP, Hub, Outgoing, Pacer, Subscriber
+from acphost.server._hub import (
+    BATCH_CHARS,
+    CATCH_UP,
+    PAGE,
+    Hub,
+    Outgoing,
+    Pacer,
+    Subscriber,
+    batch_messages,
+    event_message,
+    token_message,
+)
 from acphost.testing import Scenario, fake_agent_command
 from test_server_support import (
     WAIT,
@@ -180,8 +191,9 @@ def test_many_subscribers_fast_and_slow_each_get_every_event_once_in_order(
         assert got == list(range(1, final + 1)), f"reader {i}: gap or duplicate"
 
 
+@pytest.mark.parametrize("batch", [None, "true"])
 def test_a_client_that_stops_reading_is_closed_and_resumes_without_loss(
-    store_path: Path, workspace: Path, caplog: pytest.LogCaptureFixture
+    store_path: Path, workspace: Path, caplog: pytest.LogCaptureFixture, batch: str | None
 ) -> None:
     # A send blocked for max_lag (0.5 s) means the client stopped reading: it is closed with
     # 4008, while a reader that keeps up is never closed.
@@ -191,8 +203,8 @@ def test_a_client_that_stops_reading_is_closed_and_resumes_without_loss(
     with server_and_client(store_path, **options) as (server, client):
         cid = create_with(client, storm(4000), workspace)
         with (
-            open_ws(server, cid, sock=slow_socket(server), **SLOW_CLIENT) as stuck,
-            open_ws(server, cid, max_size=None) as fast,
+            open_ws(server, cid, batch=batch, sock=slow_socket(server), **SLOW_CLIENT) as stuck,
+            open_ws(server, cid, batch=batch, max_size=None) as fast,
         ):
             client.post(f"/api/conversations/{cid}/messages", json={"text": "go"})
             got = events_of(receive_until(fast, status_is("idle"), timeout=2 * WAIT))
@@ -213,9 +225,92 @@ def test_a_client_that_stops_reading_is_closed_and_resumes_without_loss(
         assert 0 < len(partial) < final
         resume_at = partial[-1]["seq"]
         assert closed.rcvd.reason == f"too slow: reconnect with after_seq={resume_at}"
-        with open_ws(server, cid, after_seq=resume_at, max_size=None) as again:
-            rest = events_of(receive_until(again, lambda e: e["seq"] == final))
+        with open_ws(server, cid, after_seq=resume_at, batch=batch, max_size=None) as again:
+            resumed = receive_until(again, lambda e: e["seq"] == final)
+        rest = events_of(resumed)
         assert seqs(partial) + seqs(rest) == list(range(1, final + 1))
+        assert (len(resumed) < len(rest)) == bool(batch)  # batched: fewer messages than events
+
+
+def batches(messages: list[dict[str, Any]]) -> list[list[int]]:
+    """The seqs of each ``events`` message."""
+    return [seqs(m["events"]) for m in messages if m["type"] == "events"]
+
+
+def test_batches_give_every_event_once_in_order_to_a_paused_reader_and_a_resume_mid_page(
+    store_path: Path, workspace: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As the paused reader above, in batch mode: what it missed comes from the store's pages.
+    caplog.set_level(logging.DEBUG, logger="acphost.server")
+    options: dict[str, Any] = {"ws_queue_size": 8, "ws_max_lag": 2 * WAIT, "send_buffer": 32_768}
+    with server_and_client(store_path, **options) as (server, client):
+        cid = create_with(client, storm(2000).turn().text("again").stop(), workspace)
+        with open_ws(server, cid, batch="true", sock=slow_socket(server), **SLOW_CLIENT) as paused:
+            client.post(f"/api/conversations/{cid}/messages", json={"text": "go"})
+            final = wait_idle(client, cid)
+            messages = receive_until(paused, lambda e: e["seq"] == final)
+            assert logged(caplog, "fell behind")
+            assert seqs(events_of(messages)) == list(range(1, final + 1))
+            assert len(messages) < final / 10  # batched
+            client.post(f"/api/conversations/{cid}/messages", json={"text": "again"})
+            more = events_of(receive_until(paused, status_is("idle")))
+            end = wait_idle(client, cid)
+            assert seqs(more) == list(range(final + 1, end + 1))
+        # a resume in the middle of a page: the rest of that page, then whole pages
+        stored = client.get(f"/api/conversations/{cid}/events", params={"limit": 1000}).json()
+        with open_ws(server, cid, after_seq=PAGE + 277, batch="true", max_size=None) as late:
+            resumed = receive_until(late, lambda e: e["seq"] == end)
+        assert seqs(events_of(resumed)) == list(range(PAGE + 278, end + 1))
+        assert batches(resumed)[:2] == [
+            list(range(PAGE + 278, 2 * PAGE + 1)),
+            list(range(2 * PAGE + 1, 3 * PAGE + 1)),
+        ]
+        # each event as the store (and the one-event-per-message wire) has it
+        assert events_of(resumed)[: 1000 - PAGE - 277] == stored["events"][PAGE + 277 :]
+
+
+def test_batched_tokens_keep_their_place_and_the_other_wires_send_one_event_per_message(
+    store_path: Path, workspace: Path
+) -> None:
+    scenario = Scenario("words").turn().text("ready").stop().turn()
+    for i in range(30):
+        scenario.text(f"say {i} ", chunks=3).tool_call(f"t{i}", title=f"step {i}")
+        scenario.thought(f"think {i} ", chunks=2).tool_call(f"u{i}", title="u", status="completed")
+    with server_and_client(store_path) as (server, client):
+        cid = create_with(client, scenario.text("done").stop(), workspace)
+        client.post(f"/api/conversations/{cid}/messages", json={"text": "ready?"})
+        last = wait_idle(client, cid)
+        wires = {"plain": None, "off": "false", "on": "true"}
+        with contextlib.ExitStack() as stack:
+            sockets = {
+                name: stack.enter_context(open_ws(server, cid, after_seq=last - 1, batch=batch))
+                for name, batch in wires.items()
+            }
+            for ws in sockets.values():  # each has read the store: the rest is live
+                receive_until(ws, lambda e: e["seq"] == last)
+            client.post(f"/api/conversations/{cid}/messages", json={"text": "go"})
+            got = {name: receive_until(ws, status_is("idle")) for name, ws in sockets.items()}
+    for name in ("plain", "off"):
+        assert {m["type"] for m in got[name]} == {"event", "token"}, name
+    assert max(map(len, batches(got["on"])), default=0) > 1
+    flat = {name: in_order(messages) for name, messages in got.items()}
+    assert flat["on"] == flat["plain"] == flat["off"]
+    assert any(kind == "thought" for kind, _ in flat["on"])
+
+
+def in_order(messages: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """Events (by seq) and the text streamed between them, adjacent deltas of a kind joined."""
+    out: list[tuple[str, Any]] = []
+    for message in messages:
+        if message["type"] == "token":
+            kind = "thought" if message["thought"] else "text"
+            if out and out[-1][0] == kind:
+                out[-1] = (kind, out[-1][1] + message["text"])
+            else:
+                out.append((kind, message["text"]))
+        else:
+            out.extend(("event", e["seq"]) for e in events_of([message]))
+    return out
 
 
 def test_a_client_that_never_reads_again_still_gets_4008_not_the_keepalive_1011(
@@ -252,6 +347,8 @@ def test_the_handshake_checks_key_conversation_and_after_seq(store_path: Path) -
             (None, "-1", 422),
             (None, "abc", 422),
             (None, "1", 400),  # nothing stored yet: a cursor from elsewhere
+            (None, "0&batch=yes", 422),
+            (None, "0&batch=", 422),
         ]:
             kwargs: dict[str, Any] = {} if headers is None else {"additional_headers": headers}
             with pytest.raises(InvalidStatus) as refused:
@@ -368,3 +465,43 @@ def test_the_pacer_wakes_senders_together_once_per_tick_during_a_turn() -> None:
         return held, others_waiting, still
 
     assert asyncio.run(scenario()) == (True, True, True)
+
+
+def test_a_whole_page_is_batched_once_for_every_subscriber() -> None:
+    hub = hub_with(100)
+    hub.subscribe()
+    page = [Outgoing(seq, event_message(f'{{"seq":{seq}}}')) for seq in range(1, PAGE + 1)]
+    hub._pages[0] = page
+    first = hub.batched(page)
+    assert hub.batched(list(page)) is first  # made once: one compression for all
+    assert [json.loads(m.payload)["events"][-1]["seq"] for m in first] == [PAGE]
+    assert hub.batched(page[1:]) is not hub.batched(page[1:])  # a partial page is its own
+    assert hub.batched(page[1:])[0].payload == first[0].payload.replace('{"seq":1},', "", 1)
+    hub.unsubscribe(next(iter(hub.subscribers)))
+    assert hub.batched(page) is not first  # nobody left: nothing kept
+    hub.loop.close()
+
+
+def test_a_batch_breaks_at_token_deltas_and_at_its_size() -> None:
+    big = "x" * (BATCH_CHARS // 4)  # four with their envelopes are just over
+    items = [
+        Outgoing(1, event_message("1")),
+        Outgoing(2, event_message("2")),
+        Outgoing(0, token_message("hi", False)),
+        Outgoing(3, event_message("3")),  # alone: its own (shared) message
+        Outgoing(0, token_message("ho", True)),
+        *(Outgoing(seq, event_message(f'"{big}"')) for seq in range(4, 8)),
+    ]
+    out = batch_messages(items)
+    assert [i for i, m in enumerate(out) if any(m is x for x in items)] == [1, 2, 3, 5]
+    assert [json.loads(m.payload)["type"] for m in out] == [
+        "events",
+        "token",
+        "event",
+        "token",
+        "events",
+        "event",
+    ]
+    assert json.loads(out[0].payload)["events"] == [1, 2]
+    assert [len(json.loads(m.payload).get("events", [0])) for m in out[4:]] == [3, 1]
+    assert [m.seq for m in out] == [2, 0, 3, 0, 6, 7]

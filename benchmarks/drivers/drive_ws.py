@@ -5,7 +5,8 @@ no key, its own SQLite store), so the subscribers' cost does not share its GIL. 
 creates one conversation with the storm agent (``permission: allow``) through the REST API,
 runs a warm-up turn, connects ``subscribers`` asyncio ``websockets`` clients (compression as a
 client offers it by default, i.e. permessage-deflate, as browsers do) with
-``after_seq=<last seq>``, then posts the storm message and waits until every subscriber has
+``after_seq=<last seq>`` and ``batch=true`` as the console does (``"batch": false`` in the job:
+one event per message), then posts the storm message and waits until every subscriber has
 seen the turn's closing ``status_changed: idle``.
 
 Per subscriber: events received, first-to-last time, events/s, and the order check (every seq
@@ -59,6 +60,14 @@ class Sub:
     other_close: list[str] = field(default_factory=list)
     done: bool = False
     status: str = ""  # the status the storm turn ended in
+
+
+@dataclass
+class Wire:
+    """How the subscribers ask for events: compression offered, batched or one per message."""
+
+    compression: str | None
+    batch: bool
 
 
 class Server:
@@ -149,20 +158,27 @@ def wait_idle(server: Server, cid: str) -> dict[str, Any]:
         time.sleep(0.02)
 
 
-async def subscribe(
-    url: str, after: int, sub: Sub, ready: asyncio.Event, compression: str | None
-) -> None:
+def _events(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events of a message: one, a batch's, or none (a token delta)."""
+    kind = data["type"]
+    if kind == "events":
+        events: list[dict[str, Any]] = data["events"]
+        return events
+    return [data["event"]] if kind == "event" else []
+
+
+async def subscribe(url: str, after: int, sub: Sub, ready: asyncio.Event, wire: Wire) -> None:
     """Read events until the turn's closing ``status_changed``; reconnect after a 4008."""
     sub.last_seq = after
     loads = orjson.loads
     clock = time.perf_counter
     while not sub.done:
         ws: ClientConnection = await connect(
-            f"{url}?after_seq={sub.last_seq}",
+            f"{url}?after_seq={sub.last_seq}&batch={str(wire.batch).lower()}",
             max_size=None,
             proxy=None,
             open_timeout=WAIT_S,
-            compression=compression,
+            compression=wire.compression,
             ping_interval=None,  # a subscriber busy decoding its backlog answers pings late
         )
         ready.set()
@@ -170,23 +186,22 @@ async def subscribe(
             while True:
                 message = await ws.recv()
                 now = clock()
-                data = loads(message)
-                if data["type"] != "event":
-                    continue
-                event = data["event"]
-                seq = event["seq"]
-                if seq != sub.last_seq + 1:
-                    sub.disorder += 1
-                if not sub.events:
-                    sub.first_t = now
-                    sub.first_ts = event["ts"]
-                sub.events += 1
-                sub.last_seq = seq
-                sub.last_t = now
-                if event["kind"] == "status_changed" and event["status"] != "running":
-                    sub.done = True  # idle, unless the turn failed
-                    sub.status = event["status"]
-                    sub.last_ts = event["ts"]
+                for event in _events(loads(message)):
+                    seq = event["seq"]
+                    if seq != sub.last_seq + 1:
+                        sub.disorder += 1
+                    if not sub.events:
+                        sub.first_t = now
+                        sub.first_ts = event["ts"]
+                    sub.events += 1
+                    sub.last_seq = seq
+                    sub.last_t = now
+                    if event["kind"] == "status_changed" and event["status"] != "running":
+                        sub.done = True  # idle, unless the turn failed
+                        sub.status = event["status"]
+                        sub.last_ts = event["ts"]
+                        break
+                if sub.done:
                     break
         except ConnectionClosed as closed:
             if closed.rcvd is not None and closed.rcvd.code == TOO_SLOW:
@@ -199,12 +214,12 @@ async def subscribe(
             await ws.close()
 
 
-async def _watch(url: str, after: int, count: int, compression: str | None, go: Any) -> list[Sub]:
+async def _watch(url: str, after: int, count: int, wire: Wire, go: Any) -> list[Sub]:
     """``count`` subscribers: connect, say ready (``go``), read until the turn's end."""
     subs = [Sub() for _ in range(count)]
     readies = [asyncio.Event() for _ in range(count)]
     tasks = [
-        asyncio.create_task(subscribe(url, after, s, r, compression))
+        asyncio.create_task(subscribe(url, after, s, r, wire))
         for s, r in zip(subs, readies, strict=True)
     ]
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), WAIT_S)
@@ -213,7 +228,7 @@ async def _watch(url: str, after: int, count: int, compression: str | None, go: 
     return subs
 
 
-def _watcher(url: str, after: int, count: int, compression: str | None, go: Any) -> None:
+def _watcher(url: str, after: int, count: int, wire: Wire, go: Any) -> None:
     """A subscriber process: its subscribers' figures, then its CPU time, go back on ``go``.
 
     It runs niced: watchers are other machines' browsers, here they share the server's cores,
@@ -221,7 +236,7 @@ def _watcher(url: str, after: int, count: int, compression: str | None, go: Any)
     the kernel does.
     """
     os.nice(10)
-    subs = asyncio.run(_watch(url, after, count, compression, go))
+    subs = asyncio.run(_watch(url, after, count, wire, go))
     go.send([s.__dict__ for s in subs])
     go.send(time.process_time())
 
@@ -248,14 +263,14 @@ def storm(server: Server, cid: str, job: dict[str, Any], after: int) -> dict[str
     Python process decoding a million messages is the bottleneck, not the server)."""
     url = f"ws://127.0.0.1:{server.port}/api/conversations/{cid}/events"
     count = job["subscribers"]
-    compression = job.get("compression", "deflate")
+    wire = Wire(job.get("compression", "deflate"), job.get("batch", True))
     processes = max(1, min(count, job.get("processes", 2)))
     shares = [count // processes + (i < count % processes) for i in range(processes)]
     context = multiprocessing.get_context("fork")
     pipes, workers = [], []
     for share in shares if count else []:
         mine, theirs = context.Pipe()
-        worker = context.Process(target=_watcher, args=(url, after, share, compression, theirs))
+        worker = context.Process(target=_watcher, args=(url, after, share, wire, theirs))
         worker.start()
         pipes.append(mine)
         workers.append(worker)
@@ -326,6 +341,7 @@ def body(job: dict[str, Any]) -> dict[str, Any]:
         after = wait_idle(server, cid)["last_seq"]
         result = storm(server, cid, job, after)
         result["subscribers"] = job["subscribers"]
+        result["batch"] = job.get("batch", True)
         return result
     finally:
         server.stop()

@@ -36,6 +36,7 @@ from acphost.events import Event
 from acphost.store import EventStore
 
 __all__ = [
+    "BATCH_CHARS",
     "CATCH_UP",
     "PAGE",
     "TOO_SLOW",
@@ -43,6 +44,7 @@ __all__ = [
     "Outgoing",
     "Pacer",
     "Subscriber",
+    "batch_messages",
     "token_message",
 ]
 
@@ -69,6 +71,45 @@ def event_message(event_json: bytes | str) -> str:
 
 def token_message(text: str, thought: bool) -> str:
     return orjson.dumps({"type": "token", "text": text, "thought": thought}).decode()
+
+
+BATCH_CHARS = 1 << 18
+"""The most event JSON (in characters) one ``events`` message carries; a larger event goes
+alone. Even as 4-byte UTF-8 it stays under a client's usual 1 MiB message limit."""
+
+_ENVELOPE = len(event_message("")) - 1  # what precedes an event's JSON in its own message
+
+
+def batch_messages(items: list[Outgoing]) -> list[Outgoing]:
+    """``items`` for a ``batch=true`` subscriber: each run of consecutive events as
+    ``{"type":"events","events":[...]}`` messages (joined from the events' JSON, never
+    re-serialized; at most :data:`BATCH_CHARS` each), token deltas left in their place. A run
+    of one event stays that event's own message, whose compressed frame is shared."""
+    out: list[Outgoing] = []
+    run: list[Outgoing] = []
+    size = 0
+    for item in items:
+        if not item.seq:
+            if run:
+                out.append(_events_message(run))
+                run, size = [], 0
+            out.append(item)
+            continue
+        if run and size + len(item.payload) > BATCH_CHARS:
+            out.append(_events_message(run))
+            run, size = [], 0
+        run.append(item)
+        size += len(item.payload)
+    if run:
+        out.append(_events_message(run))
+    return out
+
+
+def _events_message(run: list[Outgoing]) -> Outgoing:
+    if len(run) == 1:
+        return run[0]
+    bodies = ",".join([item.payload[_ENVELOPE:-1] for item in run])
+    return Outgoing(run[-1].seq, '{"type":"events","events":[' + bodies + "]}")
 
 
 class _CatchUp(enum.Enum):
@@ -214,6 +255,7 @@ class Hub:
         self.ready = asyncio.Event()  # set when the log grew; waiting senders clear it
         self.subscribers: set[Subscriber] = set()
         self._pages: dict[int, list[Outgoing]] = {}  # full pages of the store, by index
+        self._batched: dict[int, list[Outgoing]] = {}  # their batch messages, once made
         self._reading: dict[int, asyncio.Future[list[Outgoing]]] = {}
         self._thread = threading.get_ident()
         self._hops = 0  # deliveries sent to the loop from another thread...
@@ -278,6 +320,7 @@ class Hub:
             self.base += len(self.log)
             self.log.clear()
             self._pages.clear()
+            self._batched.clear()
 
     # --- the store, for subscribers that are behind (server loop) ---------------------------
 
@@ -303,10 +346,26 @@ class Hub:
             page = await asyncio.shield(reading)
             if len(page) == PAGE and self.subscribers:
                 if len(self._pages) >= _PAGES_KEPT:
-                    self._pages.pop(next(iter(self._pages)), None)
+                    oldest = next(iter(self._pages))
+                    del self._pages[oldest]
+                    self._batched.pop(oldest, None)
                 self._pages[index] = page
         events = [item for item in page if item.seq > after][:limit]
         return events, len(page) == PAGE and (not events or events[-1].seq >= page[-1].seq)
+
+    def batched(self, events: list[Outgoing]) -> list[Outgoing]:
+        """Consecutive ``events`` from :meth:`stored` as :func:`batch_messages`. A whole kept
+        page's messages are made once and shared by every subscriber that sends it (with
+        their compressed frames): after its first, partial page, a catching-up subscriber
+        reads whole pages."""
+        first = events[0].seq
+        index = (first - 1) // PAGE
+        if len(events) < PAGE or (first - 1) % PAGE or index not in self._pages:
+            return batch_messages(events)
+        made = self._batched.get(index)
+        if made is None:
+            made = self._batched[index] = batch_messages(events)
+        return made
 
     def close_all(self, code: int, reason: str) -> None:
         for subscriber in list(self.subscribers):

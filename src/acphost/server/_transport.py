@@ -14,7 +14,8 @@ extensions): their frames go to the socket in one write instead of one system ca
 ``server_no_context_takeover`` (RFC 7692 lets a server choose it whatever the client offered),
 so a message's compressed frame depends on the message alone: it is made once, kept on the
 message (:class:`Shared`), and written by every connection that sends it. 50 subscribers of a
-storm cost one deflate per event, not 50. Browsers inflate such frames like any other.
+storm cost one deflate per event (or per page of events, for ``batch=true``), not 50. Browsers
+inflate such frames like any other.
 """
 
 from __future__ import annotations

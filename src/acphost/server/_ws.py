@@ -1,4 +1,4 @@
-"""``WS /api/conversations/{id}/events?after_seq=N``: every event in order, then live.
+"""``WS /api/conversations/{id}/events?after_seq=N&batch=B``: every event in order, then live.
 
 Resuming without gap or duplicate: the subscriber joins the hub *before* the stored backlog is
 read, so each event is in the backlog (stored before we read), in the live queue (published
@@ -10,6 +10,15 @@ reader that falls behind is served from the store instead of being dropped. Toke
 The only client closed for slowness (:data:`TOO_SLOW`) is one that stopped reading: a single
 send blocked for ``max_lag`` seconds (the socket's buffers are full). It reconnects with the
 last seq it received, which the close reason also gives.
+
+``batch=true`` (opt-in; browsers use it) lets the server send consecutive events as one
+message, ``{"type": "events", "events": [event, ...]}`` (seq order, no gap, each event's JSON
+the same as in ``{"type": "event", "event": ...}``, which it may still send for one event);
+token deltas stay messages of their own, in their place. A client pays its WebSocket library
+once per message, so a subscriber catching up on a storm decodes a few hundred messages
+instead of tens of thousands. The store's pages that catching-up subscribers share are
+batched once, so their compressed frames are shared too; batches from the live log are each
+subscriber's own. Without ``batch`` (or ``batch=false``) the wire is one event per message.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from acphost.server._hub import (
     TOO_SLOW,
     Outgoing,
     Subscriber,
+    batch_messages,
     token_message,
 )
 from acphost.server._manager import Manager
@@ -67,6 +77,18 @@ def _after_seq(raw: str | None) -> int:
     return value
 
 
+_FLAGS = {"true": True, "false": False}
+
+
+def _batch(raw: str | None) -> bool:
+    value = _FLAGS.get(raw.lower() if raw is not None else "false")
+    if value is None:
+        raise ApiError(
+            422, "invalid_request", "batch must be true or false", hint="e.g. ?batch=true"
+        )
+    return value
+
+
 def event_stream(
     manager: Manager, guard: Guard, max_lag: float
 ) -> Callable[[WebSocket, str], Coroutine[Any, Any, None]]:
@@ -74,6 +96,7 @@ def event_stream(
         try:
             guard.websocket(websocket)
             after_seq = _after_seq(websocket.query_params.get("after_seq"))
+            batch = _batch(websocket.query_params.get("batch"))
             manager.record(conversation_id)
             last = manager.store.last_seq(conversation_id)
             if after_seq > last:  # a cursor from elsewhere: following it would skip events
@@ -90,9 +113,10 @@ def event_stream(
         hub = manager.hub(conversation_id)
         subscriber = hub.subscribe()
         try:
-            close = await _serve(
-                websocket, manager, conversation_id, subscriber, after_seq, max_lag
+            sender = _Sender(
+                websocket, manager, conversation_id, subscriber, after_seq, max_lag, batch
             )
+            close = await _serve(websocket, conversation_id, sender)
         finally:
             hub.unsubscribe(subscriber)
             manager.release_hub(conversation_id)
@@ -106,18 +130,13 @@ def event_stream(
 
 
 async def _serve(
-    websocket: WebSocket,
-    manager: Manager,
-    conversation_id: str,
-    sub: Subscriber,
-    after: int,
-    max_lag: float,
+    websocket: WebSocket, conversation_id: str, stream: _Sender
 ) -> tuple[int, str] | None:
     """Send until the subscriber is closed, the client goes, or it stops reading.
 
     Returns the close to send, if any.
     """
-    stream = _Sender(websocket, manager, conversation_id, sub, after, max_lag)
+    sub = stream.sub
     sender = asyncio.create_task(stream.run())
     receiver = asyncio.create_task(_drain_client(websocket))
     try:
@@ -169,6 +188,7 @@ class _Sender:
         sub: Subscriber,
         sent: int,
         max_lag: float,
+        batch: bool,
     ) -> None:
         self.websocket = websocket
         self.manager = manager
@@ -176,6 +196,7 @@ class _Sender:
         self.sub = sub
         self.sent = sent  # the last seq written to the socket
         self.max_lag = max_lag
+        self.batch = batch  # events go as batch messages (``batch=true``)
         self.stuck = False
         self._many = SEND_MANY in websocket.scope.get("extensions", {})
         self._since: float | None = None  # when the send in progress began
@@ -222,7 +243,7 @@ class _Sender:
             if seq <= last:
                 continue  # already sent from the store
             if seq > last + 1:  # never expected; the store has what we missed
-                await self._emit(out, last)
+                await self._emit(self._grouped(out), last)
                 out = []
                 await self._backlog(seq - 1)
                 last = self.sent
@@ -230,8 +251,11 @@ class _Sender:
             last = seq
         if token is not None:
             out.append(_token(token))
-        await self._emit(out, last)
+        await self._emit(self._grouped(out), last)
         await self.manager.pacer.pace(time.perf_counter() - began)
+
+    def _grouped(self, items: list[Outgoing]) -> list[Outgoing]:
+        return batch_messages(items) if self.batch else items
 
     async def _emit(self, batch: list[Outgoing], seq: int) -> None:
         """Send ``batch``; ``seq`` is the last event in it (or the last one sent)."""
@@ -274,5 +298,5 @@ class _Sender:
                 return
             began = time.perf_counter()  # the loop's time: the read ran on a worker thread
             if page:
-                await self._emit(page, page[-1].seq)
+                await self._emit(sub.hub.batched(page) if self.batch else page, page[-1].seq)
             await self.manager.pacer.pace(time.perf_counter() - began)
