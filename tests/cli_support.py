@@ -43,9 +43,10 @@ class Output:
         self.fd = fd
         self.data = b""
 
-    def wait_for(self, marker: str, timeout: float = TIMEOUT) -> str:
+    def wait_for(self, marker: str, timeout: float = TIMEOUT, *, count: int = 1) -> str:
+        """Everything read so far, once ``marker`` came (``count`` times)."""
         deadline = time.monotonic() + timeout
-        while marker.encode() not in self.data:
+        while self.data.count(marker.encode()) < count:
             left = deadline - time.monotonic()
             assert left > 0, f"{marker!r} never came; got {self.data.decode(errors='replace')!r}"
             ready, _, _ = select.select([self.fd], [], [], left)

@@ -203,11 +203,22 @@ def test_export_and_delete(
 def test_chat_three_turns_then_continue_by_id(
     workspace: Path, env: dict[str, str], store: str
 ) -> None:
-    args = ["--agent", "demo", "--cwd", str(workspace), "--allow", "--store", store]
-    lines = "Summarise\n\n/mode\n/mode ask\n/model fake-large\nsecond\n/cost\nthird\n/bogus\n"
-    done = _chat(args, lines + "/quit\nnever sent\n", env)
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    args = ["chat", "--agent", "demo", "--cwd", str(workspace), "--allow", "--store", store]
+    proc = start(args, env, subprocess.PIPE)
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    output = Output(proc.stdout.fileno())
+    try:  # typed ahead: whatever comes while a turn runs is handled then, in order
+        proc.stdin.write(b"Summarise\n\n/mode\n/mode ask\n/model fake-large\nsecond\n")
+        proc.stdin.flush()
+        output.wait_for("stop reason: end_turn", count=2)
+        proc.stdin.write(b"/cost\nthird\n/bogus\n/quit\nnever sent\n")
+        stdout, stderr = proc.communicate(timeout=TIMEOUT)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, stderr.decode()
+    out = output.data.decode() + stdout.decode()
     assert out.count("stop reason: end_turn") == 3
     assert "> Summarise" in out
     assert "> third" in out

@@ -167,12 +167,17 @@ class Tap:
 
 
 def _ask_on_terminal(
-    console: Console, interrupter: Interrupter, renderer: Renderer | None
+    console: Console,
+    interrupter: Interrupter,
+    renderer: Renderer | None,
+    read: Callable[[Text], str] | None,
 ) -> Callable[[PermissionRequest], Decision]:
     """Ask the person at the terminal, showing the full command or diff first.
 
-    It runs on the caller's thread (the driver), so it may read stdin.
+    It runs on the caller's thread (the driver). ``read`` shows the question and returns the
+    answer (a chat's own reader of stdin); by default the question reads stdin itself.
     """
+    read_answer = read or console.input
 
     def ask(request: PermissionRequest) -> Decision:
         if renderer is not None:
@@ -183,7 +188,7 @@ def _ask_on_terminal(
             )
         interrupter.prompting = True
         try:
-            answer = console.input(Text(f"Allow {request.title}? [y/N/a(lways)] ", style="bold"))
+            answer = read_answer(Text(f"Allow {request.title}? [y/N/a(lways)] ", style="bold"))
         except EOFError:
             return "reject_once"
         except KeyboardInterrupt:
@@ -225,14 +230,16 @@ def choose_policy(
     err: Console,
     interrupter: Interrupter,
     renderer: Renderer | None,
+    read: Callable[[Text], str] | None = None,
 ) -> PermissionPolicy:
-    """``--allow``/``--deny``, else ask at a terminal, else deny with a note."""
+    """``--allow``/``--deny``, else ask at a terminal (``read``: how to show the question and
+    read its answer, if not from stdin directly), else deny with a note."""
     if args.allow:
         return "allow"
     if args.deny:
         return "deny"
     if sys.stdin.isatty():
-        return _ask_on_terminal(console, interrupter, renderer)
+        return _ask_on_terminal(console, interrupter, renderer, read)
     return _deny_with_note(err)
 
 

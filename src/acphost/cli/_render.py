@@ -151,6 +151,10 @@ class Renderer:
         self._end_line()
         self.console.print(Text.assemble(*parts))
 
+    def line(self, *parts: str | tuple[str, str] | Text) -> None:
+        """A line of the caller's own (a chat's note), on a line of its own even mid-stream."""
+        self._line(*parts)
+
     # --- events --------------------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
@@ -176,7 +180,7 @@ class Renderer:
         elif isinstance(event, UserMessageEvent):
             if event.source != "agent":  # not the agent relaying it (an echo of the prompt)
                 steered = ("  (steered into the running turn)", "dim") if event.steered else ""
-            self._line(("> ", "bold blue"), (event.text, "bold"), steered)
+                self._line(("> ", "bold blue"), (event.text, "bold"), steered)
         elif isinstance(event, SessionEvent):
             self._session(event)
         elif isinstance(event, ErrorEvent):
