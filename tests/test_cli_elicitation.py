@@ -135,3 +135,41 @@ def test_with_deny_or_without_a_terminal_it_is_declined(
     answered = _answered(events)
     assert (answered["action"], answered["source"]) == ("decline", "policy")
     assert _told(events) == {"action": "decline"}
+
+
+def test_in_a_chat_the_form_takes_its_answers_from_the_chats_reader(
+    tmp_path: Path, env: dict[str, str], terminal: tuple[int, int]
+) -> None:
+    master, slave = terminal
+    scenario = Scenario("form").turn().elicitation("About you?", FORM, echo_result=True).stop()
+    command = shlex.join(fake_agent_command(scenario, directory=tmp_path))
+    store = str(tmp_path / "store.db")
+    proc = start(
+        ["chat", "--command", command, "--cwd", str(tmp_path), "--store", store], env, slave
+    )
+    assert proc.stdout is not None
+    output = Output(proc.stdout.fileno())
+    try:
+        output.wait_for("you> ")
+        os.write(master, b"go\n")
+        output.wait_for("level (one of junior, senior; required) [senior]: ")
+        os.write(master, b"\n")  # the default
+        output.wait_for("Your name (string; required): ")
+        os.write(master, b"Grace\n")
+        output.wait_for("years (integer): ")
+        os.write(master, b"\n")  # not required: left out
+        output.wait_for("Send this?")
+        os.write(master, b"d\n")  # declined after the review
+        output.wait_for("you> ", count=2)  # the turn is over
+        os.write(master, b"/quit\n")
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err
+    text = output.data.decode() + out.decode()
+    assert "→ declined (by callback)" in text
+    events = _events(tmp_path, conversation_id(text), env)
+    answered = _answered(events)
+    assert (answered["action"], answered["content"]) == ("decline", None)
+    assert _told(events) == {"action": "decline"}
