@@ -240,3 +240,19 @@ def test_the_capability_is_advertised_and_a_policy_must_be_known(
     assert report["clientCapabilities"]["elicitation"] == {"form": {}, "url": {}}
     with pytest.raises(ValueError, match="elicitation policy"):
         conversations(fake_agent(scenario), elicitation="allow")
+
+
+def test_a_malformed_request_is_refused_invalid_params_and_recorded(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    bad = {"mode": "url", "message": "Open this", "url": URL}  # no elicitationId
+    scenario = Scenario("bad").turn().request("elicitation/create", bad, echo_result=True).stop()
+    conversation = conversations(fake_agent(scenario), permission="ask")
+    bounded(conversation.run, "go", timeout=30)
+    events = check_log(conversation)
+    assert of(events, ElicitationRequestedEvent) == []
+    [error] = [e for e in events if e.kind == "error"]
+    assert "elicitationId" in error.message
+    told = of(events, AgentMessageEvent)[-1].text
+    assert told.startswith("error: Invalid params for elicitation/create")
+    assert conversation.state.pending_elicitations == {}
