@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from acphost.conversation import Conversation, ElicitationRequest
-from acphost.errors import InvalidElicitationAnswer, UsageError
+from acphost.errors import InvalidElicitationAnswer, RequestTimeout, UsageError
 from acphost.events import (
     AgentMessageEvent,
     ElicitationAnsweredEvent,
@@ -256,3 +256,40 @@ def test_a_malformed_request_is_refused_invalid_params_and_recorded(
     told = of(events, AgentMessageEvent)[-1].text
     assert told.startswith("error: Invalid params for elicitation/create")
     assert conversation.state.pending_elicitations == {}
+
+
+def test_a_turn_that_times_out_cancels_the_question_and_the_agent_hears_it(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    conversation = conversations(
+        fake_agent(form_scenario()), permission="ask", turn_timeout=0.5, cancel_grace=30
+    )
+    with pytest.raises(RequestTimeout):
+        bounded(conversation.run, "go", timeout=20)
+    events = check_log(conversation)
+    [answered] = of(events, ElicitationAnsweredEvent)
+    assert (answered.action, answered.answered_by, answered.source) == ("cancel", "cancel", "host")
+    # the agent was told at once: it ended its turn, not left waiting to be killed (30 s)
+    ended = of(events, TurnEndedEvent)[-1]
+    assert (ended.stop_reason, ended.error_code) == ("cancelled", "timeout")
+    assert answered.seq < ended.seq
+
+
+def test_a_resumed_conversation_keeps_the_policy_it_was_given(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, store_path: Any
+) -> None:
+    first = conversations(fake_agent(form_scenario()), elicitation="ask", permission="deny")
+    first.close()
+    again: Conversation
+
+    def answer(event: Event) -> None:
+        if isinstance(event, ElicitationRequestedEvent):
+            again.answer_elicitation(event.request_id, "decline")
+
+    again = Conversation.resume(first.id, store=store_path, callbacks=[answer])
+    try:
+        bounded(again.run, "go", timeout=30)
+        [answered] = of(list(again.state.events), ElicitationAnsweredEvent)
+    finally:
+        again.close()
+    assert answered.answered_by == "user"  # asked, as it was given: not the permission's deny

@@ -131,8 +131,8 @@ class Conversation:
             FIXED_POLICIES.get(permission) if isinstance(permission, str) else None,
             permission_timeout,
         )
-        elicitation = default_policy(elicitation, permission)
-        self._elicitations = ElicitationDesk(self._mailbox, elicitation, self._desk.asking)
+        asking = default_policy(elicitation, permission)
+        self._elicitations = ElicitationDesk(self._mailbox, asking, self._desk.asking)
         self._driver: int | None = None  # the thread driving (run, arun, an idle delivery)
         self._drive_lock = threading.Lock()
         self._current_turn: int | None = None
@@ -157,6 +157,7 @@ class Conversation:
                 want_asks=permission not in ("allow", "allow_once", "allow_always"),
             ),
             asking=self._desk.asking,
+            cancel_asks=self._elicitations.cancel_all,
         )
         self._delivery = Delivery(
             self.state,
@@ -168,7 +169,7 @@ class Conversation:
             asks=self._desk.asks,
             ask_timeout=permission_timeout,
             max_cost=max_cost,
-            elicitation=elicitation,
+            elicitation=asking,
             elicitation_asks=self._elicitations.asks,
         )
         self._delivery.tr.titled = (_resume[0].title if _resume else title) is not None
@@ -313,7 +314,6 @@ class Conversation:
         self._paused = True
         self._interrupted = turn = self._current_turn
         self._io.call_soon(self._runner.interrupt, turn)
-        self._elicitations.cancel_all()
 
     def pause(self) -> None:
         """Let the running turn finish, but run no queued message until the next ``run()``."""

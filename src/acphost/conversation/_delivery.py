@@ -119,7 +119,8 @@ class Delivery:
         self.asks = asks
         self.ask_timeout = ask_timeout  # for the message saying a request waits
         self.max_cost = max_cost
-        self.elicitations = ElicitationClerk(self, elicitation, elicitation_asks or {})
+        asked = elicitation_asks if elicitation_asks is not None else {}  # shared with the desk
+        self.elicitations = ElicitationClerk(self, elicitation, asked)
         self._over_budget: BudgetExceeded | None = None  # why the running turn is being stopped
         self.tr = Translator(state, tokens=on_token is not None, thoughts=on_thought is not None)
         # stored but not yet seen by the callbacks, in seq order (see publish)

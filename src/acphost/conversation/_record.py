@@ -48,8 +48,9 @@ def new_record(
         metadata={
             "agent": agent.spec(),
             "additional_directories": roots[1:],
-            "permission": permission if isinstance(permission, str) else "callback",
-            "elicitation": elicitation if isinstance(elicitation, str) else "callback",
+            "permission": _named(permission),
+            # given (else it follows the permission policy, also when resumed)
+            **({} if elicitation is None else {"elicitation": _named(elicitation)}),
             "max_cost": max_cost,
             **(
                 {"system_prompt": system_prompt, "system_prompt_mode": system_prompt_mode}
@@ -58,6 +59,11 @@ def new_record(
             ),
         },
     )
+
+
+def _named(policy: object) -> str:
+    """A policy as stored: its name, or ``callback`` (a resumed conversation cannot call it)."""
+    return policy if isinstance(policy, str) else "callback"
 
 
 def resume_arguments(
@@ -88,7 +94,7 @@ def resume_arguments(
     options.setdefault("max_cost", record.metadata.get("max_cost"))
     if options["permission"] == "callback":
         options["permission"] = "deny"
-    if record.metadata.get("elicitation") in ("ask", "decline"):  # else: as permission says
+    if record.metadata.get("elicitation") in ("ask", "decline"):  # a callback: as permission says
         options.setdefault("elicitation", record.metadata["elicitation"])
     options.setdefault("additional_directories", record.metadata.get("additional_directories", ()))
     for name in ("system_prompt", "system_prompt_mode"):  # for every session it opens
