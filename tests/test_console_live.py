@@ -30,6 +30,8 @@ def record_event_seqs(page: Page) -> list[int]:
         message = json.loads(payload)
         if message.get("type") == "event":
             seqs.append(message["event"]["seq"])
+        elif message.get("type") == "events":  # a batch (the console asks for batch=true)
+            seqs.extend(event["seq"] for event in message["events"])
 
     def on_socket(socket: WebSocket) -> None:
         if "/events" in socket.url:

@@ -1,6 +1,8 @@
 // A conversation's event stream: the stored backlog in pages over REST (a page of 1,000 events
 // is one response, where the socket would send 1,000 messages), then live over the WebSocket
-// from the last seq received.
+// from the last seq received, asking for batches (`&batch=true`: several events in one
+// `{"type": "events", "events": [...]}` message; single `{"type": "event"}` messages are
+// accepted too, from a server that does not batch).
 //
 // Events are deduplicated by seq (a resumed socket may repeat what we have) and handed over in
 // batches, so a 20,000-event backlog costs one render per batch instead of one per event. A
@@ -36,7 +38,7 @@ const BATCH_MS = 40;
 export function streamUrl(base: Location | URL, conversationId: string, afterSeq: number): string {
   const scheme = base.protocol === "https:" ? "wss:" : "ws:";
   const id = encodeURIComponent(conversationId);
-  return `${scheme}//${base.host}/api/conversations/${id}/events?after_seq=${afterSeq}`;
+  return `${scheme}//${base.host}/api/conversations/${id}/events?after_seq=${afterSeq}&batch=true`;
 }
 
 /** Accepts messages in any order of arrival; keeps events in seq order, once each. */
@@ -165,10 +167,14 @@ export class EventStream {
       this.handlers.token(message.text, message.thought);
       return;
     }
-    if (message.type !== "event") return;
-    if (!this.accept(message.event)) {
-      this.reconnect();
-      return;
+    const events =
+      message.type === "event" ? [message.event] : message.type === "events" ? message.events : [];
+    if (events.length === 0) return;
+    for (const event of events) {
+      if (!this.accept(event)) {
+        this.reconnect();
+        return;
+      }
     }
     this.flushTimer ??= setTimeout(() => {
       this.flush();

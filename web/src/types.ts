@@ -275,7 +275,13 @@ export type AcpEvent =
 
 /** One WebSocket message: a stored event, or a live-only streamed text delta. */
 export type StreamMessage =
-  { type: "event"; event: AcpEvent } | { type: "token"; text: string; thought: boolean };
+  | { type: "event"; event: AcpEvent }
+  | { type: "events"; events: AcpEvent[] }
+  | { type: "token"; text: string; thought: boolean };
+
+/** A message of ``WS /api/conversations/changes``: a list row changed, or was deleted. */
+export type ChangeMessage =
+  { type: "conversation"; conversation: ConversationSummary } | { type: "deleted"; id: string };
 
 export interface EventPage {
   events: AcpEvent[];

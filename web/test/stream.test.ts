@@ -14,6 +14,9 @@ const event = (seq: number): AcpEvent => {
 const send = (socket: ServerSocket, seq: number): void => {
   socket.send(JSON.stringify({ type: "event", event: event(seq) }));
 };
+const sendBatch = (socket: ServerSocket, seqs: number[]): void => {
+  socket.send(JSON.stringify({ type: "events", events: seqs.map(event) }));
+};
 
 let server: WebSocketServer | null = null;
 let stream: EventStream | null = null;
@@ -24,7 +27,7 @@ afterEach(() => {
 });
 
 async function serve(
-  onConnect: (socket: ServerSocket, afterSeq: number, attempt: number) => void,
+  onConnect: (socket: ServerSocket, afterSeq: number, attempt: number, url: URL) => void,
 ): Promise<URL> {
   let attempt = 0;
   const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
@@ -32,7 +35,7 @@ async function serve(
   wss.on("connection", (socket, request) => {
     const url = new URL(request.url ?? "/", "http://x");
     attempt += 1;
-    onConnect(socket, Number(url.searchParams.get("after_seq")), attempt);
+    onConnect(socket, Number(url.searchParams.get("after_seq")), attempt, url);
   });
   await new Promise<void>((resolve) =>
     wss.on("listening", () => {
@@ -148,6 +151,48 @@ describe("EventStream", () => {
     expect(received).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(asked).toEqual([0, 2, 4]);
     expect(afterSeqs).toEqual([5]);
+  });
+
+  it("asks for batches and takes them like single events, repeats dropped", async () => {
+    const asked: (string | null)[] = [];
+    const base = await serve((socket, afterSeq, attempt, url) => {
+      asked.push(url.searchParams.get("batch"));
+      if (attempt > 1) return;
+      sendBatch(socket, [1, 2, 3]);
+      send(socket, 3); // a repeat, alone
+      sendBatch(socket, [2, 3, 4, 5]); // repeats, then new ones
+      send(socket, 6);
+      sendBatch(socket, []);
+      sendBatch(socket, [7]);
+    });
+    const received: number[] = [];
+    stream = open(base, received, []);
+    await vi.waitFor(
+      () => {
+        expect(received).toHaveLength(7);
+      },
+      { timeout: 5000 },
+    );
+    expect(received).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(asked).toEqual(["true"]);
+  });
+
+  it("reconnects from the last seq it has when a batch skips one", async () => {
+    const afterSeqs: number[] = [];
+    const base = await serve((socket, afterSeq) => {
+      afterSeqs.push(afterSeq);
+      if (afterSeq === 0) sendBatch(socket, [1, 2, 4, 5]);
+      else sendBatch(socket, [3, 4, 5]);
+    });
+    const received: number[] = [];
+    stream = open(base, received, []);
+    await vi.waitFor(
+      () => {
+        expect(received).toEqual([1, 2, 3, 4, 5]);
+      },
+      { timeout: 5000 },
+    );
+    expect(afterSeqs).toEqual([0, 2]);
   });
 
   it("stops when the conversation is deleted (close code 4404)", async () => {

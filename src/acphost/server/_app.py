@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 
 import acphost
 from acphost.server._auth import KeyCheck, check_auth_config
+from acphost.server._changes import Feed, change_feed
 from acphost.server._console import ConsoleSource, install_console
 from acphost.server._docs_assets import install_docs
 from acphost.server._errors import ERROR_RESPONSES, install_error_handlers
@@ -49,6 +50,15 @@ stored events after `N` and then follows live, in seq order with no gap or dupli
 `agent_message` event). A client that falls behind is served from the store (token deltas
 missed meanwhile are lost); one that stops reading is closed with code 4008: reconnect with
 `after_seq` set to the last seq it received. Code 4404 means the conversation was deleted.
+With `&batch=true`, consecutive events may come as one `{"type": "events", "events": [...]}`
+message (seq order, no gap); token deltas stay messages of their own.
+
+**Live list**: `WS /api/conversations/changes` (same key headers) sends
+`{"type": "conversation", "conversation": {...}}` (a row as `GET /api/conversations` returns it)
+when a conversation is created or its row changes, and `{"type": "deleted", "id": "..."}`; at
+most one message per conversation per 0.2 s, nothing historical. Connect first, then GET the
+list, then apply the changes. A client that stops reading is closed with 4008 (reconnect, GET
+again). WebSocket routes are not part of this OpenAPI document.
 
 **Limits**: a request body over the server's limit (1 MiB unless configured) gets 413
 `body_too_large`. The server keeps a bounded number of agents attached: an idle conversation's
@@ -109,6 +119,7 @@ def create_app(
         hub_size=ws_queue_size,
     )
     guard = Guard(KeyCheck(api_key), SessionTokens(api_key) if api_key else None, cors_origins)
+    feed = manager.changes = Feed(manager)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -117,6 +128,7 @@ def create_app(
             yield
         finally:
             await manager.shutdown()
+            feed.close_all(1001, "server shutting down")
 
     app = FastAPI(
         title="acphost",
@@ -148,6 +160,11 @@ def create_app(
         "/api/conversations/{conversation_id}/events",
         event_stream(manager, guard, ws_max_lag),
         name="stream_events",
+    )
+    app.add_api_websocket_route(
+        "/api/conversations/changes",
+        change_feed(feed, guard, ws_max_lag),
+        name="conversation_changes",
     )
     install_console(app, console)
     app.add_middleware(BodyLimit, max_bytes=max_body)

@@ -1,9 +1,10 @@
 """Conversation lifecycle on the server's event loop.
 
 Each conversation is driven by one ``arun()`` task on the server loop, so its callbacks (the
-WebSocket fan-out) run right there without a thread hop. Conversations are loaded lazily:
-after a restart everything is listed straight from the store, and a conversation is resumed
-(``Conversation.resume``) the first time something has to reach its agent.
+WebSocket fan-out, and :class:`Changes` for the live list) run right there without a thread
+hop. Conversations are loaded lazily: after a restart everything is listed straight from the
+store, and a conversation is resumed (``Conversation.resume``) the first time something has to
+reach its agent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from acphost.agents import KNOWN_AGENTS, ACPAgent, AgentBase
 from acphost.conversation import Conversation, ConversationState
@@ -27,7 +28,7 @@ from acphost.server._hub import Hub, Pacer
 from acphost.server._models import CreateConversation
 from acphost.store import ConversationRecord, EventStore, SQLiteStore, default_store_path
 
-__all__ = ["Live", "Manager", "StoreSpec"]
+__all__ = ["Changes", "Live", "Manager", "StoreSpec"]
 
 log = logging.getLogger("acphost.server")
 
@@ -62,6 +63,25 @@ class Live:
             yield
         finally:
             self.holds -= 1
+
+
+class Changes(Protocol):
+    """Told whenever a conversation's list row may have changed (the feed, ``_changes.py``).
+
+    ``changed`` runs on the turn's path, on any thread, for every event: it must cost O(1).
+    """
+
+    def changed(self, conversation_id: str) -> None: ...
+
+    def deleted(self, conversation_id: str) -> None: ...
+
+
+class _NoChanges:
+    def changed(self, conversation_id: str) -> None:
+        pass
+
+    def deleted(self, conversation_id: str) -> None:
+        pass
 
 
 def not_found(conversation_id: str) -> ApiError:
@@ -99,6 +119,7 @@ class Manager:
         self._deleting: set[str] = set()
         self._folds = Folds()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.changes: Changes = _NoChanges()  # every live conversation's rows are told here
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -177,7 +198,10 @@ class Manager:
         hub = self.hub(conversation_id)
         try:
             conversation = Conversation.resume(
-                conversation_id, store=self.store, **self._callbacks(hub), **self.options
+                conversation_id,
+                store=self.store,
+                **self._callbacks(conversation_id, hub),
+                **self.options,
             )
         except ValueError as exc:  # e.g. its workspace is gone; nothing was started
             self.release_hub(conversation_id)
@@ -188,6 +212,7 @@ class Manager:
                 hint="its events can still be read; recreate its workspace to continue",
             ) from exc
         live = self.live[conversation_id] = Live(conversation, hub)
+        self.changes.changed(conversation_id)  # live again
         log.info("resumed conversation %s", conversation_id)
         return live
 
@@ -218,10 +243,11 @@ class Manager:
             id=conversation_id,
             system_prompt=body.system_prompt,
             system_prompt_mode=body.system_prompt_mode,
-            **self._callbacks(hub),
+            **self._callbacks(conversation_id, hub),
             **self.options,
         )
         live = self.live[conversation_id] = Live(conversation, hub)
+        self.changes.changed(conversation_id)
         if body.message is not None:
             conversation.send_message(body.message)
             self.drive(live)
@@ -260,8 +286,15 @@ class Manager:
             )
         return ACPAgent([body.command, *body.args], env=body.env)
 
-    def _callbacks(self, hub: Hub) -> dict[str, Any]:
-        return {"callbacks": [hub.on_event], "on_token": hub.on_token, "on_thought": hub.on_thought}
+    def _callbacks(self, conversation_id: str, hub: Hub) -> dict[str, Any]:
+        def changed(_: object) -> None:  # every event moves the row (its last activity)
+            self.changes.changed(conversation_id)
+
+        return {
+            "callbacks": [hub.on_event, changed],
+            "on_token": hub.on_token,
+            "on_thought": hub.on_thought,
+        }
 
     def drive(self, live: Live) -> None:
         """Run queued messages in an ``arun()`` task, unless one is running (it takes them)."""
@@ -278,6 +311,8 @@ class Manager:
             log.info("a turn of %s failed: %s", conversation.id, exc.code)
         except Exception:
             log.exception("driving %s failed", conversation.id)
+        finally:
+            self.changes.changed(conversation.id)  # no longer running
 
     # --- stopping -------------------------------------------------------------------------
 
@@ -308,6 +343,7 @@ class Manager:
             if self._evicting.get(conversation_id) is task:
                 del self._evicting[conversation_id]
             self.release_hub(conversation_id)
+            self.changes.changed(conversation_id)  # no longer live
 
         task.add_done_callback(forget)
         log.info("detached idle conversation %s (max_live=%s)", conversation_id, self.max_live)
@@ -327,6 +363,7 @@ class Manager:
                 hub.close_all(DELETED, "conversation deleted")
             await asyncio.to_thread(self.store.delete_conversation, conversation_id)
             self._folds.forget(conversation_id)
+            self.changes.deleted(conversation_id)
         finally:
             self._deleting.discard(conversation_id)
 

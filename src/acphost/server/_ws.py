@@ -49,14 +49,14 @@ from acphost.server._manager import Manager
 from acphost.server._models import MAX_SEQ
 from acphost.server._transport import SEND_MANY
 
-__all__ = ["event_stream"]
+__all__ = ["deny_handshake", "drain_client", "event_stream"]
 
 log = logging.getLogger("acphost.server")
 
 _TICK = 0.05  # the stall timer's shortest period (``max_lag`` may be 0)
 
 
-async def _deny(websocket: WebSocket, error: ApiError) -> None:
+async def deny_handshake(websocket: WebSocket, error: ApiError) -> None:
     """Refuse the handshake with a real HTTP status and the usual error body."""
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
         response = JSONResponse(error.body(), status_code=error.status)
@@ -107,7 +107,7 @@ def event_stream(
                     hint="pass the seq of the last event you received",
                 )
         except ApiError as error:
-            await _deny(websocket, error)
+            await deny_handshake(websocket, error)
             return
         await websocket.accept()
         hub = manager.hub(conversation_id)
@@ -138,7 +138,7 @@ async def _serve(
     """
     sub = stream.sub
     sender = asyncio.create_task(stream.run())
-    receiver = asyncio.create_task(_drain_client(websocket))
+    receiver = asyncio.create_task(drain_client(websocket))
     try:
         await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -157,7 +157,7 @@ async def _serve(
     return sub.closed
 
 
-async def _drain_client(websocket: WebSocket) -> None:
+async def drain_client(websocket: WebSocket) -> None:
     """Read (and ignore) what the client sends, to notice when it goes away."""
     while True:
         message = await websocket.receive()

@@ -1,14 +1,19 @@
-// The conversations list: live (polled while visible), searchable, filtered by status, with a
-// badge on every conversation whose agent waits for a permission answer.
+// The conversations list: live (the change feed, see ../changes.ts; polled while the feed is
+// down), searchable, filtered by status, with a badge on every conversation whose agent waits
+// for a permission answer.
 
 import type { JSX } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 
 import { type Api, describe } from "../api";
-import { type ConversationSummary, STATUSES, type Status } from "../types";
+import { applyChange, ChangeFeed, matches } from "../changes";
+import { type ChangeMessage, type ConversationSummary, STATUSES, type Status } from "../types";
 import { money } from "./rows";
 
+/** How often the list is re-read while the change feed is down. */
 const POLL_MS = 2000;
+/** How long a change that moved the page's total waits for others before the re-GET. */
+const RELOAD_MS = 150;
 
 function ago(ts: number, now: number): string {
   const s = Math.max(0, Math.round(now - ts));
@@ -35,33 +40,93 @@ export function ConversationList(props: Props): JSX.Element {
   const [search, setSearch] = useState("");
   const [status, setStatus] = useState<Status | "">("");
   const [error, setError] = useState<string | null>(null);
+  const [feedOpen, setFeedOpen] = useState(false);
+  const listener = useRef<(change: ChangeMessage) => void>(() => undefined);
+  const shownRows = useRef<ConversationSummary[] | null>(null); // what changes apply to
 
   useEffect(() => {
+    const feed = new ChangeFeed({
+      change: (change) => {
+        listener.current(change);
+      },
+      connection: setFeedOpen,
+    });
+    feed.start();
+    return () => {
+      feed.stop();
+    };
+  }, []);
+
+  // Runs again when the feed opens (connected first, now GET) or goes down (poll meanwhile).
+  useEffect(() => {
+    const filter = { status, search };
     let alive = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // changes apply to the rows shown (within this filter) even before this GET answers
+    let current = shownRows.current?.filter((row) => matches(row, filter)) ?? null;
+    let loading = false;
+    let again = false;
+    let replay: ChangeMessage[] | null = null; // changes that arrived while a GET was out
+    const show = (shown: ConversationSummary[]): void => {
+      current = shownRows.current = shown;
+      setRows(shown);
+      onRows(shown);
+    };
     const load = async (): Promise<void> => {
+      if (loading) {
+        again = true;
+        return;
+      }
+      loading = true;
+      replay = [];
+      clearTimeout(timer);
+      timer = undefined;
       try {
-        const page = await api.conversations({ status, search });
+        const page = await api.conversations(filter);
         if (!alive) return;
-        setRows(page.conversations);
+        let got = page.conversations;
+        for (const change of replay) got = applyChange(got, change, filter).rows;
+        show(got);
         setTotal(page.total);
         setError(null);
-        onRows(page.conversations);
       } catch (e) {
         if (alive) setError(describe(e));
+      } finally {
+        loading = false;
+        replay = null;
       }
-      if (alive) timer = setTimeout(() => void load(), POLL_MS);
+      if (!alive) return;
+      if (again) {
+        again = false;
+        void load();
+      } else if (!feedOpen) {
+        timer = setTimeout(() => void load(), POLL_MS);
+      }
+    };
+    listener.current = (change) => {
+      replay?.push(change);
+      if (current === null) return;
+      const applied = applyChange(current, change, filter);
+      show(applied.rows);
+      if (applied.reload && timer === undefined) {
+        // the total (and the page's end) moved: re-GET soon, once for a burst of changes
+        timer = setTimeout(() => {
+          timer = undefined;
+          void load();
+        }, RELOAD_MS);
+      }
     };
     void load();
     return () => {
       alive = false;
       clearTimeout(timer);
+      listener.current = () => undefined;
     };
-  }, [api, status, search, onRows, props.refresh]);
+  }, [api, status, search, onRows, props.refresh, feedOpen]);
 
   const now = Date.now() / 1000;
   return (
-    <nav class="list" data-testid="conv-list">
+    <nav class="list" data-testid="conv-list" data-feed={feedOpen ? "open" : "down"}>
       <div class="list-tools">
         <a class="button primary" href="#/new" data-testid="new-conversation-button">
           + New conversation
