@@ -293,3 +293,40 @@ def test_a_resumed_conversation_keeps_the_policy_it_was_given(
     finally:
         again.close()
     assert answered.answered_by == "user"  # asked, as it was given: not the permission's deny
+
+
+WIDE = {
+    "type": "object",
+    "properties": {
+        "email": {"type": "string", "format": "email"},
+        "code": {"type": "string", "pattern": "^[A-Z]{3}$", "maxLength": 3},
+        "ratio": {"type": "number", "minimum": 0, "maximum": 1},
+        "tags": {"type": "array", "items": {"anyOf": [{"const": "a"}, {"const": "b"}]}},
+        "plan": {"type": "string", "oneOf": [{"const": "x", "title": "X"}]},
+        "when": {"type": "string", "format": "date"},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ({"email": "nobody"}, "'email' must be a valid email"),
+        ({"code": "abc"}, "'code' must match ^[A-Z]{3}$"),
+        ({"code": "ABCD"}, "'code' must be at most 3 characters"),
+        ({"ratio": 2}, "'ratio' must be at most 1"),
+        ({"ratio": True}, "'ratio' must be a number"),
+        ({"tags": ["a", "c"]}, "'tags' may only hold a, b"),
+        ({"plan": "y"}, "'plan' must be one of x"),
+        ({"when": "June"}, "'when' must be a valid date"),
+        ({"extra": 1}, "'extra' is not a field of this form"),
+    ],
+)
+def test_form_content_is_checked_field_by_field(content: dict[str, Any], problem: str) -> None:
+    request = ElicitationRequest("r", "form", "?", WIDE)
+    with pytest.raises(InvalidElicitationAnswer) as raised:
+        request.respond("accept", content)
+    assert raised.value.problems == [problem]
+    good = {"email": "a@b.io", "code": "ABC", "ratio": 0.5, "tags": ["b"], "plan": "x"}
+    assert request.respond("accept", good) == {"action": "accept", "content": good}
+    assert request.respond("decline", content) == {"action": "decline"}  # content ignored
