@@ -306,7 +306,7 @@ def test_chat_at_a_terminal(
         os.write(master, b"/cost\n")
         output.wait_for("1 turn · ")
         os.write(master, b"/pending\n")
-        output.wait_for("no permission request is waiting\nyou> ")
+        output.wait_for("no permission request or question is waiting\nyou> ")
         proc.send_signal(signal.SIGINT)  # at the prompt: a note, not a leave
         output.wait_for("press Ctrl-C again")
         os.write(master, b"\x04")  # Ctrl-D leaves

@@ -18,6 +18,7 @@ SAMPLES: dict[str, Any] = {
     "idle_s": 61.5,
     "stalled_s": 2.5,
     "kind": "session_started",
+    "action": "accept",
     "status": "idle",
 }
 

@@ -22,6 +22,7 @@ __all__ = [
     "CapabilityMissing",
     "ConnectionClosed",
     "ConversationClosed",
+    "InvalidElicitationAnswer",
     "ProtocolError",
     "RequestTimeout",
     "ResourceNotFound",
@@ -86,6 +87,22 @@ class UsageError(AcphostError):
     """acphost was called in a way that cannot work (e.g. ``run()`` from its own callback)."""
 
     code = "usage_error"
+
+
+class InvalidElicitationAnswer(UsageError):
+    """An answer to an elicitation does not fit its form (a required field missing, a wrong
+    type, a value not in the choices); ``problems`` names each field. The request stays
+    pending: answer it again."""
+
+    code = "invalid_elicitation_answer"
+    default_hint = "fix the fields named and answer again; the request is still pending"
+
+    def __init__(self, problems: list[str], *, hint: str | None = None) -> None:
+        super().__init__("the answer does not fit the form: " + "; ".join(problems), hint=hint)
+        self.problems = problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "problems": self.problems}
 
 
 class ConversationClosed(UsageError):

@@ -21,6 +21,9 @@ __all__ = [
     "CommandsEvent",
     "CompactionEvent",
     "ConfigOptionsEvent",
+    "ElicitationAnsweredEvent",
+    "ElicitationCompletedEvent",
+    "ElicitationRequestedEvent",
     "ErrorEvent",
     "Event",
     "EventBase",
@@ -310,6 +313,55 @@ class PermissionDecidedEvent(EventBase):
     decided_by: Literal["policy", "callback", "user", "cancel", "timeout"] = "policy"
 
 
+class ElicitationRequestedEvent(EventBase):
+    """The agent asks the user for information (ACP ``elicitation/create``): a form
+    (``mode="form"``: ``message`` and a flat ``requested_schema``) or consent to open a URL
+    (``mode="url"``: ``url`` and the agent's ``elicitation_id``). Answer it by ``request_id``
+    (acphost's) with ``accept``, ``decline`` or ``cancel``."""
+
+    kind: Literal["elicitation_requested"] = "elicitation_requested"
+    request_id: str
+    mode: str
+    message: str = ""
+    requested_schema: dict[str, Any] | None = None
+    url: str | None = None
+    elicitation_id: str | None = None
+    tool_call_id: str | None = None
+    session_id: str | None = None
+    """The session the request is scoped to (``None``: scoped to an agent request)."""
+    scope_request_id: Any = None
+    """The agent's ``requestId`` for a request-scoped elicitation (outside a session)."""
+    extra: dict[str, Any] | None = None
+    """Keys of the request no field carries (``_meta``...), as sent."""
+
+
+class ElicitationAnsweredEvent(EventBase):
+    """How an elicitation was answered and by whom (user, callback, policy, cancel): the
+    ``action`` and the ``content`` the agent was told (only an accepted form has content)."""
+
+    kind: Literal["elicitation_answered"] = "elicitation_answered"
+    source: Source = "user"
+    request_id: str
+    action: Literal["accept", "decline", "cancel"]
+    content: dict[str, Any] | None = None
+    answered_by: Literal["policy", "callback", "user", "cancel"] = "user"
+    reason: str = ""
+    """Why it was answered so without a person (a policy, a cancelled turn, a bad answer)."""
+
+
+class ElicitationCompletedEvent(EventBase):
+    """The agent says the out-of-band interaction of an accepted URL elicitation finished
+    (``elicitation/complete``). ``request_id`` is acphost's id of that request; ``None`` with
+    ``known=False`` when no open URL elicitation has this ``elicitation_id`` (ignored)."""
+
+    kind: Literal["elicitation_completed"] = "elicitation_completed"
+    elicitation_id: str
+    request_id: str | None = None
+    known: bool = True
+    extra: dict[str, Any] | None = None
+    """Keys of the notification besides ``elicitationId``, as sent."""
+
+
 class PermissionModeEvent(EventBase):
     """Whether the permission policy can hold the agent back: the session mode acphost
     selected so that the agent asks before acting (``mode_id``), or, with ``can_ask`` false,
@@ -351,13 +403,14 @@ class TurnEndedEvent(EventBase):
 
 class TurnStalledEvent(EventBase):
     """The running turn made no progress for ``idle_s`` seconds (``stall_timeout``): never a
-    silent hang. Says what it waits for: permission requests still unanswered (by id), and the
-    tool calls still running (id and title)."""
+    silent hang. Says what it waits for: permission requests and elicitations still
+    unanswered (by id), and the tool calls still running (id and title)."""
 
     kind: Literal["turn_stalled"] = "turn_stalled"
     source: Source = "host"
     idle_s: float
     pending_permissions: list[str] = Field(default_factory=list)
+    pending_elicitations: list[str] = Field(default_factory=list)
     running_tools: list[dict[str, str]] = Field(default_factory=list)
 
 
@@ -456,6 +509,9 @@ Event: TypeAlias = Annotated[
     | PermissionRequestedEvent
     | PermissionDecidedEvent
     | PermissionModeEvent
+    | ElicitationRequestedEvent
+    | ElicitationAnsweredEvent
+    | ElicitationCompletedEvent
     | TurnStartedEvent
     | TurnEndedEvent
     | TurnStalledEvent

@@ -9,6 +9,7 @@ import type {
   EventPage,
   JobDetail,
   JobSummary,
+  JsonObject,
   SessionInfo,
   Status,
 } from "./types";
@@ -177,5 +178,16 @@ export class Api {
     return this.request("POST", `/api/conversations/${enc(id)}/permissions/${enc(requestId)}`, {
       decision,
     });
+  }
+
+  /** Answer what the agent asks: accept (a form's ``content``; a URL: consent), decline, cancel. */
+  answerElicitation(
+    id: string,
+    requestId: string,
+    action: "accept" | "decline" | "cancel",
+    content?: JsonObject,
+  ): Promise<unknown> {
+    const path = `/api/conversations/${enc(id)}/elicitations/${enc(requestId)}`;
+    return this.request("POST", path, content ? { action, content } : { action });
   }
 }

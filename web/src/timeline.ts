@@ -11,6 +11,9 @@ import type {
   Choice,
   CompactionEvent,
   ConfigOption,
+  ElicitationAnsweredEvent,
+  ElicitationCompletedEvent,
+  ElicitationRequestedEvent,
   ErrorEvent,
   PermissionDecidedEvent,
   PermissionModeEvent,
@@ -47,6 +50,14 @@ export type Row =
       seq: number;
       request: PermissionRequestedEvent;
       decided: PermissionDecidedEvent | null;
+    }
+  | {
+      key: string;
+      type: "elicitation";
+      seq: number;
+      request: ElicitationRequestedEvent;
+      answered: ElicitationAnsweredEvent | null;
+      completed: ElicitationCompletedEvent | null;
     }
   | { key: string; type: "turn"; seq: number; event: TurnEndedEvent }
   | { key: string; type: "error"; seq: number; event: ErrorEvent }
@@ -91,6 +102,8 @@ export class Timeline {
   exited: ErrorEvent | null = null;
   readonly terminals = new Map<string, TerminalEvent>();
   readonly pending = new Map<string, PermissionRequestedEvent>();
+  /** What the agent asks (elicitations) that waits for an answer. */
+  readonly asking = new Map<string, ElicitationRequestedEvent>();
   private readonly index = new Map<string, number>(); // row key -> position
   private readonly terminalOwners = new Map<string, string>(); // terminal id -> tool call id
   private streaming: { agent: string | null; thought: string | null } = {
@@ -221,6 +234,21 @@ export class Timeline {
       case "permission_decided":
         this.decide(event);
         break;
+      case "elicitation_requested":
+        this.asking.set(event.request_id, event);
+        this.push({
+          key: `elicit:${event.request_id}`,
+          seq: event.seq,
+          type: "elicitation",
+          request: event,
+          answered: null,
+          completed: null,
+        });
+        break;
+      case "elicitation_answered":
+      case "elicitation_completed":
+        this.elicitation(event);
+        break;
       case "turn_ended":
         this.turnEnded(event);
         this.push({ ...base, type: "turn", event });
@@ -311,6 +339,18 @@ export class Timeline {
     if (at !== undefined && row?.type === "permission") this.rows[at] = { ...row, decided: event };
   }
 
+  private elicitation(event: ElicitationAnsweredEvent | ElicitationCompletedEvent): void {
+    if (event.request_id === null) return; // a completion of nothing known: in the log only
+    if (event.kind === "elicitation_answered") this.asking.delete(event.request_id);
+    const at = this.index.get(`elicit:${event.request_id}`);
+    const row = at === undefined ? undefined : this.rows[at];
+    if (at === undefined || row?.type !== "elicitation") return;
+    this.rows[at] =
+      event.kind === "elicitation_answered"
+        ? { ...row, answered: event }
+        : { ...row, completed: event };
+  }
+
   private permissionMode(event: PermissionModeEvent): void {
     this.unguarded = event.can_ask ? null : event;
     if (event.can_ask) return; // the policy holds: nothing to warn about
@@ -395,6 +435,9 @@ export function stallText(event: TurnStalledEvent): { title: string; detail: str
   const waits: string[] = [];
   const asks = event.pending_permissions.length;
   if (asks > 0) waits.push(asks === 1 ? "a permission request" : `${asks} permission requests`);
+  const questions = event.pending_elicitations?.length ?? 0;
+  if (questions > 0)
+    waits.push(questions === 1 ? "your answer to a question" : `${questions} questions`);
   const tools = event.running_tools.map((t) => t.title ?? t.tool_call_id ?? "a tool call");
   if (tools.length > 0) waits.push(`running: ${tools.join(", ")}`);
   return {

@@ -129,6 +129,31 @@ export interface PermissionDecidedEvent extends EventBase {
   option_id: string | null;
   decided_by: "policy" | "callback" | "user" | "cancel" | "timeout";
 }
+export interface ElicitationRequestedEvent extends EventBase {
+  kind: "elicitation_requested";
+  request_id: string;
+  /** ``form`` (fill ``requested_schema``) or ``url`` (consent to open ``url``). */
+  mode: string;
+  message: string;
+  requested_schema: JsonObject | null;
+  url: string | null;
+  elicitation_id: string | null;
+  tool_call_id: string | null;
+}
+export interface ElicitationAnsweredEvent extends EventBase {
+  kind: "elicitation_answered";
+  request_id: string;
+  action: "accept" | "decline" | "cancel";
+  content: JsonObject | null;
+  answered_by: "policy" | "callback" | "user" | "cancel";
+  reason: string;
+}
+export interface ElicitationCompletedEvent extends EventBase {
+  kind: "elicitation_completed";
+  elicitation_id: string;
+  request_id: string | null;
+  known: boolean;
+}
 export interface TurnStartedEvent extends EventBase {
   kind: "turn_started";
   prompt: string;
@@ -146,6 +171,8 @@ export interface TurnStalledEvent extends EventBase {
   kind: "turn_stalled";
   idle_s: number;
   pending_permissions: string[];
+  /** Absent from an older server's events. */
+  pending_elicitations?: string[];
   running_tools: { tool_call_id?: string; title?: string }[];
 }
 export interface TurnResumedEvent extends EventBase {
@@ -229,6 +256,9 @@ export type AcpEvent =
   | UsageEvent
   | PermissionRequestedEvent
   | PermissionDecidedEvent
+  | ElicitationRequestedEvent
+  | ElicitationAnsweredEvent
+  | ElicitationCompletedEvent
   | TurnStartedEvent
   | TurnEndedEvent
   | TurnStalledEvent
@@ -281,6 +311,7 @@ export interface ConversationSummary {
   cost?: number | null;
   currency?: string | null;
   pending_permission_count?: number;
+  pending_elicitation_count?: number;
   running?: boolean;
 }
 

@@ -1,11 +1,16 @@
 // Rows rendered into a real DOM (jsdom): the permission card shows what will happen and answers
-// with the option's decision; a tool call shows its diff and its terminal's colours.
+// with the option's decision; an elicitation card fills a form (defaults first) or asks consent
+// for a URL before it links it; a tool call shows its diff and its terminal's colours.
 import { render } from "preact";
 import { act } from "preact/test-utils";
 import { beforeEach, describe, expect, it } from "vitest";
 
 import { Timeline } from "../src/timeline";
-import type { PermissionOption, PermissionRequestedEvent } from "../src/types";
+import type {
+  ElicitationRequestedEvent,
+  PermissionOption,
+  PermissionRequestedEvent,
+} from "../src/types";
 import { RowView } from "../src/views/rows";
 import { ev, resetSeq, toolCall } from "./events";
 
@@ -17,6 +22,10 @@ function mount(timeline: Timeline, answers: string[]): HTMLElement {
     timeline,
     answer: (request: PermissionRequestedEvent, option: PermissionOption) => {
       answers.push(`${request.request_id}:${option.kind}`);
+      return Promise.resolve();
+    },
+    answerElicitation: (request: ElicitationRequestedEvent, action: string, content?: object) => {
+      answers.push(`${request.request_id}:${action}:${JSON.stringify(content ?? null)}`);
       return Promise.resolve();
     },
   };
@@ -90,6 +99,93 @@ describe("rows", () => {
     expect(root.querySelector('[data-testid="tool-call-command"]')?.textContent).toBe(
       "$ rm -rf build",
     );
+  });
+
+  it("an elicitation card fills a form, its defaults first, and answers with its content", () => {
+    const t = new Timeline();
+    const schema = {
+      type: "object",
+      properties: {
+        name: { type: "string", title: "Your name" },
+        level: { type: "string", enum: ["junior", "senior"], default: "senior" },
+        years: { type: "integer" },
+      },
+      required: ["name"],
+    };
+    t.apply([
+      ev("elicitation_requested", {
+        request_id: "e1",
+        mode: "form",
+        message: "About you?",
+        requested_schema: schema,
+        url: null,
+        elicitation_id: null,
+        tool_call_id: null,
+      }),
+    ]);
+    const answers: string[] = [];
+    const root = mount(t, answers);
+    const field = (name: string) =>
+      root.querySelector<HTMLInputElement & HTMLSelectElement>(`[data-field="${name}"]`);
+    expect(field("level")?.value).toBe("senior");
+    expect(root.querySelector('label[for="elicit-field-name"]')?.textContent).toBe("Your name *");
+    void act(() => {
+      const name = field("name");
+      const years = field("years");
+      if (name && years) {
+        name.value = "Ada";
+        name.dispatchEvent(new Event("input"));
+        years.value = "7";
+        years.dispatchEvent(new Event("input"));
+      }
+    });
+    void act(() => {
+      root.querySelector<HTMLButtonElement>('[data-testid="elicitation-accept"]')?.click();
+    });
+    expect(answers).toEqual(['e1:accept:{"name":"Ada","level":"senior","years":7}']);
+  });
+
+  it("a URL is shown in full with its host, and linked only once consented to", () => {
+    const t = new Timeline();
+    const url = "http://xn--gthub-zsa.com/login?x=1";
+    t.apply([
+      ev("elicitation_requested", {
+        request_id: "e2",
+        mode: "url",
+        message: "Log in",
+        requested_schema: null,
+        url,
+        elicitation_id: "gh",
+        tool_call_id: null,
+      }),
+    ]);
+    const answers: string[] = [];
+    let root = mount(t, answers);
+    expect(root.querySelector('[data-testid="elicitation-url"]')?.textContent).toBe(url);
+    expect(root.querySelector('[data-testid="elicitation-host"]')?.textContent).toBe(
+      "xn--gthub-zsa.com",
+    );
+    expect(root.textContent).toContain("not HTTPS");
+    expect(root.textContent).toContain("may imitate another");
+    expect(root.querySelector('[data-testid="elicitation-open"]')).toBeNull();
+    void act(() => {
+      root.querySelector<HTMLButtonElement>('[data-testid="elicitation-accept"]')?.click();
+    });
+    expect(answers).toEqual(["e2:accept:null"]);
+    t.apply([
+      ev("elicitation_answered", {
+        request_id: "e2",
+        action: "accept",
+        content: null,
+        answered_by: "user",
+        reason: "",
+      }),
+    ]);
+    expect(t.asking.size).toBe(0);
+    root = mount(t, answers);
+    const link = root.querySelector<HTMLAnchorElement>('[data-testid="elicitation-open"]');
+    expect(link?.getAttribute("href")).toBe(url);
+    expect(link?.getAttribute("rel")).toBe("noopener noreferrer");
   });
 
   it("a command's terminal output keeps its colours", () => {

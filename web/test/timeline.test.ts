@@ -210,6 +210,42 @@ describe("Timeline", () => {
     expect(t.stall).toBeNull();
   });
 
+  it("tracks what the agent asks until it is answered, and says a stalled turn waits on it", () => {
+    const t = new Timeline();
+    t.apply([
+      ev("elicitation_requested", {
+        request_id: "e1",
+        mode: "url",
+        message: "Log in",
+        requested_schema: null,
+        url: "https://a.example/x",
+        elicitation_id: "x",
+        tool_call_id: null,
+      }),
+      ev("turn_stalled", {
+        idle_s: 61,
+        pending_permissions: [],
+        pending_elicitations: ["e1"],
+        running_tools: [],
+      }),
+    ]);
+    expect([...t.asking.keys()]).toEqual(["e1"]);
+    const note = t.rows.at(-1);
+    expect(note?.type === "note" && note.detail).toBe("Waiting on your answer to a question.");
+    const answered = { action: "accept", content: null, answered_by: "user", reason: "" };
+    t.apply([
+      ev("elicitation_answered", { request_id: "e1", ...answered }),
+      ev("elicitation_completed", { elicitation_id: "x", request_id: "e1", known: true }),
+      ev("elicitation_completed", { elicitation_id: "y", request_id: null, known: false }),
+    ]);
+    expect(t.asking.size).toBe(0);
+    const card = t.rows.find((r) => r.key === "elicit:e1");
+    expect(card?.type === "elicitation" && [card.answered?.action, card.completed?.known]).toEqual([
+      "accept",
+      true,
+    ]);
+  });
+
   it("skips the agent's echo of the prompt and marks a steered message", () => {
     const t = new Timeline();
     t.apply([

@@ -40,7 +40,9 @@ class ACPAgent(AgentBase):
     ``request_timeout``, telling the agent so with ``$/cancel_request``. ``subagents``
     (unstable: an ACP draft) lets the agent show the sessions of subagents it spawns: their
     updates are recorded as ``subagent_update`` events and their permission requests go to the
-    conversation's policy.
+    conversation's policy. ``elicitation`` answers the agent's ``elicitation/create`` when the
+    agent runs outside a :class:`~acphost.Conversation`; a conversation answers them itself
+    (its ``elicitation=`` policy, recorded as events).
     """
 
     def __init__(
@@ -119,10 +121,13 @@ class ACPAgent(AgentBase):
         if not self.alive:
             if self.connection is not None:
                 await self.connection.close(grace=0.5, term_grace=1.0)
-            await self._spawn(ctx.workspace, ctx.request_permission)
+            await self._spawn(ctx.workspace, ctx.request_permission, ctx.request_elicitation)
         elif self._warm:  # started by an agent pool: it becomes this conversation's
             assert self.connection is not None
-            self.connection.rebind(self._handlers(ctx.workspace, ctx.request_permission))
+            handlers = self._handlers(
+                ctx.workspace, ctx.request_permission, ctx.request_elicitation
+            )
+            self.connection.rebind(handlers)
         self._warm = False
         connection = self.connection
         assert connection is not None
@@ -188,27 +193,34 @@ class ACPAgent(AgentBase):
         """Start the process and run ``initialize`` now, before any conversation takes the
         agent (see :class:`acphost.AgentPool`); it runs in ``directory`` until then."""
         if not self.alive:
-            await self._spawn(Workspace(directory), _refuse)
+            # a conversation answers elicitations (see astart): advertised from the start
+            await self._spawn(Workspace(directory), _refuse, _decline)
             self._warm = True
 
     def _handlers(
-        self, workspace: Workspace, permission: Callable[[PermissionRequest], Awaitable[Decision]]
+        self,
+        workspace: Workspace,
+        permission: Callable[[PermissionRequest], Awaitable[Decision]],
+        elicitation: ElicitationHandler | None,
     ) -> ClientHandlers:
         return ClientHandlers(
             workspace,
             permission=permission,
-            elicitation=self.elicitation,
+            elicitation=elicitation if elicitation is not None else self.elicitation,
             terminal_env=self._env,
             subagents=self.subagents,
         )
 
     async def _spawn(
-        self, workspace: Workspace, permission: Callable[[PermissionRequest], Awaitable[Decision]]
+        self,
+        workspace: Workspace,
+        permission: Callable[[PermissionRequest], Awaitable[Decision]],
+        elicitation: ElicitationHandler | None,
     ) -> None:
         self._env = build_env(self.env)  # the agent's, also for the commands it runs
         self.connection = await AgentConnection.start(
             self.command,
-            handlers=self._handlers(workspace, permission),
+            handlers=self._handlers(workspace, permission, elicitation),
             on_message=self._message,
             on_request=self._request_seen,
             env=self._env,
@@ -390,3 +402,8 @@ def _system_prompt(ctx: AgentContext) -> dict[str, Any]:
 async def _refuse(request: PermissionRequest) -> Decision:
     """The permission path of an agent kept warm: no conversation, nobody to ask."""
     return "reject_once"
+
+
+async def _decline(params: dict[str, Any]) -> dict[str, Any]:
+    """The elicitation path of an agent kept warm: no conversation, nobody to ask."""
+    return {"action": "decline"}

@@ -69,6 +69,8 @@ class AgentContext:
     """Instructions for the agent's system prompt, to give every session it opens."""
     system_prompt_mode: str = "append"
     """``append`` (after the agent's own system prompt) or ``override`` (instead of it)."""
+    request_elicitation: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+    """Given ``elicitation/create`` params, the answer (``None``: the agent's own handler)."""
 
     def note_activity(self) -> None:
         """The agent did something (sent output, called the client): the turn had effects."""

@@ -23,7 +23,12 @@ from acphost.cli._common import (
     seconds,
 )
 from acphost.cli._render import Renderer
-from acphost.conversation import Conversation, ConversationState, PermissionPolicy
+from acphost.conversation import (
+    Conversation,
+    ConversationState,
+    ElicitationPolicy,
+    PermissionPolicy,
+)
 from acphost.errors import UsageError
 from acphost.events import Event, SessionEvent, TurnEndedEvent, TurnStartedEvent
 
@@ -61,7 +66,11 @@ def add_agent_options(parser: argparse.ArgumentParser, *, verb: str) -> None:
     )
     decide = parser.add_mutually_exclusive_group()
     decide.add_argument("--allow", action="store_true", help="allow every permission request")
-    decide.add_argument("--deny", action="store_true", help="deny every permission request")
+    decide.add_argument(
+        "--deny",
+        action="store_true",
+        help="deny every permission request and decline every question the agent asks",
+    )
     add_store(parser)
     parser.add_argument(
         "--idle-timeout",
@@ -244,7 +253,11 @@ def _timeout(value: float | None, default: float | None) -> float | None:
 
 
 def open_conversation(
-    args: argparse.Namespace, tap: Tap, renderer: Renderer | None, policy: PermissionPolicy
+    args: argparse.Namespace,
+    tap: Tap,
+    renderer: Renderer | None,
+    policy: PermissionPolicy,
+    elicitation: ElicitationPolicy = "decline",
 ) -> Conversation:
     """A new conversation with ``--agent``/``--command``, or the stored one ``--continue``
     names (its agent and workspace come from the store)."""
@@ -253,6 +266,7 @@ def open_conversation(
         "on_token": renderer.on_token if renderer else None,
         "on_thought": renderer.on_thought if renderer else None,
         "permission": policy,
+        "elicitation": elicitation,
         "idle_timeout": _timeout(args.idle_timeout, 600.0),
         "turn_timeout": _timeout(args.turn_timeout, None),
         "stall_timeout": _timeout(args.stall_after, 60.0),

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from acphost.cli._common import Report
 from acphost.cli._wording import (
+    ANSWERS,
     COMPACTION,
     DECISIONS,
     INDENT,
@@ -39,6 +40,9 @@ from acphost.events import (
     AgentMessageEvent,
     CompactionEvent,
     ConfigOptionsEvent,
+    ElicitationAnsweredEvent,
+    ElicitationCompletedEvent,
+    ElicitationRequestedEvent,
     ErrorEvent,
     Event,
     ModeChangedEvent,
@@ -211,6 +215,10 @@ class Renderer:
                 self._text_block(event.description, "dim")
         elif isinstance(event, CompactionEvent):
             self._compaction(event)
+        elif isinstance(event, ElicitationRequestedEvent | ElicitationAnsweredEvent):
+            self._elicitation(event)
+        elif isinstance(event, ElicitationCompletedEvent) and event.known:
+            self._line(("  ✓ the agent says the interaction at the URL is finished", "dim"))
         elif isinstance(event, SubagentEvent):
             what = f"subagent {event.name or event.subagent_session_id}"
             if event.state == "running":
@@ -223,6 +231,16 @@ class Renderer:
         elif isinstance(event, RawEvent) and self.verbose:
             what = " ".join(filter(None, [event.method, event.update_kind]))
             self._line((f"raw {what}", "dim"))
+
+    def _elicitation(self, event: ElicitationRequestedEvent | ElicitationAnsweredEvent) -> None:
+        """The request and its answer (never what was typed: that is in the log)."""
+        if isinstance(event, ElicitationRequestedEvent):
+            what = "asks you to open a URL" if event.mode == "url" else "asks you"
+            self._line(("? ", "bold yellow"), (f"the agent {what}: ", "yellow"), event.message)
+            return
+        label, style = ANSWERS.get(event.action, (event.action, "yellow"))
+        reason = f": {event.reason}" if event.reason else ""
+        self._line("  → ", (label, style), (f" (by {event.answered_by}{reason})", "dim"))
 
     def _message(
         self, kind: Stream, text: str, content: list[dict[str, Any]], *, replay: bool

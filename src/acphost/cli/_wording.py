@@ -8,6 +8,7 @@ from typing import Any, Literal
 from acphost.events import TokenUsage, TurnStalledEvent
 
 __all__ = [
+    "ANSWERS",
     "COMPACTION",
     "DECISIONS",
     "INDENT",
@@ -40,6 +41,11 @@ DECISIONS = {
     "reject_once": ("denied", "red"),
     "reject_always": ("denied always", "red"),
     "cancelled": ("cancelled", "yellow"),
+}
+ANSWERS = {
+    "accept": ("accepted", "green"),
+    "decline": ("declined", "red"),
+    "cancel": ("cancelled", "yellow"),
 }
 NOTICE_STYLE = {"info": "cyan", "warning": "yellow", "error": "red"}
 COMPACTION: dict[str, tuple[str, str]] = {
@@ -84,6 +90,8 @@ def waiting_on(event: TurnStalledEvent) -> str:
     """What a stalled turn waits for, in words."""
     if event.pending_permissions:
         return " · waiting for your answer to a permission request"
+    if event.pending_elicitations:
+        return " · waiting for your answer to the agent's question"
     titles = [tool.get("title") or tool.get("tool_call_id", "") for tool in event.running_tools]
     return f" · running: {', '.join(titles)}" if titles else " · the agent says nothing"
 

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.text import Text
 
 from acphost.cli._common import EXIT_CANCELLED, EXIT_OK, Report
+from acphost.cli._elicit import choose_elicitation
 from acphost.cli._input import ChatInput
 from acphost.cli._live import (
     Interrupter,
@@ -55,7 +56,7 @@ HELP = {
     "/mode [ID]": "show the agent's modes, or switch to one",
     "/model [NAME]": "show the agent's models, or switch to one",
     "/cost": "tokens and cost so far",
-    "/pending": "permission requests waiting for an answer",
+    "/pending": "permission requests and questions waiting for an answer",
     "/id": "this conversation's id, to continue it later",
     "/quit": "leave (Ctrl-D too)",
 }
@@ -123,7 +124,8 @@ class Chat:
             self.renderer.summary(event, self.conversation.state)
 
     def read_answer(self, question: Text) -> str:
-        """A permission question's answer: the next line the chat's reader reads."""
+        """A question's answer (a permission, a field of the agent's form): the next line
+        the chat's reader reads."""
         return self.lines.ask(lambda: self.out.print(question, end=""))
 
     # --- between turns (the main thread) --------------------------------------------------
@@ -300,10 +302,13 @@ class Chat:
         state = self.conversation.state
         with state:
             pending = list(state.pending_permissions.values())
-        if not pending:
-            self.say("no permission request is waiting")
+            asked = list(state.pending_elicitations.values())
+        if not pending and not asked:
+            self.say("no permission request or question is waiting")
         for request in pending:
             self.print(f"{request.request_id}  {request.title or request.tool_call_id}")
+        for question in asked:
+            self.print(f"{question.request_id}  {question.message}")
 
     def _id(self, _: str) -> None:
         self.print(self.conversation.id)
@@ -353,7 +358,9 @@ def _chat(args: argparse.Namespace, out: Console, err: Console, lines: ChatInput
     chat = Chat(out, report, renderer, lines)
     tap = Tap(interrupter, chat.show)
     policy = choose_policy(args, out, err, interrupter, renderer, read=chat.read_answer)
-    conversation = chat.conversation = open_conversation(args, tap, renderer, policy)
+    elicitation = choose_elicitation(args, out, interrupter, renderer, read=chat.read_answer)
+    conversation = open_conversation(args, tap, renderer, policy, elicitation)
+    chat.conversation = conversation
     report.agent = conversation.agent.name
     renderer.workspace = str(conversation.workspace.root)
     interrupter.conversation = conversation

@@ -26,6 +26,7 @@ from acphost.cli._common import (
     Report,
     error_exit,
 )
+from acphost.cli._elicit import choose_elicitation
 from acphost.cli._live import (
     Interrupter,
     Tap,
@@ -108,8 +109,10 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     report = Report(err)
     renderer = None if args.json else Renderer(out, verbose=args.verbose, report=report)
     tap = Tap(interrupter, _json_printer(out) if renderer is None else renderer.on_event)
-    policy = choose_policy(args, err if args.json else out, err, interrupter, renderer)
-    conversation = open_conversation(args, tap, renderer, policy)
+    asking = err if args.json else out
+    policy = choose_policy(args, asking, err, interrupter, renderer)
+    elicitation = choose_elicitation(args, asking, interrupter, renderer)
+    conversation = open_conversation(args, tap, renderer, policy, elicitation)
     report.agent = conversation.agent.name
     if renderer is None:
         _announce(out, conversation)

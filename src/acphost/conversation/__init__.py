@@ -2,6 +2,7 @@
 
 from acphost.conversation._conversation import Conversation
 from acphost.conversation._delivery import PermissionPolicy
+from acphost.conversation._elicitation import ElicitationPolicy, ElicitationRequest
 from acphost.conversation._lock import FIFOLock
 from acphost.conversation._pool import AgentPool
 from acphost.conversation._runner import TurnSettings
@@ -12,6 +13,8 @@ __all__ = (
     "AgentPool",
     "Conversation",
     "ConversationState",
+    "ElicitationPolicy",
+    "ElicitationRequest",
     "FIFOLock",
     "PermissionPolicy",
     "Status",

@@ -30,18 +30,21 @@ from acphost.agents import ACPAgent, AgentContext, resolve_agent
 from acphost.conversation._delivery import FIXED_POLICIES, Delivery, PermissionPolicy
 from acphost.conversation._desk import PermissionDesk
 from acphost.conversation._driving import (
+    check_budget,
     deliver_if_idle,
     drive_async,
     drive_sync,
     enter,
     leave,
+    restore,
     try_enter,
 )
+from acphost.conversation._elicitation import ElicitationDesk, ElicitationPolicy, default_policy
 from acphost.conversation._inputs import AgentSpec, StoreSpec, open_store
 from acphost.conversation._loop import IOLoop
 from acphost.conversation._mailbox import Mailbox
 from acphost.conversation._pool import AgentPool
-from acphost.conversation._record import new_record, resume_arguments, unrun_messages
+from acphost.conversation._record import new_record, resume_arguments
 from acphost.conversation._runner import TurnRunner, TurnSettings
 from acphost.conversation._sending import queue, steered
 from acphost.conversation._state import ConversationState
@@ -66,12 +69,19 @@ class Conversation:
     ``turn_timeout`` (default none) cancel a turn and end it with a ``timeout`` error; an agent
     that ignores the cancel is stopped after ``cancel_grace`` seconds (default 10). A turn
     without progress for ``stall_timeout`` seconds (default 60) is reported by a
-    ``turn_stalled`` event (what it waits for: a permission, a running tool), and a
+    ``turn_stalled`` event (what it waits for: a permission, an elicitation, a running tool), and a
     ``turn_resumed`` follows when the agent moves again. Once the conversation cost more than
     ``max_cost`` (in the agent's currency, from its usage updates), the running turn is
     cancelled cleanly and ends with a ``budget_exceeded`` error, and no turn starts until
     :attr:`max_cost` is raised. With ``pool`` (an :class:`AgentPool`), the agent is one the
     pool started and initialised in advance, when it has one ready.
+
+    ``elicitation`` answers the agent's questions (a form to fill, a URL to open): ``"ask"``
+    (they wait in ``state.pending_elicitations`` for :meth:`answer_elicitation`),
+    ``"decline"`` (at once, recorded with the reason) or a callable run on the caller's thread
+    (given an :class:`ElicitationRequest`, it returns an action or
+    ``{"action": "accept", "content": {...}}``). By default a person answers where one answers
+    permissions (``permission="ask"``); otherwise they are declined.
 
     ``system_prompt`` goes to every session the agent opens for this conversation, after the
     agent's own system prompt (``system_prompt_mode="append"``) or instead of it
@@ -93,6 +103,7 @@ class Conversation:
         on_thought: Callable[[str], object] | None = None,
         permission: PermissionPolicy = "deny",
         permission_timeout: float | None = None,
+        elicitation: ElicitationPolicy | None = None,
         additional_directories: Sequence[str | os.PathLike[str]] = (),
         idle_timeout: float | None = 600.0,
         turn_timeout: float | None = None,
@@ -120,6 +131,8 @@ class Conversation:
             FIXED_POLICIES.get(permission) if isinstance(permission, str) else None,
             permission_timeout,
         )
+        asking = default_policy(elicitation, permission)
+        self._elicitations = ElicitationDesk(self._mailbox, asking, self._desk.asking)
         self._driver: int | None = None  # the thread driving (run, arun, an idle delivery)
         self._drive_lock = threading.Lock()
         self._current_turn: int | None = None
@@ -144,6 +157,7 @@ class Conversation:
                 want_asks=permission not in ("allow", "allow_once", "allow_always"),
             ),
             asking=self._desk.asking,
+            cancel_asks=self._elicitations.cancel_all,
         )
         self._delivery = Delivery(
             self.state,
@@ -155,6 +169,8 @@ class Conversation:
             asks=self._desk.asks,
             ask_timeout=permission_timeout,
             max_cost=max_cost,
+            elicitation=asking,
+            elicitation_asks=self._elicitations.asks,
         )
         self._delivery.tr.titled = (_resume[0].title if _resume else title) is not None
         if _resume is None:
@@ -165,13 +181,14 @@ class Conversation:
                     [str(r) for r in self.workspace.roots],
                     title=title,
                     permission=permission,
+                    elicitation=elicitation,
                     max_cost=max_cost,
                     system_prompt=system_prompt,
                     system_prompt_mode=system_prompt_mode,
                 )
             )
         else:
-            self._restore(_resume[1])
+            restore(self, _resume[1])
         self._io.add_closer(self.agent.aclose)
 
     # --- construction --------------------------------------------------------------------
@@ -182,23 +199,12 @@ class Conversation:
             workspace=self.workspace,
             post=self._mailbox.put_soon,
             request_permission=self._desk.ask,
+            request_elicitation=self._elicitations.ask,
             system_prompt=[{"type": "text", "text": system_prompt}] if system_prompt else None,
             system_prompt_mode=mode,
         )
-        self._desk.cancelled = lambda: ctx.cancelled
+        self._desk.cancelled = self._elicitations.cancelled = lambda: ctx.cancelled
         return ctx
-
-    def _restore(self, events: list[Event]) -> None:
-        """Fold a resumed conversation's stored log; close the turn its dead host left open."""
-        for event in events:
-            self.state.apply(event, stored=True)
-        self._runner.resume_session_id = self.state.session_id
-        self._pending.extend((e, e.content) for e in unrun_messages(events))
-        with self.state:
-            self._delivery.tr.turn = self.state.turns or None
-            if self.state.status == "running":  # its host died mid-turn
-                self._delivery.close_dangling_turn()
-                self._delivery.publish()
 
     @classmethod
     def resume(
@@ -264,7 +270,7 @@ class Conversation:
             raise UsageError("run() was called on acphost's I/O loop", hint="use arun()")
         enter(self)
         try:
-            self._check_budget()
+            check_budget(self)
             return drive_sync(self)
         finally:
             leave(self)
@@ -280,7 +286,7 @@ class Conversation:
         while not try_enter(self):  # noqa: ASYNC110
             await asyncio.sleep(0.005)
         try:
-            self._check_budget()
+            check_budget(self)
             return await drive_async(self)
         finally:
             leave(self)
@@ -293,18 +299,6 @@ class Conversation:
     @max_cost.setter
     def max_cost(self, value: float | None) -> None:
         self._delivery.max_cost = value
-
-    def _check_budget(self) -> None:
-        """Refuse to start a turn over budget, and say so in the log (a server's clients see
-        only the log); queued messages stay queued. Called from the driver's seat."""
-        delivery = self._delivery
-        with self.state:
-            over = delivery.over_budget()
-            if over is not None:
-                delivery.tr.error(over)
-                delivery.publish()
-        if over is not None:
-            raise over
 
     def _raise_from_callbacks(self) -> None:
         """Raise what a callback raised that must not be swallowed (``KeyboardInterrupt``),
@@ -335,6 +329,21 @@ class Conversation:
         """Answer a pending permission request (``permission="ask"``), from any thread."""
         self._desk.answer(request_id, decision)
         deliver_if_idle(self)
+
+    def answer_elicitation(
+        self, request_id: str, action: str, content: dict[str, Any] | None = None
+    ) -> None:
+        """Answer a pending elicitation (``elicitation="ask"``) from any thread: ``accept``
+        (with the form's ``content``), ``decline`` or ``cancel``. Content that does not fit
+        the form raises :class:`~acphost.errors.InvalidElicitationAnswer`; it stays pending."""
+        self._elicitations.answer(request_id, action, content)
+        deliver_if_idle(self)
+
+    async def aanswer_elicitation(
+        self, request_id: str, action: str, content: dict[str, Any] | None = None
+    ) -> None:
+        """Like :meth:`answer_elicitation`, from async code (it never waits for the agent)."""
+        self.answer_elicitation(request_id, action, content)
 
     def set_mode(self, mode_id: str) -> None:
         """Switch the agent's session mode (one of ``state.available_modes``); it is recorded."""

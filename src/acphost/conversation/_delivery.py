@@ -17,9 +17,12 @@ from typing import Any, Literal, TypeAlias, TypeVar
 
 from acphost.acp.messages import SessionUpdate
 from acphost.acp.permissions import Decision, PermissionRequest
+from acphost.conversation._elicitation import ElicitationClerk, ElicitationPolicy
 from acphost.conversation._items import (
     AskingNote,
     ControlFailed,
+    ElicitationAnswer,
+    ElicitationAsk,
     PermissionAnswer,
     PermissionAsk,
     SessionBegan,
@@ -102,6 +105,8 @@ class Delivery:
         asks: dict[str, PermissionAsk],
         ask_timeout: float | None = None,
         max_cost: float | None = None,
+        elicitation: ElicitationPolicy = "decline",
+        elicitation_asks: dict[str, ElicitationAsk] | None = None,
     ) -> None:
         if isinstance(permission, str) and permission not in (*FIXED_POLICIES, "ask"):
             raise ValueError(f"unknown permission policy {permission!r}")
@@ -114,6 +119,8 @@ class Delivery:
         self.asks = asks
         self.ask_timeout = ask_timeout  # for the message saying a request waits
         self.max_cost = max_cost
+        asked = elicitation_asks if elicitation_asks is not None else {}  # shared with the desk
+        self.elicitations = ElicitationClerk(self, elicitation, asked)
         self._over_budget: BudgetExceeded | None = None  # why the running turn is being stopped
         self.tr = Translator(state, tokens=on_token is not None, thoughts=on_thought is not None)
         # stored but not yet seen by the callbacks, in seq order (see publish)
@@ -215,6 +222,11 @@ class Delivery:
             elif isinstance(item, PermissionAnswer):
                 tr.flush()
                 self._decided(item.key, item.decision, item.by)
+            elif isinstance(item, ElicitationAsk | ElicitationAnswer):
+                tr.flush()
+                if self._stalled_at is not None and isinstance(item, ElicitationAsk):
+                    self._resumed()
+                self.elicitations.deliver(item)
             elif isinstance(item, SessionBegan):
                 tr.flush()
                 self._session(item)
@@ -294,6 +306,7 @@ class Delivery:
             if ask is not None and not ask.future.cancel() and not ask.future.cancelled():
                 continue  # an answer won the race: it follows in the mailbox, as the agent got it
             self._decided(key, "cancelled", "cancel")
+        self.elicitations.cancel_leftovers()
 
     def end_turn(
         self, done: TurnDone, runner: TurnRunner
@@ -359,6 +372,7 @@ class Delivery:
             trusted=True,
             idle_s=stalled.idle_s,
             pending_permissions=list(self.state.pending_permissions),
+            pending_elicitations=list(self.state.pending_elicitations),
             running_tools=[
                 {"tool_call_id": c.tool_call_id, "title": c.title}
                 for c in self.state.running_tool_calls

@@ -11,13 +11,16 @@ import asyncio
 import concurrent.futures
 import itertools
 from collections.abc import Callable
+from typing import TypeVar
 
 from acphost.acp.permissions import CANCELLED, Decision, PermissionRequest
 from acphost.conversation._items import PermissionAnswer, PermissionAsk
 from acphost.conversation._mailbox import Mailbox
 from acphost.errors import UsageError
 
-__all__ = ["PermissionDesk"]
+__all__ = ["Bridged", "PermissionDesk"]
+
+T = TypeVar("T")
 
 
 class PermissionDesk:
@@ -63,7 +66,7 @@ class PermissionDesk:
         loop = asyncio.get_running_loop()
         if self.timeout is not None:
             loop.call_later(self.timeout, self._expire, ask)  # a no-op once decided
-        return _Decision(future, loop)
+        return Bridged(future, loop)
 
     def _answer_now(
         self,
@@ -127,8 +130,9 @@ def _decided_now(
     return decided, here
 
 
-class _Decision(asyncio.Future[Decision]):
-    """The I/O loop's view of a decision made on another thread.
+class Bridged(asyncio.Future[T]):
+    """The I/O loop's view of a decision made on another thread (a permission decision, an
+    elicitation's answer).
 
     Unlike ``asyncio.wrap_future``, cancelling it (the turn was cancelled, the agent withdrew
     the request) succeeds only if the decision can still be cancelled: once a user's answer
@@ -137,7 +141,7 @@ class _Decision(asyncio.Future[Decision]):
     """
 
     def __init__(
-        self, source: concurrent.futures.Future[Decision], loop: asyncio.AbstractEventLoop
+        self, source: concurrent.futures.Future[T], loop: asyncio.AbstractEventLoop
     ) -> None:
         super().__init__(loop=loop)
         self._source = source
@@ -150,7 +154,7 @@ class _Decision(asyncio.Future[Decision]):
             return False
         return super().cancel(msg)
 
-    def _copy(self, source: concurrent.futures.Future[Decision]) -> None:
+    def _copy(self, source: concurrent.futures.Future[T]) -> None:
         if self.done():
             return
         if source.cancelled():

@@ -14,14 +14,24 @@ import threading
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from acphost.conversation._delivery import PUBLISH_EVERY
+from acphost.conversation._record import unrun_messages
 from acphost.errors import AcphostError, UsageError
-from acphost.events import TurnEndedEvent
+from acphost.events import Event, TurnEndedEvent
 from acphost.store import Owner
 
 if TYPE_CHECKING:
     from acphost.conversation._conversation import Conversation
 
-__all__ = ["deliver_if_idle", "drive_async", "drive_sync", "enter", "leave", "try_enter"]
+__all__ = [
+    "check_budget",
+    "deliver_if_idle",
+    "drive_async",
+    "drive_sync",
+    "enter",
+    "leave",
+    "restore",
+    "try_enter",
+]
 
 ASYNC_SLICE = PUBLISH_EVERY
 """Mailbox items ``arun()`` delivers between two yields to the caller's loop (a storm must
@@ -213,3 +223,29 @@ def _finish_close(conv: Conversation) -> None:
         conv._delivery.deliver(conv._mailbox.drain(), final=True)
         conv._delivery.set_status("finished")
         conv._delivery.publish()
+
+
+def restore(conv: Conversation, events: list[Event]) -> None:
+    """Fold a resumed conversation's stored log; close the turn its dead host left open."""
+    for event in events:
+        conv.state.apply(event, stored=True)
+    conv._runner.resume_session_id = conv.state.session_id
+    conv._pending.extend((e, e.content) for e in unrun_messages(events))
+    with conv.state:
+        conv._delivery.tr.turn = conv.state.turns or None
+        if conv.state.status == "running":  # its host died mid-turn
+            conv._delivery.close_dangling_turn()
+            conv._delivery.publish()
+
+
+def check_budget(conv: Conversation) -> None:
+    """Refuse to start a turn over budget, and say so in the log (a server's clients see
+    only the log); queued messages stay queued. Called from the driver's seat."""
+    delivery = conv._delivery
+    with conv.state:
+        over = delivery.over_budget()
+        if over is not None:
+            delivery.tr.error(over)
+            delivery.publish()
+    if over is not None:
+        raise over

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import concurrent.futures
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.agents._base import SessionStart, TurnResult
 from acphost.errors import AcphostError
 
+if TYPE_CHECKING:
+    from acphost.conversation._elicitation import ElicitationRequest
+
 __all__ = [
     "CONFIRMED",
     "AskingNote",
     "ControlFailed",
+    "ElicitationAnswer",
+    "ElicitationAsk",
     "PermissionAnswer",
     "PermissionAsk",
     "SessionBegan",
@@ -37,10 +43,7 @@ class PermissionAsk:
         """Take the right to decide (from any thread): ``False`` if it was cancelled or
         another decider has it. Once claimed, no cancel can win: the decision that follows
         is the one the agent gets."""
-        try:
-            return self.future.set_running_or_notify_cancel()
-        except RuntimeError:  # running or decided already
-            return False
+        return _claim(self.future)
 
 
 @dataclass(slots=True)
@@ -50,6 +53,37 @@ class PermissionAnswer:
     key: str
     decision: Decision
     by: str
+
+
+@dataclass(slots=True)
+class ElicitationAsk:
+    """The agent asks the user something; the answer (the ACP response) resolves ``future``."""
+
+    key: str
+    request: ElicitationRequest
+    future: concurrent.futures.Future[dict[str, Any]]
+
+    def claim(self) -> bool:
+        """Take the right to answer (see :meth:`PermissionAsk.claim`)."""
+        return _claim(self.future)
+
+
+@dataclass(slots=True)
+class ElicitationAnswer:
+    """An elicitation answered outside the driver (``answer_elicitation``, a cancel, a
+    fixed policy on the I/O loop): ``response`` is what the agent was told."""
+
+    key: str
+    response: dict[str, Any]
+    by: str
+    reason: str = ""
+
+
+def _claim(future: concurrent.futures.Future[Any]) -> bool:
+    try:
+        return future.set_running_or_notify_cancel()
+    except RuntimeError:  # running or decided already
+        return False
 
 
 @dataclass(slots=True)

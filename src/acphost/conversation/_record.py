@@ -26,6 +26,7 @@ def new_record(
     *,
     title: str | None,
     permission: object,
+    elicitation: object,
     max_cost: float | None,
     system_prompt: str | None,
     system_prompt_mode: SystemPromptMode,
@@ -47,7 +48,9 @@ def new_record(
         metadata={
             "agent": agent.spec(),
             "additional_directories": roots[1:],
-            "permission": permission if isinstance(permission, str) else "callback",
+            "permission": _named(permission),
+            # given (else it follows the permission policy, also when resumed)
+            **({} if elicitation is None else {"elicitation": _named(elicitation)}),
             "max_cost": max_cost,
             **(
                 {"system_prompt": system_prompt, "system_prompt_mode": system_prompt_mode}
@@ -56,6 +59,11 @@ def new_record(
             ),
         },
     )
+
+
+def _named(policy: object) -> str:
+    """A policy as stored: its name, or ``callback`` (a resumed conversation cannot call it)."""
+    return policy if isinstance(policy, str) else "callback"
 
 
 def resume_arguments(
@@ -86,6 +94,8 @@ def resume_arguments(
     options.setdefault("max_cost", record.metadata.get("max_cost"))
     if options["permission"] == "callback":
         options["permission"] = "deny"
+    if record.metadata.get("elicitation") in ("ask", "decline"):  # a callback: as permission says
+        options.setdefault("elicitation", record.metadata["elicitation"])
     options.setdefault("additional_directories", record.metadata.get("additional_directories", ()))
     for name in ("system_prompt", "system_prompt_mode"):  # for every session it opens
         if name in record.metadata:

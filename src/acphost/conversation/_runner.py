@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,7 @@ class TurnRunner:
         settings: TurnSettings,
         resume_session_id: str | None = None,
         asking: set[str] | None = None,
+        cancel_asks: Callable[[], None] = lambda: None,
     ) -> None:
         self.agent = agent
         self.ctx = ctx
@@ -69,6 +70,8 @@ class TurnRunner:
         self.restart_reason: str | None = None
         # permission requests waiting for the user (shared with the permission desk)
         self.asking: set[str] = asking if asking is not None else set()
+        # answers the questions (elicitations) still waiting with ``cancel`` (the turn stops)
+        self.cancel_asks = cancel_asks
         self._turn: int | None = None
         self._one_at_a_time = asyncio.Lock()
         self._cancel_before: int | None = None
@@ -376,6 +379,8 @@ class TurnRunner:
         if step.done():
             return  # the turn ended first
         self.ctx.cancelled = True
+        # answered after session/cancel is written (acancel writes it before its first await)
+        self.cancel_asks()
         with contextlib.suppress(Exception):  # a dead agent cannot be asked; the grace handles it
             await self.agent.acancel(self.ctx)
         hurried: asyncio.Future[Any] = asyncio.ensure_future(self._hurry.wait())

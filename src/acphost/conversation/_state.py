@@ -19,6 +19,9 @@ from acphost.events import (
     CommandsEvent,
     CompactionEvent,
     ConfigOptionsEvent,
+    ElicitationAnsweredEvent,
+    ElicitationCompletedEvent,
+    ElicitationRequestedEvent,
     ErrorEvent,
     Event,
     ModeChangedEvent,
@@ -89,6 +92,9 @@ class ConversationState:
         self.tool_calls = ToolCalls(self.events)
         self.terminals: dict[str, TerminalEvent] = {}
         self.pending_permissions: dict[str, PermissionRequestedEvent] = {}
+        self.pending_elicitations: dict[str, ElicitationRequestedEvent] = {}
+        # accepted URL elicitations the agent may still complete: elicitationId -> request id
+        self.open_url_elicitations: dict[str, str] = {}
         # every context compaction's latest snapshot, by compaction id
         self.compactions: dict[str, CompactionEvent] = {}
         # unstable: the subagents the agent showed, by their session id (latest snapshot)
@@ -206,6 +212,9 @@ class ConversationState:
             "tool_calls": {k: v.model_dump() for k, v in self.tool_calls.items()},
             "terminals": {k: v.model_dump() for k, v in self.terminals.items()},
             "pending_permissions": {k: v.model_dump() for k, v in self.pending_permissions.items()},
+            "pending_elicitations": {
+                k: v.model_dump() for k, v in self.pending_elicitations.items()
+            },
             "compactions": {k: v.model_dump() for k, v in self.compactions.items()},
             "subagents": {k: v.model_dump() for k, v in self.subagents.items()},
             "events": len(self.events),
@@ -245,6 +254,10 @@ class ConversationState:
             self.pending_permissions[event.request_id] = event
         elif isinstance(event, PermissionDecidedEvent):
             self.pending_permissions.pop(event.request_id, None)
+        elif isinstance(event, ElicitationRequestedEvent | ElicitationAnsweredEvent):
+            self._apply_elicitation(event)
+        elif isinstance(event, ElicitationCompletedEvent):
+            self.open_url_elicitations.pop(event.elicitation_id, None)
         elif isinstance(event, PlanEvent):
             self.plan = event.entries
         elif isinstance(event, ModeChangedEvent):
@@ -269,6 +282,16 @@ class ConversationState:
         elif isinstance(event, TurnStalledEvent | TurnResumedEvent):
             self.stalled = event if isinstance(event, TurnStalledEvent) else None
 
+    def _apply_elicitation(
+        self, event: ElicitationRequestedEvent | ElicitationAnsweredEvent
+    ) -> None:
+        if isinstance(event, ElicitationRequestedEvent):
+            self.pending_elicitations[event.request_id] = event
+            return
+        asked = self.pending_elicitations.pop(event.request_id, None)
+        if asked is not None and asked.mode == "url" and event.action == "accept":
+            self.open_url_elicitations[str(asked.elicitation_id)] = event.request_id
+
     def _apply_usage(self, event: UsageEvent) -> None:
         if event.used is not None:
             self.context_used = event.used
@@ -288,6 +311,7 @@ class ConversationState:
             self._session_cost = None
         self.session_id = event.session_id
         self.pending_permissions.clear()
+        self.pending_elicitations.clear()
         if event.modes is not None:
             self.mode_id = event.modes.get("currentModeId", self.mode_id)
             self.modes = list(event.modes.get("availableModes") or [])

@@ -27,6 +27,7 @@ from acphost.acp.messages import (
 from acphost.conversation import _subagents as subagents
 from acphost.conversation._compaction import SummaryChunks, merge_update
 from acphost.conversation._construct import E, construct
+from acphost.conversation._elicitation import completion_fields
 from acphost.conversation._items import CONFIRMED, Token
 from acphost.conversation._state import ConversationState
 from acphost.conversation._update_keys import (
@@ -43,6 +44,7 @@ from acphost.events import (
     CommandsEvent,
     CompactionEvent,
     ConfigOptionsEvent,
+    ElicitationCompletedEvent,
     ErrorEvent,
     Event,
     ModeChangedEvent,
@@ -215,7 +217,11 @@ class Translator:
                 signal=message.signal,
             )
         elif isinstance(message, ExtensionNotification):
-            self.new(RawEvent, method=message.method, data=message.params)
+            if message.method == "elicitation/complete":
+                fields = completion_fields(self.state, message.params)
+                self.new(ElicitationCompletedEvent, trusted=True, **fields)
+            else:
+                self.new(RawEvent, method=message.method, data=message.params)
         elif isinstance(message, RefusedRequest):
             self.new(
                 RawEvent,

@@ -26,6 +26,7 @@ from acphost.errors import (
     AuthRequired,
     CapabilityMissing,
     ConnectionClosed,
+    InvalidElicitationAnswer,
     RequestTimeout,
     ResourceNotFound,
     TerminalNotFound,
@@ -48,6 +49,7 @@ _STATUS: tuple[tuple[type[AcphostError], int], ...] = (
     (ResourceNotFound, 404),
     (TerminalNotFound, 404),
     (ConversationExists, 409),
+    (InvalidElicitationAnswer, 422),  # a body that does not fit the agent's form
     (UsageError, 409),  # includes ConversationClosed: "not now / not in this state"
     (WorkspaceError, 400),
     (CapabilityMissing, 409),
@@ -188,12 +190,13 @@ _DESCRIPTIONS: dict[int, str] = {
     403: "A server without an API key serves local clients only; a change made with the"
     " session cookie lacks its X-CSRF-Token (`csrf_failed`); the request comes from another"
     " site's page (`origin_refused`)",
-    404: "No such conversation, event or permission request",
+    404: "No such conversation, event, permission request or elicitation",
     409: "Not possible in the conversation's current state",
     413: "The request body is over the server's limit (code `body_too_large`)",
     429: "Every live conversation is running a turn (code `too_many_live_conversations`);"
     " retry later",
-    422: "The request does not match its schema",
+    422: "The request does not match its schema (or an answer does not fit the agent's form:"
+    " code `invalid_elicitation_answer`, `details.problems` names the fields)",
     502: "The agent failed or rejected the request",
     503: "The agent could not be started or went away, or the store is busy (another"
     " process holds its write lock); retry",

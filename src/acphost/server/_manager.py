@@ -237,6 +237,7 @@ class Manager:
             workspace,
             store=self.store,
             permission=body.permission,
+            elicitation=body.elicitation,
             title=body.title,
             max_cost=body.max_cost,
             id=conversation_id,

@@ -95,6 +95,12 @@ class CreateConversation(_Request):
     permission: PermissionMode = Field(
         "deny", description="How permission requests are answered; `ask` waits for a client"
     )
+    elicitation: Literal["ask", "decline"] | SkipJsonSchema[None] = Field(
+        None,
+        description="How the agent's questions (a form, a URL to open) are answered: `ask` "
+        "waits for a client, `decline` declines them at once; default: `ask` if permission "
+        "is `ask`, else `decline`",
+    )
     title: Annotated[str, StringConstraints(max_length=500)] | SkipJsonSchema[None] = None
     system_prompt: NonEmpty | SkipJsonSchema[None] = Field(
         None,
@@ -149,6 +155,15 @@ class AnswerPermission(_Request):
     decision: Decision
 
 
+class AnswerElicitation(_Request):
+    """``accept`` (with the form's ``content``; for a URL: consent), ``decline`` or ``cancel``."""
+
+    action: Literal["accept", "decline", "cancel"]
+    content: dict[str, Any] | SkipJsonSchema[None] = Field(
+        None, description="The form's field values (accept only); checked against its schema"
+    )
+
+
 class ErrorBody(BaseModel):
     """Every error: ``code`` is stable and machine-readable, ``hint`` says what to do."""
 
@@ -193,6 +208,9 @@ class ConversationSummary(BaseModel):
     pending_permission_count: int = Field(
         description="Permission requests waiting for an answer (see pending_permissions)"
     )
+    pending_elicitation_count: int = Field(
+        0, description="Elicitations waiting for an answer (see pending_elicitations)"
+    )
 
 
 class ConversationPage(BaseModel):
@@ -209,6 +227,19 @@ class PendingPermission(BaseModel):
     title: str
     options: list[dict[str, Any]]
     tool_call: dict[str, Any]
+
+
+class PendingElicitation(BaseModel):
+    """The agent asks the user: a form (``requested_schema``) or consent to open ``url``."""
+
+    request_id: str
+    seq: int
+    mode: str
+    message: str
+    requested_schema: dict[str, Any] | None
+    url: str | None
+    elicitation_id: str | None
+    tool_call_id: str | None
 
 
 class ConversationDetail(ConversationSummary):
@@ -231,6 +262,7 @@ class ConversationDetail(ConversationSummary):
     plan: list[dict[str, Any]]
     running_tool_calls: list[str]
     pending_permissions: list[PendingPermission]
+    pending_elicitations: list[PendingElicitation] = Field(default_factory=list)
 
 
 class ActionResult(BaseModel):

@@ -17,6 +17,7 @@ from acphost.server._models import (
     MAX_SEQ,
     ActionResult,
     AgentInfo,
+    AnswerElicitation,
     AnswerPermission,
     ConversationDetail,
     ConversationPage,
@@ -284,6 +285,35 @@ def conversations_router(manager: Manager) -> APIRouter:
                 "or cancelled",
             )
         live.conversation.answer_permission(request_id, body.decision)
+        return action(live)
+
+    @router.post(
+        "/conversations/{conversation_id}/elicitations/{request_id}",
+        responses=errors(404, 409, 429),
+        response_model=ActionResult,
+        tags=["control"],
+    )
+    async def answer_elicitation(
+        conversation_id: ConversationId,
+        request_id: Annotated[str, Path(min_length=1, max_length=200)],
+        body: AnswerElicitation,
+    ) -> ActionResult:
+        """Answer what the agent asks (an elicitation pending in the conversation): accept a
+        form with its ``content`` (checked against the form: 422 ``invalid_elicitation_answer``
+        names the fields), consent to a URL (``accept``; the client opens it), decline or
+        cancel."""
+        live = await manager.get_live(conversation_id)
+        with live.conversation.state as state:
+            pending = request_id in state.pending_elicitations
+        if not pending:
+            raise ApiError(
+                404,
+                "elicitation_not_found",
+                f"no pending elicitation {request_id!r}",
+                hint="see pending_elicitations of the conversation; it may have been answered "
+                "or cancelled",
+            )
+        await live.conversation.aanswer_elicitation(request_id, body.action, body.content)
         return action(live)
 
     @router.get(

@@ -9,6 +9,7 @@ from acphost.server._manager import Live
 from acphost.server._models import (
     ConversationDetail,
     ConversationSummary,
+    PendingElicitation,
     PendingPermission,
     Status,
 )
@@ -32,11 +33,12 @@ def summary(
     currency: str | None = None,
 ) -> ConversationSummary:
     """A list row; a live conversation's figures come from its state, else from the caller."""
-    pending = 0
+    pending = asking = 0
     if live is not None:
         with live.conversation.state as state:
             cost, currency = state.cost, state.currency
             pending = len(state.pending_permissions)
+            asking = len(state.pending_elicitations)
     return ConversationSummary(
         id=record.id,
         agent=record.agent,
@@ -50,6 +52,7 @@ def summary(
         cost=cost,
         currency=currency,
         pending_permission_count=pending,
+        pending_elicitation_count=asking,
     )
 
 
@@ -74,6 +77,7 @@ def detail(
             live=live is not None,
             running=live is not None and live.running,
             pending_permission_count=len(state.pending_permissions),
+            pending_elicitation_count=len(state.pending_elicitations),
             last_seq=state.last_seq,
             session_id=state.session_id,
             permission=str(record.metadata.get("permission", "deny")),
@@ -102,5 +106,18 @@ def detail(
                     tool_call=request.tool_call,
                 )
                 for request in state.pending_permissions.values()
+            ],
+            pending_elicitations=[
+                PendingElicitation(
+                    request_id=asked.request_id,
+                    seq=asked.seq,
+                    mode=asked.mode,
+                    message=asked.message,
+                    requested_schema=asked.requested_schema,
+                    url=asked.url,
+                    elicitation_id=asked.elicitation_id,
+                    tool_call_id=asked.tool_call_id,
+                )
+                for asked in state.pending_elicitations.values()
             ],
         )

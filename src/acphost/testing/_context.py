@@ -472,15 +472,24 @@ class FakeAgentContext(ContextBase):
         schema: Mapping[str, Any] | None = None,
         *,
         tool_call_id: str | None = None,
+        url: str | None = None,
+        elicitation_id: str | None = None,
     ) -> dict[str, Any]:
-        """``elicitation/create`` (form mode); returns the client's result object."""
-        self._require("elicitation/create", "elicitation.form")
+        """``elicitation/create``: a form, or (with ``url``) a URL to open; returns the
+        client's result object."""
+        mode = "url" if url is not None else "form"
+        self._require("elicitation/create", f"elicitation.{mode}")
+        asked: dict[str, Any] = (
+            {"url": url, "elicitationId": elicitation_id or f"elicit-{self.session_id}"}
+            if url is not None
+            else {"requestedSchema": dict(schema or {"type": "object", "properties": {}})}
+        )
         params = _clean(
             {
                 "sessionId": self.session_id,
-                "mode": "form",
+                "mode": mode,
                 "message": message,
-                "requestedSchema": dict(schema or {"type": "object", "properties": {}}),
+                **asked,
                 "toolCallId": tool_call_id,
             }
         )

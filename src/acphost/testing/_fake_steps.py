@@ -80,8 +80,15 @@ async def _client_step(ctx: FakeAgentContext, step: Mapping[str, Any]) -> None:
             await _deliver(ctx, step, result.output, result.output)
         elif kind == "elicitation":
             answer = await ctx.elicit(
-                step["message"], step.get("schema"), tool_call_id=step.get("tool_call_id")
+                step["message"],
+                step.get("schema"),
+                tool_call_id=step.get("tool_call_id"),
+                url=step.get("url"),
+                elicitation_id=step.get("elicitation_id"),
             )
+            if step.get("complete") and step.get("url") and answer.get("action") == "accept":
+                eid = step.get("elicitation_id") or f"elicit-{ctx.session_id}"
+                await ctx.notify("elicitation/complete", {"elicitationId": eid})
             await _deliver(ctx, step, answer, orjson.dumps(answer).decode())
         else:  # request
             result = await ctx.request(

@@ -363,12 +363,26 @@ class Scenario:
         message: str,
         schema: Mapping[str, Any] | None = None,
         *,
+        url: str | None = None,
+        elicitation_id: str | None = None,
+        tool_call_id: str | None = None,
+        complete: bool = False,
         echo_result: bool | None = None,
         save_as: str | None = None,
     ) -> Scenario:
-        """Ask the user for input (an elicitation form with this JSON ``schema``)."""
+        """Ask the user for input and wait for the answer: a form with this flat JSON
+        ``schema``, or (with ``url``) consent to open a URL; ``complete`` then sends
+        ``elicitation/complete`` for an accepted URL, as if its interaction finished."""
         return self.step(
-            "elicitation", message=message, schema=schema, echo_result=echo_result, save_as=save_as
+            "elicitation",
+            message=message,
+            schema=schema,
+            url=url,
+            elicitation_id=elicitation_id,
+            tool_call_id=tool_call_id,
+            complete=complete or None,
+            echo_result=echo_result,
+            save_as=save_as,
         )
 
     def request(

@@ -21,6 +21,7 @@ const ESTIMATES: Record<Row["type"], number> = {
   thought: 36,
   tool: 160,
   permission: 160,
+  elicitation: 200,
   turn: 28,
   error: 60,
   session: 36,
@@ -41,7 +42,7 @@ const MIN_RENDER_MS = 50;
 interface Props {
   api: Api;
   id: string;
-  /** Tells the app how many permission requests wait here (for the title and the list). */
+  /** Tells the app how many permission requests and questions wait here (the title, list). */
   onPending: (id: string, count: number) => void;
   onDeleted: () => void;
 }
@@ -92,7 +93,8 @@ export const ConversationView = memo(function ConversationView(props: Props): JS
       events(batch, more) {
         const first = timeline.events === 0;
         timeline.apply(batch);
-        onPending(id, timeline.pending.size); // now, not at the next frame: a hidden tab has none
+        // now, not at the next frame: a hidden tab has none
+        onPending(id, timeline.pending.size + timeline.asking.size);
         setLoading(more);
         // while the backlog loads, render its first screen, then now and then
         const now = performance.now();
@@ -151,6 +153,9 @@ export const ConversationView = memo(function ConversationView(props: Props): JS
       answer: async (request: PermissionRequestedEvent, option: PermissionOption) => {
         await api.answer(id, request.request_id, option.kind);
       },
+      answerElicitation: async (request, action, content) => {
+        await api.answerElicitation(id, request.request_id, action, content);
+      },
     }),
     [api, id, timeline],
   );
@@ -169,6 +174,7 @@ export const ConversationView = memo(function ConversationView(props: Props): JS
   const title = timeline.title ?? detail?.title ?? id;
   const status = timeline.lastSeq > 0 ? timeline.status : (detail?.status ?? "idle");
   const firstPending = timeline.pending.values().next();
+  const firstAsked = timeline.asking.values().next();
   return (
     <section
       class="conversation"
@@ -231,6 +237,18 @@ export const ConversationView = memo(function ConversationView(props: Props): JS
         >
           ⚠ {pending === 1 ? "A permission request is" : `${pending} permission requests are`}{" "}
           waiting for your answer: {firstPending.value.title || "a tool call"} — show
+        </button>
+      ) : null}
+      {timeline.asking.size > 0 && !firstAsked.done ? (
+        <button
+          type="button"
+          class="permission-alert"
+          data-testid="elicitation-alert"
+          onClick={() => {
+            setTarget({ key: `elicit:${firstAsked.value.request_id}` });
+          }}
+        >
+          ? The agent asks you something: {firstAsked.value.message || "a question"} — show
         </button>
       ) : null}
       <VirtualList

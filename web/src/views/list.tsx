@@ -168,7 +168,9 @@ export function ConversationList(props: Props): JSX.Element {
       ) : null}
       <ul class="rows">
         {rows?.map((c) => {
-          const pending = props.livePending.get(c.id) ?? c.pending_permission_count ?? 0;
+          const pending =
+            props.livePending.get(c.id) ??
+            (c.pending_permission_count ?? 0) + (c.pending_elicitation_count ?? 0);
           return (
             <li key={c.id}>
               <a
@@ -187,7 +189,7 @@ export function ConversationList(props: Props): JSX.Element {
                     <span
                       class="badge"
                       data-testid="conv-row-pending"
-                      title="waiting for a permission answer"
+                      title="waiting for your answer (a permission, a question)"
                     >
                       ⚠ {pending}
                     </span>

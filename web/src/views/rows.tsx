@@ -14,6 +14,7 @@ import type {
   PermissionRequestedEvent,
   ToolCallEvent,
 } from "../types";
+import { type AnswerElicitation, ElicitationCard } from "./elicitation";
 import { ToolCallBody, ToolCallCard, useOpen } from "./toolcall";
 
 const MARKDOWN_CACHE_SIZE = 500;
@@ -42,10 +43,11 @@ export function Markdown(props: { text: string; testid?: string }): JSX.Element 
   );
 }
 
-/** What the console needs to act on a row (answer a permission). */
+/** What the console needs to act on a row (answer a permission, or what the agent asks). */
 export interface RowContext {
   timeline: Timeline;
   answer: (request: PermissionRequestedEvent, option: PermissionOption) => Promise<void>;
+  answerElicitation: AnswerElicitation;
 }
 
 const DECISIONS = new Set(["allow_once", "allow_always", "reject_once", "reject_always"]);
@@ -226,6 +228,17 @@ export const RowView = memo(function RowView(props: {
       return (
         <div {...attrs}>
           <PermissionCard request={row.request} decided={row.decided} context={context} />
+        </div>
+      );
+    case "elicitation":
+      return (
+        <div {...attrs}>
+          <ElicitationCard
+            request={row.request}
+            answered={row.answered}
+            completed={row.completed}
+            answer={context.answerElicitation}
+          />
         </div>
       );
     case "turn": {
