@@ -16,13 +16,15 @@ import acphost
 from acphost.server._auth import KeyCheck, check_auth_config
 from acphost.server._changes import Feed, change_feed
 from acphost.server._console import ConsoleSource, install_console
+from acphost.server._control_routes import control
 from acphost.server._docs_assets import install_docs
 from acphost.server._errors import ERROR_RESPONSES, install_error_handlers
 from acphost.server._guard import Guard, session_router
 from acphost.server._jobs_routes import jobs_router
 from acphost.server._limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LIVE, BodyLimit
+from acphost.server._listing import Rows
 from acphost.server._manager import Manager, StoreSpec
-from acphost.server._routes import conversations_router, public_router
+from acphost.server._routes import conversations, events, public_router
 from acphost.server._session import SessionTokens
 from acphost.server._transport import WebSocketProtocol
 from acphost.server._ws import event_stream
@@ -119,7 +121,8 @@ def create_app(
         hub_size=ws_queue_size,
     )
     guard = Guard(KeyCheck(api_key), SessionTokens(api_key) if api_key else None, cors_origins)
-    feed = manager.changes = Feed(manager)
+    rows = Rows(manager)  # list rows, with their cost cache: for GET and for the feed
+    feed = manager.changes = Feed(manager, rows)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -140,22 +143,15 @@ def create_app(
         redoc_url=None,
     )
     install_docs(app)  # /docs and /redoc with local assets: they work offline
-    app.state.manager = manager
+    app.state.manager = manager  # the routes' dependency (see _deps.py)
+    app.state.rows = rows
     install_error_handlers(app)
     app.include_router(public_router(manager), prefix="/api")
     app.include_router(session_router(guard), prefix="/api")
-    app.include_router(
-        conversations_router(manager),
-        prefix="/api",
-        dependencies=[Depends(guard)],
-        responses=ERROR_RESPONSES,
-    )
-    app.include_router(
-        jobs_router(manager),
-        prefix="/api",
-        dependencies=[Depends(guard)],
-        responses=ERROR_RESPONSES,
-    )
+    for router in (conversations, control, events, jobs_router(manager)):
+        app.include_router(
+            router, prefix="/api", dependencies=[Depends(guard)], responses=ERROR_RESPONSES
+        )
     app.add_api_websocket_route(
         "/api/conversations/{conversation_id}/events",
         event_stream(manager, guard, ws_max_lag),

@@ -87,9 +87,9 @@ class Feed:
     """The manager's :class:`~acphost.server._manager.Changes`: coalesces row changes and
     fans them out to the clients of ``WS /api/conversations/changes``."""
 
-    def __init__(self, manager: Manager, interval: float = INTERVAL) -> None:
+    def __init__(self, manager: Manager, rows: Rows, interval: float = INTERVAL) -> None:
         self._manager = manager
-        self._rows = Rows(manager)
+        self._rows = rows  # the list route's too: one cost cache
         self._interval = interval
         self._watchers: set[_Watcher] = set()
         self._dirty: set[str] = set()
