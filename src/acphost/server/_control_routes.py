@@ -121,16 +121,9 @@ async def set_config_option(
 ) -> ConversationDetail:
     """Set an agent config option (the model is the option of category ``model``)."""
     live = await manager.get_live(conversation_id)
-    state = live.conversation.state
-    with state:
+    with live.conversation.state as state:
         known = [str(o.get("id")) for o in state.config_options]
-    if known and body.config_id not in known:
-        raise ApiError(
-            400,
-            "unknown_config_option",
-            f"the agent has no config option {body.config_id!r}",
-            hint=f"its options: {', '.join(known)}",
-        )
+    _refuse_unknown("config_option", body.config_id, known)
     with live.held():  # its agent stays attached meanwhile
         await live.conversation.aset_config_option(body.config_id, body.value)
     return await describe(manager, conversation_id)
@@ -146,16 +139,9 @@ async def set_mode(
     manager: ManagerDep, conversation_id: ConversationId, body: SetMode
 ) -> ConversationDetail:
     live = await manager.get_live(conversation_id)
-    state = live.conversation.state
-    with state:
+    with live.conversation.state as state:
         known = [str(m.get("id")) for m in state.modes]
-    if known and body.mode_id not in known:
-        raise ApiError(
-            400,
-            "unknown_mode",
-            f"the agent has no mode {body.mode_id!r}",
-            hint=f"its modes: {', '.join(known)}",
-        )
+    _refuse_unknown("mode", body.mode_id, known)
     with live.held():  # its agent stays attached meanwhile
         await live.conversation.aset_mode(body.mode_id)
     return await describe(manager, conversation_id)
@@ -218,3 +204,15 @@ async def answer_elicitation(
         )
     await live.conversation.aanswer_elicitation(request_id, body.action, body.content)
     return action(live)
+
+
+def _refuse_unknown(kind: str, value: str, known: list[str]) -> None:
+    """400 ``unknown_<kind>`` for a value the agent did not offer (when it said what it offers)."""
+    if known and value not in known:
+        what = kind.replace("_", " ")
+        raise ApiError(
+            400,
+            f"unknown_{kind}",
+            f"the agent has no {what} {value!r}",
+            hint=f"its {what}s: {', '.join(known)}",
+        )
