@@ -92,7 +92,7 @@ def test_create_from_the_form_then_approve_the_permission_from_its_card_with_its
         expect(card).to_be_visible()
         expect(page.get_by_test_id("permission-alert")).to_be_visible()
         expect(page.get_by_test_id("conv-row-pending")).to_have_text(re.compile("1"))
-        expect(page).to_have_title(re.compile("permission needed"))
+        expect(page).to_have_title(re.compile("answer needed"))
         diff = card.get_by_test_id("diff")  # exactly what will be written, where
         expect(diff).to_have_attribute("data-path", str(workspace / "NOTES.md"))
         expect(diff).to_contain_text("Prompt: Summarise the project")

@@ -32,9 +32,9 @@ export function parseRoute(hash: string, path = "/"): Route {
   return { page: "home" };
 }
 
-/** The page title: the number of permission requests waiting comes first. */
+/** The page title: the number of permission requests and questions waiting comes first. */
 export function pageTitle(pending: number): string {
-  return pending > 0 ? `(${pending}) ⚠ permission needed · acphost` : "acphost console";
+  return pending > 0 ? `(${pending}) ⚠ answer needed · acphost` : "acphost console";
 }
 
 function useRoute(): Route {
@@ -87,7 +87,14 @@ export function App(): JSX.Element {
   }, [api, check]);
 
   const onRows = useCallback((rows: ConversationSummary[]) => {
-    setListPending(new Map(rows.map((r) => [r.id, r.pending_permission_count ?? 0])));
+    setListPending(
+      new Map(
+        rows.map((r) => [
+          r.id,
+          (r.pending_permission_count ?? 0) + (r.pending_elicitation_count ?? 0),
+        ]),
+      ),
+    );
   }, []);
   const onPending = useCallback((id: string, count: number) => {
     setLivePending((before) => {
@@ -144,7 +151,11 @@ export function App(): JSX.Element {
             Jobs
           </a>
           {pending > 0 ? (
-            <span class="badge" data-testid="pending-total">
+            <span
+              class="badge"
+              data-testid="pending-total"
+              title="permission requests and questions waiting for your answer"
+            >
               ⚠ {pending}
             </span>
           ) : null}

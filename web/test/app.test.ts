@@ -13,7 +13,7 @@ describe("routes", () => {
   });
 
   it("puts waiting permissions first in the page title", () => {
-    expect(pageTitle(2)).toMatch(/^\(2\) .*permission/);
-    expect(pageTitle(0)).not.toMatch(/permission/);
+    expect(pageTitle(2)).toMatch(/^\(2\) .*answer needed/);
+    expect(pageTitle(0)).not.toMatch(/answer/);
   });
 });
