@@ -24,6 +24,7 @@ import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
 from acphost.server import create_app
+from acphost.testing import Scenario, fake_agent_command
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "screenshots-key"
@@ -62,6 +63,18 @@ def sample_workspace(root: Path) -> Path:
     return workspace
 
 
+FORM = {
+    "type": "object",
+    "properties": {
+        "version": {"type": "string", "title": "Version"},
+        "audience": {"type": "string", "enum": ["users", "developers"], "default": "users"},
+        "breaking": {"type": "boolean", "title": "Call out breaking changes"},
+    },
+    "required": ["version"],
+}
+"""The question the elicitation screenshot shows."""
+
+
 def shoot(page: Page, out: Path, name: str) -> None:
     page.screenshot(path=str(out / f"{name}.png"))
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}/{name}.png")
@@ -89,6 +102,16 @@ def main() -> int:
         done = create("Summarise the README", "allow", "What does this project do?")
         create("Review cart.py", "deny", "Review cart.py")
         waiting = create("Write release notes", "ask", "Write release notes for 1.2")
+        question = Scenario("asks").turn().elicitation("Which release do the notes cover?", FORM)
+        command = fake_agent_command(question.stop(), directory=tmp)
+        made = api.post(
+            "/api/conversations",
+            json={"command": command[0], "args": command[1:], "workspace": str(workspace),
+                  "permission": "ask", "title": "Release notes: which release?",
+                  "message": "Write the release notes"},
+        )  # fmt: skip
+        made.raise_for_status()
+        asking = made.json()["id"]
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -99,7 +122,7 @@ def main() -> int:
             page.get_by_test_id("signin-key").fill(KEY)
             page.get_by_test_id("signin-submit").click()
             page.get_by_test_id("conv-list").wait_for()
-            expect(page.get_by_test_id("conv-row")).to_have_count(3)
+            expect(page.get_by_test_id("conv-row")).to_have_count(4)
             shoot(page, out, "list")
 
             page.goto(f"{url}/#/c/{waiting}")
@@ -107,6 +130,12 @@ def main() -> int:
             expect(card.get_by_test_id("diff")).to_be_visible()
             card.scroll_into_view_if_needed()
             shoot(page, out, "permission")
+
+            page.goto(f"{url}/#/c/{asking}")
+            card = page.locator("[data-testid=elicitation-card][data-state=pending]")
+            card.locator('[data-field="version"]').fill("1.2.0")
+            card.scroll_into_view_if_needed()
+            shoot(page, out, "elicitation")
 
             page.goto(f"{url}/#/c/{done}")
             expect(page.get_by_test_id("turn-ended")).to_have_count(1)
