@@ -125,8 +125,9 @@ class FakeAgent:
             "session/set_config_option": self._set_config_option,
             "session/prompt": self._prompt,
             "_session/steering": self._steering,
-            "logout": self._logout,
         }
+        if settings["terminal_login"]:
+            self._handlers["logout"] = self._logout
 
     async def run(self) -> None:
         delay = float(self.settings["startup_delay"])
@@ -259,9 +260,7 @@ class FakeAgent:
         capabilities.update(s["agent_capabilities"])
         if s["terminal_login"]:
             capabilities["auth"] = {"logout": {}}
-            terminal = self.client_capabilities.get("auth")
-            if isinstance(terminal, dict) and terminal.get("terminal") is True:
-                self.auth_methods = [_fake_login.terminal_method(), *self.auth_methods]
+            self.auth_methods = _fake_login.offered(self.client_capabilities, self.auth_methods)
         result: dict[str, Any] = {
             "protocolVersion": s["protocol_version"],
             "agentCapabilities": capabilities,
@@ -283,8 +282,6 @@ class FakeAgent:
         return {}
 
     async def _logout(self, params: dict[str, Any], _: IncomingRequest) -> Any:
-        if not self.settings["terminal_login"]:
-            raise RpcError(METHOD_NOT_FOUND, "Method not found: logout")
         _fake_login.logout(self.settings)
         self.authenticated = False
         return {}

@@ -15,7 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["LOGIN_ARG", "LOGIN_ENV", "logged_in", "login", "logout", "terminal_method"]
+__all__ = [
+    "LOGIN_ARG",
+    "LOGIN_ENV",
+    "logged_in",
+    "login",
+    "logout",
+    "offered",
+    "terminal_method",
+]
 
 LOGIN_ARG = "--login"
 LOGIN_ENV = "ACPHOST_FAKE_AGENT_LOGIN"
@@ -37,6 +45,14 @@ def terminal_method() -> dict[str, Any]:
         "args": [LOGIN_ARG],
         "env": {LOGIN_ENV: "1"},
     }
+
+
+def offered(client_capabilities: Mapping[str, Any], methods: list[Any]) -> list[Any]:
+    """The auth methods to offer: the terminal login first, if the client can run it."""
+    auth = client_capabilities.get("auth")
+    if isinstance(auth, dict) and auth.get("terminal") is True:
+        return [terminal_method(), *methods]
+    return methods
 
 
 def logged_in(settings: Mapping[str, Any]) -> bool:
