@@ -30,6 +30,8 @@ from acphost.agents import ACPAgent, AgentContext, resolve_agent
 from acphost.conversation._delivery import FIXED_POLICIES, Delivery, PermissionPolicy
 from acphost.conversation._desk import PermissionDesk
 from acphost.conversation._driving import (
+    aagent_call,
+    agent_call,
     check_budget,
     deliver_if_idle,
     drive_async,
@@ -46,10 +48,10 @@ from acphost.conversation._mailbox import Mailbox
 from acphost.conversation._pool import AgentPool
 from acphost.conversation._record import new_record, resume_arguments
 from acphost.conversation._runner import TurnRunner, TurnSettings
-from acphost.conversation._sending import queue, steered
+from acphost.conversation._sending import queue, record_title, steered
 from acphost.conversation._state import ConversationState
 from acphost.errors import AcphostError, ConversationClosed, UsageError
-from acphost.events import Event, SessionInfoEvent, TurnEndedEvent, UserMessageEvent
+from acphost.events import Event, TurnEndedEvent, UserMessageEvent
 from acphost.store import ConversationRecord
 
 __all__ = ["Conversation"]
@@ -347,24 +349,24 @@ class Conversation:
 
     def set_mode(self, mode_id: str) -> None:
         """Switch the agent's session mode (one of ``state.available_modes``); it is recorded."""
-        self._agent_call(self._runner.set_mode, mode_id)
+        agent_call(self, self._runner.set_mode, mode_id)
 
     async def aset_mode(self, mode_id: str) -> None:
         """Like :meth:`set_mode`, awaited without blocking the caller's loop."""
-        await self._aagent_call(self._runner.set_mode, mode_id)
+        await aagent_call(self, self._runner.set_mode, mode_id)
 
     def set_config_option(self, config_id: str, value: str | bool) -> None:
         """Set an agent config option: a choice (a string: the model, thought level, speed...)
         or an on/off option (a bool); a value the option cannot take raises ``UsageError``."""
         with self.state:
             self.state.check_config_value(config_id, value)
-        self._agent_call(self._runner.set_config_option, config_id, value)
+        agent_call(self, self._runner.set_config_option, config_id, value)
 
     async def aset_config_option(self, config_id: str, value: str | bool) -> None:
         """Like :meth:`set_config_option`, awaited without blocking the caller's loop."""
         with self.state:
             self.state.check_config_value(config_id, value)
-        await self._aagent_call(self._runner.set_config_option, config_id, value)
+        await aagent_call(self, self._runner.set_config_option, config_id, value)
 
     def set_model(self, model: str) -> None:
         """Choose the model: sets the agent's config option of category ``model`` to ``model``."""
@@ -384,23 +386,13 @@ class Conversation:
     def set_title(self, title: str) -> None:
         """Name the conversation (recorded, from the user); the agent is told too where it
         keeps titles (unstable: ACP's ``session/set_title``)."""
-        self._record_title(title)
-        self._agent_call(self._runner.set_title, title)
+        record_title(self, title)
+        agent_call(self, self._runner.set_title, title)
 
     async def aset_title(self, title: str) -> None:
         """Like :meth:`set_title`, awaited without blocking the caller's loop."""
-        self._record_title(title)
-        await self._aagent_call(self._runner.set_title, title)
-
-    def _record_title(self, title: str) -> None:
-        self._check_open()
-        if not title.strip():
-            raise UsageError("a title must not be empty")
-        deliver_if_idle(self)  # what the agent said before comes first
-        with self.state:
-            self._delivery.tr.titled = True
-            self._delivery.tr.new(SessionInfoEvent, trusted=True, source="user", title=title)
-            self._delivery.publish()
+        record_title(self, title)
+        await aagent_call(self, self._runner.set_title, title)
 
     def fork(self, **options: Any) -> Conversation:
         """Unstable (ACP's ``session/fork``): a new conversation in a new agent process that
@@ -420,21 +412,11 @@ class Conversation:
 
     def start(self) -> None:
         """Start the agent and its session now (otherwise the first turn does)."""
-        self._agent_call(self._runner.ensure_session)
+        agent_call(self, self._runner.ensure_session)
 
     async def astart(self) -> None:
         """Like :meth:`start`, awaited without blocking the caller's loop."""
-        await self._aagent_call(self._runner.ensure_session)
-
-    def _agent_call(self, func: Callable[..., Any], *args: Any) -> None:
-        self._check_open()
-        self._io.submit(func, *args).result()
-        deliver_if_idle(self)
-
-    async def _aagent_call(self, func: Callable[..., Any], *args: Any) -> None:
-        self._check_open()
-        await asyncio.wrap_future(self._io.submit(func, *args))
-        deliver_if_idle(self)
+        await aagent_call(self, self._runner.ensure_session)
 
     def deliver_pending(self) -> None:
         """Deliver what the agent sent since the last turn ended (late titles, commands)."""

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal, TypeAlias, TypeVar
 
+from acphost._event_base import Source
 from acphost.acp.messages import SessionUpdate
 from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.conversation._elicitation import ElicitationClerk, ElicitationPolicy
@@ -41,7 +42,6 @@ from acphost.events import (
     PermissionModeEvent,
     PermissionRequestedEvent,
     SessionEvent,
-    Source,
     StatusChangedEvent,
     TokenUsage,
     TurnEndedEvent,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from acphost.conversation._delivery import PUBLISH_EVERY
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from acphost.conversation._conversation import Conversation
 
 __all__ = [
+    "aagent_call",
+    "agent_call",
     "check_budget",
     "deliver_if_idle",
     "drive_async",
@@ -249,3 +252,18 @@ def check_budget(conv: Conversation) -> None:
             delivery.publish()
     if over is not None:
         raise over
+
+
+def agent_call(conv: Conversation, func: Callable[..., Any], *args: Any) -> None:
+    """Run ``func`` (a runner call: set a mode, start the session...) on the I/O loop and
+    wait for it; then deliver what it made the agent say, if nobody drives."""
+    conv._check_open()
+    conv._io.submit(func, *args).result()
+    deliver_if_idle(conv)
+
+
+async def aagent_call(conv: Conversation, func: Callable[..., Any], *args: Any) -> None:
+    """Like :func:`agent_call`, awaited without blocking the caller's loop."""
+    conv._check_open()
+    await asyncio.wrap_future(conv._io.submit(func, *args))
+    deliver_if_idle(conv)

@@ -18,12 +18,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+from acphost._event_base import Source
 from acphost.conversation._desk import Bridged
 from acphost.conversation._forms import check_response
 from acphost.conversation._items import ElicitationAnswer, ElicitationAsk
 from acphost.conversation._mailbox import Mailbox
 from acphost.errors import InvalidElicitationAnswer, UsageError
-from acphost.events import ElicitationAnsweredEvent, ElicitationRequestedEvent, Source
+from acphost.events import ElicitationAnsweredEvent, ElicitationRequestedEvent
 
 if TYPE_CHECKING:
     from acphost.conversation._delivery import Delivery

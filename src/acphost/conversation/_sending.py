@@ -1,4 +1,5 @@
-"""Storing a user's message: queued as the next turn, or steered into the running one.
+"""Storing what the user says: a message (queued as the next turn, or steered into the running
+one) or a title.
 
 Functions over a :class:`Conversation`'s parts, split out of it: the event is stored (and
 published) before the agent gets the message, so whatever the agent does about it comes after
@@ -12,12 +13,13 @@ from typing import TYPE_CHECKING
 from acphost.acp.client import ContentBlocks
 from acphost.conversation._driving import deliver_if_idle
 from acphost.conversation._inputs import blocks_of
-from acphost.events import UserMessageEvent
+from acphost.errors import UsageError
+from acphost.events import SessionInfoEvent, UserMessageEvent
 
 if TYPE_CHECKING:
     from acphost.conversation._conversation import Conversation
 
-__all__ = ["queue", "steered"]
+__all__ = ["queue", "record_title", "steered"]
 
 
 def steered(conv: Conversation, message: ContentBlocks) -> UserMessageEvent | None:
@@ -63,3 +65,15 @@ def queue(conv: Conversation, message: ContentBlocks, *, publish: bool) -> UserM
             conv._delivery.publish()
     conv._raise_from_callbacks()
     return event
+
+
+def record_title(conv: Conversation, title: str) -> None:
+    """Store the user's title for the conversation (before the agent is told of it)."""
+    conv._check_open()
+    if not title.strip():
+        raise UsageError("a title must not be empty")
+    deliver_if_idle(conv)  # what the agent said before comes first
+    with conv.state:
+        conv._delivery.tr.titled = True
+        conv._delivery.tr.new(SessionInfoEvent, trusted=True, source="user", title=title)
+        conv._delivery.publish()

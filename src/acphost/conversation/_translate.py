@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from acphost._event_base import Source
 from acphost.acp.messages import (
     AgentExitMessage,
     ExtensionNotification,
@@ -52,7 +53,6 @@ from acphost.events import (
     PlanEvent,
     RawEvent,
     SessionInfoEvent,
-    Source,
     SubagentEvent,
     SubagentUpdateEvent,
     TerminalEvent,
