@@ -28,7 +28,7 @@ from ._fake_protocol import (
     RpcError,
     log,
 )
-from ._fake_sessions import SessionState, SessionStore, TurnState
+from ._fake_sessions import SessionState, SessionStore, TurnState, select_values
 from ._fake_steps import run_steps
 from ._results import FailTurn, StopTurn, TurnCancelled
 
@@ -67,23 +67,6 @@ def _complete_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
     full.setdefault("inputTokens", 0)
     full.setdefault("outputTokens", 0)
     return full
-
-
-def _flat_select_values(option: Mapping[str, Any]) -> set[str]:
-    values: set[str] = set()
-    for item in option.get("options") or []:
-        if isinstance(item, dict) and "group" in item:
-            values.update(str(o.get("value")) for o in item.get("options") or [])
-        elif isinstance(item, dict):
-            values.add(str(item.get("value")))
-    return values
-
-
-def _take_system_prompt(session: SessionState, params: Mapping[str, Any]) -> None:
-    """Keep a client system prompt sent on new/load/resume (shown by the ``report`` step)."""
-    if params.get("systemPrompt") is not None:
-        session.system_prompt = list(params["systemPrompt"])
-        session.system_prompt_mode = str(params.get("systemPromptMode") or "append")
 
 
 class FakeAgent:
@@ -233,7 +216,7 @@ class FakeAgent:
             session.mcp_servers = list(params["mcpServers"])
         if params.get("additionalDirectories") is not None:
             session.additional_directories = list(params["additionalDirectories"])
-        _take_system_prompt(session, params)
+        session.take_system_prompt(params)
         self.store.live[session.session_id] = session
         return session
 
@@ -300,7 +283,7 @@ class FakeAgent:
             mode_id=modes.get("currentModeId"),
             config_options=copy.deepcopy(self.settings["config_options"]),
         )
-        _take_system_prompt(session, params)
+        session.take_system_prompt(params)
         self.store.live[session.session_id] = session
         self.store.save(session)
         return {"sessionId": session.session_id, **self._session_setup(session)}
@@ -401,7 +384,7 @@ class FakeAgent:
                 raise RpcError(
                     INVALID_PARAMS, f"{config_id} is boolean: send type boolean, value true/false"
                 )
-        elif not isinstance(value, str) or value not in _flat_select_values(option):
+        elif not isinstance(value, str) or value not in select_values(option):
             raise RpcError(INVALID_PARAMS, f"Invalid value for {config_id}: {value!r}")
         option["currentValue"] = value
         self.store.save(session)

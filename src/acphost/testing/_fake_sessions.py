@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,17 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def select_values(option: Mapping[str, Any]) -> set[str]:
+    """The values a select config option offers, its groups flattened."""
+    values: set[str] = set()
+    for item in option.get("options") or []:
+        if isinstance(item, dict) and "group" in item:
+            values.update(str(o.get("value")) for o in item.get("options") or [])
+        elif isinstance(item, dict):
+            values.add(str(item.get("value")))
+    return values
 
 
 @dataclass
@@ -68,6 +80,12 @@ class SessionState:
     system_prompt_mode: str | None = None
     vars: dict[str, Any] = field(default_factory=dict)
     active_turn: TurnState | None = None
+
+    def take_system_prompt(self, params: Mapping[str, Any]) -> None:
+        """Keep a client system prompt sent on new/load/resume (shown by the ``report`` step)."""
+        if params.get("systemPrompt") is not None:
+            self.system_prompt = list(params["systemPrompt"])
+            self.system_prompt_mode = str(params.get("systemPromptMode") or "append")
 
     def to_json(self) -> dict[str, Any]:
         return {
