@@ -8,9 +8,21 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["CLI", "TIMEOUT", "Output", "acphost", "clean_env", "conversation_id", "start"]
+__all__ = [
+    "CLI",
+    "TIMEOUT",
+    "Output",
+    "acphost",
+    "chat_args",
+    "clean_env",
+    "conversation_id",
+    "running",
+    "start",
+]
 
 TIMEOUT = 60.0
 CLI = [sys.executable, "-m", "acphost.cli"]
@@ -73,3 +85,23 @@ def start(args: list[str], env: dict[str, str], stdin: int) -> subprocess.Popen[
     return subprocess.Popen(
         [*CLI, *args], env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
+
+
+@contextmanager
+def running(
+    args: list[str], env: dict[str, str], stdin: int
+) -> Iterator[tuple[subprocess.Popen[bytes], Output]]:
+    """The CLI started as :func:`start` does, its stdout read by an :class:`Output`; killed on
+    leaving (a test that passes has seen it end)."""
+    proc = start(args, env, stdin)
+    assert proc.stdout is not None
+    try:
+        yield proc, Output(proc.stdout.fileno())
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def chat_args(command: str, cwd: Path, store: str) -> list[str]:
+    """``acphost chat`` with any agent's command line, in ``cwd``, on the store at ``store``."""
+    return ["chat", "--command", command, "--cwd", str(cwd), "--store", store]

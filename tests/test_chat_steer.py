@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from acphost.testing import Scenario, fake_agent_command
-from cli_support import TIMEOUT, Output, clean_env, conversation_id, start
+from cli_support import TIMEOUT, Output, chat_args, clean_env, conversation_id, running
 from cli_support import acphost as cli
 
 LISTENER = """
@@ -68,10 +68,8 @@ def _agent(tmp_path: Path, source: str, **settings: Any) -> str:
     return shlex.join(fake_agent_command(scenario, directory=tmp_path))
 
 
-def _chat(tmp_path: Path, command: str, env: dict[str, str], stdin: int) -> subprocess.Popen[bytes]:
-    store = str(tmp_path / "store.db")
-    args = ["chat", "--command", command, "--cwd", str(tmp_path), "--store", store]
-    return start(args, env, stdin)
+def _chat_args(tmp_path: Path, command: str) -> list[str]:
+    return chat_args(command, tmp_path, str(tmp_path / "store.db"))
 
 
 def _events(tmp_path: Path, cid: str, env: dict[str, str]) -> list[dict[str, Any]]:
@@ -103,10 +101,8 @@ def _finish(proc: subprocess.Popen[bytes], output: Output) -> str:
 
 
 def test_steer_reaches_the_running_turn(tmp_path: Path, env: dict[str, str]) -> None:
-    proc = _chat(tmp_path, _agent(tmp_path, LISTENER, steering=True), env, subprocess.PIPE)
-    assert proc.stdout is not None
-    output = Output(proc.stdout.fileno())
-    try:
+    command = _agent(tmp_path, LISTENER, steering=True)
+    with running(_chat_args(tmp_path, command), env, subprocess.PIPE) as (proc, output):
         _write(proc, "plan a route\n")
         output.wait_for("Thinking it over")  # the agent now waits to be steered
         _write(proc, "/steer go left\n")
@@ -114,9 +110,6 @@ def test_steer_reaches_the_running_turn(tmp_path: Path, env: dict[str, str]) -> 
         output.wait_for("stop reason: end_turn")
         _write(proc, "/quit\n")
         text = _finish(proc, output)
-    finally:
-        proc.kill()
-        proc.wait()
     assert "> go left  (steered into the running turn)" in text
     assert "steered into turn 1: the agent has it now" in text
     assert text.count("stop reason:") == 1  # no turn of its own
@@ -130,10 +123,8 @@ def test_steer_reaches_the_running_turn(tmp_path: Path, env: dict[str, str]) -> 
 
 def test_lines_typed_while_a_turn_runs(tmp_path: Path, env: dict[str, str]) -> None:
     gate = tmp_path / "gate"
-    proc = _chat(tmp_path, _agent(tmp_path, GATED.format(gate=str(gate))), env, subprocess.PIPE)
-    assert proc.stdout is not None
-    output = Output(proc.stdout.fileno())
-    try:
+    command = _agent(tmp_path, GATED.format(gate=str(gate)))
+    with running(_chat_args(tmp_path, command), env, subprocess.PIPE) as (proc, output):
         _write(proc, "first\n")
         output.wait_for("Working")  # turn 1 runs until the gate opens
         _write(proc, "second\n")
@@ -146,9 +137,6 @@ def test_lines_typed_while_a_turn_runs(tmp_path: Path, env: dict[str, str]) -> N
         output.wait_for("done: third")
         _write(proc, "/quit\n")
         text = _finish(proc, output)
-    finally:
-        proc.kill()
-        proc.wait()
     assert "done: first" not in mid_turn
     cid = conversation_id(text)
     assert f"\n{cid}\n" in mid_turn  # /id too
@@ -171,10 +159,8 @@ def test_lines_typed_while_a_turn_runs(tmp_path: Path, env: dict[str, str]) -> N
 
 def test_lines_queued_behind_a_cancelled_turn_wait(tmp_path: Path, env: dict[str, str]) -> None:
     gate = tmp_path / "gate"  # never opened: Ctrl-C ends the first turn
-    proc = _chat(tmp_path, _agent(tmp_path, GATED.format(gate=str(gate))), env, subprocess.PIPE)
-    assert proc.stdout is not None
-    output = Output(proc.stdout.fileno())
-    try:
+    command = _agent(tmp_path, GATED.format(gate=str(gate)))
+    with running(_chat_args(tmp_path, command), env, subprocess.PIPE) as (proc, output):
         _write(proc, "first\n")
         output.wait_for("Working")
         _write(proc, "later\n")
@@ -186,9 +172,6 @@ def test_lines_queued_behind_a_cancelled_turn_wait(tmp_path: Path, env: dict[str
         output.wait_for("done: later")
         _write(proc, "/quit\n")
         text = _finish(proc, output)
-    finally:
-        proc.kill()
-        proc.wait()
     assert "done: later" not in waiting  # it waited for the empty line
     events = _events(tmp_path, conversation_id(text), env)
     assert _said(events, "agent_message") == [("done: later", 2)]
@@ -208,10 +191,8 @@ def test_at_a_terminal_steer_then_answer_the_question(
     tmp_path: Path, env: dict[str, str], terminal: tuple[int, int]
 ) -> None:
     master, slave = terminal
-    proc = _chat(tmp_path, _agent(tmp_path, ASKING, steering=True), env, slave)
-    assert proc.stdout is not None
-    output = Output(proc.stdout.fileno())
-    try:
+    command = _agent(tmp_path, ASKING, steering=True)
+    with running(_chat_args(tmp_path, command), env, slave) as (proc, output):
         output.wait_for("you> ")
         os.write(master, b"go\n")
         output.wait_for("Edit a.txt (edit) pending")
@@ -222,9 +203,6 @@ def test_at_a_terminal_steer_then_answer_the_question(
         output.wait_for("you> ", count=2)  # the turn is over
         os.write(master, b"/quit\n")
         text = _finish(proc, output)
-    finally:
-        proc.kill()
-        proc.wait()
     assert "→ allowed once (by callback)" in text
     events = _events(tmp_path, conversation_id(text), env)
     assert _said(events, "user_message") == [

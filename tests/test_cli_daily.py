@@ -21,7 +21,7 @@ import pytest
 
 import acphost
 from acphost.testing import Scenario, diff_content, fake_agent_command
-from cli_support import CLI, TIMEOUT, Output, clean_env, conversation_id, start
+from cli_support import CLI, TIMEOUT, chat_args, clean_env, conversation_id, running
 from cli_support import acphost as cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,19 +204,14 @@ def test_chat_three_turns_then_continue_by_id(
     workspace: Path, env: dict[str, str], store: str
 ) -> None:
     args = ["chat", "--agent", "demo", "--cwd", str(workspace), "--allow", "--store", store]
-    proc = start(args, env, subprocess.PIPE)
-    assert proc.stdin is not None
-    assert proc.stdout is not None
-    output = Output(proc.stdout.fileno())
-    try:  # typed ahead: whatever comes while a turn runs is handled then, in order
+    with running(args, env, subprocess.PIPE) as (proc, output):
+        # typed ahead: whatever comes while a turn runs is handled then, in order
+        assert proc.stdin is not None
         proc.stdin.write(b"Summarise\n\n/mode\n/mode ask\n/model fake-large\nsecond\n")
         proc.stdin.flush()
         output.wait_for("stop reason: end_turn", count=2)
         proc.stdin.write(b"/cost\nthird\n/bogus\n/quit\nnever sent\n")
         stdout, stderr = proc.communicate(timeout=TIMEOUT)
-    finally:
-        proc.kill()
-        proc.wait()
     assert proc.returncode == 0, stderr.decode()
     out = output.data.decode() + stdout.decode()
     assert out.count("stop reason: end_turn") == 3
@@ -285,12 +280,7 @@ def test_chat_at_a_terminal(
 ) -> None:
     master, slave = terminal
     command = _asking_command(tmp_path)
-    proc = start(
-        ["chat", "--command", command, "--cwd", str(tmp_path), "--store", store], env, slave
-    )
-    assert proc.stdout is not None
-    output = Output(proc.stdout.fileno())
-    try:
+    with running(chat_args(command, tmp_path, store), env, slave) as (proc, output):
         output.wait_for("you> ")
         os.write(master, b"/help\n")
         output.wait_for("/pending")
@@ -311,9 +301,6 @@ def test_chat_at_a_terminal(
         output.wait_for("press Ctrl-C again")
         os.write(master, b"\x04")  # Ctrl-D leaves
         out, err = proc.communicate(timeout=TIMEOUT)
-    finally:
-        proc.kill()
-        proc.wait()
     assert proc.returncode == 0, err
     text = output.data.decode() + out.decode()
     assert "→ allowed once (by callback)" in text
@@ -337,12 +324,7 @@ def test_chat_ctrl_c_cancels_the_turn_and_goes_on(
         .stop()
     )
     command = shlex.join(fake_agent_command(scenario, directory=tmp_path))
-    proc = start(
-        ["chat", "--command", command, "--cwd", str(tmp_path), "--store", store], env, slave
-    )
-    assert proc.stdout is not None
-    output = Output(proc.stdout.fileno())
-    try:
+    with running(chat_args(command, tmp_path, store), env, slave) as (proc, output):
         output.wait_for("you> ")
         os.write(master, b"go\n")
         output.wait_for("Long task")
@@ -352,9 +334,6 @@ def test_chat_ctrl_c_cancels_the_turn_and_goes_on(
         output.wait_for("second turn")
         os.write(master, b"/quit\n")
         out, err = proc.communicate(timeout=TIMEOUT)
-    finally:
-        proc.kill()
-        proc.wait()
     assert proc.returncode == 0, err
     assert "interrupting" in err.decode()
     cid = conversation_id(output.data.decode() + out.decode())

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from acphost.testing import Scenario, fake_agent_command
-from cli_support import TIMEOUT, Output, clean_env, conversation_id, start
+from cli_support import TIMEOUT, chat_args, clean_env, conversation_id, running
 from cli_support import acphost as cli
 
 FORM = {
@@ -68,10 +68,7 @@ def test_a_form_is_answered_field_by_field_at_a_terminal(
 ) -> None:
     master, slave = terminal
     scenario = Scenario("form").turn().elicitation("About you?", FORM, echo_result=True).stop()
-    proc = start(_args(tmp_path, scenario), env, slave)
-    assert proc.stdout is not None
-    output = Output(proc.stdout.fileno())
-    try:
+    with running(_args(tmp_path, scenario), env, slave) as (proc, output):
         # the fields in the schema's order (the agent sends its properties sorted)
         output.wait_for("level (one of junior, senior; required) [senior]: ")
         os.write(master, b"1\n")  # by its number in the list
@@ -86,9 +83,6 @@ def test_a_form_is_answered_field_by_field_at_a_terminal(
         output.wait_for("Send this? [Y(es)/e(dit)/d(ecline)/c(ancel)]")
         os.write(master, b"y\n")
         out, err = proc.communicate(timeout=TIMEOUT)
-    finally:
-        proc.kill()
-        proc.wait()
     assert proc.returncode == 0, err
     text = output.data.decode() + out.decode()
     assert "? the agent asks you: About you?" in text
@@ -104,16 +98,10 @@ def test_a_url_is_shown_in_full_and_needs_consent(
 ) -> None:
     master, slave = terminal
     scenario = Scenario("url").turn().elicitation("Log in", url=URL, echo_result=True).stop()
-    proc = start(_args(tmp_path, scenario), env, slave)
-    assert proc.stdout is not None
-    output = Output(proc.stdout.fileno())
-    try:
+    with running(_args(tmp_path, scenario), env, slave) as (proc, output):
         output.wait_for("Consent to open it? [y/N]")
         os.write(master, b"y\n")
         out, err = proc.communicate(timeout=TIMEOUT)
-    finally:
-        proc.kill()
-        proc.wait()
     assert proc.returncode == 0, err
     text = output.data.decode() + out.decode()
     assert URL in text
@@ -144,12 +132,7 @@ def test_in_a_chat_the_form_takes_its_answers_from_the_chats_reader(
     scenario = Scenario("form").turn().elicitation("About you?", FORM, echo_result=True).stop()
     command = shlex.join(fake_agent_command(scenario, directory=tmp_path))
     store = str(tmp_path / "store.db")
-    proc = start(
-        ["chat", "--command", command, "--cwd", str(tmp_path), "--store", store], env, slave
-    )
-    assert proc.stdout is not None
-    output = Output(proc.stdout.fileno())
-    try:
+    with running(chat_args(command, tmp_path, store), env, slave) as (proc, output):
         output.wait_for("you> ")
         os.write(master, b"go\n")
         output.wait_for("level (one of junior, senior; required) [senior]: ")
@@ -163,9 +146,6 @@ def test_in_a_chat_the_form_takes_its_answers_from_the_chats_reader(
         output.wait_for("you> ", count=2)  # the turn is over
         os.write(master, b"/quit\n")
         out, err = proc.communicate(timeout=TIMEOUT)
-    finally:
-        proc.kill()
-        proc.wait()
     assert proc.returncode == 0, err
     text = output.data.decode() + out.decode()
     assert "→ declined (by callback)" in text
