@@ -151,7 +151,8 @@ def test_a_client_that_stops_reading_is_closed_with_4008(
         assert closed.rcvd.code == 4008
         assert "GET /api/conversations" in closed.rcvd.reason
         assert received  # what was buffered before the close
-        with open_feed(server) as again:  # a new client is served as usual
+        # a new client is served as usual (its library reads without bound: max_lag is short)
+        with open_feed(server, max_queue=None) as again:
             made_now = client.post(
                 "/api/conversations", json={"agent": "echo", "workspace": str(workspace)}
             ).json()["id"]
