@@ -507,12 +507,14 @@ def test_waiting_for_the_user_is_not_idle(
     conversation: Conversation
 
     def answer_late(event: Event) -> None:
+        # two idle periods later: the answer lands on an idle deadline, and the agent must
+        # still get the whole idle_timeout to reply
         if isinstance(event, PermissionRequestedEvent):
-            timer = threading.Timer(0.8, conversation.answer_permission, (event.request_id, True))
+            timer = threading.Timer(2.0, conversation.answer_permission, (event.request_id, True))
             timer.start()
 
     conversation = conversations(
-        fake_agent(scenario), permission="ask", idle_timeout=0.3, callbacks=[answer_late]
+        fake_agent(scenario), permission="ask", idle_timeout=1.0, callbacks=[answer_late]
     )
     ended = bounded(conversation.run, "go", timeout=20)
     assert ended is not None

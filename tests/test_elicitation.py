@@ -218,7 +218,7 @@ def test_a_stalled_turn_names_the_elicitation_it_waits_for(
     conversation = conversations(
         fake_agent(form_scenario()),
         elicitation="ask",
-        stall_timeout=0.2,
+        stall_timeout=1.0,
         callbacks=[answer_when_stalled],
     )
     bounded(conversation.run, "go", timeout=30)

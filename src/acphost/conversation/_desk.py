@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -18,9 +19,32 @@ from acphost.conversation._items import PermissionAnswer, PermissionAsk
 from acphost.conversation._mailbox import Mailbox
 from acphost.errors import UsageError
 
-__all__ = ["Bridged", "PermissionDesk"]
+__all__ = ["Asking", "Bridged", "PermissionDesk"]
 
 T = TypeVar("T")
+
+
+class Asking:
+    """The questions waiting for the user, and when the last was answered.
+
+    While one waits the agent is not idle; the idle clock restarts at the answer, so an agent
+    answered just before its idle deadline still has the whole ``idle_timeout`` to reply.
+    """
+
+    def __init__(self) -> None:
+        self._keys: set[str] = set()
+        self.answered_at = 0.0  # time.monotonic() of the last answer
+
+    def add(self, key: str) -> None:
+        self._keys.add(key)
+
+    def discard(self, key: str) -> None:
+        """Called from any thread when a question is answered (or withdrawn)."""
+        self._keys.discard(key)
+        self.answered_at = time.monotonic()
+
+    def __bool__(self) -> bool:
+        return bool(self._keys)
 
 
 class PermissionDesk:
@@ -31,7 +55,7 @@ class PermissionDesk:
         self.fixed = fixed  # the decision of a fixed policy ("allow", "deny"), if any
         self.timeout = timeout  # seconds a request may wait for its decision, then denied
         self.asks: dict[str, PermissionAsk] = {}
-        self.asking: set[str] = set()  # waiting for the user: the agent is not idle
+        self.asking = Asking()  # waiting for the user: the agent is not idle
         # whether the running turn was cancelled (session/cancel sent): set by the conversation
         self.cancelled: Callable[[], bool] = lambda: False
         self._numbers = itertools.count(1)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from acphost._event_base import Source
-from acphost.conversation._desk import Bridged
+from acphost.conversation._desk import Asking, Bridged
 from acphost.conversation._forms import check_response
 from acphost.conversation._items import ElicitationAnswer, ElicitationAsk
 from acphost.conversation._mailbox import Mailbox
@@ -134,7 +134,7 @@ class ElicitationRequest:
 class ElicitationDesk:
     """The I/O-loop side: requests go to the driver, answers (from any thread) to the agent."""
 
-    def __init__(self, mailbox: Mailbox, policy: ElicitationPolicy, asking: set[str]) -> None:
+    def __init__(self, mailbox: Mailbox, policy: ElicitationPolicy, asking: Asking) -> None:
         self.mailbox = mailbox
         self.decline = policy == "decline"
         self.asking = asking  # waiting for the user: the agent is not idle (shared)

@@ -15,6 +15,7 @@ from typing import Any
 
 from acphost.acp.messages import SessionUpdate
 from acphost.agents._base import AgentBase, AgentContext, SessionStart, SteerOutcome, TurnResult
+from acphost.conversation._desk import Asking
 from acphost.conversation._items import (
     CONFIRMED,
     AskingNote,
@@ -58,7 +59,7 @@ class TurnRunner:
         mailbox: Mailbox,
         settings: TurnSettings,
         resume_session_id: str | None = None,
-        asking: set[str] | None = None,
+        asking: Asking | None = None,
         cancel_asks: Callable[[], None] = lambda: None,
     ) -> None:
         self.agent = agent
@@ -69,7 +70,7 @@ class TurnRunner:
         self.resume_session_id = resume_session_id
         self.restart_reason: str | None = None
         # permission requests waiting for the user (shared with the permission desk)
-        self.asking: set[str] = asking if asking is not None else set()
+        self.asking = asking if asking is not None else Asking()
         # answers the questions (elicitations) still waiting with ``cancel`` (the turn stops)
         self.cancel_asks = cancel_asks
         self._turn: int | None = None
@@ -306,14 +307,17 @@ class TurnRunner:
         if settings.turn_timeout is not None and now - started >= settings.turn_timeout:
             self._start_cancel("turn")
         elif (
-            settings.idle_timeout is not None
-            and now - self.ctx.last_activity >= settings.idle_timeout
+            settings.idle_timeout is not None and now - self._quiet_since() >= settings.idle_timeout
         ):
             if self.asking:  # waiting for the user is not the agent being idle
                 self.ctx.last_activity = now
             else:
                 self._start_cancel("idle")
         self._arm(loop, started)  # no more once cancelling on a limit (see _next_deadline)
+
+    def _quiet_since(self) -> float:
+        """The idle clock's start: the agent's last word, or the user's answer if later."""
+        return max(self.ctx.last_activity, self.asking.answered_at)
 
     def _watch_stall(self, now: float) -> None:
         """Report a turn without progress for ``stall_timeout`` once; the driver reports its
@@ -337,7 +341,7 @@ class TurnRunner:
         if settings.turn_timeout is not None:
             waits.append(started + settings.turn_timeout - now)
         if settings.idle_timeout is not None:
-            waits.append(self.ctx.last_activity + settings.idle_timeout - now)
+            waits.append(self._quiet_since() + settings.idle_timeout - now)
         if settings.stall_timeout is not None:
             stall = self.ctx.last_activity + settings.stall_timeout - now
             # stalled: look again a period later for progress (and the next stall)
