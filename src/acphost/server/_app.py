@@ -19,6 +19,7 @@ from acphost.server._console import ConsoleSource, install_console
 from acphost.server._control_routes import control
 from acphost.server._docs_assets import install_docs
 from acphost.server._errors import ERROR_RESPONSES, install_error_handlers
+from acphost.server._follow import Follower
 from acphost.server._guard import Guard, session_router
 from acphost.server._jobs_routes import jobs_router
 from acphost.server._limits import DEFAULT_MAX_BODY, DEFAULT_MAX_LIVE, BodyLimit
@@ -123,6 +124,7 @@ def create_app(
     guard = Guard(KeyCheck(api_key), SessionTokens(api_key) if api_key else None, cors_origins)
     rows = Rows(manager)  # list rows, with their cost cache: for GET and for the feed
     feed = manager.changes = Feed(manager, rows)
+    follower = Follower(manager)  # other processes' writes, while a client follows them
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -130,6 +132,7 @@ def create_app(
         try:
             yield
         finally:
+            await follower.close()
             await manager.shutdown()
             feed.close_all(1001, "server shutting down")
 
@@ -145,6 +148,7 @@ def create_app(
     install_docs(app)  # /docs and /redoc with local assets: they work offline
     app.state.manager = manager  # the routes' dependency (see _deps.py)
     app.state.rows = rows
+    app.state.follower = follower
     install_error_handlers(app)
     app.include_router(public_router(manager), prefix="/api")
     app.include_router(session_router(guard), prefix="/api")
@@ -154,12 +158,12 @@ def create_app(
         )
     app.add_api_websocket_route(
         "/api/conversations/{conversation_id}/events",
-        event_stream(manager, guard, ws_max_lag),
+        event_stream(manager, follower, guard, ws_max_lag),
         name="stream_events",
     )
     app.add_api_websocket_route(
         "/api/conversations/changes",
-        change_feed(feed, guard, ws_max_lag),
+        change_feed(feed, follower, guard, ws_max_lag),
         name="conversation_changes",
     )
     install_console(app, console)

@@ -38,6 +38,7 @@ from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from acphost.server._errors import ApiError
+from acphost.server._follow import Follower
 from acphost.server._guard import Guard
 from acphost.server._hub import TOO_SLOW, Outgoing
 from acphost.server._listing import Rows
@@ -182,7 +183,7 @@ class Feed:
 
 
 def change_feed(
-    feed: Feed, guard: Guard, max_lag: float
+    feed: Feed, follower: Follower, guard: Guard, max_lag: float
 ) -> Callable[[WebSocket], Coroutine[Any, Any, None]]:
     """The route of ``WS /api/conversations/changes`` (checked by ``guard`` like the event
     stream; a client whose send is blocked for ``max_lag`` seconds is closed with 4008)."""
@@ -193,12 +194,16 @@ def change_feed(
         except ApiError as error:
             await deny_handshake(websocket, error)
             return
-        await websocket.accept()
-        watcher = feed.watch()
+        await follower.watch_rows()  # other processes' rows too
         try:
-            close = await _serve(websocket, watcher, max_lag)
+            await websocket.accept()
+            watcher = feed.watch()
+            try:
+                close = await _serve(websocket, watcher, max_lag)
+            finally:
+                feed.unwatch(watcher)
         finally:
-            feed.unwatch(watcher)
+            follower.unwatch_rows()
         if close is not None and websocket.application_state is WebSocketState.CONNECTED:
             with contextlib.suppress(WebSocketDisconnect, OSError):
                 await websocket.close(*close)

@@ -188,14 +188,15 @@ class Subscriber:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.cursor = hub.end  # the absolute index of the next message to send
+        self.refreshed = hub.refreshes  # the store changes seen (see Hub.refresh)
         self.closed: tuple[int, str] | None = None
 
     def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
 
     async def get(self, limit: int) -> list[Outgoing] | _CatchUp | None:
-        """Up to ``limit`` messages, :data:`CATCH_UP` after falling behind, ``None`` once
-        closed.
+        """Up to ``limit`` messages, :data:`CATCH_UP` after falling behind or a
+        :meth:`Hub.refresh`, ``None`` once closed.
 
         Everything published before ``CATCH_UP`` is returned is in the store (stored first),
         and everything after it follows in the log, so reading the store to its end, then
@@ -207,6 +208,9 @@ class Subscriber:
                 return None
             if self.cursor < hub.base:
                 self.cursor = hub.base
+                return CATCH_UP
+            if self.refreshed != hub.refreshes:
+                self.refreshed = hub.refreshes
                 return CATCH_UP
             start = self.cursor - hub.base
             if start < len(hub.log):
@@ -254,6 +258,7 @@ class Hub:
         self.base = 0  # the absolute index of log[0]
         self.ready = asyncio.Event()  # set when the log grew; waiting senders clear it
         self.subscribers: set[Subscriber] = set()
+        self.refreshes = 0  # times the store got events this hub did not publish
         self._pages: dict[int, list[Outgoing]] = {}  # full pages of the store, by index
         self._batched: dict[int, list[Outgoing]] = {}  # their batch messages, once made
         self._reading: dict[int, asyncio.Future[list[Outgoing]]] = {}
@@ -366,6 +371,12 @@ class Hub:
         if made is None:
             made = self._batched[index] = batch_messages(events)
         return made
+
+    def refresh(self) -> None:
+        """The store has events this hub did not publish (another process wrote them): every
+        subscriber reads the store on from the last seq it sent, as after falling behind."""
+        self.refreshes += 1
+        self.ready.set()
 
     def close_all(self, code: int, reason: str) -> None:
         for subscriber in list(self.subscribers):

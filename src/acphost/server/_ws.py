@@ -35,6 +35,7 @@ from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from acphost.server._errors import ApiError
+from acphost.server._follow import Follower
 from acphost.server._guard import Guard
 from acphost.server._hub import (
     CATCH_UP,
@@ -90,7 +91,7 @@ def _batch(raw: str | None) -> bool:
 
 
 def event_stream(
-    manager: Manager, guard: Guard, max_lag: float
+    manager: Manager, follower: Follower, guard: Guard, max_lag: float
 ) -> Callable[[WebSocket, str], Coroutine[Any, Any, None]]:
     async def stream_events(websocket: WebSocket, conversation_id: str) -> None:
         try:
@@ -112,6 +113,7 @@ def event_stream(
         await websocket.accept()
         hub = manager.hub(conversation_id)
         subscriber = hub.subscribe()
+        follower.wake()  # another process may be writing it
         try:
             sender = _Sender(
                 websocket, manager, conversation_id, subscriber, after_seq, max_lag, batch

@@ -383,6 +383,14 @@ class SQLiteStore:
             ).fetchone()
         return int(row[0] or 0)
 
+    def data_version(self) -> int:
+        """A number that changes when another connection commits to the file (another
+        process, or another store on it); this store's own commits leave it as it is. Cheap
+        (``PRAGMA data_version``): a reader polls it to notice what others wrote."""
+        with self._db() as conn:
+            version: int = conn.execute("PRAGMA data_version").fetchone()[0]
+        return version
+
     # -- lifecycle ----------------------------------------------------------------------
 
     def close(self) -> None:

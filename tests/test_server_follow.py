@@ -1,0 +1,221 @@
+"""The server follows what another process writes to its store (issue 14): the change feed
+sends that process's rows, and an event stream of a conversation it drives gets every event as
+it is stored. Each test runs a real second Python process with a real fake agent on the same
+SQLite file; its turn waits on a file the test creates, so the stream is joined mid-turn."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.sync.client import ClientConnection
+
+from test_server_changes import feed_until, open_feed, row_of
+from test_server_support import (
+    WAIT,
+    LiveServer,
+    events_of,
+    open_ws,
+    receive_until,
+    server_and_client,
+    turn_ended,
+    wait_until,
+)
+
+# The other process: a conversation on the same store, one turn per prompt, then detached (a
+# host going away leaves it resumable). It prints the conversation's id before the first turn.
+OTHER = """
+import json, sys
+from acphost import ACPAgent, Conversation
+command, store, workspace, *prompts = sys.argv[1:]
+conversation = Conversation(ACPAgent(json.loads(command)), workspace, store=store,
+                            title="From elsewhere")
+print(conversation.id, flush=True)
+for prompt in prompts:
+    conversation.run(prompt)
+conversation.detach()
+"""
+
+# The agent: a prompt starting with "gated" holds its turn open until the file named after the
+# prompt exists in the workspace's parent, then makes a few more events.
+AGENT = """
+import asyncio, os
+
+async def scenario(ctx, prompt):
+    await ctx.tool_call("t1", "Working", status="in_progress")
+    gate = os.path.join(os.path.dirname(ctx.cwd), prompt + ".open")
+    while prompt.startswith("gated") and not os.path.exists(gate):
+        await asyncio.sleep(0.01)
+    for i in range(20):
+        await ctx.tool_call(f"s{i}", f"step {i}", status="completed")
+    await ctx.tool_update("t1", status="completed")
+    await ctx.text(f"done: {prompt}")
+    return "end_turn"
+"""
+
+
+class Other:
+    """The second process and its conversation."""
+
+    def __init__(self, process: subprocess.Popen[str], gates: Path) -> None:
+        self.process = process
+        self.gates = gates
+        assert process.stdout is not None
+        self.id = process.stdout.readline().strip()
+        assert self.id, process.stderr.read() if process.stderr else "no id"
+
+    def open(self, prompt: str) -> None:
+        (self.gates / f"{prompt}.open").touch()
+
+    def wait(self) -> None:
+        _, err = self.process.communicate(timeout=WAIT * 2)
+        assert self.process.returncode == 0, err
+
+
+@pytest.fixture
+def other(
+    store_path: Path, workspace: Path, fake_agent: Callable[..., list[str]]
+) -> Iterator[Callable[..., Other]]:
+    """Start the other process on ``prompts``; it is killed at teardown if still running."""
+    started: list[subprocess.Popen[str]] = []
+    command = fake_agent(source=AGENT)
+
+    def start(*prompts: str) -> Other:
+        argv = [sys.executable, "-c", OTHER, json.dumps(command), str(store_path), str(workspace)]
+        process = subprocess.Popen(
+            [*argv, *prompts], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        started.append(process)
+        return Other(process, workspace.parent)
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=WAIT)
+
+
+def stored_kinds(client: httpx.Client, cid: str) -> list[str]:
+    page = client.get(f"/api/conversations/{cid}/events", params={"limit": 1000})
+    return [event["kind"] for event in page.json()["events"]] if page.status_code == 200 else []
+
+
+def stored_seqs(client: httpx.Client, cid: str) -> list[int]:
+    page = client.get(f"/api/conversations/{cid}/events", params={"limit": 1000}).json()
+    return [event["seq"] for event in page["events"]]
+
+
+def turns(ws: ClientConnection, count: int) -> list[dict[str, Any]]:
+    """The events up to the end of the ``count``-th turn from now (a batch may hold several)."""
+    got: list[dict[str, Any]] = []
+    while sum(map(turn_ended, got)) < count:
+        got += events_of(receive_until(ws, turn_ended))
+    return got
+
+
+def follower_of(server: LiveServer) -> Any:
+    return server.app.state.follower
+
+
+@contextmanager
+def mid_turn(client: httpx.Client, start: Callable[..., Other], *prompts: str) -> Iterator[Other]:
+    """The other process, once its first (gated) turn stored its first tool call."""
+    other = start(*prompts)
+    wait_until(lambda: "tool_call" in stored_kinds(client, other.id), what="the other's turn")
+    yield other
+
+
+@pytest.mark.parametrize("batch", [None, "true"])
+def test_a_stream_joined_mid_turn_gets_every_event_the_other_process_stores(
+    store_path: Path, other: Callable[..., Other], batch: str | None
+) -> None:
+    with (
+        server_and_client(store_path) as (server, client),
+        mid_turn(client, other, "gated one") as elsewhere,
+    ):
+        detail = client.get(f"/api/conversations/{elsewhere.id}").json()
+        assert (detail["status"], detail["live"], detail["title"]) == (
+            "running",
+            False,
+            "From elsewhere",
+        )
+        with open_ws(server, elsewhere.id, batch=batch) as ws:
+            before = events_of(receive_until(ws, lambda e: e["kind"] == "tool_call"))
+            elsewhere.open("gated one")
+            after = events_of(receive_until(ws, turn_ended))
+            elsewhere.wait()
+            seqs = [e["seq"] for e in before + after]
+            assert seqs == list(range(1, len(seqs) + 1))
+            assert seqs == stored_seqs(client, elsewhere.id)[: len(seqs)]
+            steps = [e["tool_call_id"] for e in after if e["kind"] == "tool_call"]
+            assert steps == [f"s{i}" for i in range(20)] + ["t1"]
+        detail = client.get(f"/api/conversations/{elsewhere.id}").json()
+        assert (detail["status"], detail["live"], detail["turns"]) == ("idle", False, 1)
+
+
+def test_the_server_taking_the_conversation_over_doubles_and_loses_nothing(
+    store_path: Path, other: Callable[..., Other]
+) -> None:
+    with (
+        server_and_client(store_path) as (server, client),
+        mid_turn(client, other, "gated one", "two") as elsewhere,
+        open_ws(server, elsewhere.id, batch="true") as ws,
+    ):
+        elsewhere.open("gated one")
+        elsewhere.wait()  # it ran "two" too, then went away
+        got = turns(ws, 2)
+        sent = client.post(f"/api/conversations/{elsewhere.id}/messages", json={"text": "three"})
+        assert sent.status_code == 202, sent.text
+        got += turns(ws, 1)  # the server's own turn
+        assert [e["text"] for e in got if e["kind"] == "agent_message"] == [
+            f"done: {prompt}" for prompt in ("gated one", "two", "three")
+        ]
+        seqs = [e["seq"] for e in got]
+        assert seqs == list(range(1, len(seqs) + 1))
+        assert seqs == stored_seqs(client, elsewhere.id)[: len(seqs)]
+        assert client.get(f"/api/conversations/{elsewhere.id}").json()["turns"] == 3
+
+
+def test_the_feed_sends_another_process_s_creation_changes_and_deletion(
+    store_path: Path, other: Callable[..., Other]
+) -> None:
+    with server_and_client(store_path) as (server, client), open_feed(server) as feed:
+        elsewhere = other("gated one")
+        # created (maybe already running by the time the server looked)
+        feed_until(feed, row_of(elsewhere.id, lambda row: row["status"] == "running"))
+        elsewhere.open("gated one")
+        done = feed_until(feed, row_of(elsewhere.id, lambda row: row["status"] == "idle"))[-1]
+        elsewhere.wait()
+        row = done["conversation"]
+        assert (row["title"], row["live"], row["running"]) == ("From elsewhere", False, False)
+        assert row == client.get("/api/conversations").json()["conversations"][0]
+
+        forget = "import sys; from acphost import SQLiteStore; SQLiteStore(sys.argv[1])"
+        forget += ".delete_conversation(sys.argv[2])"
+        subprocess.run([sys.executable, "-c", forget, str(store_path), elsewhere.id], check=True)
+        gone = feed_until(feed, lambda m: m["type"] == "deleted")[-1]
+        assert gone == {"type": "deleted", "id": elsewhere.id}
+
+
+def test_nothing_polls_the_store_while_no_client_follows_it(
+    store_path: Path, other: Callable[..., Other]
+) -> None:
+    with server_and_client(store_path) as (server, client):
+        follower = follower_of(server)
+        other("one").wait()
+        assert follower.polls == 0
+        with open_feed(server):
+            wait_until(lambda: follower.polls > 0, what="a poll")
+        wait_until(lambda: not follower.running, what="the follower to stop")
+        polled = follower.polls
+        elsewhere = other("two")
+        elsewhere.wait()
+        assert client.get(f"/api/conversations/{elsewhere.id}").json()["status"] == "idle"
+        assert follower.polls == polled
