@@ -25,6 +25,7 @@ from test_server_support import (
     open_ws,
     receive_until,
     server_and_client,
+    status_is,
     turn_ended,
     wait_until,
 )
@@ -219,3 +220,21 @@ def test_nothing_polls_the_store_while_no_client_follows_it(
         elsewhere.wait()
         assert client.get(f"/api/conversations/{elsewhere.id}").json()["status"] == "idle"
         assert follower.polls == polled
+
+
+def test_a_turn_whose_process_was_killed_ends_for_its_stream_and_the_feed(
+    store_path: Path, other: Callable[..., Other]
+) -> None:
+    with (
+        server_and_client(store_path) as (server, client),
+        mid_turn(client, other, "gated one") as elsewhere,
+        open_feed(server) as feed,
+        open_ws(server, elsewhere.id) as ws,
+    ):
+        receive_until(ws, lambda e: e["kind"] == "tool_call")
+        elsewhere.process.kill()  # it writes nothing more: the server notices it is gone
+        ended = events_of(receive_until(ws, status_is("paused"), timeout=2 * WAIT))
+        last = [e for e in ended if turn_ended(e)][-1]
+        assert (last["stop_reason"], last["error_code"]) == ("cancelled", "host_exited")
+        feed_until(feed, row_of(elsewhere.id, lambda row: row["status"] == "paused"))
+        assert client.get(f"/api/conversations/{elsewhere.id}").json()["status"] == "paused"

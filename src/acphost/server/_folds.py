@@ -31,19 +31,22 @@ class Folds:
         self._states: OrderedDict[str, ConversationState] = OrderedDict()
         self._lock = threading.Lock()  # folds run in worker threads
 
-    def state(self, store: EventStore, conversation_id: str) -> ConversationState:
-        """The conversation's state as of its last stored event (call it in a worker thread)."""
+    def state(self, store: EventStore, conversation_id: str) -> tuple[ConversationState, bool]:
+        """The conversation's state as of its last stored event, and whether this ended a
+        turn a dead process left running (call it in a worker thread)."""
         with self._lock:
             state = self._fold(store, conversation_id, self._states.pop(conversation_id, None))
+            settled = False
             try:
-                if settle_dangling_turn(state, store):
+                settled = settle_dangling_turn(state, store)
+                if settled:
                     log.info("ended the turn a dead process left running in %s", conversation_id)
             except SeqConflict:  # another reader ended it meanwhile: this fold is stale
                 state = self._fold(store, conversation_id, None)
             self._states[conversation_id] = state
             while len(self._states) > self._size:
                 self._states.popitem(last=False)
-            return state
+            return state, settled
 
     @staticmethod
     def _fold(

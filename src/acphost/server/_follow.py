@@ -39,6 +39,7 @@ log = logging.getLogger("acphost.server")
 INTERVAL = 0.25
 """Seconds between two looks at the store while a client follows it."""
 
+_SETTLE_EVERY = 20  # looks between two searches for turns whose process died (5 s)
 _SLACK = 30.0  # an event's ts may precede its commit (a busy store): re-read rows this recent
 _PAGE = 100
 
@@ -106,6 +107,7 @@ class _Look:
     deleted: list[str] = field(default_factory=list)
     seqs: dict[str, int] = field(default_factory=dict)  # followed conversation -> last seq
     gone: list[str] = field(default_factory=list)  # followed conversations deleted
+    settled: list[str] = field(default_factory=list)  # turns of dead processes ended
 
 
 class Follower:
@@ -195,6 +197,8 @@ class Follower:
                 seq = look.seqs[cid] = store.last_seq(cid)
                 if not seq and store.get_conversation(cid) is None:
                     look.gone.append(cid)
+        if self.polls % _SETTLE_EVERY == 1:  # a killed process writes nothing: look for it
+            look.settled = self._manager.settle_dangling_turns()
         return look
 
     def _apply(self, look: _Look) -> None:
@@ -206,6 +210,8 @@ class Follower:
                 changes.changed(cid)
         for cid in look.deleted:
             changes.deleted(cid)
+        for cid in look.settled:
+            manager.settled(cid)
         for cid in look.gone:
             if cid not in manager.live and (hub := manager.hubs.pop(cid, None)) is not None:
                 hub.close_all(DELETED, "conversation deleted")

@@ -130,15 +130,28 @@ class Manager:
             path = default_store_path() if spec is None else spec
             assert not isinstance(path, EventStore)
             self._store = await asyncio.to_thread(SQLiteStore, path)
-        await asyncio.to_thread(self._settle_dangling_turns)
+        await asyncio.to_thread(self.settle_dangling_turns)
 
-    def _settle_dangling_turns(self) -> None:
-        """End every turn a dead process (this server before a crash, a CLI) left running."""
+    def settle_dangling_turns(self) -> list[str]:
+        """End every turn a dead process (this server before a crash, a CLI) left running;
+        the conversations whose turn it ended (call it in a worker thread, then
+        :meth:`settled` on the loop for each)."""
+        settled = []
         for conversation_id in self.store.dangling_turns():
             try:
-                self._folds.state(self.store, conversation_id)
+                if self._folds.state(self.store, conversation_id)[1]:
+                    settled.append(conversation_id)
             except Exception:  # one bad log must not keep the server down: it is read later
                 log.exception("could not end the dangling turn of %s", conversation_id)
+        return settled
+
+    def settled(self, conversation_id: str) -> None:
+        """The server ended a dead process's turn in this stored conversation: tell its
+        clients (its row changed, its event streams read the events from the store)."""
+        self.changes.changed(conversation_id)
+        hub = self.hubs.get(conversation_id)
+        if hub is not None:
+            hub.refresh()
 
     async def shutdown(self) -> None:
         """Stop every turn (it ends ``cancelled``) and every agent; statuses stay as they are."""
@@ -222,7 +235,10 @@ class Manager:
         if live is not None:
             return live.conversation.state, live
         self.record(conversation_id)
-        return await asyncio.to_thread(self._folds.state, self.store, conversation_id), None
+        state, settled = await asyncio.to_thread(self._folds.state, self.store, conversation_id)
+        if settled:
+            self.settled(conversation_id)
+        return state, None
 
     # --- creating and driving ---------------------------------------------------------------
 
