@@ -8,7 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 from acphost.conversation import Conversation
-from acphost.events import AgentMessageEvent, Event, ToolCallEvent, UserMessageEvent
+from acphost.events import (
+    AgentMessageEvent,
+    Event,
+    ToolCallEvent,
+    TurnStartedEvent,
+    UserMessageEvent,
+)
 from acphost.testing import Scenario
 
 LISTENER = """
@@ -21,17 +27,24 @@ async def scenario(ctx, prompt):
 """
 
 
-class SteerOnce:
-    """A callback steering "go left" once the first tool call runs, from another thread (as
-    a user, or the server, would)."""
+def tool_running(event: Event) -> bool:
+    return isinstance(event, ToolCallEvent) and event.status == "in_progress"
 
-    def __init__(self, conversation: Callable[[], Conversation]) -> None:
+
+class SteerOnce:
+    """A callback steering "go left" once ``when`` an event (the first tool call runs), from
+    another thread (as a user, or the server, would)."""
+
+    def __init__(
+        self, conversation: Callable[[], Conversation], when: Callable[[Event], bool] = tool_running
+    ) -> None:
         self.conversation = conversation
+        self.when = when
         self.said: list[UserMessageEvent] = []
         self.thread: threading.Thread | None = None
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, ToolCallEvent) and event.status == "in_progress" and not self.thread:
+        if self.when(event) and not self.thread:
             self.thread = threading.Thread(target=self._steer)
             self.thread.start()
 
@@ -64,6 +77,28 @@ def test_a_steered_message_joins_the_running_turn(
         "go left",
         "heard: go left",
     ]
+
+
+def test_a_message_steered_while_the_agent_starts_waits_for_it_and_joins_the_turn(
+    conversations: Callable[..., Conversation],
+    fake_agent: Callable[..., list[str]],
+    bounded: Callable[..., Any],
+    check_log: Callable[[Conversation], list[Event]],
+) -> None:
+    # Said as the first turn begins, while the agent takes a second to start: whether it takes
+    # messages mid-turn is unknown until it has started, so the steer waits for that instead
+    # of queueing the message as the next turn.
+    steer = SteerOnce(lambda: conversation, when=lambda e: isinstance(e, TurnStartedEvent))
+    agent = fake_agent(source=LISTENER, steering=True, startup_delay=1.0)
+    conversation = conversations(agent, callbacks=[steer])
+    ended = bounded(conversation.run, "plan a route", timeout=30)
+    assert steer.thread is not None
+    bounded(steer.thread.join, timeout=30)
+    assert ended is not None
+    events = check_log(conversation)
+    assert [(e.text, e.turn, e.steered) for e in steer.said] == [("go left", 1, True)]
+    assert [e.text for e in events if isinstance(e, AgentMessageEvent)] == ["heard: go left"]
+    assert conversation.state.turns == 1
 
 
 def test_without_steering_the_message_is_the_next_turn(

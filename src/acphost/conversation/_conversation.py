@@ -240,7 +240,10 @@ class Conversation:
         stored before the agent gets it, has ``steered=True`` and the turn's number. Otherwise
         it is queued exactly like :meth:`send_message`; so is a message the agent did not take
         because its turn ended meanwhile (a second event says so). Never lost, never sent twice.
+        A turn whose agent is still starting is waited for: then it is known which it is.
         """
+        if (turn := self._current_turn) is not None:  # an agent starting cannot say yet
+            self._io.submit(self._runner.until_stepping, turn).result()
         event = steered(self, message)
         if event is None:
             return self.send_message(message)
@@ -250,6 +253,8 @@ class Conversation:
 
     async def asteer(self, message: ContentBlocks) -> UserMessageEvent:
         """Like :meth:`steer`, awaited without blocking the caller's loop."""
+        if (turn := self._current_turn) is not None:
+            await asyncio.wrap_future(self._io.submit(self._runner.until_stepping, turn))
         event = steered(self, message)
         if event is None:
             return self.send_message(message)

@@ -80,6 +80,9 @@ class TurnRunner:
         self._step: asyncio.Future[None] | None = None
         self._step_task: asyncio.Task[Any] | None = None
         self._stopping = False  # we cancelled the step (its agent ignored session/cancel)
+        # clear while a turn starts (the agent starting, its session opening): see until_stepping
+        self._stepping = asyncio.Event()
+        self._stepping.set()
         self._deadline: asyncio.TimerHandle | None = None
         self._cancelling: asyncio.Task[None] | None = None
         self._hurry = asyncio.Event()  # see hurry(); a new one per turn
@@ -188,6 +191,14 @@ class TurnRunner:
             self.mailbox.put(ControlFailed(exc))
             raise
 
+    async def until_stepping(self, turn: int) -> None:
+        """Wait while ``turn`` starts (the agent starting, its session opening): only once its
+        prompt is out is it known whether the agent takes messages mid-turn. At once if the
+        turn is running or over. (The driver starts the turn's task before a caller can ask
+        this, and the loop runs tasks in order, so a turn just started is already seen.)"""
+        if self._turn == turn:
+            await self._stepping.wait()
+
     async def steer(self, turn: int, prompt: list[dict[str, Any]]) -> SteerOutcome:
         """Put ``prompt`` into ``turn`` if it is still running and the agent can take it."""
         if turn != self._turn or self._step is None or self.ctx.cancelled:
@@ -218,10 +229,12 @@ class TurnRunner:
             raise
         finally:
             self._turn = None
+            self._stepping.set()
         self.mailbox.put(done)
 
     async def _run_turn(self, turn: int, prompt: list[dict[str, Any]]) -> TurnDone:
         self._turn = turn
+        self._stepping.clear()
         self._killed = False
         self._timeout = None
         self._cancelling = None
@@ -273,6 +286,7 @@ class TurnRunner:
         assert task is not None
         ended: asyncio.Future[None] = loop.create_future()
         self._step, self._step_task, self._stopping = ended, task, False
+        self._stepping.set()
         self._stalled = None
         started = time.monotonic()
         # idle time counts from the prompt: starting the agent has its own time limit
