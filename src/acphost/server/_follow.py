@@ -45,7 +45,9 @@ _PAGE = 100
 
 
 @runtime_checkable
-class _Versioned(Protocol):
+class _Store(EventStore, Protocol):
+    """A store that tells when others wrote to it (:class:`~acphost.store.SQLiteStore`)."""
+
     def data_version(self) -> int: ...
 
 
@@ -59,10 +61,11 @@ def _row(record: ConversationRecord) -> _Row:
 class _Known:
     """The rows the feed's clients were last told of (read and changed in worker threads)."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: _Store) -> None:
         self.lock = threading.Lock()
         self.rows: dict[str, _Row] = {}
         self.newest = -math.inf
+        self.version = store.data_version()  # first: a commit after it is found next time
         self._reset(store)
 
     def _reset(self, store: EventStore) -> tuple[list[str], list[str]]:
@@ -75,9 +78,13 @@ class _Known:
         self.newest = max((row[0] for row in rows.values()), default=self.newest)
         return changed, gone
 
-    def changes(self, store: EventStore) -> tuple[list[str], list[str]]:
-        """The ids whose rows changed since the last call, and those deleted."""
+    def changes(self, store: EventStore, version: int) -> tuple[list[str], list[str]]:
+        """The ids whose rows changed since the last call, and those deleted; ``version`` is
+        the store's data_version, read before."""
         with self.lock:
+            if version == self.version:
+                return [], []
+            self.version = version
             changed: list[str] = []
             floor = self.newest - _SLACK
             offset = 0
@@ -129,16 +136,16 @@ class Follower:
         return self._task is not None and not self._task.done()
 
     @property
-    def _store(self) -> _Versioned | None:
+    def _store(self) -> _Store | None:
         store = self._manager.store
-        return store if isinstance(store, _Versioned) else None
+        return store if isinstance(store, _Store) else None
 
     async def watch_rows(self) -> None:
         """A feed client is about to be accepted: know the rows first, so that a change made
         after it connects is found, whenever it GETs the list."""
         self._feeds += 1
-        if self._known is None and self._store is not None:
-            store = self._manager.store
+        store = self._store
+        if self._known is None and store is not None:
             known = await asyncio.to_thread(_Known, store)
             self._known = self._known or known
         self.wake()
@@ -173,25 +180,25 @@ class Follower:
         while self._feeds or any(hub.subscribers for hub in manager.hubs.values()):
             followed = self._followed()
             self._seqs = {cid: self._seqs.get(cid, -1) for cid in followed}
-            if self._feeds or followed:
+            store = self._store
+            if store is not None and (self._feeds or followed):
                 try:
-                    self._apply(await asyncio.to_thread(self._look, followed, self._known))
+                    look = await asyncio.to_thread(self._look, store, followed, self._known)
+                    self._apply(look)
                 except Exception:  # the next look tries again
                     log.exception("could not follow the store")
             await asyncio.sleep(self._interval)
         self._version = None
         self._seqs.clear()
 
-    def _look(self, followed: list[str], known: _Known | None) -> _Look:
+    def _look(self, store: _Store, followed: list[str], known: _Known | None) -> _Look:
         """In a worker thread: what moved since the last look."""
-        store = self._manager.store
-        assert isinstance(store, _Versioned)
         version = store.data_version()  # first: a commit after it shows in the next look
         self.polls += 1
         look = _Look(version)
+        if known is not None:
+            look.changed, look.deleted = known.changes(store, version)
         moved = version != self._version
-        if moved and known is not None:
-            look.changed, look.deleted = known.changes(store)
         for cid in followed:
             if moved or self._seqs.get(cid, -1) < 0:  # a new stream: refreshed once anyway
                 seq = look.seqs[cid] = store.last_seq(cid)
