@@ -8,8 +8,9 @@ Each message is one change of a list row, as ``GET /api/conversations`` returns 
 
 Nothing historical is sent on connect. A client that must miss nothing **connects first, then
 GETs the list**, and applies every change it receives to what it got (a change may repeat what
-the list already shows: a row's ``updated_at`` says which is newer). Rows of conversations
-written by another process (a CLI on the same store) are not followed: re-GET now and then.
+the list already shows: a row's ``updated_at`` says which is newer). Rows that another process
+writes to the same store (``acphost run``, ``acphost jobs run``) come too, found by the
+:class:`~acphost.server._follow.Follower` within a quarter of a second.
 
 **Cheap for the turns.** The manager tells :meth:`Feed.changed` of every event of every live
 conversation (see :class:`~acphost.server._manager.Changes`); with no client connected it
