@@ -5,11 +5,9 @@ SQLite file; its turn waits on a file the test creates, so the stream is joined 
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,14 @@ from websockets.sync.client import ClientConnection
 
 from test_server_changes import feed_until, open_feed, row_of
 from test_server_support import (
+    OTHER_AGENT,
     WAIT,
     LiveServer,
+    Other,
     events_of,
+    mid_turn,
     open_ws,
+    other_processes,
     receive_until,
     server_and_client,
     status_is,
@@ -30,82 +32,14 @@ from test_server_support import (
     wait_until,
 )
 
-# The other process: a conversation on the same store, one turn per prompt, then detached (a
-# host going away leaves it resumable). It prints the conversation's id before the first turn.
-OTHER = """
-import json, sys
-from acphost import ACPAgent, Conversation
-command, store, workspace, *prompts = sys.argv[1:]
-conversation = Conversation(ACPAgent(json.loads(command)), workspace, store=store,
-                            title="From elsewhere")
-print(conversation.id, flush=True)
-for prompt in prompts:
-    conversation.run(prompt)
-conversation.detach()
-"""
-
-# The agent: a prompt starting with "gated" holds its turn open until the file named after the
-# prompt exists in the workspace's parent, then makes a few more events.
-AGENT = """
-import asyncio, os
-
-async def scenario(ctx, prompt):
-    await ctx.tool_call("t1", "Working", status="in_progress")
-    gate = os.path.join(os.path.dirname(ctx.cwd), prompt + ".open")
-    while prompt.startswith("gated") and not os.path.exists(gate):
-        await asyncio.sleep(0.01)
-    for i in range(20):
-        await ctx.tool_call(f"s{i}", f"step {i}", status="completed")
-    await ctx.tool_update("t1", status="completed")
-    await ctx.text(f"done: {prompt}")
-    return "end_turn"
-"""
-
-
-class Other:
-    """The second process and its conversation."""
-
-    def __init__(self, process: subprocess.Popen[str], gates: Path) -> None:
-        self.process = process
-        self.gates = gates
-        assert process.stdout is not None
-        self.id = process.stdout.readline().strip()
-        assert self.id, process.stderr.read() if process.stderr else "no id"
-
-    def open(self, prompt: str) -> None:
-        (self.gates / f"{prompt}.open").touch()
-
-    def wait(self) -> None:
-        _, err = self.process.communicate(timeout=WAIT * 2)
-        assert self.process.returncode == 0, err
-
 
 @pytest.fixture
 def other(
     store_path: Path, workspace: Path, fake_agent: Callable[..., list[str]]
 ) -> Iterator[Callable[..., Other]]:
-    """Start the other process on ``prompts``; it is killed at teardown if still running."""
-    started: list[subprocess.Popen[str]] = []
-    command = fake_agent(source=AGENT)
-
-    def start(*prompts: str) -> Other:
-        argv = [sys.executable, "-c", OTHER, json.dumps(command), str(store_path), str(workspace)]
-        process = subprocess.Popen(
-            [*argv, *prompts], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        started.append(process)
-        return Other(process, workspace.parent)
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=WAIT)
-
-
-def stored_kinds(client: httpx.Client, cid: str) -> list[str]:
-    page = client.get(f"/api/conversations/{cid}/events", params={"limit": 1000})
-    return [event["kind"] for event in page.json()["events"]] if page.status_code == 200 else []
+    """Start another process on ``prompts``; it is killed at teardown if still running."""
+    with other_processes(store_path, workspace, fake_agent(source=OTHER_AGENT)) as start:
+        yield start
 
 
 def stored_seqs(client: httpx.Client, cid: str) -> list[int]:
@@ -123,14 +57,6 @@ def turns(ws: ClientConnection, count: int) -> list[dict[str, Any]]:
 
 def follower_of(server: LiveServer) -> Any:
     return server.app.state.follower
-
-
-@contextmanager
-def mid_turn(client: httpx.Client, start: Callable[..., Other], *prompts: str) -> Iterator[Other]:
-    """The other process, once its first (gated) turn stored its first tool call."""
-    other = start(*prompts)
-    wait_until(lambda: "tool_call" in stored_kinds(client, other.id), what="the other's turn")
-    yield other
 
 
 @pytest.mark.parametrize("batch", [None, "true"])

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -192,3 +195,92 @@ def wait_until(condition: Callable[[], Any], *, timeout: float = WAIT, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}")
         time.sleep(0.02)
+
+
+# The other process: a conversation on the same store, one turn per prompt, then detached (a
+# host going away leaves it resumable). It prints the conversation's id before the first turn.
+OTHER = """
+import json, sys
+from acphost import ACPAgent, Conversation
+command, store, workspace, *prompts = sys.argv[1:]
+conversation = Conversation(ACPAgent(json.loads(command)), workspace, store=store,
+                            title="From elsewhere")
+print(conversation.id, flush=True)
+for prompt in prompts:
+    conversation.run(prompt)
+conversation.detach()
+"""
+
+# Its agent (the fake agent's Python scenario): a prompt starting with "gated" holds its turn
+# open until the file named after the prompt exists in the workspace's parent, then makes a few
+# more events.
+OTHER_AGENT = """
+import asyncio, os
+
+async def scenario(ctx, prompt):
+    await ctx.tool_call("t1", "Working", status="in_progress")
+    gate = os.path.join(os.path.dirname(ctx.cwd), prompt + ".open")
+    while prompt.startswith("gated") and not os.path.exists(gate):
+        await asyncio.sleep(0.01)
+    for i in range(20):
+        await ctx.tool_call(f"s{i}", f"step {i}", status="completed")
+    await ctx.tool_update("t1", status="completed")
+    await ctx.text(f"done: {prompt}")
+    return "end_turn"
+"""
+
+
+class Other:
+    """A process other than the server driving one conversation on its store (``OTHER``)."""
+
+    def __init__(self, process: subprocess.Popen[str], gates: Path) -> None:
+        self.process = process
+        self.gates = gates
+        assert process.stdout is not None
+        self.id = process.stdout.readline().strip()
+        assert self.id, process.stderr.read() if process.stderr else "no id"
+
+    def open(self, prompt: str) -> None:
+        (self.gates / f"{prompt}.open").touch()
+
+    def wait(self) -> None:
+        _, err = self.process.communicate(timeout=WAIT * 2)
+        assert self.process.returncode == 0, err
+
+
+@contextmanager
+def other_processes(
+    store: Path, workspace: Path, agent: list[str]
+) -> Iterator[Callable[..., Other]]:
+    """Start other processes (each on ``prompts``) driving ``agent`` on ``store``; those still
+    running on leaving are killed."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*prompts: str) -> Other:
+        argv = [sys.executable, "-c", OTHER, json.dumps(agent), str(store), str(workspace)]
+        process = subprocess.Popen(
+            [*argv, *prompts], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        started.append(process)
+        return Other(process, workspace.parent)
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.kill()
+            process.communicate(timeout=WAIT)
+
+
+def stored_kinds(client: httpx.Client, cid: str) -> list[str]:
+    page = client.get(f"/api/conversations/{cid}/events", params={"limit": 1000})
+    return [event["kind"] for event in page.json()["events"]] if page.status_code == 200 else []
+
+
+@contextmanager
+def mid_turn(client: httpx.Client, start: Callable[..., Other], *prompts: str) -> Iterator[Other]:
+    """The other process, once its first (gated) turn stored its first tool call."""
+    other = start(*prompts)
+    wait_until(lambda: "tool_call" in stored_kinds(client, other.id), what="the other's turn")
+    yield other
