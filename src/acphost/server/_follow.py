@@ -29,6 +29,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from acphost.server._errors import ApiError
 from acphost.server._manager import DELETED, Manager
 from acphost.store import ConversationRecord, EventStore
 
@@ -85,20 +86,20 @@ class _Known:
             if version == self.version:
                 return [], []
             self.version = version
-            changed: list[str] = []
             floor = self.newest - _SLACK
-            offset = 0
-            while True:
-                page = store.list_conversations(limit=_PAGE, offset=offset)
-                recent = [r for r in page if r.updated_at >= floor]
-                for record in recent:
-                    if self.rows.get(record.id) != (row := _row(record)):
-                        self.rows[record.id] = row
-                        changed.append(record.id)
-                        self.newest = max(self.newest, record.updated_at)
-                if len(recent) < _PAGE:
+            limit = _PAGE
+            while len(page := store.list_conversations(limit=limit)) == limit:
+                if page[-1].updated_at < floor:
                     break
-                offset += _PAGE
+                limit *= 4  # (each listing reads every row: few large ones, not many pages)
+            changed: list[str] = []
+            for record in page:
+                if record.updated_at < floor:
+                    break  # newest first: the rest are older
+                if self.rows.get(record.id) != (row := _row(record)):
+                    self.rows[record.id] = row
+                    changed.append(record.id)
+                    self.newest = max(self.newest, record.updated_at)
             if store.count_conversations() == len(self.rows):
                 return changed, []
             more, gone = self._reset(store)  # created long ago, or deleted: compare them all
@@ -137,7 +138,10 @@ class Follower:
 
     @property
     def _store(self) -> _Store | None:
-        store = self._manager.store
+        try:
+            store = self._manager.store
+        except ApiError:  # not started, or shut down
+            return None
         return store if isinstance(store, _Store) else None
 
     async def watch_rows(self) -> None:
