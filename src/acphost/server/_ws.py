@@ -5,7 +5,9 @@ read, so each event is in the backlog (stored before we read), in the live queue
 after we joined), or in both; events at or below the last seq sent are skipped. A subscriber
 whose queue overflowed re-reads the store the same way (see :mod:`acphost.server._hub`), so a
 reader that falls behind is served from the store instead of being dropped. Token deltas
-(``{"type": "token", "text": ..., "thought": bool}``) are live only, never stored.
+(``{"type": "token", "text": ..., "thought": bool}``) are live only, never stored. The events
+of a conversation that another process drives are sent as that process stores them (the
+store is watched while such a stream is open, see :mod:`acphost.server._follow`).
 
 The only client closed for slowness (:data:`TOO_SLOW`) is one that stopped reading: a single
 send blocked for ``max_lag`` seconds (the socket's buffers are full). It reconnects with the
