@@ -147,11 +147,14 @@ class Follower:
     async def watch_rows(self) -> None:
         """A feed client is about to be accepted: know the rows first, so that a change made
         after it connects is found, whenever it GETs the list."""
-        self._feeds += 1
         store = self._store
         if self._known is None and store is not None:
-            known = await asyncio.to_thread(_Known, store)
-            self._known = self._known or known
+            try:
+                known = await asyncio.to_thread(_Known, store)
+                self._known = self._known or known
+            except Exception:  # its own rows still come; the next client tries again
+                log.exception("could not read the rows to follow")
+        self._feeds += 1
         self.wake()
 
     def unwatch_rows(self) -> None:
