@@ -73,7 +73,10 @@ def test_a_stream_joined_mid_turn_gets_every_event_the_other_process_stores(
             False,
             "From elsewhere",
         )
-        with open_ws(server, elsewhere.id, batch=batch) as ws:
+        with (
+            open_ws(server, elsewhere.id, batch=batch) as ws,
+            open_ws(server, elsewhere.id, after_seq=2, batch=batch) as resumed,
+        ):
             before = events_of(receive_until(ws, lambda e: e["kind"] == "tool_call"))
             elsewhere.open("gated one")
             after = events_of(receive_until(ws, turn_ended))
@@ -81,6 +84,8 @@ def test_a_stream_joined_mid_turn_gets_every_event_the_other_process_stores(
             seqs = [e["seq"] for e in before + after]
             assert seqs == list(range(1, len(seqs) + 1))
             assert seqs == stored_seqs(client, elsewhere.id)[: len(seqs)]
+            ended = next(e["seq"] for e in after if turn_ended(e))  # batches may differ after
+            assert [e["seq"] for e in turns(resumed, 1) if e["seq"] <= ended] == seqs[2:ended]
             steps = [e["tool_call_id"] for e in after if e["kind"] == "tool_call"]
             assert steps == [f"s{i}" for i in range(20)] + ["t1"]
         detail = client.get(f"/api/conversations/{elsewhere.id}").json()
