@@ -15,6 +15,10 @@ commits leave it alone). When it moved:
   senders read the store on from the last seq they sent (the hub's catch-up path), so events
   arrive in order, with no gap or duplicate, in either wire mode.
 
+A process killed mid-turn writes nothing more, so every :data:`_SETTLE_EVERY` looks (5 s) the
+follower also ends the turns whose process is gone, as the server does when it starts
+(:meth:`~acphost.server._manager.Manager.settle_dangling_turns`), and tells their clients.
+
 Nothing polls while no such client is connected, and nothing of this is on a turn's path. A
 store without ``data_version`` (not SQLite) is not followed.
 """
