@@ -15,6 +15,7 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection
 
+from acphost.store import ConversationRecord, SQLiteStore
 from test_server_changes import feed_until, open_feed, row_of
 from test_server_support import (
     OTHER_AGENT,
@@ -169,3 +170,17 @@ def test_a_turn_whose_process_was_killed_ends_for_its_stream_and_the_feed(
         assert (last["stop_reason"], last["error_code"]) == ("cancelled", "host_exited")
         feed_until(feed, row_of(elsewhere.id, lambda row: row["status"] == "paused"))
         assert client.get(f"/api/conversations/{elsewhere.id}").json()["status"] == "paused"
+
+
+def test_the_store_s_data_version_moves_with_another_writer_s_commits_only(
+    store_path: Path,
+) -> None:
+    def record(cid: str) -> ConversationRecord:
+        return ConversationRecord(cid, "demo", "/", None, "idle", 1.0, 1.0)
+
+    with SQLiteStore(store_path) as mine, SQLiteStore(store_path) as theirs:
+        version = mine.data_version()
+        mine.create_conversation(record("mine"))  # the server's own turns wake nothing
+        assert mine.data_version() == version
+        theirs.create_conversation(record("theirs"))
+        assert mine.data_version() != version
