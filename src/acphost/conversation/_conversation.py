@@ -27,7 +27,7 @@ from acphost.acp.client import ContentBlocks, SystemPromptMode
 from acphost.acp.fs import Workspace
 from acphost.acp.permissions import Decision
 from acphost.agents import ACPAgent, AgentContext, resolve_agent
-from acphost.conversation._delivery import FIXED_POLICIES, Delivery, PermissionPolicy
+from acphost.conversation._delivery import Delivery
 from acphost.conversation._desk import PermissionDesk
 from acphost.conversation._driving import (
     aagent_call,
@@ -45,6 +45,7 @@ from acphost.conversation._elicitation import ElicitationDesk, ElicitationPolicy
 from acphost.conversation._inputs import AgentSpec, StoreSpec, open_store
 from acphost.conversation._loop import IOLoop
 from acphost.conversation._mailbox import Mailbox
+from acphost.conversation._permission_clerk import FIXED_POLICIES, PermissionPolicy
 from acphost.conversation._pool import AgentPool
 from acphost.conversation._record import new_record, resume_arguments
 from acphost.conversation._runner import TurnRunner, TurnSettings
@@ -411,7 +412,7 @@ class Conversation:
         if not isinstance(self.agent, ACPAgent):
             raise UsageError("only an ACP agent's session can be forked")
         options.setdefault("store", self.store)
-        options.setdefault("permission", self._delivery.permission)
+        options.setdefault("permission", self._delivery.permissions.policy)
         options.setdefault("additional_directories", self.workspace.roots[1:])
         return Conversation(self.agent.forked(session_id), self.workspace.root, **options)
 
