@@ -146,14 +146,29 @@ class Conversation:
         )
         self._runner = turn_runner(self, settings, permission, system_prompt, system_prompt_mode)
         self._delivery = delivery(
-            self, asking, callbacks, on_token, on_thought, permission, permission_timeout, max_cost
+            self,
+            asking,
+            callbacks=callbacks,
+            on_token=on_token,
+            on_thought=on_thought,
+            permission=permission,
+            permission_timeout=permission_timeout,
+            max_cost=max_cost,
         )
         self._delivery.tr.titled = (_resume[0].title if _resume else title) is not None
         if _resume is not None:
             restore(self, _resume[1])
         else:
-            options = (title, permission, elicitation, max_cost, system_prompt, system_prompt_mode)
-            self.store.create_conversation(new_record(self, *options))
+            record = new_record(
+                self,
+                title=title,
+                permission=permission,
+                elicitation=elicitation,
+                max_cost=max_cost,
+                system_prompt=system_prompt,
+                system_prompt_mode=system_prompt_mode,
+            )
+            self.store.create_conversation(record)
         self._io.add_closer(self.agent.aclose)
 
     @classmethod

@@ -23,6 +23,7 @@ Resumed = tuple[ConversationRecord, list[Event]]
 
 def new_record(
     conv: Conversation,
+    *,
     title: str | None,
     permission: object,
     elicitation: object,

@@ -78,6 +78,7 @@ def turn_runner(
 def delivery(
     conv: Conversation,
     asking: ElicitationPolicy,
+    *,
     callbacks: Sequence[Callable[[Event], object]],
     on_token: Callable[[str], object] | None,
     on_thought: Callable[[str], object] | None,
