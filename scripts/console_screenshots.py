@@ -23,6 +23,7 @@ import httpx
 import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
+from acphost.jobs import AgentConfig, Job, Task, run_job
 from acphost.server import create_app
 from acphost.testing import Scenario, fake_agent_command
 
@@ -75,6 +76,27 @@ FORM = {
 """The question the elicitation screenshot shows."""
 
 
+def sample_job(store: Path, workspace: Path) -> str:
+    """A small job in ``store``: the demo agent allowed to write, and denied, on two tasks."""
+    notes = "test -s NOTES.md && grep -q 'README.md has' NOTES.md"
+    job = Job(
+        name="notes-vs-deny",
+        agents=[
+            AgentConfig(name="demo", agent="demo"),
+            AgentConfig(name="demo-deny", agent="demo", permission="deny"),
+        ],
+        tasks=[
+            Task(id="summarise", prompt="What does this project do?",
+                 workspace={"path": str(workspace)}, check=notes),
+            Task(id="answer-only", prompt="Which files are there?",
+                 workspace={"path": str(workspace)}),
+        ],
+        attempts=2,
+    )  # fmt: skip
+    run_job(job, store=store, workdir=store.parent / "trials")
+    return job.name
+
+
 def shoot(page: Page, out: Path, name: str) -> None:
     page.screenshot(path=str(out / f"{name}.png"))
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}/{name}.png")
@@ -86,68 +108,79 @@ def main() -> int:
     out = parser.parse_args().out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, server(Path(tmp) / "acphost.db") as url:
-        workspace = sample_workspace(Path(tmp))
-        api = httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=30)
-
-        def create(title: str, permission: str, message: str | None = None) -> str:
-            body = {"agent": "demo", "workspace": str(workspace), "permission": permission}
-            body["title"] = title
-            if message:
-                body["message"] = message
-            made = api.post("/api/conversations", json=body)
-            made.raise_for_status()
-            conversation_id: str = made.json()["id"]
-            return conversation_id
-
-        done = create("Summarise the README", "allow", "What does this project do?")
-        create("Review cart.py", "deny", "Review cart.py")
-        waiting = create("Write release notes", "ask", "Write release notes for 1.2")
-        question = Scenario("asks").turn().elicitation("Which release do the notes cover?", FORM)
-        command = fake_agent_command(question.stop(), directory=tmp)
-        made = api.post(
-            "/api/conversations",
-            json={"command": command[0], "args": command[1:], "workspace": str(workspace),
-                  "permission": "ask", "title": "Release notes: which release?",
-                  "message": "Write the release notes"},
-        )  # fmt: skip
-        made.raise_for_status()
-        asking = made.json()["id"]
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            expect.set_options(timeout=30_000)
-            page.goto(url)
-            page.get_by_test_id("signin-form").wait_for()
-            shoot(page, out, "signin")
-            page.get_by_test_id("signin-key").fill(KEY)
-            page.get_by_test_id("signin-submit").click()
-            page.get_by_test_id("conv-list").wait_for()
-            expect(page.get_by_test_id("conv-row")).to_have_count(4)
-            shoot(page, out, "list")
-
-            page.goto(f"{url}/#/c/{waiting}")
-            card = page.locator("[data-testid=permission-card][data-state=pending]")
-            expect(card.get_by_test_id("diff")).to_be_visible()
-            card.scroll_into_view_if_needed()
-            shoot(page, out, "permission")
-
-            page.goto(f"{url}/#/c/{asking}")
-            card = page.locator("[data-testid=elicitation-card][data-state=pending]")
-            card.locator('[data-field="version"]').fill("1.2.0")
-            card.scroll_into_view_if_needed()
-            shoot(page, out, "elicitation")
-
-            page.goto(f"{url}/#/c/{done}")
-            expect(page.get_by_test_id("turn-ended")).to_have_count(1)
-            shoot(page, out, "conversation")
-
-            page.get_by_test_id("new-conversation-button").click()
-            page.get_by_test_id("create-form").wait_for()
-            page.get_by_test_id("create-workspace").fill(str(workspace))
-            page.get_by_test_id("create-message").fill("Add a discount to total()")
-            shoot(page, out, "create")
-            browser.close()
+        shoot_all(url, out, Path(tmp))
     return 0
+
+
+def shoot_all(url: str, out: Path, tmp: Path) -> None:
+    """Make the conversations each view needs, then shoot the views."""
+    workspace = sample_workspace(tmp)
+    api = httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=30)
+
+    def create(title: str, permission: str, message: str | None = None) -> str:
+        body = {"agent": "demo", "workspace": str(workspace), "permission": permission}
+        body["title"] = title
+        if message:
+            body["message"] = message
+        made = api.post("/api/conversations", json=body)
+        made.raise_for_status()
+        conversation_id: str = made.json()["id"]
+        return conversation_id
+
+    done = create("Summarise the README", "allow", "What does this project do?")
+    create("Review cart.py", "deny", "Review cart.py")
+    waiting = create("Write release notes", "ask", "Write release notes for 1.2")
+    question = Scenario("asks").turn().elicitation("Which release do the notes cover?", FORM)
+    command = fake_agent_command(question.stop(), directory=tmp)
+    made = api.post(
+        "/api/conversations",
+        json={"command": command[0], "args": command[1:], "workspace": str(workspace),
+              "permission": "ask", "title": "Release notes: which release?",
+              "message": "Write the release notes"},
+    )  # fmt: skip
+    made.raise_for_status()
+    asking = made.json()["id"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        expect.set_options(timeout=30_000)
+        page.goto(url)
+        page.get_by_test_id("signin-form").wait_for()
+        shoot(page, out, "signin")
+        page.get_by_test_id("signin-key").fill(KEY)
+        page.get_by_test_id("signin-submit").click()
+        page.get_by_test_id("conv-list").wait_for()
+        expect(page.get_by_test_id("conv-row")).to_have_count(4)
+        shoot(page, out, "list")
+
+        page.goto(f"{url}/#/c/{waiting}")
+        card = page.locator("[data-testid=permission-card][data-state=pending]")
+        expect(card.get_by_test_id("diff")).to_be_visible()
+        card.scroll_into_view_if_needed()
+        shoot(page, out, "permission")
+
+        page.goto(f"{url}/#/c/{asking}")
+        card = page.locator("[data-testid=elicitation-card][data-state=pending]")
+        card.locator('[data-field="version"]').fill("1.2.0")
+        card.scroll_into_view_if_needed()
+        shoot(page, out, "elicitation")
+
+        page.goto(f"{url}/#/c/{done}")
+        expect(page.get_by_test_id("turn-ended")).to_have_count(1)
+        shoot(page, out, "conversation")
+
+        page.get_by_test_id("new-conversation-button").click()
+        page.get_by_test_id("create-form").wait_for()
+        page.get_by_test_id("create-workspace").fill(str(workspace))
+        page.get_by_test_id("create-message").fill("Add a discount to total()")
+        shoot(page, out, "create")
+
+        (tmp / "job").mkdir()  # a workspace of its own: the conversations above wrote NOTES.md
+        job = sample_job(tmp / "acphost.db", sample_workspace(tmp / "job"))
+        page.goto(f"{url}/#/jobs/{job}")
+        expect(page.get_by_test_id("job-trial")).to_have_count(8)
+        shoot(page, out, "jobs")
+        browser.close()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import signal
@@ -76,6 +77,15 @@ def test_a_passing_and_a_failing_check(tmp_path: Path) -> None:
     assert record is not None
     assert record.workspace.endswith("/j/pass/fake/1.1")
     assert (Path(record.workspace) / "out.txt").read_text() == "done"
+
+
+def test_run_job_blocks_where_an_event_loop_already_runs(tmp_path: Path) -> None:
+    # A notebook cell, or sync code called from async code: asyncio.run() refuses to run there.
+    async def notebook_cell() -> list[TrialRecord]:
+        return _run(tmp_path, _job(tmp_path, writes()))
+
+    (trial,) = asyncio.run(notebook_cell())
+    assert trial.outcome == "passed"
 
 
 def test_a_crash_after_the_agent_did_something_is_an_error_and_not_retried(

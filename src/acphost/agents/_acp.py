@@ -118,59 +118,13 @@ class ACPAgent(AgentBase):
         self, ctx: AgentContext, *, resume_session_id: str | None = None
     ) -> SessionStart:
         self._ctx = ctx
-        if not self.alive:
-            if self.connection is not None:
-                await self.connection.close(grace=0.5, term_grace=1.0)
-            await self._spawn(ctx.workspace, ctx.request_permission, ctx.request_elicitation)
-        elif self._warm:  # started by an agent pool: it becomes this conversation's
-            assert self.connection is not None
-            handlers = self._handlers(
-                ctx.workspace, ctx.request_permission, ctx.request_elicitation
-            )
-            self.connection.rebind(handlers)
-        self._warm = False
-        connection = self.connection
-        assert connection is not None
-        how: Literal["resume", "load"] | None = None
-        if connection.supports("sessionCapabilities.resume"):
-            how = "resume"
-        elif connection.supports("loadSession"):
-            how = "load"
+        connection = await self._connect(ctx)
         start: SessionStart
         if resume_session_id is None and self.fork_from is not None:
-            forked = await connection.open_session(
-                "fork",
-                ctx.workspace.root,
-                session_id=self.fork_from,
-                mcp_servers=self.mcp_servers,
-                additional_directories=self.additional_directories,
-                timeout=self.startup_timeout,
-            )
-            assert forked.session_id is not None  # its answer requires it
-            reason = f"forked from session {self.fork_from}"
-            start = SessionStart(
-                forked.session_id,
-                "forked",
-                reason=reason,
-                modes=forked.modes,
-                config_options=forked.config_options,
-            )
+            start = await self._fork(connection, ctx, self.fork_from)
             self.fork_from = None
-        elif resume_session_id is not None and how is not None:
-            answer = await connection.open_session(
-                how,
-                ctx.workspace.root,
-                session_id=resume_session_id,
-                mcp_servers=self.mcp_servers,
-                additional_directories=self.additional_directories,
-                **_system_prompt(ctx),
-            )
-            start = SessionStart(
-                resume_session_id,
-                "resumed" if how == "resume" else "loaded",
-                modes=answer.modes,
-                config_options=answer.config_options,
-            )
+        elif resume_session_id is not None and (how := _reattach_method(connection)) is not None:
+            start = await self._reattach(connection, ctx, resume_session_id, how)
         else:
             start = await self._new_session(connection, ctx)
             if resume_session_id is not None:
@@ -188,6 +142,67 @@ class ACPAgent(AgentBase):
                 ctx.system_prompt_mode,
             )
         return start
+
+    async def _connect(self, ctx: AgentContext) -> AgentConnection:
+        """The agent's connection, answering this conversation's requests: a new process if
+        there is none alive, or the one an agent pool started."""
+        if not self.alive:
+            if self.connection is not None:
+                await self.connection.close(grace=0.5, term_grace=1.0)
+            await self._spawn(ctx.workspace, ctx.request_permission, ctx.request_elicitation)
+        elif self._warm:  # started by an agent pool: it becomes this conversation's
+            assert self.connection is not None
+            handlers = self._handlers(
+                ctx.workspace, ctx.request_permission, ctx.request_elicitation
+            )
+            self.connection.rebind(handlers)
+        self._warm = False
+        assert self.connection is not None
+        return self.connection
+
+    async def _fork(
+        self, connection: AgentConnection, ctx: AgentContext, parent: str
+    ) -> SessionStart:
+        """A new session that starts from the context of session ``parent`` (``session/fork``)."""
+        forked = await connection.open_session(
+            "fork",
+            ctx.workspace.root,
+            session_id=parent,
+            mcp_servers=self.mcp_servers,
+            additional_directories=self.additional_directories,
+            timeout=self.startup_timeout,
+        )
+        assert forked.session_id is not None  # its answer requires it
+        return SessionStart(
+            forked.session_id,
+            "forked",
+            reason=f"forked from session {parent}",
+            modes=forked.modes,
+            config_options=forked.config_options,
+        )
+
+    async def _reattach(
+        self,
+        connection: AgentConnection,
+        ctx: AgentContext,
+        session_id: str,
+        how: Literal["resume", "load"],
+    ) -> SessionStart:
+        """Session ``session_id`` again, by ``session/resume`` or ``session/load``."""
+        answer = await connection.open_session(
+            how,
+            ctx.workspace.root,
+            session_id=session_id,
+            mcp_servers=self.mcp_servers,
+            additional_directories=self.additional_directories,
+            **_system_prompt(ctx),
+        )
+        return SessionStart(
+            session_id,
+            "resumed" if how == "resume" else "loaded",
+            modes=answer.modes,
+            config_options=answer.config_options,
+        )
 
     async def awarm(self, directory: str | os.PathLike[str]) -> None:
         """Start the process and run ``initialize`` now, before any conversation takes the
@@ -407,3 +422,13 @@ async def _refuse(request: PermissionRequest) -> Decision:
 async def _decline(params: dict[str, Any]) -> dict[str, Any]:
     """The elicitation path of an agent kept warm: no conversation, nobody to ask."""
     return {"action": "decline"}
+
+
+def _reattach_method(connection: AgentConnection) -> Literal["resume", "load"] | None:
+    """How the agent can reattach an earlier session: ``session/resume`` (no replay), else
+    ``session/load`` (replays it), else not at all."""
+    if connection.supports("sessionCapabilities.resume"):
+        return "resume"
+    if connection.supports("loadSession"):
+        return "load"
+    return None

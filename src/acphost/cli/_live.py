@@ -72,6 +72,13 @@ def add_agent_options(parser: argparse.ArgumentParser, *, verb: str) -> None:
         help="deny every permission request and decline every question the agent asks",
     )
     add_store(parser)
+    _add_limits(parser)
+    _add_session_options(parser)
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tool output in full")
+
+
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    """When a turn is cancelled (or said to be stalled): time limits and the budget."""
     parser.add_argument(
         "--idle-timeout",
         type=seconds,
@@ -94,6 +101,10 @@ def add_agent_options(parser: argparse.ArgumentParser, *, verb: str) -> None:
         metavar="AMOUNT",
         help="cancel the turn once the conversation cost more (in the agent's currency)",
     )
+
+
+def _add_session_options(parser: argparse.ArgumentParser) -> None:
+    """What the agent's session is set up with before the first turn."""
     parser.add_argument("--mode", help="switch the agent to this session mode first")
     parser.add_argument("--model", help="switch the agent to this model first")
     parser.add_argument(
@@ -107,7 +118,6 @@ def add_agent_options(parser: argparse.ArgumentParser, *, verb: str) -> None:
         action="store_true",
         help="--system-prompt replaces the agent's own system prompt instead",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="show tool output in full")
 
 
 class Interrupter:

@@ -8,9 +8,7 @@ replay (no tokens, only stored messages) ends up with the same lines.
 
 from __future__ import annotations
 
-import difflib
 import json
-import os
 import shlex
 from typing import Any
 
@@ -18,6 +16,7 @@ from rich.console import Console
 from rich.status import Status
 from rich.text import Text
 
+from acphost.cli._blocks import BlockPrinter
 from acphost.cli._common import Report
 from acphost.cli._wording import (
     ANSWERS,
@@ -102,7 +101,7 @@ class Renderer:
         self._plan: list[dict[str, Any]] | None = None
         self._model: str | None = None
         self._status: Status | None = None
-        self._whole_diffs: set[str] = set()  # diffs shown uncut (a prompt need not repeat them)
+        self._blocks = BlockPrinter(self)
 
     # --- progress ------------------------------------------------------------------------
 
@@ -212,7 +211,7 @@ class Renderer:
             style = NOTICE_STYLE.get(event.severity, "yellow")
             self._line(("! ", f"bold {style}"), (event.title, style))
             if event.description:
-                self._text_block(event.description, "dim")
+                self._blocks.text(event.description, "dim")
         elif isinstance(event, CompactionEvent):
             self._compaction(event)
         elif isinstance(event, ElicitationRequestedEvent | ElicitationAnsweredEvent):
@@ -291,7 +290,7 @@ class Renderer:
         if event.hint:
             self._line(INDENT, ("hint: ", "dim"), event.hint)
         if event.stderr_tail:
-            self._text_block(event.stderr_tail, "dim")
+            self._blocks.text(event.stderr_tail, "dim")
 
     def _compaction(self, event: CompactionEvent) -> None:
         """A compaction when it starts and when it ends, with its summary or error."""
@@ -305,7 +304,7 @@ class Renderer:
         if event.status == "completed":
             for block in event.summary:
                 if block.get("type") == "text":
-                    self._text_block(str(block.get("text", "")), "dim")
+                    self._blocks.text(str(block.get("text", "")), "dim")
                 else:
                     self._line(INDENT, (f"[{block.get('type', 'content')}]", "dim"))
 
@@ -335,7 +334,7 @@ class Renderer:
                 self._line(INDENT, (f"at {location.get('path', '?')}", "dim"))
         if content_changed:
             for block in event.content:
-                self._content(block)
+                self._blocks.content(block)
         exit_status = event.raw_output if isinstance(event.raw_output, dict) else {}
         code, killed_by = exit_status.get("exitCode"), exit_status.get("signal")
         if code not in (0, None) or killed_by:  # a command's failure, beyond its output
@@ -368,79 +367,10 @@ class Renderer:
         try:
             for block in tool_call.get("content") or known.get("content") or []:
                 is_diff = isinstance(block, dict) and block.get("type") == "diff"
-                if is_diff and block_key(block) not in self._whole_diffs:
-                    self._diff(block)
+                if is_diff and block_key(block) not in self._blocks.whole_diffs:
+                    self._blocks.diff(block)
         finally:
             self.verbose = verbose
-
-    def _content(self, block: dict[str, Any]) -> None:
-        kind = block.get("type")
-        if kind == "diff":
-            self._diff(block)
-        elif kind == "terminal":
-            self._line(INDENT, (f"terminal {block.get('terminalId', '?')}", "dim"))
-        elif kind == "content" and isinstance(block.get("content"), dict):
-            inner: dict[str, Any] = block["content"]
-            if inner.get("type") == "text":
-                self._text_block(str(inner.get("text", "")), "")
-            else:
-                where = inner.get("uri") or (inner.get("resource") or {}).get("uri") or ""
-                self._line(INDENT, (f"[{inner.get('type')}] {where}".rstrip(), "dim"))
-        else:
-            self._line(INDENT, (f"[{kind}]", "dim"))
-
-    def _text_block(self, text: str, style: str) -> None:
-        lines = text.rstrip("\n").splitlines()
-        for line in self._cut(lines, self.max_lines):
-            if isinstance(line, Text):
-                self._line(INDENT, line)
-            else:
-                self._line(INDENT, (line, style))
-
-    def _cut(self, lines: list[str], limit: int) -> list[str | Text]:
-        if self.verbose or len(lines) <= limit:
-            return list(lines)
-        more = Text(f"… {len(lines) - limit} more lines (--verbose shows all)", style="dim")
-        return [*lines[:limit], more]
-
-    def _relative(self, path: str) -> str:
-        if self.workspace and os.path.isabs(path):
-            rel = os.path.relpath(path, self.workspace)
-            if not rel.startswith(".."):
-                return rel
-        return path
-
-    def _diff(self, block: dict[str, Any]) -> None:
-        path = self._relative(str(block.get("path", "?")))
-        old, new = block.get("oldText"), str(block.get("newText") or "")
-        before, after = (path, path) if os.path.isabs(path) else (f"a/{path}", f"b/{path}")
-        lines = list(
-            difflib.unified_diff(
-                str(old or "").splitlines(),
-                new.splitlines(),
-                "/dev/null" if old is None else before,
-                after,
-                lineterm="",
-            )
-        )
-        if not lines:
-            self._line(INDENT, (f"{path}: no changes", "dim"))
-            return
-        if self.verbose or len(lines) <= self.max_diff_lines:
-            self._whole_diffs.add(block_key(block))
-        for line in self._cut(lines, self.max_diff_lines):
-            if isinstance(line, Text):
-                self._line(INDENT, line)
-            elif line.startswith(("---", "+++")):
-                self._line(INDENT, (line, "bold"))
-            elif line.startswith("@@"):
-                self._line(INDENT, (line, "cyan"))
-            elif line.startswith("+"):
-                self._line(INDENT, (line, "green"))
-            elif line.startswith("-"):
-                self._line(INDENT, (line, "red"))
-            else:
-                self._line(INDENT, line)
 
     def _plan_changed(self, entries: list[dict[str, Any]]) -> None:
         if entries == self._plan:

@@ -1,9 +1,9 @@
 """Conversations: the threading contract, typed events, durable state, clean cancel."""
 
 from acphost.conversation._conversation import Conversation
-from acphost.conversation._delivery import PermissionPolicy
 from acphost.conversation._elicitation import ElicitationPolicy, ElicitationRequest
 from acphost.conversation._lock import FIFOLock
+from acphost.conversation._permission_clerk import PermissionPolicy
 from acphost.conversation._pool import AgentPool
 from acphost.conversation._runner import TurnSettings
 from acphost.conversation._settle import settle_dangling_turn

@@ -6,8 +6,9 @@ to the mailbox; whoever drives (the thread in :meth:`Conversation.run`, the task
 events, stores them, folds them into the state, then calls the callbacks in order. So every
 callback runs on the caller's thread or loop, in emission order, and may take the lock again.
 
-The class keeps the public surface and its parts; the driving loops and the driver's seat are
-in ``_driving``, storing a user's message in ``_sending``, its stored record in ``_record``.
+The class keeps the public surface and its parts; its parts are wired in ``_wiring``, the
+driving loops and the driver's seat are in ``_driving``, storing a user's message in
+``_sending``, its stored record in ``_record``.
 """
 
 from __future__ import annotations
@@ -26,9 +27,7 @@ from typing import Any
 from acphost.acp.client import ContentBlocks, SystemPromptMode
 from acphost.acp.fs import Workspace
 from acphost.acp.permissions import Decision
-from acphost.agents import ACPAgent, AgentContext, resolve_agent
-from acphost.conversation._delivery import FIXED_POLICIES, Delivery, PermissionPolicy
-from acphost.conversation._desk import PermissionDesk
+from acphost.agents import ACPAgent, resolve_agent
 from acphost.conversation._driving import (
     aagent_call,
     agent_call,
@@ -41,15 +40,17 @@ from acphost.conversation._driving import (
     restore,
     try_enter,
 )
-from acphost.conversation._elicitation import ElicitationDesk, ElicitationPolicy, default_policy
+from acphost.conversation._elicitation import ElicitationPolicy
 from acphost.conversation._inputs import AgentSpec, StoreSpec, open_store
 from acphost.conversation._loop import IOLoop
 from acphost.conversation._mailbox import Mailbox
+from acphost.conversation._permission_clerk import PermissionPolicy
 from acphost.conversation._pool import AgentPool
 from acphost.conversation._record import new_record, resume_arguments
-from acphost.conversation._runner import TurnRunner, TurnSettings
+from acphost.conversation._runner import TurnSettings
 from acphost.conversation._sending import queue, record_title, steered
 from acphost.conversation._state import ConversationState
+from acphost.conversation._wiring import asking_desks, delivery, turn_runner
 from acphost.errors import AcphostError, ConversationClosed, UsageError
 from acphost.events import Event, TurnEndedEvent, UserMessageEvent
 from acphost.store import ConversationRecord
@@ -94,6 +95,14 @@ class Conversation:
     ``set_mode``/``aset_mode``, ``run``/``arun``, ``close``/``aclose``...).
     """
 
+    # the driver's seat (see _driving), as it is before the first turn
+    _driver: int | None = None  # the thread driving (run, arun, an idle delivery)
+    _current_turn: int | None = None
+    _interrupted: int | None = None  # the turn interrupt() was last called for
+    _paused = False
+    _closed = False
+    _owned = False  # this process is recorded as the driver of its turns
+
     def __init__(
         self,
         agent: AgentSpec,
@@ -128,85 +137,39 @@ class Conversation:
         self._io = IOLoop.get()
         self._mailbox = Mailbox(defer=self._io.defer)
         self._pending: deque[tuple[UserMessageEvent, list[dict[str, Any]]]] = deque()
-        self._desk = PermissionDesk(
-            self._mailbox,
-            FIXED_POLICIES.get(permission) if isinstance(permission, str) else None,
-            permission_timeout,
-        )
-        asking = default_policy(elicitation, permission)
-        self._elicitations = ElicitationDesk(self._mailbox, asking, self._desk.asking)
-        self._driver: int | None = None  # the thread driving (run, arun, an idle delivery)
         self._drive_lock = threading.Lock()
-        self._current_turn: int | None = None
-        self._interrupted: int | None = None  # the turn interrupt() was last called for
-        self._paused = False
-        self._closed = False
-        if system_prompt_mode not in ("append", "override"):
-            raise UsageError(
-                f"system_prompt_mode must be 'append' or 'override', not {system_prompt_mode!r}"
-            )
-        self._owned = False  # this process is recorded as the driver of its turns
-        self._runner = TurnRunner(
-            self.agent,
-            self._agent_context(system_prompt, system_prompt_mode),
-            self._mailbox,
-            TurnSettings(
-                idle_timeout,
-                turn_timeout,
-                cancel_grace,
-                max_retries,
-                stall_timeout=stall_timeout,
-                want_asks=permission not in ("allow", "allow_once", "allow_always"),
-            ),
-            asking=self._desk.asking,
-            cancel_asks=self._elicitations.cancel_all,
+        self._desk, self._elicitations, asking = asking_desks(
+            self._mailbox, permission, permission_timeout, elicitation
         )
-        self._delivery = Delivery(
-            self.state,
-            self.store,
-            callbacks=list(callbacks),
+        settings = TurnSettings(
+            idle_timeout, turn_timeout, cancel_grace, max_retries, stall_timeout=stall_timeout
+        )
+        self._runner = turn_runner(self, settings, permission, system_prompt, system_prompt_mode)
+        self._delivery = delivery(
+            self,
+            asking,
+            callbacks=callbacks,
             on_token=on_token,
             on_thought=on_thought,
             permission=permission,
-            asks=self._desk.asks,
-            ask_timeout=permission_timeout,
+            permission_timeout=permission_timeout,
             max_cost=max_cost,
-            elicitation=asking,
-            elicitation_asks=self._elicitations.asks,
         )
         self._delivery.tr.titled = (_resume[0].title if _resume else title) is not None
-        if _resume is None:
-            self.store.create_conversation(
-                new_record(
-                    self.id,
-                    self.agent,
-                    [str(r) for r in self.workspace.roots],
-                    title=title,
-                    permission=permission,
-                    elicitation=elicitation,
-                    max_cost=max_cost,
-                    system_prompt=system_prompt,
-                    system_prompt_mode=system_prompt_mode,
-                )
-            )
-        else:
+        if _resume is not None:
             restore(self, _resume[1])
+        else:
+            record = new_record(
+                self,
+                title=title,
+                permission=permission,
+                elicitation=elicitation,
+                max_cost=max_cost,
+                system_prompt=system_prompt,
+                system_prompt_mode=system_prompt_mode,
+            )
+            self.store.create_conversation(record)
         self._io.add_closer(self.agent.aclose)
-
-    # --- construction --------------------------------------------------------------------
-
-    def _agent_context(self, system_prompt: str | None, mode: SystemPromptMode) -> AgentContext:
-        """What the agent gets from the conversation: where to post, whom to ask, its prompt."""
-        ctx = AgentContext(
-            workspace=self.workspace,
-            post=self._mailbox.put_soon,
-            request_permission=self._desk.ask,
-            request_elicitation=self._elicitations.ask,
-            system_prompt=[{"type": "text", "text": system_prompt}] if system_prompt else None,
-            system_prompt_mode=mode,
-        )
-        self._desk.cancelled = self._elicitations.cancelled = lambda: ctx.cancelled
-        return ctx
 
     @classmethod
     def resume(
@@ -411,7 +374,7 @@ class Conversation:
         if not isinstance(self.agent, ACPAgent):
             raise UsageError("only an ACP agent's session can be forked")
         options.setdefault("store", self.store)
-        options.setdefault("permission", self._delivery.permission)
+        options.setdefault("permission", self._delivery.permissions.policy)
         options.setdefault("additional_directories", self.workspace.roots[1:])
         return Conversation(self.agent.forked(session_id), self.workspace.root, **options)
 

@@ -13,11 +13,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
-from acphost._event_base import Source
 from acphost.acp.messages import SessionUpdate
-from acphost.acp.permissions import Decision, PermissionRequest
 from acphost.conversation._elicitation import ElicitationClerk, ElicitationPolicy
 from acphost.conversation._items import (
     AskingNote,
@@ -31,6 +29,7 @@ from acphost.conversation._items import (
     Token,
     TurnDone,
 )
+from acphost.conversation._permission_clerk import PermissionClerk, PermissionPolicy
 from acphost.conversation._runner import TurnRunner
 from acphost.conversation._state import ConversationState, Status
 from acphost.conversation._translate import Translator
@@ -38,9 +37,7 @@ from acphost.errors import AcphostError, AgentError, BudgetExceeded
 from acphost.events import (
     Event,
     EventBase,
-    PermissionDecidedEvent,
     PermissionModeEvent,
-    PermissionRequestedEvent,
     SessionEvent,
     StatusChangedEvent,
     TokenUsage,
@@ -51,33 +48,11 @@ from acphost.events import (
 )
 from acphost.store import EventRecord, EventStore
 
-__all__ = ["FIXED_POLICIES", "Delivery", "PermissionPolicy"]
+__all__ = ["Delivery"]
 
 log = logging.getLogger("acphost")
 
 E = TypeVar("E", bound=EventBase)
-
-PermissionPolicy: TypeAlias = (
-    Literal["allow", "allow_always", "deny", "ask"]
-    | Callable[[PermissionRequest], "Decision | bool"]
-)
-"""How a conversation answers permission requests, on the caller's thread."""
-
-FIXED_POLICIES: dict[str, Decision] = {
-    "allow": "allow_once",
-    "allow_once": "allow_once",
-    "allow_always": "allow_always",
-    "deny": "reject_once",
-}
-
-_DECIDERS: dict[str, Source] = {
-    "policy": "policy",
-    "callback": "user",
-    "user": "user",
-    "cancel": "host",
-    "timeout": "host",
-}
-"""Who made a permission decision, by how it was made (the event's ``source``)."""
 
 PUBLISH_EVERY = 256
 """Updates per store transaction when a drained batch is large (a storm)."""
@@ -108,16 +83,12 @@ class Delivery:
         elicitation: ElicitationPolicy = "decline",
         elicitation_asks: dict[str, ElicitationAsk] | None = None,
     ) -> None:
-        if isinstance(permission, str) and permission not in (*FIXED_POLICIES, "ask"):
-            raise ValueError(f"unknown permission policy {permission!r}")
+        self.permissions = PermissionClerk(self, permission, asks, ask_timeout)
         self.state = state
         self.store = store
         self.callbacks = callbacks
         self.on_token = on_token
         self.on_thought = on_thought
-        self.permission = permission
-        self.asks = asks
-        self.ask_timeout = ask_timeout  # for the message saying a request waits
         self.max_cost = max_cost
         asked = elicitation_asks if elicitation_asks is not None else {}  # shared with the desk
         self.elicitations = ElicitationClerk(self, elicitation, asked)
@@ -208,49 +179,25 @@ class Delivery:
         done: TurnDone | None = None
         tr = self.tr
         for i, item in enumerate(items, 1):
-            if type(item) is SessionUpdate:
+            kind = type(item)
+            if kind is SessionUpdate:
                 if self._stalled_at is not None:
                     self._resumed()
                 tr.message(item)
                 if publish and not i % PUBLISH_EVERY:
                     self.publish()  # a storm's events, rows and JSON stay bounded in memory
-            elif isinstance(item, PermissionAsk):
-                tr.flush()
-                if self._stalled_at is not None:
-                    self._resumed()
-                self._ask(item)
-            elif isinstance(item, PermissionAnswer):
-                tr.flush()
-                self._decided(item.key, item.decision, item.by)
-            elif isinstance(item, ElicitationAsk | ElicitationAnswer):
-                tr.flush()
-                if self._stalled_at is not None and isinstance(item, ElicitationAsk):
-                    self._resumed()
-                self.elicitations.deliver(item)
-            elif isinstance(item, SessionBegan):
-                tr.flush()
-                self._session(item)
-            elif isinstance(item, ControlFailed):
-                tr.flush()
-                tr.error(item.error)
-            elif isinstance(item, AskingNote):
-                tr.flush()
-                tr.new(
-                    PermissionModeEvent,
-                    trusted=True,
-                    mode_id=item.mode_id,
-                    can_ask=item.can_ask,
-                    message=item.message,
-                )
-            elif isinstance(item, Stalled):
-                if item.turn == turn:
-                    tr.flush()
-                    self._stalled(item)
-            elif isinstance(item, TurnDone):
+            elif kind is TurnDone:
                 if item.turn == turn:
                     done = item
                 else:
                     log.error("turn %s ended while turn %s runs: ignored", item.turn, turn)
+            elif kind is Stalled:
+                if item.turn == turn:
+                    tr.flush()
+                    self._stalled(item)
+            elif (handle := _HANDLERS.get(kind)) is not None:
+                tr.flush()
+                handle(self, item)
             else:
                 if self._stalled_at is not None:
                     self._resumed()
@@ -260,6 +207,36 @@ class Delivery:
         if publish and (done is None or final):
             self.publish()  # else end_turn stores these with the turn's end, in one transaction
         return done
+
+    # --- what the host and the agent's requests say (see _HANDLERS) ----------------------
+
+    def _permission_asked(self, ask: PermissionAsk) -> None:
+        if self._stalled_at is not None:
+            self._resumed()
+        self.permissions.asked(ask)
+
+    def _permission_answered(self, answer: PermissionAnswer) -> None:
+        self.permissions.decided(answer.key, answer.decision, answer.by)
+
+    def _elicitation_asked(self, ask: ElicitationAsk) -> None:
+        if self._stalled_at is not None:
+            self._resumed()
+        self.elicitations.deliver(ask)
+
+    def _elicitation_answered(self, answer: ElicitationAnswer) -> None:
+        self.elicitations.deliver(answer)
+
+    def _control_failed(self, failed: ControlFailed) -> None:
+        self.tr.error(failed.error)
+
+    def _asking_noted(self, note: AskingNote) -> None:
+        self.tr.new(
+            PermissionModeEvent,
+            trusted=True,
+            mode_id=note.mode_id,
+            can_ask=note.can_ask,
+            message=note.message,
+        )
 
     # --- turns and status ----------------------------------------------------------------
 
@@ -301,11 +278,7 @@ class Delivery:
         for call in self.state.running_tool_calls:
             failed = {"toolCallId": call.tool_call_id, "status": "failed"}
             self.tr.tool_call(failed, announced=False, source="host")  # acphost's mark
-        for key in list(self.state.pending_permissions):
-            ask = self.asks.get(key)
-            if ask is not None and not ask.future.cancel() and not ask.future.cancelled():
-                continue  # an answer won the race: it follows in the mailbox, as the agent got it
-            self._decided(key, "cancelled", "cancel")
+        self.permissions.cancel_leftovers()
         self.elicitations.cancel_leftovers()
 
     def end_turn(
@@ -410,75 +383,18 @@ class Delivery:
             system_prompt_mode=start.system_prompt_mode,
         )
 
-    # --- permission ----------------------------------------------------------------------
 
-    def _ask(self, ask: PermissionAsk) -> None:
-        request = ask.request
-        tool_call = request.raw.get("toolCall") if isinstance(request.raw, dict) else None
-        self.tr.new(  # trusted: the request's JSON was checked when it arrived (acp.shapes)
-            PermissionRequestedEvent,
-            trusted=True,
-            request_id=ask.key,
-            tool_call_id=request.tool_call_id,
-            title=request.title,
-            options=request.option_data,
-            tool_call=tool_call if isinstance(tool_call, dict) else {},
-            session_id=request.session_id if request.session_id in self.state.subagents else None,
-        )
-        if ask.future.done():
-            return  # decided on the I/O loop (a fixed policy): stored with its decision
-        self.publish()  # the request is stored and seen before anyone decides
-        if self.permission == "ask":
-            log.warning(
-                "conversation %s: the agent asks %r (permission request %s) and waits; "
-                "answer with conversation.answer_permission(%r, 'allow_once' or 'reject_once')"
-                "%s",
-                self.state.id,
-                request.title,
-                ask.key,
-                ask.key,
-                "" if self.ask_timeout is None else f", or it is denied in {self.ask_timeout} s",
-            )
-            return
-        if not ask.claim():
-            return  # cancelled or timed out meanwhile: a PermissionAnswer follows
-        decision, by = self._decide(request)
-        ask.future.set_result(decision)
-        self._decided(ask.key, decision, by)
-
-    def _decide(self, request: PermissionRequest) -> tuple[Decision, str]:
-        policy = self.permission
-        if isinstance(policy, str):
-            return FIXED_POLICIES[policy], "policy"
-        try:
-            answer = policy(request)
-        except Exception:
-            log.exception("the permission callback raised; the request is rejected")
-            return "reject_once", "callback"
-        if answer is True:
-            return "allow_once", "callback"
-        if answer is False or answer not in (
-            *FIXED_POLICIES.values(),
-            "reject_always",
-            "cancelled",
-        ):
-            return "reject_once", "callback"
-        return answer, "callback"
-
-    def _decided(self, key: str, decision: Decision, by: str) -> None:
-        if key not in self.state.pending_permissions:
-            return
-        ask = self.asks.pop(key, None)
-        option_id = ask.request.option_id_for(decision) if ask is not None else None
-        self.tr.new(
-            PermissionDecidedEvent,
-            trusted=True,
-            request_id=key,
-            decision=decision if option_id is not None or decision == "cancelled" else "cancelled",
-            option_id=option_id,
-            decided_by=by,
-            source=_DECIDERS[by],
-        )
+_HANDLERS: dict[type[Any], Callable[[Delivery, Any], None]] = {
+    PermissionAsk: Delivery._permission_asked,
+    PermissionAnswer: Delivery._permission_answered,
+    ElicitationAsk: Delivery._elicitation_asked,
+    ElicitationAnswer: Delivery._elicitation_answered,
+    SessionBegan: Delivery._session,
+    ControlFailed: Delivery._control_failed,
+    AskingNote: Delivery._asking_noted,
+}
+"""What :meth:`Delivery.deliver` does with each mailbox item that is not the agent's message,
+a turn's end or a stall (the pending text is flushed first: the item follows it)."""
 
 
 def _usage(raw: dict[str, Any] | None) -> TokenUsage | None:

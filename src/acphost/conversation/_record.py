@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acphost.acp.client import SystemPromptMode
-from acphost.agents import AgentBase
 from acphost.conversation._inputs import AgentSpec, StoreSpec, open_store
 from acphost.errors import UsageError
 from acphost.events import Event, TurnStartedEvent, UserMessageEvent, parse_event
 from acphost.store import ConversationRecord, EventStore, Owner
+
+if TYPE_CHECKING:
+    from acphost.conversation._conversation import Conversation
 
 __all__ = ["Resumed", "new_record", "resume_arguments", "unrun_messages"]
 
@@ -20,9 +22,7 @@ Resumed = tuple[ConversationRecord, list[Event]]
 
 
 def new_record(
-    id: str,
-    agent: AgentBase,
-    roots: list[str],
+    conv: Conversation,
     *,
     title: str | None,
     permission: object,
@@ -31,14 +31,12 @@ def new_record(
     system_prompt: str | None,
     system_prompt_mode: SystemPromptMode,
 ) -> ConversationRecord:
-    """The record of a new conversation: with what a resume needs to host it again.
-
-    ``agent``: its name and spec are kept; ``roots``: the
-    workspace's roots (the first is the workspace).
-    """
+    """The record of a new conversation, from its constructor's options: with what a resume
+    needs to host it again (its agent's name and spec, its workspace's roots)."""
+    agent, roots = conv.agent, [str(r) for r in conv.workspace.roots]
     now = time.time()
     return ConversationRecord(
-        id=id,
+        id=conv.id,
         agent=agent.name,
         workspace=roots[0],
         title=title,

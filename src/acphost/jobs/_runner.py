@@ -9,6 +9,7 @@ running trials are interrupted and recorded ``cancelled``; the next run runs the
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import time
@@ -201,7 +202,18 @@ def run_job(
     workdir: str | os.PathLike[str] | None = None,
     on_progress: Callable[[JobProgress], None] | None = None,
 ) -> JobResults:
-    """:func:`arun_job`, blocking this thread."""
-    return asyncio.run(
-        arun_job(job, store=store, executor=executor, workdir=workdir, on_progress=on_progress)
+    """:func:`arun_job`, blocking this thread.
+
+    Where this thread already runs an event loop (a notebook cell, sync code called from async
+    code), the job runs on a loop of its own in another thread: ``asyncio.run`` refuses to run
+    inside a loop. Ctrl-C then reaches the job only through that loop's owner.
+    """
+    running = arun_job(
+        job, store=store, executor=executor, workdir=workdir, on_progress=on_progress
     )
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(running)
+    with concurrent.futures.ThreadPoolExecutor(1, "acphost-job") as thread:
+        return thread.submit(asyncio.run, running).result()

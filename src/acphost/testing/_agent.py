@@ -1,7 +1,7 @@
 """The fake agent's ACP method handlers: initialize, auth, session lifecycle and prompts.
 
-Behaviour is driven by the normalized scenario settings (see ``_settings``); prompt turns
-run either a Python scenario function or the document's JSON steps.
+Behaviour is driven by the normalized scenario settings (see ``_settings``); a prompt's turn
+(``_fake_turn``) runs either a Python scenario function or the document's JSON steps.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from . import _fake_login
-from ._context import FakeAgentContext
 from ._fake_protocol import (
     AUTH_REQUIRED,
     INVALID_PARAMS,
@@ -28,11 +27,8 @@ from ._fake_protocol import (
     RpcError,
     log,
 )
-from ._fake_sessions import SessionState, SessionStore, TurnState, select_values
-from ._fake_steps import run_steps
-from ._results import FailTurn, StopTurn, TurnCancelled
-
-ScenarioFunction = Callable[[FakeAgentContext, str], Awaitable[str | None]]
+from ._fake_sessions import SessionState, SessionStore, select_values
+from ._fake_turn import ScenarioFunction, prompt_text, run_prompt
 
 DEFAULT_AUTH_METHOD: dict[str, Any] = {
     "id": "fake-login",
@@ -49,24 +45,6 @@ _GATED = {
     "session/fork": "fork",
     "session/set_title": "setTitle",
 }
-
-
-def prompt_text(blocks: Any) -> str:
-    """The text a scenario is given: the prompt's text blocks, one per line."""
-    if not isinstance(blocks, list):
-        return ""
-    return "\n".join(
-        str(b.get("text", "")) for b in blocks if isinstance(b, dict) and b.get("type") == "text"
-    )
-
-
-def _complete_usage(usage: Mapping[str, Any]) -> dict[str, Any]:
-    full = dict(usage)
-    if "totalTokens" not in full:
-        full["totalTokens"] = int(full.get("inputTokens", 0)) + int(full.get("outputTokens", 0))
-    full.setdefault("inputTokens", 0)
-    full.setdefault("outputTokens", 0)
-    return full
 
 
 class FakeAgent:
@@ -417,68 +395,4 @@ class FakeAgent:
             )
         if session.active_turn is not None:
             raise RpcError(INVALID_REQUEST, "A prompt is already running in this session")
-        turn = TurnState(ignore_cancel=bool(self.settings["ignore_cancel"]))
-        request.on_cancel.append(lambda: turn.request_cancel(by_request=True))
-        session.active_turn = turn
-        text = prompt_text(blocks)
-        if session.title is None and text.strip():
-            session.title = text.strip().splitlines()[0][:80]
-        session.history.extend({"role": "user", "content": b} for b in blocks)
-        ctx = FakeAgentContext(
-            peer=self.peer,
-            session=session,
-            turn=turn,
-            settings=self.settings,
-            client_capabilities=self.client_capabilities,
-            client_info=self.client_info,
-            prompt=text,
-            prompt_blocks=blocks,
-            failures=self.failures,
-        )
-        stop_reason: str = "end_turn"
-        usage: Mapping[str, Any] | None = None
-        try:
-            stop_reason = await self._run_turn(ctx, text) or "end_turn"
-        except TurnCancelled:
-            stop_reason = "cancelled"
-        except StopTurn as stop:
-            stop_reason, usage = stop.reason, stop.usage
-        except FailTurn as exc:
-            raise RpcError(exc.code, exc.message, exc.data) from None
-        finally:
-            session.active_turn = None
-            session.turn_index += 1
-            if turn.agent_text:
-                session.history.append({"role": "agent", "text": "".join(turn.agent_text)})
-            if session.session_id in self.store.live:
-                self.store.save(session)
-        if turn.cancelled:
-            if turn.cancelled_by_request:
-                raise RpcError(REQUEST_CANCELLED, "Request cancelled")
-            stop_reason = "cancelled"
-        result: dict[str, Any] = {"stopReason": stop_reason}
-        usage = usage or ctx.prompt_usage
-        if usage:
-            result["usage"] = _complete_usage(usage)
-        if ctx.response_meta is not None:
-            result["_meta"] = ctx.response_meta
-        return result
-
-    async def _run_turn(self, ctx: FakeAgentContext, text: str) -> str | None:
-        if self.scenario is not None:
-            reason = await self.scenario(ctx, text)
-            return reason if isinstance(reason, str) else None
-        turns = self.settings["turns"]
-        index = ctx.turn_index
-        after = self.settings["after_last_turn"]
-        if index < len(turns):
-            steps = turns[index]
-        elif not turns or after == "echo":
-            await ctx.echo_prompt()
-            return None
-        elif after == "repeat":
-            steps = turns[-1]
-        else:
-            steps = []
-        await run_steps(ctx, steps)
-        return None
+        return await run_prompt(self, session, blocks, request)

@@ -8,7 +8,7 @@ A failing client request is logged, saved as ``{"error": ...}`` and does not sto
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -55,7 +55,7 @@ async def _deliver(ctx: FakeAgentContext, step: Mapping[str, Any], value: Any, t
         await ctx.text(text)
 
 
-async def _client_step(ctx: FakeAgentContext, step: Mapping[str, Any]) -> None:
+async def _client_step(ctx: FakeAgentContext, step: Mapping[str, Any], meta: Any) -> None:
     kind = step["type"]
     try:
         if kind == "read_file":
@@ -103,7 +103,7 @@ async def _client_step(ctx: FakeAgentContext, step: Mapping[str, Any]) -> None:
         await _deliver(ctx, step, {"error": error}, f"error: {exc.message}")
 
 
-async def _permission_step(ctx: FakeAgentContext, step: Mapping[str, Any]) -> None:
+async def _permission_step(ctx: FakeAgentContext, step: Mapping[str, Any], meta: Any) -> None:
     try:
         outcome = await ctx.request_permission(
             step["tool_call_id"],
@@ -141,115 +141,135 @@ async def run_step(ctx: FakeAgentContext, raw: Mapping[str, Any]) -> None:
     ctx.check()
     step = _template(ctx, raw)
     kind = step["type"]
-    meta = step.get("meta")
-    if kind in ("text", "thought"):
-        method = ctx.text if kind == "text" else ctx.thought
-        await method(step["text"], chunks=int(step.get("chunks", 1)), meta=meta)
-    elif kind == "user_text":
-        await ctx.user_text(step["text"], meta=meta)
-    elif kind == "echo_prompt":
-        await ctx.echo_prompt(chunks=int(step.get("chunks", 3)))
-    elif kind == "report":
-        await ctx.report()
-    elif kind == "tool_call":
-        await ctx.tool_call(
-            step["tool_call_id"],
-            step["title"],
-            kind=step.get("kind", "other"),
-            status=step.get("status", "pending"),
-            content=step.get("content"),
-            locations=step.get("locations"),
-            raw_input=step.get("raw_input"),
-            name=step.get("name"),
-            meta=meta,
-        )
-    elif kind == "tool_update":
-        await ctx.tool_update(
-            step["tool_call_id"],
-            status=step.get("status"),
-            title=step.get("title"),
-            kind=step.get("kind"),
-            content=step.get("content"),
-            locations=step.get("locations"),
-            raw_input=step.get("raw_input"),
-            raw_output=step.get("raw_output"),
-            meta=meta,
-        )
-    elif kind == "permission":
-        await _permission_step(ctx, step)
-    elif kind in ("read_file", "write_file", "terminal", "elicitation", "request"):
-        await _client_step(ctx, step)
-    elif kind == "plan":
-        await ctx.plan(step["entries"], meta=meta)
-    elif kind == "mode":
-        await ctx.mode(step["mode_id"], meta=meta)
-    elif kind == "config_update":
-        await ctx.config_update(step.get("config_options"), meta=meta)
-    elif kind == "session_info":
-        await ctx.session_info(
-            title=step.get("title"), updated_at=step.get("updated_at"), meta=meta
-        )
-    elif kind == "usage":
-        await ctx.usage(step["used"], step["size"], cost=step.get("cost"), meta=meta)
-    elif kind == "commands":
-        await ctx.commands(step["commands"], meta=meta)
-    elif kind == "notice":
-        await ctx.notice(
-            step["title"],
-            severity=step.get("severity", "info"),
-            description=step.get("description"),
-            meta=meta,
-        )
-    elif kind == "compaction":
-        await ctx.compaction(
-            step["compaction_id"],
-            step["status"],
-            summary=step.get("summary"),
-            error=step.get("error"),
-            meta=meta,
-        )
-    elif kind == "compaction_summary":
-        await ctx.compaction_summary(
-            step["compaction_id"], step["text"], chunks=int(step.get("chunks", 1)), meta=meta
-        )
-    elif kind == "sleep":
-        await ctx.sleep(float(step["seconds"]))
-    elif kind == "stderr":
-        await ctx.stderr(step["text"])
-    elif kind == "stderr_flood":
-        await ctx.stderr_flood(int(step["bytes"]))
-    elif kind == "crash":
-        await ctx.crash(int(step.get("exit_code", 1)))
-    elif kind == "malformed":
-        await ctx.malformed(step["text"])
-    elif kind == "huge_line":
-        await ctx.huge_line(int(step["bytes"]))
-    elif kind == "raw_update":
-        await ctx.update(step["update"], meta=meta, session_id=step.get("session_id"))
-    elif kind == "subagent":
-        await ctx.subagent(
-            step["subagent_session_id"],
-            name=step.get("name", "worker"),
-            task=step.get("task", ""),
-            capabilities=step.get("capabilities"),
-            meta=meta,
-        )
-    elif kind == "subagent_state":
-        await ctx.subagent_state(step["subagent_session_id"], step["state"], meta=meta)
-    elif kind == "notify":
-        await ctx.notify(step["method"], step.get("params"))
-    elif kind == "storm":
-        await ctx.storm(step["kind"], int(step["count"]))
-    elif kind == "stop":
-        if meta is not None:
-            ctx.response_meta = meta
-        ctx.stop(step.get("reason", "end_turn"), usage=step.get("usage"))
-    elif kind == "fail":
-        ctx.fail(step["message"], code=int(step.get("code", -32603)), data=step.get("data"))
-    else:  # validated at load time; kept for documents built by hand in-process
+    run = _STEPS.get(kind)
+    if run is None:  # validated at load time; kept for documents built by hand in-process
         ctx.fail(f"unknown step type {kind!r}")
+    await run(ctx, step, step.get("meta"))
 
 
 async def run_steps(ctx: FakeAgentContext, steps: Sequence[Mapping[str, Any]]) -> None:
     for step in steps:
         await run_step(ctx, step)
+
+
+async def _tool_call(ctx: FakeAgentContext, step: Mapping[str, Any], meta: Any) -> None:
+    await ctx.tool_call(
+        step["tool_call_id"],
+        step["title"],
+        kind=step.get("kind", "other"),
+        status=step.get("status", "pending"),
+        content=step.get("content"),
+        locations=step.get("locations"),
+        raw_input=step.get("raw_input"),
+        name=step.get("name"),
+        meta=meta,
+    )
+
+
+async def _tool_update(ctx: FakeAgentContext, step: Mapping[str, Any], meta: Any) -> None:
+    await ctx.tool_update(
+        step["tool_call_id"],
+        status=step.get("status"),
+        title=step.get("title"),
+        kind=step.get("kind"),
+        content=step.get("content"),
+        locations=step.get("locations"),
+        raw_input=step.get("raw_input"),
+        raw_output=step.get("raw_output"),
+        meta=meta,
+    )
+
+
+async def _notice(ctx: FakeAgentContext, step: Mapping[str, Any], meta: Any) -> None:
+    await ctx.notice(
+        step["title"],
+        severity=step.get("severity", "info"),
+        description=step.get("description"),
+        meta=meta,
+    )
+
+
+async def _compaction(ctx: FakeAgentContext, step: Mapping[str, Any], meta: Any) -> None:
+    await ctx.compaction(
+        step["compaction_id"],
+        step["status"],
+        summary=step.get("summary"),
+        error=step.get("error"),
+        meta=meta,
+    )
+
+
+async def _subagent(ctx: FakeAgentContext, step: Mapping[str, Any], meta: Any) -> None:
+    await ctx.subagent(
+        step["subagent_session_id"],
+        name=step.get("name", "worker"),
+        task=step.get("task", ""),
+        capabilities=step.get("capabilities"),
+        meta=meta,
+    )
+
+
+async def _sleep(ctx: FakeAgentContext, step: Mapping[str, Any], meta: Any) -> None:
+    await ctx.sleep(float(step["seconds"]))  # cut short by a cancel: the next step sees it
+
+
+async def _stop(ctx: FakeAgentContext, step: Mapping[str, Any], meta: Any) -> None:
+    if meta is not None:
+        ctx.response_meta = meta
+    ctx.stop(step.get("reason", "end_turn"), usage=step.get("usage"))
+
+
+async def _fail(ctx: FakeAgentContext, step: Mapping[str, Any], meta: Any) -> None:
+    ctx.fail(step["message"], code=int(step.get("code", -32603)), data=step.get("data"))
+
+
+_Step = Callable[[FakeAgentContext, Mapping[str, Any], Any], Awaitable[None]]
+
+_STEPS: dict[str, _Step] = {
+    "text": lambda ctx, s, meta: ctx.text(s["text"], chunks=int(s.get("chunks", 1)), meta=meta),
+    "thought": lambda ctx, s, meta: ctx.thought(
+        s["text"], chunks=int(s.get("chunks", 1)), meta=meta
+    ),
+    "user_text": lambda ctx, s, meta: ctx.user_text(s["text"], meta=meta),
+    "echo_prompt": lambda ctx, s, meta: ctx.echo_prompt(chunks=int(s.get("chunks", 3))),
+    "report": lambda ctx, s, meta: ctx.report(),
+    "tool_call": _tool_call,
+    "tool_update": _tool_update,
+    "permission": _permission_step,
+    "read_file": _client_step,
+    "write_file": _client_step,
+    "terminal": _client_step,
+    "elicitation": _client_step,
+    "request": _client_step,
+    "plan": lambda ctx, s, meta: ctx.plan(s["entries"], meta=meta),
+    "mode": lambda ctx, s, meta: ctx.mode(s["mode_id"], meta=meta),
+    "config_update": lambda ctx, s, meta: ctx.config_update(s.get("config_options"), meta=meta),
+    "session_info": lambda ctx, s, meta: ctx.session_info(
+        title=s.get("title"), updated_at=s.get("updated_at"), meta=meta
+    ),
+    "usage": lambda ctx, s, meta: ctx.usage(s["used"], s["size"], cost=s.get("cost"), meta=meta),
+    "commands": lambda ctx, s, meta: ctx.commands(s["commands"], meta=meta),
+    "notice": _notice,
+    "compaction": _compaction,
+    "compaction_summary": lambda ctx, s, meta: ctx.compaction_summary(
+        s["compaction_id"], s["text"], chunks=int(s.get("chunks", 1)), meta=meta
+    ),
+    "sleep": _sleep,
+    "stderr": lambda ctx, s, meta: ctx.stderr(s["text"]),
+    "stderr_flood": lambda ctx, s, meta: ctx.stderr_flood(int(s["bytes"])),
+    "crash": lambda ctx, s, meta: ctx.crash(int(s.get("exit_code", 1))),
+    "malformed": lambda ctx, s, meta: ctx.malformed(s["text"]),
+    "huge_line": lambda ctx, s, meta: ctx.huge_line(int(s["bytes"])),
+    "raw_update": lambda ctx, s, meta: ctx.update(
+        s["update"], meta=meta, session_id=s.get("session_id")
+    ),
+    "subagent": _subagent,
+    "subagent_state": lambda ctx, s, meta: ctx.subagent_state(
+        s["subagent_session_id"], s["state"], meta=meta
+    ),
+    "notify": lambda ctx, s, meta: ctx.notify(s["method"], s.get("params")),
+    "storm": lambda ctx, s, meta: ctx.storm(s["kind"], int(s["count"])),
+    "stop": _stop,
+    "fail": _fail,
+}
+"""What each step type does (``step`` is templated; ``meta`` is its ``_meta``, if any)."""

@@ -26,8 +26,9 @@ def _sse(event: str | None, data: Any) -> bytes:
 def _anthropic(server: ModelServer, request: ModelRequest, reply: dict[str, Any]) -> Any:
     """Anthropic Messages: the JSON message, or the SSE events that build it."""
     message_id = server._next_id("msg")
+    block: dict[str, Any]
     if reply["type"] == "tool_call":
-        block: dict[str, Any] = {
+        block = {
             "type": "tool_use",
             "id": server._next_id("toolu"),
             "name": reply["name"],
@@ -56,17 +57,22 @@ def _anthropic(server: ModelServer, request: ModelRequest, reply: dict[str, Any]
         "stop_sequence": None,
         "usage": usage,
     }
-    if not request.stream:
-        return message
+    return _anthropic_events(message, block, output) if request.stream else message
+
+
+def _anthropic_events(message: dict[str, Any], block: dict[str, Any], output: str) -> list[bytes]:
+    """The SSE events that build ``message``, whose one content ``block`` says ``output``."""
+    usage = message["usage"]
     start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
-    events = [_sse("message_start", {"type": "message_start", "message": start})]
     if block["type"] == "tool_use":
         empty = {**block, "input": {}}
         delta = {"type": "input_json_delta", "partial_json": output}
     else:
         empty = {"type": "text", "text": ""}
         delta = {"type": "text_delta", "text": output}
-    events += [
+    stop = {"stop_reason": message["stop_reason"], "stop_sequence": None}
+    return [
+        _sse("message_start", {"type": "message_start", "message": start}),
         _sse(
             "content_block_start",
             {"type": "content_block_start", "index": 0, "content_block": empty},
@@ -78,50 +84,18 @@ def _anthropic(server: ModelServer, request: ModelRequest, reply: dict[str, Any]
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": stop, "stop_sequence": None},
-                "usage": {"output_tokens": tokens_out},
+                "delta": stop,
+                "usage": {"output_tokens": usage["output_tokens"]},
             },
         ),
         _sse("message_stop", {"type": "message_stop"}),
     ]
-    return events
 
 
 def _responses(server: ModelServer, request: ModelRequest, reply: dict[str, Any]) -> Any:
     """OpenAI Responses: the SSE events of one response with one output item."""
     response_id = server._next_id("resp")
-    if reply["type"] == "tool_call":
-        arguments = reply["arguments"]
-        call_id = server._next_id("call")
-        if isinstance(arguments, str):  # a free-form ("custom") tool such as apply_patch
-            item: dict[str, Any] = {
-                "type": "custom_tool_call",
-                "id": server._next_id("ctc"),
-                "call_id": call_id,
-                "name": reply["name"],
-                "input": arguments,
-                "status": "completed",
-            }
-            output = arguments
-        else:
-            output = json.dumps(arguments)
-            item = {
-                "type": "function_call",
-                "id": server._next_id("fc"),
-                "call_id": call_id,
-                "name": reply["name"],
-                "arguments": output,
-                "status": "completed",
-            }
-    else:
-        output = reply["text"]
-        item = {
-            "type": "message",
-            "id": server._next_id("msg"),
-            "role": "assistant",
-            "status": "completed",
-            "content": [{"type": "output_text", "text": output, "annotations": []}],
-        }
+    item, output = _responses_item(server, reply)
     tokens_in, tokens_out = _usage_numbers(request, output)
     base = {
         "id": response_id,
@@ -139,9 +113,47 @@ def _responses(server: ModelServer, request: ModelRequest, reply: dict[str, Any]
         "total_tokens": tokens_in + tokens_out,
     }
     done = {**base, "status": "completed", "output": [item], "usage": usage}
-    if not request.stream:
-        return done
+    return _responses_events(base, done, output) if request.stream else done
+
+
+def _responses_item(server: ModelServer, reply: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The response's output item (a message, a function call or a free-form tool call) and
+    the text it carries."""
+    if reply["type"] != "tool_call":
+        output = reply["text"]
+        return {
+            "type": "message",
+            "id": server._next_id("msg"),
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": output, "annotations": []}],
+        }, output
+    arguments = reply["arguments"]
+    call_id = server._next_id("call")
+    if isinstance(arguments, str):  # a free-form ("custom") tool such as apply_patch
+        return {
+            "type": "custom_tool_call",
+            "id": server._next_id("ctc"),
+            "call_id": call_id,
+            "name": reply["name"],
+            "input": arguments,
+            "status": "completed",
+        }, arguments
+    output = json.dumps(arguments)
+    return {
+        "type": "function_call",
+        "id": server._next_id("fc"),
+        "call_id": call_id,
+        "name": reply["name"],
+        "arguments": output,
+        "status": "completed",
+    }, output
+
+
+def _responses_events(base: dict[str, Any], done: dict[str, Any], output: str) -> list[bytes]:
+    """The SSE events from the response ``base`` (in progress) to ``done``."""
     seq = itertools.count()
+    item = done["output"][0]
 
     def event(kind: str, **data: Any) -> bytes:
         return _sse(kind, {"type": kind, "sequence_number": next(seq), **data})
@@ -151,29 +163,13 @@ def _responses(server: ModelServer, request: ModelRequest, reply: dict[str, Any]
         event("response.in_progress", response=base),
     ]
     if item["type"] == "message":
+        at = {"item_id": item["id"], "output_index": 0, "content_index": 0}
+        part = {"type": "output_text", "text": "", "annotations": []}
         events += [
             event("response.output_item.added", output_index=0, item={**item, "content": []}),
-            event(
-                "response.content_part.added",
-                item_id=item["id"],
-                output_index=0,
-                content_index=0,
-                part={"type": "output_text", "text": "", "annotations": []},
-            ),
-            event(
-                "response.output_text.delta",
-                item_id=item["id"],
-                output_index=0,
-                content_index=0,
-                delta=output,
-            ),
-            event(
-                "response.output_text.done",
-                item_id=item["id"],
-                output_index=0,
-                content_index=0,
-                text=output,
-            ),
+            event("response.content_part.added", **at, part=part),
+            event("response.output_text.delta", **at, delta=output),
+            event("response.output_text.done", **at, text=output),
         ]
     else:
         events.append(event("response.output_item.added", output_index=0, item=item))

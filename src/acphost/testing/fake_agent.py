@@ -23,9 +23,10 @@ from typing import Any, cast
 
 import orjson
 
-from ._agent import FakeAgent, ScenarioFunction
+from ._agent import FakeAgent
 from ._fake_login import LOGIN_ARG, login
 from ._fake_protocol import Peer
+from ._fake_turn import ScenarioFunction
 from ._settings import ScenarioError, normalize
 
 BUILTIN_SCENARIOS: dict[str, str] = {
