@@ -66,7 +66,8 @@ class Conversation:
     ``agent`` is an :class:`AgentBase`, a registry name (``"demo"``, ``"claude"``...) or a
     command line. ``permission`` is ``"allow"``, ``"deny"``, ``"ask"`` (requests wait in
     ``state.pending_permissions`` for :meth:`answer_permission`; each is logged once, saying
-    how to answer) or a callable run on the caller's thread. A request nobody decides within
+    how to answer) or a callable run on the caller's thread (an ``async def`` one runs on the
+    caller's loop under :meth:`arun` while the turn goes on). A request nobody decides within
     ``permission_timeout`` seconds (default: no limit) is denied, recorded as decided by
     ``timeout``. ``idle_timeout`` (default 600 s without a word from the agent) and
     ``turn_timeout`` (default none) cancel a turn and end it with a ``timeout`` error; an agent

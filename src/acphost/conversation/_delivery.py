@@ -8,6 +8,7 @@ has been stored and delivered, on the caller's thread.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -83,6 +84,8 @@ class Delivery:
         elicitation: ElicitationPolicy = "decline",
         elicitation_asks: dict[str, ElicitationAsk] | None = None,
     ) -> None:
+        # the caller's loop while arun() drives: async callbacks run there (see _callbacks)
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.permissions = PermissionClerk(self, permission, asks, ask_timeout)
         self.state = state
         self.store = store

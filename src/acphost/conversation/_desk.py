@@ -127,12 +127,12 @@ class PermissionDesk:
             decision = "allow_once"
         elif decision is False:
             decision = "reject_once"
-        if not self._settle(ask, decision, "user"):
+        if not self.settle(ask, decision, "user"):
             raise UsageError(f"permission request {request_id!r} was already answered")
 
-    def _settle(self, ask: PermissionAsk, decision: Decision, by: str) -> bool:
-        # Claim the request (no cancel can win now), record the answer, then let the
-        # agent have it: whatever it does next comes after the decision in the log.
+    def settle(self, ask: PermissionAsk, decision: Decision, by: str) -> bool:
+        """Claim ``ask`` (no cancel can win now), record the answer, then let the agent have
+        it: whatever it does next comes after the decision in the log. From any thread."""
         if not ask.claim():
             return False
         self.mailbox.put(PermissionAnswer(ask.key, decision, by))
@@ -141,7 +141,7 @@ class PermissionDesk:
 
     def _expire(self, ask: PermissionAsk) -> None:
         """On the I/O loop: nobody answered in time, the request is denied."""
-        self._settle(ask, "reject_once", "timeout")
+        self.settle(ask, "reject_once", "timeout")
 
 
 def _decided_now(

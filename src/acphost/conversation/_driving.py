@@ -96,6 +96,14 @@ def drive_sync(conv: Conversation) -> TurnEndedEvent | None:
 async def drive_async(conv: Conversation) -> TurnEndedEvent | None:
     """Run the queued turns on the caller's loop (``arun()``); the last turn's end."""
     conv._paused = False
+    conv._delivery.loop = asyncio.get_running_loop()  # async callbacks run on it
+    try:
+        return await _drive_turns(conv)
+    finally:
+        conv._delivery.loop = None
+
+
+async def _drive_turns(conv: Conversation) -> TurnEndedEvent | None:
     ended: TurnEndedEvent | None = None
     while (turn := _next_turn(conv)) is not None:
         stop: BaseException | None = None

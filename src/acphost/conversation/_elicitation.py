@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from acphost._event_base import Source
+from acphost.conversation._callbacks import is_async, run_to_completion, start_on
 from acphost.conversation._desk import Asking, Bridged
 from acphost.conversation._forms import check_response
 from acphost.conversation._items import ElicitationAnswer, ElicitationAsk
@@ -47,10 +49,13 @@ ElicitationReply: TypeAlias = str | Mapping[str, Any]
 ``{"action": "accept", "content": {...field values...}}``."""
 
 ElicitationPolicy: TypeAlias = (
-    Literal["ask", "decline"] | Callable[["ElicitationRequest"], ElicitationReply]
+    Literal["ask", "decline"]
+    | Callable[["ElicitationRequest"], ElicitationReply]
+    | Callable[["ElicitationRequest"], Awaitable[ElicitationReply]]
 )
 """How a conversation answers the agent's questions: wait for ``answer_elicitation``
-(``"ask"``), decline them at once (``"decline"``), or a callable run on the caller's thread."""
+(``"ask"``), decline them at once (``"decline"``), or a callable run on the caller's thread
+(an ``async def`` one: on the caller's loop under ``arun()``, while the turn goes on)."""
 
 CANCEL: dict[str, Any] = {"action": "cancel"}
 DECLINE: dict[str, Any] = {"action": "decline"}
@@ -211,6 +216,8 @@ class ElicitationClerk:
         self.delivery = delivery
         self.policy = policy
         self.asks = asks
+        # the desk's settle (claim, record, tell the agent): how an async callback answers
+        self.settle: Callable[[ElicitationAsk, dict[str, Any], str, str], bool] | None = None
 
     def deliver(self, item: ElicitationAsk | ElicitationAnswer) -> None:
         """Record a request (and answer it by callback), or an answer made elsewhere."""
@@ -250,6 +257,10 @@ class ElicitationClerk:
                 ask.key,
             )
             return
+        loop = self.delivery.loop
+        if loop is not None and self.settle is not None and is_async(self.policy):
+            self._ask_later(ask, loop)
+            return
         if not ask.claim():
             return  # cancelled meanwhile: an ElicitationAnswer follows
         response, reason = self._ask_callback(request)
@@ -260,20 +271,29 @@ class ElicitationClerk:
         assert callable(self.policy)
         try:
             reply = self.policy(request)
+            if inspect.isawaitable(reply):
+                reply = run_to_completion(reply)
         except Exception:
             log.exception("the elicitation callback raised; the request is declined")
             return DECLINE, "the elicitation callback raised"
-        if isinstance(reply, str):
-            action, content = reply, None
-        elif isinstance(reply, Mapping):
-            action, content = str(reply.get("action")), reply.get("content")
-        else:
-            action, content = repr(reply), None
-        try:
-            return request.respond(action, content), ""
-        except InvalidElicitationAnswer as exc:
-            log.error("the elicitation callback's answer was declined: %s", exc.message)
-            return DECLINE, f"the callback's answer was declined: {exc.message}"
+        return _response(request, reply)
+
+    def _ask_later(self, ask: ElicitationAsk, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the async callback on the caller's loop; its answer is settled like a
+        person's, unless the request was settled first (then it is cancelled)."""
+        assert callable(self.policy)
+        assert self.settle is not None
+        settle = self.settle
+
+        def finish(task: asyncio.Task[ElicitationReply]) -> None:
+            try:
+                response, reason = _response(ask.request, task.result())
+            except Exception:
+                log.exception("the elicitation callback raised; the request is declined")
+                response, reason = DECLINE, "the elicitation callback raised"
+            settle(ask, response, "callback", reason)  # False: a cancel won
+
+        start_on(loop, self.policy(ask.request), ask.future, finish)  # type: ignore[arg-type]
 
     def answered(self, key: str, response: dict[str, Any], by: str, reason: str = "") -> None:
         """Record how ``key`` was answered (once: a late duplicate is ignored)."""
@@ -315,3 +335,18 @@ def completion_fields(state: ConversationState, params: Any) -> dict[str, Any]:
         "known": request_id is not None,
         "extra": extra or None,
     }
+
+
+def _response(request: ElicitationRequest, reply: object) -> tuple[dict[str, Any], str]:
+    """The response a callback's reply makes, and why it was declined instead, if it was."""
+    if isinstance(reply, str):
+        action, content = reply, None
+    elif isinstance(reply, Mapping):
+        action, content = str(reply.get("action")), reply.get("content")
+    else:
+        action, content = repr(reply), None
+    try:
+        return request.respond(action, content), ""
+    except InvalidElicitationAnswer as exc:
+        log.error("the elicitation callback's answer was declined: %s", exc.message)
+        return DECLINE, f"the callback's answer was declined: {exc.message}"

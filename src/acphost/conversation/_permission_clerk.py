@@ -1,5 +1,6 @@
 """The driver side of permission requests: it records each request, asks the policy (or the
-user's callback) on the caller's thread, and records the decision with who made it.
+user's callback) on the caller's thread, and records the decision with who made it. An
+``async def`` callback under ``arun()`` answers later, on the caller's loop (see ``_callbacks``).
 
 The I/O-loop side, which hands requests to the driver and answers to the agent, is the
 :class:`~acphost.conversation._desk.PermissionDesk`.
@@ -7,12 +8,15 @@ The I/O-loop side, which hands requests to the driver and answers to the agent, 
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from acphost._event_base import Source
 from acphost.acp.permissions import Decision, PermissionRequest
+from acphost.conversation._callbacks import is_async, run_to_completion, start_on
 from acphost.conversation._items import PermissionAsk
 from acphost.events import PermissionDecidedEvent, PermissionRequestedEvent
 
@@ -26,8 +30,10 @@ log = logging.getLogger("acphost")
 PermissionPolicy: TypeAlias = (
     Literal["allow", "allow_always", "deny", "ask"]
     | Callable[[PermissionRequest], "Decision | bool"]
+    | Callable[[PermissionRequest], "Awaitable[Decision | bool]"]
 )
-"""How a conversation answers permission requests, on the caller's thread."""
+"""How a conversation answers permission requests, on the caller's thread (an ``async def``
+callback: on the caller's loop under ``arun()``, while the turn goes on)."""
 
 FIXED_POLICIES: dict[str, Decision] = {
     "allow": "allow_once",
@@ -62,6 +68,8 @@ class PermissionClerk:
         self.policy = policy
         self.asks = asks  # shared with the desk
         self.ask_timeout = ask_timeout  # for the message saying a request waits
+        # the desk's settle (claim, record, tell the agent): how an async callback answers
+        self.settle: Callable[[PermissionAsk, Decision, str], bool] | None = None
 
     def asked(self, ask: PermissionAsk) -> None:
         """Record a request; decide it now unless a person answers it (or it was decided)."""
@@ -93,6 +101,10 @@ class PermissionClerk:
                 "" if self.ask_timeout is None else f", or it is denied in {self.ask_timeout} s",
             )
             return
+        loop = self.delivery.loop
+        if loop is not None and self.settle is not None and is_async(self.policy):
+            self._decide_later(ask, loop)
+            return
         if not ask.claim():
             return  # cancelled or timed out meanwhile: a PermissionAnswer follows
         decision, by = self._decide(request)
@@ -105,18 +117,29 @@ class PermissionClerk:
             return FIXED_POLICIES[policy], "policy"
         try:
             answer = policy(request)
+            if inspect.isawaitable(answer):
+                answer = run_to_completion(answer)
         except Exception:
             log.exception("the permission callback raised; the request is rejected")
             return "reject_once", "callback"
-        if answer is True:
-            return "allow_once", "callback"
-        if answer is False or answer not in (
-            *FIXED_POLICIES.values(),
-            "reject_always",
-            "cancelled",
-        ):
-            return "reject_once", "callback"
-        return answer, "callback"
+        return _decision(answer), "callback"
+
+    def _decide_later(self, ask: PermissionAsk, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the async callback on the caller's loop; its answer is settled like a
+        person's, unless the request was settled first (then it is cancelled)."""
+        assert callable(self.policy)
+        assert self.settle is not None
+        settle = self.settle
+
+        def finish(task: asyncio.Task[Decision | bool]) -> None:
+            try:
+                decision = _decision(task.result())
+            except Exception:
+                log.exception("the permission callback raised; the request is rejected")
+                decision = "reject_once"
+            settle(ask, decision, "callback")  # False: a cancel or a timeout won
+
+        start_on(loop, self.policy(ask.request), ask.future, finish)  # type: ignore[arg-type]
 
     def decided(self, key: str, decision: Decision, by: str) -> None:
         """Record a pending request's decision, made ``by`` (a key of ``_DECIDERS``)."""
@@ -141,3 +164,12 @@ class PermissionClerk:
             if ask is not None and not ask.future.cancel() and not ask.future.cancelled():
                 continue  # an answer won the race: it follows in the mailbox, as the agent got it
             self.decided(key, "cancelled", "cancel")
+
+
+def _decision(answer: object) -> Decision:
+    """A callback's answer as a decision: ``True`` allows once, anything unknown rejects."""
+    if answer is True:
+        return "allow_once"
+    if answer is False or answer not in (*FIXED_POLICIES.values(), "reject_always", "cancelled"):
+        return "reject_once"
+    return answer

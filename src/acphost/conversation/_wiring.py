@@ -88,7 +88,7 @@ def delivery(
 ) -> Delivery:
     """What turns the agent's messages into stored events and calls the user's callbacks;
     it shares the requests waiting for the user with the desks."""
-    return Delivery(
+    made = Delivery(
         conv.state,
         conv.store,
         callbacks=list(callbacks),
@@ -101,3 +101,6 @@ def delivery(
         elicitation=asking,
         elicitation_asks=conv._elicitations.asks,
     )
+    made.permissions.settle = conv._desk.settle  # how an async callback answers
+    made.elicitations.settle = conv._elicitations.settle
+    return made
