@@ -150,22 +150,7 @@ def create_app(
     app.state.rows = rows
     app.state.follower = follower
     install_error_handlers(app)
-    app.include_router(public_router(manager), prefix="/api")
-    app.include_router(session_router(guard), prefix="/api")
-    for router in (conversations, control, events, jobs_router(manager)):
-        app.include_router(
-            router, prefix="/api", dependencies=[Depends(guard)], responses=ERROR_RESPONSES
-        )
-    app.add_api_websocket_route(
-        "/api/conversations/{conversation_id}/events",
-        event_stream(manager, follower, guard, ws_max_lag),
-        name="stream_events",
-    )
-    app.add_api_websocket_route(
-        "/api/conversations/changes",
-        change_feed(feed, follower, guard, ws_max_lag),
-        name="conversation_changes",
-    )
+    _install_routes(app, manager, guard, feed, follower, ws_max_lag)
     install_console(app, console)
     app.add_middleware(BodyLimit, max_bytes=max_body)
     if cors_origins:
@@ -176,6 +161,29 @@ def create_app(
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-CSRF-Token"],
         )
     return app
+
+
+def _install_routes(
+    app: FastAPI, manager: Manager, guard: Guard, feed: Feed, follower: Follower, max_lag: float
+) -> None:
+    """The API under ``/api``: open routes, the session's, the guarded REST routes and the two
+    WebSocket routes (which check the credential themselves, at the handshake)."""
+    app.include_router(public_router(manager), prefix="/api")
+    app.include_router(session_router(guard), prefix="/api")
+    for router in (conversations, control, events, jobs_router(manager)):
+        app.include_router(
+            router, prefix="/api", dependencies=[Depends(guard)], responses=ERROR_RESPONSES
+        )
+    app.add_api_websocket_route(
+        "/api/conversations/{conversation_id}/events",
+        event_stream(manager, follower, guard, max_lag),
+        name="stream_events",
+    )
+    app.add_api_websocket_route(
+        "/api/conversations/changes",
+        change_feed(feed, follower, guard, max_lag),
+        name="conversation_changes",
+    )
 
 
 def serve(

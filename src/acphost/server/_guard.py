@@ -154,36 +154,39 @@ def _hostname(headers: Headers) -> str:
         return ""
 
 
+def _session_info(guard: Guard, request: Request, token: str | None) -> SessionInfo:
+    """What the console is told of its session (``token``: its cookie's, if any)."""
+    sessions = guard.sessions
+    csrf = expires = None
+    if sessions is None:  # a loopback server without a key: is this a local client?
+        peer = request.client.host if request.client else None
+        try:
+            guard.check(request.headers, {}, peer, unsafe=False)
+            signed_in = True
+        except ApiError:
+            signed_in = False
+    else:
+        expires = sessions.expiry(token)
+        signed_in = token is not None and expires is not None
+        csrf = sessions.csrf(token) if token is not None and signed_in else None
+    return SessionInfo(
+        auth_required=sessions is not None,
+        signed_in=signed_in,
+        csrf_token=csrf,
+        expires_at=expires,
+        default_workspace=os.getcwd() if signed_in else None,
+    )
+
+
 def session_router(guard: Guard) -> APIRouter:
     """``/api/session``: sign in (key → cookie), see the session, sign out."""
     router = APIRouter(tags=["session"])
     sessions = guard.sessions
 
-    def info(request: Request, token: str | None) -> SessionInfo:
-        csrf = expires = None
-        if sessions is None:  # a loopback server without a key: is this a local client?
-            peer = request.client.host if request.client else None
-            try:
-                guard.check(request.headers, {}, peer, unsafe=False)
-                signed_in = True
-            except ApiError:
-                signed_in = False
-        else:
-            expires = sessions.expiry(token)
-            signed_in = token is not None and expires is not None
-            csrf = sessions.csrf(token) if token is not None and signed_in else None
-        return SessionInfo(
-            auth_required=sessions is not None,
-            signed_in=signed_in,
-            csrf_token=csrf,
-            expires_at=expires,
-            default_workspace=os.getcwd() if signed_in else None,
-        )
-
     @router.get("/session", response_model=SessionInfo)
     async def get_session(request: Request) -> SessionInfo:
         """Whether this browser is signed in, and its CSRF token (no key needed)."""
-        return info(request, request.cookies.get(COOKIE))
+        return _session_info(guard, request, request.cookies.get(COOKIE))
 
     @router.post("/session", response_model=SessionInfo, responses=errors(400, 401, 403, 413, 422))
     async def sign_in(request: Request, response: Response, body: SignIn) -> SessionInfo:
@@ -191,7 +194,7 @@ def session_router(guard: Guard) -> APIRouter:
         peer = request.client.host if request.client else None
         if sessions is None:  # no key to check: the usual rules for a keyless server
             guard.check(request.headers, {}, peer, unsafe=True)
-            return info(request, None)
+            return _session_info(guard, request, None)
         if not guard.origin_ok(request.headers):
             raise _origin_refused()
         if not guard.keys.accepts([body.api_key], peer):
@@ -206,7 +209,7 @@ def session_router(guard: Guard) -> APIRouter:
             httponly=True,
             samesite="strict",
         )
-        return info(request, token)
+        return _session_info(guard, request, token)
 
     @router.delete("/session", status_code=204, responses=errors(403))
     async def sign_out(request: Request) -> Response:

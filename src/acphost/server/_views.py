@@ -96,28 +96,36 @@ def detail(
             commands=_dicts(state.commands),
             plan=_dicts(state.plan),
             running_tool_calls=[call.tool_call_id for call in state.running_tool_calls],
-            pending_permissions=[
-                PendingPermission(
-                    request_id=request.request_id,
-                    seq=request.seq,
-                    tool_call_id=request.tool_call_id,
-                    title=request.title,
-                    options=request.options,
-                    tool_call=request.tool_call,
-                )
-                for request in state.pending_permissions.values()
-            ],
-            pending_elicitations=[
-                PendingElicitation(
-                    request_id=asked.request_id,
-                    seq=asked.seq,
-                    mode=asked.mode,
-                    message=asked.message,
-                    requested_schema=asked.requested_schema,
-                    url=asked.url,
-                    elicitation_id=asked.elicitation_id,
-                    tool_call_id=asked.tool_call_id,
-                )
-                for asked in state.pending_elicitations.values()
-            ],
+            pending_permissions=_pending_permissions(state),
+            pending_elicitations=_pending_elicitations(state),
         )
+
+
+def _pending_permissions(state: ConversationState) -> list[PendingPermission]:
+    return [
+        PendingPermission(
+            request_id=request.request_id,
+            seq=request.seq,
+            tool_call_id=request.tool_call_id,
+            title=request.title,
+            options=request.options,
+            tool_call=request.tool_call,
+        )
+        for request in state.pending_permissions.values()
+    ]
+
+
+def _pending_elicitations(state: ConversationState) -> list[PendingElicitation]:
+    return [
+        PendingElicitation(
+            request_id=asked.request_id,
+            seq=asked.seq,
+            mode=asked.mode,
+            message=asked.message,
+            requested_schema=asked.requested_schema,
+            url=asked.url,
+            elicitation_id=asked.elicitation_id,
+            tool_call_id=asked.tool_call_id,
+        )
+        for asked in state.pending_elicitations.values()
+    ]
