@@ -92,7 +92,7 @@ def test_a_timeout_wins_over_a_slow_async_callback_which_is_then_cancelled(
             raise
         return "allow_once"
 
-    conversation = conversations(fake_agent(ASKS), permission=ponder, permission_timeout=0.5)
+    conversation = conversations(fake_agent(ASKS), permission=ponder, permission_timeout=2.0)
 
     async def main() -> None:
         await conversation.arun("go")
