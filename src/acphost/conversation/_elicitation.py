@@ -268,14 +268,13 @@ class ElicitationClerk:
         self.answered(ask.key, response, "callback", reason)
 
     def _ask_callback(self, request: ElicitationRequest) -> tuple[dict[str, Any], str]:
-        assert callable(self.policy)
-        try:
-            reply = self.policy(request)
-            if inspect.isawaitable(reply):
-                reply = run_to_completion(reply)
-        except Exception:
-            log.exception("the elicitation callback raised; the request is declined")
-            return DECLINE, "the elicitation callback raised"
+        policy = self.policy
+        assert callable(policy)
+
+        def reply() -> object:
+            answer = policy(request)
+            return run_to_completion(answer) if inspect.isawaitable(answer) else answer
+
         return _response(request, reply)
 
     def _ask_later(self, ask: ElicitationAsk, loop: asyncio.AbstractEventLoop) -> None:
@@ -286,11 +285,7 @@ class ElicitationClerk:
         settle = self.settle
 
         def finish(task: asyncio.Task[ElicitationReply]) -> None:
-            try:
-                response, reason = _response(ask.request, task.result())
-            except Exception:
-                log.exception("the elicitation callback raised; the request is declined")
-                response, reason = DECLINE, "the elicitation callback raised"
+            response, reason = _response(ask.request, task.result)
             settle(ask, response, "callback", reason)  # False: a cancel won
 
         start_on(loop, self.policy(ask.request), ask.future, finish)  # type: ignore[arg-type]
@@ -337,8 +332,16 @@ def completion_fields(state: ConversationState, params: Any) -> dict[str, Any]:
     }
 
 
-def _response(request: ElicitationRequest, reply: object) -> tuple[dict[str, Any], str]:
-    """The response a callback's reply makes, and why it was declined instead, if it was."""
+def _response(
+    request: ElicitationRequest, reply_of: Callable[[], object]
+) -> tuple[dict[str, Any], str]:
+    """The response the callback's reply makes, and why it was declined instead, if it was
+    (the callback raised, or its answer does not fit)."""
+    try:
+        reply = reply_of()
+    except Exception:
+        log.exception("the elicitation callback raised; the request is declined")
+        return DECLINE, "the elicitation callback raised"
     if isinstance(reply, str):
         action, content = reply, None
     elif isinstance(reply, Mapping):

@@ -115,14 +115,7 @@ class PermissionClerk:
         policy = self.policy
         if isinstance(policy, str):
             return FIXED_POLICIES[policy], "policy"
-        try:
-            answer = policy(request)
-            if inspect.isawaitable(answer):
-                answer = run_to_completion(answer)
-        except Exception:
-            log.exception("the permission callback raised; the request is rejected")
-            return "reject_once", "callback"
-        return _decision(answer), "callback"
+        return _decision(lambda: _awaited(policy(request))), "callback"
 
     def _decide_later(self, ask: PermissionAsk, loop: asyncio.AbstractEventLoop) -> None:
         """Run the async callback on the caller's loop; its answer is settled like a
@@ -132,12 +125,7 @@ class PermissionClerk:
         settle = self.settle
 
         def finish(task: asyncio.Task[Decision | bool]) -> None:
-            try:
-                decision = _decision(task.result())
-            except Exception:
-                log.exception("the permission callback raised; the request is rejected")
-                decision = "reject_once"
-            settle(ask, decision, "callback")  # False: a cancel or a timeout won
+            settle(ask, _decision(task.result), "callback")  # False: a cancel or a timeout won
 
         start_on(loop, self.policy(ask.request), ask.future, finish)  # type: ignore[arg-type]
 
@@ -166,8 +154,19 @@ class PermissionClerk:
             self.decided(key, "cancelled", "cancel")
 
 
-def _decision(answer: object) -> Decision:
-    """A callback's answer as a decision: ``True`` allows once, anything unknown rejects."""
+def _awaited(answer: object) -> object:
+    """A sync caller's answer: an awaitable one is awaited on a loop of its own."""
+    return run_to_completion(answer) if inspect.isawaitable(answer) else answer
+
+
+def _decision(answer_of: Callable[[], object]) -> Decision:
+    """The callback's answer as a decision: ``True`` allows once, anything unknown (or the
+    callback raising) rejects."""
+    try:
+        answer = answer_of()
+    except Exception:
+        log.exception("the permission callback raised; the request is rejected")
+        return "reject_once"
     if answer is True:
         return "allow_once"
     if answer is False or answer not in (*FIXED_POLICIES.values(), "reject_always", "cancelled"):
