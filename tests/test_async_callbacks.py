@@ -159,3 +159,25 @@ def test_an_async_elicitation_callback_fills_the_form_in_arun_and_in_run(
             "user",
         )
         assert json.loads(told(events)) == {"action": "accept", "content": {"name": "Who"}}
+
+
+def test_an_elicitation_callback_that_raises_declines_and_says_why(
+    conversations: MakeConversation, fake_agent: Any, bounded: Any, check_log: Any
+) -> None:
+    async def broken(request: ElicitationRequest) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        raise RuntimeError("the form service is down")
+
+    def also_broken(request: ElicitationRequest) -> dict[str, Any]:
+        raise RuntimeError("the form service is down")
+
+    in_arun = conversations(fake_agent(QUESTION), elicitation=broken)
+    in_run = conversations(fake_agent(QUESTION), elicitation=also_broken)
+    bounded(asyncio.run, in_arun.arun("go"), timeout=60)
+    bounded(in_run.run, "go", timeout=60)
+    for conversation in (in_arun, in_run):
+        events = check_log(conversation)
+        [answered] = [e for e in events if isinstance(e, ElicitationAnsweredEvent)]
+        assert (answered.action, answered.answered_by) == ("decline", "callback")
+        assert answered.reason == "the elicitation callback raised"
+        assert json.loads(told(events)) == {"action": "decline"}
