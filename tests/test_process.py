@@ -175,20 +175,26 @@ asyncio.run(main())
 
 @pytest.mark.parametrize("how", ["sigkill", "exit"])
 def test_no_orphans_when_the_host_dies(how: str) -> None:
-    code = (
-        HOST
-        if how == "sigkill"
-        else HOST.replace("await asyncio.sleep(60)", "import os; os._exit(0)")
-    )
+    # "exit": the host exits at once (no cleanup) when told, once the test saw its agent alive
+    exits = "sys.stdin.readline(); import os; os._exit(0)"
+    code = HOST if how == "sigkill" else HOST.replace("await asyncio.sleep(60)", exits)
     host = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         assert host.stdout is not None
+        assert host.stdin is not None
         agent_pid, grandchild_pid = (int(x) for x in host.stdout.readline().split())
         assert _alive(agent_pid)
         if how == "sigkill":
             host.kill()
+        else:
+            host.stdin.write("go\n")
+            host.stdin.flush()
         host.wait(timeout=10)
         assert _wait_dead(agent_pid), "the agent outlived its host"
         assert _wait_dead(grandchild_pid), "the agent's child outlived the host"
@@ -197,7 +203,9 @@ def test_no_orphans_when_the_host_dies(how: str) -> None:
             host.kill()
             host.wait()
         assert host.stdout is not None
+        assert host.stdin is not None
         host.stdout.close()
+        host.stdin.close()
 
 
 def test_output_is_read_in_pieces_under_the_mmap_threshold_and_arrives_whole() -> None:
