@@ -8,9 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import orjson
+import pytest
 
 from acphost.jobs import (
     AgentConfig,
@@ -25,7 +27,15 @@ from acphost.jobs import (
 )
 from acphost.store import SQLiteStore
 from acphost.testing import Scenario, fake_agent_command
-from jobs_support import counting_agent, has_event, starts, trial_row, wait_for, writes
+from jobs_support import (
+    HANGS,
+    counting_agent,
+    has_event,
+    starts,
+    trial_row,
+    wait_for,
+    writes,
+)
 
 
 def _job(tmp_path: Path, scenario: Scenario | list[str], **fields: object) -> Job:
@@ -244,3 +254,30 @@ def test_a_broken_task_is_an_error_of_its_own_trial(tmp_path: Path) -> None:
         assert error["code"] == "workspace_setup_failed"
         assert by_task[task].conversation_id is None  # it never began
     assert "broken" in (by_task["setup"].error or {})["message"]
+
+
+def test_ctrl_c_in_a_notebook_cell_cancels_the_job_and_records_it(tmp_path: Path) -> None:
+    # A notebook's loop installs no SIGINT handler: Ctrl-C is a KeyboardInterrupt in the cell.
+    db = tmp_path / "s.db"
+
+    def ctrl_c_once_the_trial_runs() -> None:
+        wait_for("t1 to run", lambda: (trial_row(db, "t1") or {}).get("outcome") == "running")
+        hung = (trial_row(db, "t1") or {})["conversation_id"]
+        wait_for("the tool call", lambda: has_event(db, hung, "tool_call"))
+        signal.pthread_kill(main, signal.SIGINT)  # a real signal: it wakes a blocked wait
+
+    async def notebook_cell() -> list[TrialRecord]:
+        return _run(tmp_path, _job(tmp_path, HANGS))
+
+    main = threading.get_ident()
+    threading.Thread(target=ctrl_c_once_the_trial_runs, daemon=True).start()
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(notebook_cell())
+    finally:
+        loop.close()
+    trial = trial_row(db, "t1")
+    assert trial is not None
+    assert trial["outcome"] == "cancelled"
+    assert has_event(db, trial["conversation_id"], "turn_ended")

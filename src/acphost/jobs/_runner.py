@@ -13,9 +13,10 @@ import concurrent.futures
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from acphost.jobs._local import Executor, LocalExecutor
 from acphost.jobs._results import JobResults, summarize
@@ -206,7 +207,8 @@ def run_job(
 
     Where this thread already runs an event loop (a notebook cell, sync code called from async
     code), the job runs on a loop of its own in another thread: ``asyncio.run`` refuses to run
-    inside a loop. Ctrl-C then reaches the job only through that loop's owner.
+    inside a loop. Ctrl-C there cancels the job as it would here (its running trials are
+    recorded ``cancelled``) before it propagates.
     """
     running = arun_job(
         job, store=store, executor=executor, workdir=workdir, on_progress=on_progress
@@ -215,5 +217,26 @@ def run_job(
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(running)
+    return _run_in_a_thread(running)
+
+
+def _run_in_a_thread(running: Coroutine[Any, Any, JobResults]) -> JobResults:
+    started: concurrent.futures.Future[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]]
+    started = concurrent.futures.Future()
+
+    async def main() -> JobResults:
+        task = asyncio.current_task()
+        assert task is not None
+        started.set_result((asyncio.get_running_loop(), task))
+        return await running
+
     with concurrent.futures.ThreadPoolExecutor(1, "acphost-job") as thread:
-        return thread.submit(asyncio.run, running).result()
+        done = thread.submit(asyncio.run, main())
+        try:
+            return done.result()
+        except BaseException:
+            if not done.done():  # Ctrl-C: cancel the job; leaving waits until it is recorded
+                loop, task = started.result()
+                with contextlib.suppress(RuntimeError):  # it ended meanwhile: the loop closed
+                    loop.call_soon_threadsafe(task.cancel)
+            raise
