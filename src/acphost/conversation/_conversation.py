@@ -206,7 +206,7 @@ class Conversation:
         because its turn ended meanwhile (a second event says so). Never lost, never sent twice.
         A turn whose agent is still starting is waited for: then it is known which it is.
         """
-        if (turn := self._current_turn) is not None:  # an agent starting cannot say yet
+        if (turn := self._turn_now()) is not None:  # an agent starting cannot say yet
             self._io.submit(self._runner.until_stepping, turn).result()
         event = steered(self, message)
         if event is None:
@@ -217,7 +217,7 @@ class Conversation:
 
     async def asteer(self, message: ContentBlocks) -> UserMessageEvent:
         """Like :meth:`steer`, awaited without blocking the caller's loop."""
-        if (turn := self._current_turn) is not None:
+        if (turn := self._turn_now()) is not None:
             await asyncio.wrap_future(self._io.submit(self._runner.until_stepping, turn))
         event = steered(self, message)
         if event is None:
@@ -226,6 +226,12 @@ class Conversation:
         steering = self._io.submit(self._runner.steer, event.turn, event.content)
         outcome = await asyncio.wrap_future(steering)
         return event if outcome != "promptRequired" else self.send_message(message)
+
+    def _turn_now(self) -> int | None:
+        """The running turn; read under the lock under which the driver starts a turn's task,
+        so the runner has that task when it is asked about the turn."""
+        with self.state:
+            return self._current_turn
 
     # --- driving -------------------------------------------------------------------------
 

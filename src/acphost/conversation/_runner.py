@@ -69,7 +69,7 @@ class TurnRunner:
         self.session_ready = False
         self.resume_session_id = resume_session_id
         self.restart_reason: str | None = None
-        # permission requests waiting for the user (shared with the permission desk)
+        # the questions waiting for the user, permissions and elicitations (shared with the desks)
         self.asking = asking if asking is not None else Asking()
         # answers the questions (elicitations) still waiting with ``cancel`` (the turn stops)
         self.cancel_asks = cancel_asks
@@ -194,8 +194,8 @@ class TurnRunner:
     async def until_stepping(self, turn: int) -> None:
         """Wait while ``turn`` starts (the agent starting, its session opening): only once its
         prompt is out is it known whether the agent takes messages mid-turn. At once if the
-        turn is running or over. (The driver starts the turn's task before a caller can ask
-        this, and the loop runs tasks in order, so a turn just started is already seen.)"""
+        turn is running or over. (The driver starts the turn's task under the state lock under
+        which the caller read the turn, and the loop runs in order: the turn is already seen.)"""
         if self._turn == turn:
             await self._stepping.wait()
 
