@@ -3,7 +3,8 @@ modes and options, and the answers to its permission requests and questions."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Container, Iterable, Mapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
@@ -122,8 +123,7 @@ async def set_config_option(
     """Set an agent config option (the model is the option of category ``model``)."""
     live = await manager.get_live(conversation_id)
     with live.conversation.state as state:
-        known = [str(o.get("id")) for o in state.config_options]
-    _refuse_unknown("config_option", body.config_id, known)
+        _refuse_unknown("config_option", body.config_id, state.config_options)
     with live.held():  # its agent stays attached meanwhile
         await live.conversation.aset_config_option(body.config_id, body.value)
     return await describe(manager, conversation_id)
@@ -140,8 +140,7 @@ async def set_mode(
 ) -> ConversationDetail:
     live = await manager.get_live(conversation_id)
     with live.conversation.state as state:
-        known = [str(m.get("id")) for m in state.modes]
-    _refuse_unknown("mode", body.mode_id, known)
+        _refuse_unknown("mode", body.mode_id, state.modes)
     with live.held():  # its agent stays attached meanwhile
         await live.conversation.aset_mode(body.mode_id)
     return await describe(manager, conversation_id)
@@ -162,15 +161,7 @@ async def answer_permission(
     """Answer a permission request of a conversation created with ``permission: ask``."""
     live = await manager.get_live(conversation_id)
     with live.conversation.state as state:
-        pending = request_id in state.pending_permissions
-    if not pending:
-        raise ApiError(
-            404,
-            "permission_request_not_found",
-            f"no pending permission request {request_id!r}",
-            hint="see pending_permissions of the conversation; it may have been answered "
-            "or cancelled",
-        )
+        _require_pending(request_id, state.pending_permissions, "permission_request", "permission")
     live.conversation.answer_permission(request_id, body.decision)
     return action(live)
 
@@ -193,21 +184,27 @@ async def answer_elicitation(
     cancel."""
     live = await manager.get_live(conversation_id)
     with live.conversation.state as state:
-        pending = request_id in state.pending_elicitations
-    if not pending:
-        raise ApiError(
-            404,
-            "elicitation_not_found",
-            f"no pending elicitation {request_id!r}",
-            hint="see pending_elicitations of the conversation; it may have been answered "
-            "or cancelled",
-        )
+        _require_pending(request_id, state.pending_elicitations, "elicitation", "elicitation")
     await live.conversation.aanswer_elicitation(request_id, body.action, body.content)
     return action(live)
 
 
-def _refuse_unknown(kind: str, value: str, known: list[str]) -> None:
-    """400 ``unknown_<kind>`` for a value the agent did not offer (when it said what it offers)."""
+def _require_pending(request_id: str, pending: Container[str], kind: str, field: str) -> None:
+    """404 ``<kind>_not_found`` unless ``request_id`` is pending (in ``pending_<field>s``)."""
+    if request_id not in pending:
+        raise ApiError(
+            404,
+            f"{kind}_not_found",
+            f"no pending {kind.replace('_', ' ')} {request_id!r}",
+            hint=f"see pending_{field}s of the conversation; it may have been answered "
+            "or cancelled",
+        )
+
+
+def _refuse_unknown(kind: str, value: str, offered: Iterable[Mapping[str, Any]]) -> None:
+    """400 ``unknown_<kind>`` for a value the agent did not offer (when it said what it offers:
+    the ids of ``offered``)."""
+    known = [str(entry.get("id")) for entry in offered]
     if known and value not in known:
         what = kind.replace("_", " ")
         raise ApiError(
