@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import faulthandler
 import itertools
+import os
+import pty
 import sys
 import textwrap
 import threading
@@ -174,3 +176,12 @@ def check_log() -> Callable[[Conversation], list[Event]]:
         return memory
 
     return check
+
+
+@pytest.fixture
+def terminal() -> Iterator[tuple[int, int]]:
+    """A pty: its slave end is a child's stdin that ``isatty()``, the master types into it."""
+    master, slave = pty.openpty()
+    yield master, slave
+    os.close(master)
+    os.close(slave)

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import shlex
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,14 +175,6 @@ def test_lines_queued_behind_a_cancelled_turn_wait(tmp_path: Path, env: dict[str
     assert _said(events, "agent_message") == [("done: later", 2)]
     ended = [(e["turn"], e["stop_reason"]) for e in events if e["kind"] == "turn_ended"]
     assert ended == [(1, "cancelled"), (2, "end_turn")]
-
-
-@pytest.fixture
-def terminal() -> Iterator[tuple[int, int]]:
-    master, slave = pty.openpty()
-    yield master, slave
-    os.close(master)
-    os.close(slave)
 
 
 def test_at_a_terminal_steer_then_answer_the_question(

@@ -9,12 +9,11 @@ from __future__ import annotations
 import io
 import json
 import os
-import pty
 import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -374,15 +373,6 @@ def test_second_ctrl_c_exits_at_once(tmp_path: Path, env: dict[str, str]) -> Non
         proc.wait()
     assert proc.returncode == 130
     assert time.monotonic() - started < 8  # not the agent's 10 s cancel grace
-
-
-@pytest.fixture
-def terminal() -> Iterator[tuple[int, int]]:
-    """A pty: its slave end is a child's stdin that ``isatty()``, the master types into it."""
-    master, slave = pty.openpty()
-    yield master, slave
-    os.close(master)
-    os.close(slave)
 
 
 def _run_at_terminal(

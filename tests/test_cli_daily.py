@@ -7,14 +7,12 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
-import pty
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -235,14 +233,6 @@ def test_chat_three_turns_then_continue_by_id(
     state = _state(cid, store, env)
     assert state["turns"] == 4
     assert state["last_stop_reason"] == "end_turn"
-
-
-@pytest.fixture
-def terminal() -> Iterator[tuple[int, int]]:
-    master, slave = pty.openpty()
-    yield master, slave
-    os.close(master)
-    os.close(slave)
 
 
 def _asking_command(tmp_path: Path) -> str:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import shlex
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +31,6 @@ URL = "https://auth.example.com/connect?id=gh-1"
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     return clean_env(tmp_path)
-
-
-@pytest.fixture
-def terminal() -> Iterator[tuple[int, int]]:
-    master, slave = pty.openpty()
-    yield master, slave
-    os.close(master)
-    os.close(slave)
 
 
 def _args(tmp_path: Path, scenario: Scenario, *extra: str) -> list[str]:
