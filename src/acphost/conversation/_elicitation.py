@@ -216,6 +216,7 @@ class ElicitationClerk:
         self.delivery = delivery
         self.policy = policy
         self.asks = asks
+        self.is_async = is_async(policy)  # an async def callback (decided once)
         # the desk's settle (claim, record, tell the agent): how an async callback answers
         self.settle: Callable[[ElicitationAsk, dict[str, Any], str, str], bool] | None = None
 
@@ -258,7 +259,7 @@ class ElicitationClerk:
             )
             return
         loop = self.delivery.loop
-        if loop is not None and self.settle is not None and is_async(self.policy):
+        if loop is not None and self.settle is not None and self.is_async:
             self._ask_later(ask, loop)
             return
         if not ask.claim():

@@ -68,6 +68,7 @@ class PermissionClerk:
         self.policy = policy
         self.asks = asks  # shared with the desk
         self.ask_timeout = ask_timeout  # for the message saying a request waits
+        self.is_async = is_async(policy)  # an async def callback (decided once)
         # the desk's settle (claim, record, tell the agent): how an async callback answers
         self.settle: Callable[[PermissionAsk, Decision, str], bool] | None = None
 
@@ -102,7 +103,7 @@ class PermissionClerk:
             )
             return
         loop = self.delivery.loop
-        if loop is not None and self.settle is not None and is_async(self.policy):
+        if loop is not None and self.settle is not None and self.is_async:
             self._decide_later(ask, loop)
             return
         if not ask.claim():
